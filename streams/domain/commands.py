@@ -1,0 +1,94 @@
+"""Order commands: what somebody asks the order to do. The writer decides them one by one."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from streams.domain.values import Address, ExternalRef, LineAssignment, OrderLine, Value
+
+
+class CommandEnvelope(Value):
+    command_id: str
+    order_id: str
+    issued_at: datetime
+    correlation_id: str
+    source: str
+
+
+class Command(Value):
+    envelope: CommandEnvelope
+
+
+class CreateOrder(Command):
+    channel: str
+    customer_id: str
+    currency: str
+    ship_to: Address
+    lines: tuple[OrderLine, ...]
+    external_refs: tuple[ExternalRef, ...] = ()
+    company: str | None = None
+    invoice_customer: str | None = None
+
+
+class RecordValidation(Command):
+    policy: str
+    passed: bool
+    reasons: tuple[str, ...] = ()
+
+
+class AssignOrderData(Command):
+    company: str | None = None
+    invoice_customer: str | None = None
+    lines: tuple[LineAssignment, ...] = ()
+    policy: str
+
+
+class RecordSentToFulfillment(Command):
+    provider: str
+    provider_order_id: str | None = None
+
+
+class RecordPicked(Command):
+    provider: str
+    picking_id: str | None = None
+
+
+class RecordShipped(Command):
+    provider: str
+    shipment_id: str | None = None
+    carrier: str | None = None
+    tracking_number: str | None = None
+
+
+class RecordInvoiced(Command):
+    provider: str
+    invoice_id: str
+    amount: Decimal | None = None
+
+
+class CancelOrder(Command):
+    reason: str
+
+
+class HoldOrder(Command):
+    reason: str
+
+
+class RecordChannelStatus(Command):
+    channel: str
+    channel_status: str
+
+
+COMMAND_TYPES: tuple[type[Command], ...] = (
+    CreateOrder,
+    RecordValidation,
+    AssignOrderData,
+    RecordSentToFulfillment,
+    RecordPicked,
+    RecordShipped,
+    RecordInvoiced,
+    CancelOrder,
+    HoldOrder,
+    RecordChannelStatus,
+)

@@ -1,0 +1,119 @@
+"""Order events: what happened, immutable, in the order of the order's ``seq``.
+
+Each class mirrors one ``schemas/avro/events/*.avsc`` file (a test keeps them equal).
+``business_event`` is the name the transition table knows the event by.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import ClassVar
+
+from streams.domain.values import Address, ExternalRef, LineAssignment, OrderLine, Value
+
+
+class Envelope(Value):
+    event_id: str
+    order_id: str
+    seq: int
+    occurred_at: datetime
+    correlation_id: str
+    causation_id: str
+    source: str
+    status: str
+    status_reason: str
+
+
+class Event(Value):
+    business_event: ClassVar[str]
+    envelope: Envelope
+
+
+class OrderCreated(Event):
+    business_event: ClassVar[str] = "New order"
+    channel: str
+    customer_id: str
+    currency: str
+    ship_to: Address
+    lines: tuple[OrderLine, ...]
+    external_refs: tuple[ExternalRef, ...] = ()
+    company: str | None = None
+    invoice_customer: str | None = None
+
+
+class OrderValidated(Event):
+    business_event: ClassVar[str] = "Order validation succeeded"
+    policy: str
+
+
+class OrderValidationFailed(Event):
+    business_event: ClassVar[str] = "Order validation failed"
+    policy: str
+    reasons: tuple[str, ...]
+
+
+class OrderAssigned(Event):
+    business_event: ClassVar[str] = "Order data assigned"
+    company: str | None = None
+    invoice_customer: str | None = None
+    lines: tuple[LineAssignment, ...] = ()
+    policy: str
+
+
+class OrderSentToFulfillment(Event):
+    business_event: ClassVar[str] = "Order sent to fulfillment"
+    provider: str
+    provider_order_id: str | None = None
+
+
+class FulfillmentPicked(Event):
+    business_event: ClassVar[str] = "Order picked"
+    provider: str
+    picking_id: str | None = None
+
+
+class OrderShipped(Event):
+    business_event: ClassVar[str] = "Order shipped"
+    provider: str
+    shipment_id: str | None = None
+    carrier: str | None = None
+    tracking_number: str | None = None
+
+
+class OrderInvoiced(Event):
+    business_event: ClassVar[str] = "Order invoiced"
+    provider: str
+    invoice_id: str
+    amount: Decimal | None = None
+
+
+class OrderCanceled(Event):
+    business_event: ClassVar[str] = "Order canceled"
+    reason: str
+
+
+class OrderHeld(Event):
+    business_event: ClassVar[str] = "Order put on hold"
+    reason: str
+
+
+class ChannelStatusUpdated(Event):
+    business_event: ClassVar[str] = "Channel status updated"
+    channel: str
+    channel_status: str
+
+
+EVENT_TYPES: tuple[type[Event], ...] = (
+    OrderCreated,
+    OrderValidated,
+    OrderValidationFailed,
+    OrderAssigned,
+    OrderSentToFulfillment,
+    FulfillmentPicked,
+    OrderShipped,
+    OrderInvoiced,
+    OrderCanceled,
+    OrderHeld,
+    ChannelStatusUpdated,
+)

@@ -1,0 +1,104 @@
+"""The status model as data: (business event, source status) -> (target status, reason).
+
+Like the product's "state framework": an event with rows for it moves the order only from
+one of the listed source statuses, and is refused from any other; an event with no rows
+passes and leaves the status as it is. Reasons are configuration (the brief spells the
+final one "Done", the product "Fulfilled"), so a deployment can load its own table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from pydantic import BaseModel, ConfigDict, PrivateAttr, model_validator
+
+from streams.domain.errors import IllegalTransition
+
+NEW = "New"
+IN_PROGRESS = "In progress"
+ON_HOLD = "On hold"
+FULFILLMENT_IN_PROGRESS = "Fulfillment in progress"
+COMPLETED = "Completed"
+CANCELED = "Canceled"
+
+STATUSES = (NEW, IN_PROGRESS, ON_HOLD, FULFILLMENT_IN_PROGRESS, COMPLETED, CANCELED)
+
+FROM_EVENT = "*"
+"""A target reason of ``*`` takes the reason the event carries (e.g. why an order is held)."""
+
+
+class Transition(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    event: str
+    source: str | None  # None: the order does not exist yet
+    target: str
+    reason: str
+
+
+class TransitionTable(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    transitions: tuple[Transition, ...]
+    _index: dict[str, dict[str | None, Transition]] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _unique(self) -> TransitionTable:
+        seen: set[tuple[str, str | None]] = set()
+        for row in self.transitions:
+            key = (row.event, row.source)
+            if key in seen:
+                raise ValueError(f"two rows for event '{row.event}' from status '{row.source}'")
+            seen.add(key)
+        return self
+
+    def model_post_init(self, _context: object) -> None:
+        for row in self.transitions:
+            self._index.setdefault(row.event, {})[row.source] = row
+
+    def apply(
+        self,
+        order_id: str,
+        business_event: str,
+        status: str | None,
+        reason: str | None,
+        event_reason: str | None = None,
+    ) -> tuple[str, str]:
+        """The (status, reason) after ``business_event``; raises if the table forbids it."""
+        rows = self._index.get(business_event)
+        if rows is None:
+            if status is None or reason is None:
+                raise IllegalTransition(order_id, business_event, status)
+            return status, reason
+        row = rows.get(status)
+        if row is None:
+            raise IllegalTransition(order_id, business_event, status)
+        if row.reason == FROM_EVENT:
+            return row.target, event_reason or business_event
+        return row.target, row.reason
+
+    def with_rows(self, rows: Iterable[Transition]) -> TransitionTable:
+        """This table with ``rows`` added or replacing the rows for the same (event, source)."""
+        replaced = {(r.event, r.source): r for r in self.transitions}
+        replaced.update({(r.event, r.source): r for r in rows})
+        return TransitionTable(transitions=tuple(replaced.values()))
+
+
+def _rows(event: str, sources: Iterable[str | None], target: str, reason: str) -> list[Transition]:
+    return [Transition(event=event, source=s, target=target, reason=reason) for s in sources]
+
+
+DEFAULT_TRANSITIONS = TransitionTable(
+    transitions=tuple(
+        _rows("New order", [None], NEW, "Created")
+        + _rows("Order validation succeeded", [NEW, ON_HOLD], IN_PROGRESS, "Validation succeeded")
+        + _rows("Order validation failed", [NEW, IN_PROGRESS, ON_HOLD], ON_HOLD, "Validation failed")
+        + _rows("Order sent to fulfillment", [IN_PROGRESS], IN_PROGRESS, "Sent to fulfillment")
+        + _rows("Order picked", [IN_PROGRESS, FULFILLMENT_IN_PROGRESS], FULFILLMENT_IN_PROGRESS, "Picked")
+        + _rows("Order shipped", [IN_PROGRESS, FULFILLMENT_IN_PROGRESS], FULFILLMENT_IN_PROGRESS, "Packed")
+        + _rows("Order invoiced", [FULFILLMENT_IN_PROGRESS], COMPLETED, "Fulfilled")
+        + _rows("Order canceled", [NEW, IN_PROGRESS, ON_HOLD], CANCELED, FROM_EVENT)
+        + _rows("Order put on hold", [NEW, IN_PROGRESS, ON_HOLD, FULFILLMENT_IN_PROGRESS], ON_HOLD, FROM_EVENT)
+    )
+)
+"""Seeded from the brief's scenarios and the product's documented statuses and reasons."""
