@@ -1,0 +1,1 @@
+"""Process entry points: the CLI commands and long-running workers."""
