@@ -92,3 +92,14 @@ COMMAND_TYPES: tuple[type[Command], ...] = (
     HoldOrder,
     RecordChannelStatus,
 )
+
+
+class CommandRejected(Value):
+    """The outcome of a refused command; published beside, never into, the order's history."""
+
+    command_id: str
+    order_id: str
+    command_type: str
+    error: str
+    correlation_id: str
+    rejected_at: datetime

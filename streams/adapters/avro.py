@@ -1,0 +1,197 @@
+"""Avro serdes for the catalog in ``schemas/avro``, with the two standard framings.
+
+* Avro single-object encoding (``C3 01`` + 8-byte little-endian CRC-64-AVRO fingerprint)
+  by default: self-describing without any service.
+* Confluent wire format (``00`` + 4-byte big-endian schema id) when a Schema Registry is
+  configured.
+
+Decoding dispatches on the first byte, so a topic can hold both during a migration.
+Values are the pydantic models of the core; the ``.avsc`` files are the contract.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+import fastavro
+from fastavro.schema import fingerprint, to_parsing_canonical_form
+from pydantic import BaseModel, ValidationError
+
+SINGLE_OBJECT_MAGIC = b"\xc3\x01"
+CONFLUENT_MAGIC = 0
+
+
+class UndecodableRecord(ValueError):
+    """A record this codec cannot turn into a model; it belongs on the dead-letter topic."""
+
+
+class SchemaIds(Protocol):
+    """The part of a Schema Registry the codec needs (see ``schema_registry.py``)."""
+
+    def register(self, subject: str, schema: str) -> int: ...
+
+    def schema(self, schema_id: int) -> str: ...
+
+
+def _load(path: Path) -> list[dict[str, Any]]:
+    data = json.loads(path.read_text())
+    return data if isinstance(data, list) else [data]
+
+
+def _inline(schema: Any, defs: Mapping[str, Any], seen: set[str]) -> Any:
+    """The schema with every named-type reference replaced by its definition (once)."""
+    if isinstance(schema, str):
+        if schema in defs and schema not in seen:
+            seen.add(schema)
+            return _inline(defs[schema], defs, seen)
+        return schema
+    if isinstance(schema, list):
+        return [_inline(s, defs, seen) for s in schema]
+    if isinstance(schema, dict):
+        out = dict(schema)
+        if out.get("type") == "record":
+            full = out["name"] if "." in out["name"] else f"{out.get('namespace', '')}.{out['name']}"
+            seen.add(full)
+            out["fields"] = [{**f, "type": _inline(f["type"], defs, seen)} for f in out["fields"]]
+        elif out.get("type") == "array":
+            out["items"] = _inline(out["items"], defs, seen)
+        elif out.get("type") == "map":
+            out["values"] = _inline(out["values"], defs, seen)
+        return out
+    return schema
+
+
+class SchemaCatalog:
+    """Every record schema under ``schemas_dir``, parsed once, by full name.
+
+    Files whose records are referenced by name from others (the envelopes and
+    ``types.avsc``) are loaded first; each top-level record is self-contained after
+    inlining, which is what its fingerprint and the registry see.
+    """
+
+    def __init__(self, schemas_dir: Path) -> None:
+        files = sorted(schemas_dir.rglob("*.avsc"), key=lambda p: (p.parent != schemas_dir, p.name))
+        defs: dict[str, Any] = {}
+        raw: list[dict[str, Any]] = []
+        for path in files:
+            for schema in _load(path):
+                full = f"{schema.get('namespace', '')}.{schema['name']}"
+                defs[full] = schema
+                raw.append(schema)
+        self.canonical: dict[str, str] = {}
+        self.definitions: dict[str, str] = {}
+        """The self-contained schema JSON, logical types and docs included (for a registry)."""
+        self.parsed: dict[str, Any] = {}
+        for schema in raw:
+            full = f"{schema.get('namespace', '')}.{schema['name']}"
+            inlined = _inline(schema, defs, set())
+            parsed = fastavro.parse_schema(inlined)
+            self.parsed[full] = parsed
+            self.definitions[full] = json.dumps(inlined)
+            self.canonical[full] = to_parsing_canonical_form(parsed)
+        self.fingerprints: dict[str, bytes] = {
+            name: bytes.fromhex(fingerprint(form, "CRC-64-AVRO")) for name, form in self.canonical.items()
+        }
+
+    def names(self) -> Iterable[str]:
+        return self.parsed.keys()
+
+
+class AvroCodec:
+    """Encodes core models to framed Avro bytes and back.
+
+    ``models`` maps a full Avro record name (e.g. ``oms.events.OrderShipped``) to its
+    pydantic model; the model's class name must equal the record's name.
+    """
+
+    def __init__(
+        self,
+        catalog: SchemaCatalog,
+        models: Iterable[type[BaseModel]],
+        registry: SchemaIds | None = None,
+    ) -> None:
+        self.catalog = catalog
+        self._registry = registry
+        by_short = {full.rsplit(".", 1)[-1]: full for full in catalog.names()}
+        self._name_of: dict[type[BaseModel], str] = {}
+        self._model_of: dict[str, type[BaseModel]] = {}
+        for model in models:
+            full = by_short.get(model.__name__)
+            if full is None:
+                raise ValueError(f"no .avsc record named {model.__name__} in the catalog")
+            self._name_of[model] = full
+            self._model_of[full] = model
+        self._by_fingerprint = {catalog.fingerprints[n]: n for n in self._model_of}
+        self._prefix: dict[str, bytes] = {
+            n: SINGLE_OBJECT_MAGIC + catalog.fingerprints[n] for n in self._model_of
+        }
+        self._by_schema_id: dict[int, str] = {}
+        if registry is not None:
+            for name in self._model_of:
+                schema_id = registry.register(f"{name}-value", catalog.definitions[name])
+                self._prefix[name] = struct.pack(">bI", CONFLUENT_MAGIC, schema_id)
+                self._by_schema_id[schema_id] = name
+
+    def record_name(self, model: type[BaseModel]) -> str:
+        return self._name_of[model]
+
+    def encode(self, value: BaseModel) -> bytes:
+        name = self._name_of[type(value)]
+        buf = io.BytesIO()
+        buf.write(self._prefix[name])
+        fastavro.schemaless_writer(buf, self.catalog.parsed[name], value.model_dump())
+        return buf.getvalue()
+
+    def decode_dict(self, data: bytes) -> tuple[str, dict[str, Any]]:
+        """The record's full name and its Avro datum, without building the model."""
+        if data is None or len(data) < 5:
+            raise UndecodableRecord(f"too short for an Avro frame ({0 if data is None else len(data)} bytes)")
+        if data[0] == 0xC3:
+            if data[1] != 0x01 or len(data) < 10:
+                raise UndecodableRecord("bad single-object header")
+            name = self._by_fingerprint.get(data[2:10])
+            if name is None:
+                raise UndecodableRecord(f"unknown schema fingerprint {data[2:10].hex()}")
+            offset = 10
+        elif data[0] == CONFLUENT_MAGIC:
+            (schema_id,) = struct.unpack_from(">I", data, 1)
+            name = self._schema_id_name(schema_id)
+            offset = 5
+        else:
+            raise UndecodableRecord(f"unknown framing (first byte 0x{data[0]:02x})")
+        try:
+            datum = fastavro.schemaless_reader(io.BytesIO(data[offset:]), self.catalog.parsed[name], None)
+        except Exception as exc:  # fastavro raises many types on corrupt input
+            raise UndecodableRecord(f"{name}: corrupt Avro body ({type(exc).__name__}: {exc})") from exc
+        return name, datum  # type: ignore[return-value]
+
+    def decode(self, data: bytes) -> BaseModel:
+        name, datum = self.decode_dict(data)
+        try:
+            return self._model_of[name].model_validate(datum)
+        except ValidationError as exc:
+            raise UndecodableRecord(f"{name}: {exc.error_count()} invalid fields: {exc}") from exc
+
+    def _schema_id_name(self, schema_id: int) -> str:
+        name = self._by_schema_id.get(schema_id)
+        if name is not None:
+            return name
+        if self._registry is None:
+            raise UndecodableRecord(
+                f"Confluent-framed record (schema id {schema_id}) but no Schema Registry is "
+                "configured: set OMS_SCHEMA_REGISTRY_URL"
+            )
+        try:
+            canonical = to_parsing_canonical_form(fastavro.parse_schema(json.loads(self._registry.schema(schema_id))))
+        except Exception as exc:
+            raise UndecodableRecord(f"schema id {schema_id}: {exc}") from exc
+        for candidate, form in self.catalog.canonical.items():
+            if form == canonical and candidate in self._model_of:
+                self._by_schema_id[schema_id] = candidate
+                return candidate
+        raise UndecodableRecord(f"schema id {schema_id} matches no schema in the catalog")

@@ -1,0 +1,196 @@
+"""confluent-kafka plumbing shared by every process: client configs, topics, partitioning,
+dead letters and reading partitions to their end."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from streams.adapters.topics import TopicRegistry
+from streams.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def _quiet_logger() -> logging.Logger:
+    """librdkafka's own log lines (connection refused while a broker starts...) go to DEBUG."""
+    logger = logging.getLogger("librdkafka")
+    logger.setLevel(logging.WARNING)
+    return logger
+
+
+def producer_config(settings: Settings, **extra: Any) -> dict[str, Any]:
+    return {
+        "bootstrap.servers": settings.bootstrap_servers,
+        # Java's partitioner: keys land on the same partition whichever client produced them.
+        "partitioner": "murmur2_random",
+        "enable.idempotence": True,
+        "acks": "all",
+        "linger.ms": 5,
+        "compression.type": "lz4",
+        "logger": _quiet_logger(),
+        **extra,
+    }
+
+
+def consumer_config(settings: Settings, group_id: str | None, **extra: Any) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "bootstrap.servers": settings.bootstrap_servers,
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest",
+        # Only committed transactions: aborted writes of a crashed writer are never read.
+        "isolation.level": "read_committed",
+        "fetch.min.bytes": 1,
+        "queued.max.messages.kbytes": 65536,
+        "logger": _quiet_logger(),
+        **extra,
+    }
+    config["group.id"] = group_id or f"oms-reader-{time.time_ns()}"
+    return config
+
+
+def admin(settings: Settings) -> AdminClient:
+    return AdminClient({"bootstrap.servers": settings.bootstrap_servers, "logger": _quiet_logger()})
+
+
+class TopicMismatch(RuntimeError):
+    pass
+
+
+def create_topics(settings: Settings, registry: TopicRegistry, timeout: float = 30.0) -> list[str]:
+    """Create every registry topic that is missing; return the names created.
+
+    Existing order topics must have the registry's partition count, or records of one
+    order would live on different partitions of different topics: refused loudly.
+    """
+    client = admin(settings)
+    existing = client.list_topics(timeout=timeout).topics
+    wanted = []
+    for spec in registry.specs():
+        name = registry.topic(spec.name)
+        if name in existing:
+            have = len(existing[name].partitions)
+            if spec.co_partitioned and have != registry.partitions:
+                raise TopicMismatch(
+                    f"topic {name} has {have} partitions but the registry wants "
+                    f"{registry.partitions}: co-partitioning by order id would break. "
+                    "Recreate it or set OMS_PARTITIONS to match."
+                )
+            continue
+        wanted.append(
+            NewTopic(
+                name,
+                num_partitions=registry.partitions,
+                replication_factor=settings.replication_factor,
+                config=dict(spec.config),
+            )
+        )
+    if not wanted:
+        return []
+    futures = client.create_topics(wanted, operation_timeout=timeout)
+    created = []
+    for name, future in futures.items():
+        try:
+            future.result()
+            created.append(name)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise
+    return created
+
+
+def delete_topics(settings: Settings, names: list[str], timeout: float = 30.0) -> None:
+    if not names:
+        return
+    for future in admin(settings).delete_topics(names, operation_timeout=timeout).values():
+        try:
+            future.result()
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
+                raise
+
+
+def murmur2(data: bytes) -> int:
+    """Kafka's murmur2 (``org.apache.kafka.common.utils.Utils.murmur2``)."""
+    length = len(data)
+    seed = 0x9747B28C
+    m = 0x5BD1E995
+    h = (seed ^ length) & 0xFFFFFFFF
+    for i in range(0, length - length % 4, 4):
+        k = int.from_bytes(data[i : i + 4], "little")
+        k = (k * m) & 0xFFFFFFFF
+        k ^= k >> 24
+        k = (k * m) & 0xFFFFFFFF
+        h = (h * m) & 0xFFFFFFFF
+        h ^= k
+    rest = length % 4
+    tail = length - rest
+    if rest == 3:
+        h ^= data[tail + 2] << 16
+    if rest >= 2:
+        h ^= data[tail + 1] << 8
+    if rest >= 1:
+        h ^= data[tail]
+        h = (h * m) & 0xFFFFFFFF
+    h ^= h >> 13
+    h = (h * m) & 0xFFFFFFFF
+    h ^= h >> 15
+    return h
+
+
+def partition_for(key: str, partitions: int) -> int:
+    """The partition Kafka's default partitioner gives ``key``."""
+    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+
+
+def dead_letter(producer: Producer, topic: str, msg: Message, reason: str) -> None:
+    """Park an undecodable record with its reason and origin; the original bytes stay intact."""
+    headers = [
+        ("dlq.reason", reason.encode()),
+        ("dlq.topic", (msg.topic() or "").encode()),
+        ("dlq.partition", str(msg.partition()).encode()),
+        ("dlq.offset", str(msg.offset()).encode()),
+        ("dlq.failed_at", datetime.now(UTC).isoformat().encode()),
+    ]
+    producer.produce(topic, key=msg.key(), value=msg.value(), headers=headers)
+    log.warning(
+        "dead-lettered %s[%s]@%s: %s", msg.topic(), msg.partition(), msg.offset(), reason
+    )
+
+
+def read_to_end(
+    consumer: Consumer,
+    start: Mapping[tuple[str, int], int],
+    batch_size: int = 5000,
+    timeout: float = 1.0,
+) -> Iterator[list[Message]]:
+    """Assign ``start`` ((topic, partition) -> offset) and yield batches until every
+    partition is at its end.
+
+    The consumer must have ``enable.partition.eof``. End is the partition-EOF event, not
+    a comparison with the high watermark: transaction markers occupy offsets that a
+    consumer never sees, so position can stay below the high watermark forever.
+    """
+    if not start:
+        return
+    consumer.assign([TopicPartition(t, p, o) for (t, p), o in start.items()])
+    pending = set(start)
+    while pending:
+        msgs = consumer.consume(batch_size, timeout)
+        batch = []
+        for msg in msgs:
+            err = msg.error()
+            if err is None:
+                batch.append(msg)
+            elif err.code() == KafkaError._PARTITION_EOF:
+                pending.discard((msg.topic(), msg.partition()))
+            else:
+                raise KafkaException(err)
+        if batch:
+            yield batch
