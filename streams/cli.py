@@ -13,9 +13,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Event-sourced order management on Apache Kafka.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    from streams.entrypoints import broker_cli
+    from streams.entrypoints import broker_cli, demo, order_cli
 
     broker_cli.register(sub)
+    order_cli.register(sub)
+    demo.register(sub)
     return parser
 
 

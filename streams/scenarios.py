@@ -1,6 +1,6 @@
 """Sample orders and the command sequence of journey 1, for the demo, benchmarks and tests.
 
-Journey 1 (scenarios.md): BigCommerce order -> validated -> company/site/warehouse
+Journey 1 (scenarios.md): BigCommerce order -> header and lines validated -> company/site/warehouse
 assigned -> sent to F&O for fulfillment -> picked -> packed and shipped -> status written
 back to BigCommerce -> invoiced in F&O -> status written back again.
 """
@@ -78,7 +78,8 @@ def journey1(factory: CommandFactory, created: CreateOrder) -> list[Command]:
     env = factory.envelope
     return [
         created,
-        RecordValidation(envelope=env(oid), policy="default-validation", passed=True),
+        RecordValidation(envelope=env(oid), policy="order-header-validation", passed=True),
+        RecordValidation(envelope=env(oid), policy="order-line-validation", passed=True),
         AssignOrderData(
             envelope=env(oid),
             company="USMF",
@@ -95,10 +96,12 @@ def journey1(factory: CommandFactory, created: CreateOrder) -> list[Command]:
     ]
 
 
-def journey1_orders(count: int, seed: int = 7, prefix: str = "ORD") -> Iterator[list[Command]]:
-    """``count`` independent journey-1 command sequences."""
+def journey1_orders(
+    count: int, seed: int = 7, prefix: str = "ORD", start: datetime | None = None
+) -> Iterator[list[Command]]:
+    """``count`` independent journey-1 command sequences (ten events per order)."""
     rng = random.Random(seed)
-    factory = CommandFactory()
+    factory = CommandFactory(start=start)
     for i in range(count):
         oid = f"{prefix}-{i + 1:06d}"
         yield journey1(factory, bigcommerce_order(factory, oid, 100 + i, rng))

@@ -108,7 +108,8 @@ def create_topics(settings: Settings, registry: TopicRegistry, timeout: float = 
 def delete_topics(settings: Settings, names: list[str], timeout: float = 30.0) -> None:
     if not names:
         return
-    for future in admin(settings).delete_topics(names, operation_timeout=timeout).values():
+    client = admin(settings)  # must outlive its futures
+    for future in client.delete_topics(names, operation_timeout=timeout).values():
         try:
             future.result()
         except KafkaException as exc:
@@ -168,7 +169,7 @@ def read_to_end(
     consumer: Consumer,
     start: Mapping[tuple[str, int], int],
     batch_size: int = 5000,
-    timeout: float = 1.0,
+    timeout: float = 0.1,
 ) -> Iterator[list[Message]]:
     """Assign ``start`` ((topic, partition) -> offset) and yield batches until every
     partition is at its end.

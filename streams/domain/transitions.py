@@ -91,7 +91,7 @@ def _rows(event: str, sources: Iterable[str | None], target: str, reason: str) -
 DEFAULT_TRANSITIONS = TransitionTable(
     transitions=tuple(
         _rows("New order", [None], NEW, "Created")
-        + _rows("Order validation succeeded", [NEW, ON_HOLD], IN_PROGRESS, "Validation succeeded")
+        + _rows("Order validation succeeded", [NEW, IN_PROGRESS, ON_HOLD], IN_PROGRESS, "Validation succeeded")
         + _rows("Order validation failed", [NEW, IN_PROGRESS, ON_HOLD], ON_HOLD, "Validation failed")
         + _rows("Order sent to fulfillment", [IN_PROGRESS], IN_PROGRESS, "Sent to fulfillment")
         + _rows("Order picked", [IN_PROGRESS, FULFILLMENT_IN_PROGRESS], FULFILLMENT_IN_PROGRESS, "Picked")

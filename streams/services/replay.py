@@ -20,7 +20,7 @@ from streams.adapters.kafka import consumer_config, partition_for, read_to_end
 from streams.adapters.topics import TopicRegistry
 from streams.domain.events import Event
 from streams.domain.history import OrderHistories
-from streams.domain.order import OrderState
+from streams.domain.order import OrderState, evolve
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -126,13 +126,9 @@ def order_timeline(
                     found.append((msg.topic(), codec.decode(msg.value())))  # type: ignore[arg-type]
     finally:
         consumer.close()
-    timeline: list[tuple[str, Event]] = []
-    histories = OrderHistories(on_applied=lambda e, _s: None)
-    by_id = {}
-    for topic, event in found:
-        by_id.setdefault(event.envelope.event_id, (topic, event))
-    ordered = sorted(by_id.values(), key=lambda te: te[1].envelope.seq)
-    for topic, event in ordered:
-        histories.add(event)
-        timeline.append((topic, event))
-    return OrderTimeline(histories.states.get(order_id), timeline)
+    unique = {event.envelope.seq: (topic, event) for topic, event in found}
+    ordered = [unique[seq] for seq in sorted(unique)]
+    state = None
+    for _topic, event in ordered:
+        state = evolve(state, event)
+    return OrderTimeline(state, ordered)

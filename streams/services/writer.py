@@ -75,7 +75,13 @@ class OrderWriter:
             consumer_config(
                 settings,
                 group,
-                **{"isolation.level": "read_committed", "max.poll.interval.ms": 600_000},
+                **{
+                    "max.poll.interval.ms": 600_000,
+                    # Static membership: a restarted writer takes its partitions back at
+                    # once instead of waiting for its dead predecessor's session to expire.
+                    "group.instance.id": settings.instance_id,
+                    "session.timeout.ms": 15_000,
+                },
             )
         )
         self._producer = Producer(

@@ -1,0 +1,54 @@
+"""Human-readable output shared by the CLI commands: summaries, states, timelines."""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from collections.abc import Iterable
+
+from streams.domain.events import Event
+from streams.domain.order import OrderState
+
+
+def err(line: str) -> None:
+    """Progress and diagnostics go to stderr, so stdout stays parseable."""
+    print(line, file=sys.stderr, flush=True)
+
+
+def status_summary(counts: Counter[tuple[str, str]]) -> str:
+    if not counts:
+        return "  (no orders)"
+    width = max(len(f"{s} / {r}") for s, r in counts)
+    rows = [f"  {f'{s} / {r}':<{width}}  {n:>8,}" for (s, r), n in sorted(counts.items())]
+    rows.append(f"  {'total':<{width}}  {sum(counts.values()):>8,}")
+    return "\n".join(rows)
+
+
+def order_state(state: OrderState) -> str:
+    lines = [
+        f"order {state.order_id}  (version {state.version}, channel {state.channel})",
+        f"  status:           {state.status} / {state.status_reason}",
+        f"  company:          {state.company or '-'}   invoice customer: {state.invoice_customer or '-'}",
+        f"  fulfillment:      {state.fulfillment_provider or '-'} {state.provider_order_id or ''}".rstrip(),
+        f"  external refs:    {', '.join(f'{r.system}={r.ref}' for r in state.external_refs) or '-'}",
+    ]
+    if state.validation_errors:
+        lines.append(f"  validation:       {'; '.join(state.validation_errors)}")
+    lines.append("  lines:")
+    for line in state.lines:
+        lines.append(
+            f"    {line.line_id:>3} {line.sku:<14} x{line.quantity:<3} {line.unit_price:>9}  "
+            f"site {line.site or '-':<3} warehouse {line.warehouse or '-':<4} {state.line_status(line)}"
+        )
+    return "\n".join(lines)
+
+
+def timeline(events: Iterable[tuple[str, Event]]) -> str:
+    rows = []
+    for topic, event in events:
+        env = event.envelope
+        rows.append(
+            f"  {env.seq:>3}  {env.occurred_at:%Y-%m-%d %H:%M:%S}  {topic:<26} "
+            f"-> {env.status} / {env.status_reason}   ({env.source})"
+        )
+    return "\n".join(rows) if rows else "  (no events)"

@@ -1,0 +1,101 @@
+"""Running the order writer and reading topics back, for integration tests."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from confluent_kafka import Consumer, Message
+
+from streams.adapters.command_bus import CommandBus
+from streams.adapters.kafka import consumer_config, create_topics, delete_topics, read_to_end
+from streams.adapters.order_store import OrderStore
+from streams.bootstrap import Components, bootstrap
+from streams.domain.commands import Command
+from streams.domain.order import OrderState
+from streams.services.writer import OrderWriter
+from streams.settings import Settings
+
+
+def components(bootstrap_servers: str, prefix: str, state_dir: Path, partitions: int = 3) -> Components:
+    settings = Settings(
+        bootstrap_servers=bootstrap_servers,
+        topic_prefix=prefix,
+        partitions=partitions,
+        state_dir=state_dir,
+    )
+    c = bootstrap(settings)
+    create_topics(settings, c.topics)
+    return c
+
+
+def drop_topics(c: Components) -> None:
+    delete_topics(c.settings, [c.topics.topic(s.name) for s in c.topics.specs()])
+
+
+def send(c: Components, commands: Iterable[Command]) -> int:
+    bus = CommandBus(c.settings, c.topics, c.codec)
+    n = 0
+    for command in commands:
+        bus.send(command)
+        n += 1
+    bus.flush()
+    return n
+
+
+@dataclass
+class RunningWriter:
+    writer: OrderWriter
+    store: OrderStore
+    final_states: dict[str, OrderState] = field(default_factory=dict)
+    """The store's content after the writer stopped (its last transaction included)."""
+
+    def wait_for(self, predicate: Callable[[OrderWriter], bool], timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate(self.writer):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"writer did not get there in {timeout}s: {self.writer.stats}")
+            time.sleep(0.05)
+
+
+@contextmanager
+def running_writer(
+    c: Components, instance_id: str = "writer-test", store_name: str = "store"
+) -> Iterator[RunningWriter]:
+    settings = c.settings.model_copy(update={"instance_id": instance_id})
+    store = OrderStore(settings.state_dir / store_name)
+    writer = OrderWriter(settings, c.topics, c.codec, store, c.transitions, batch_size=500)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            writer.run(stop)
+        except BaseException as exc:  # surfaced in the test thread below
+            errors.append(exc)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    running = RunningWriter(writer, store)
+    try:
+        yield running
+    finally:
+        stop.set()
+        thread.join(30)
+        running.final_states = {order_id: store[order_id] for order_id in store}
+        store.close()
+    if errors:
+        raise errors[0]
+
+
+def read_all(settings: Settings, topics: Iterable[str], partitions: int) -> list[Message]:
+    consumer = Consumer(consumer_config(settings, None, **{"enable.partition.eof": True}))
+    try:
+        start = {(t, p): 0 for t in topics for p in range(partitions)}
+        return [m for batch in read_to_end(consumer, start) for m in batch]
+    finally:
+        consumer.close()
