@@ -1,0 +1,54 @@
+"""Integration tests talk to a real Kafka broker.
+
+``kafka_bootstrap`` uses the broker named by KAFKA_BOOTSTRAP_SERVERS when it answers;
+otherwise it starts the local broker on port 39092 (not 9092, so a developer's own broker
+and its topics are left alone) and stops it at the end of the session, unless it was
+already running. Tests share that broker, so each one names its topics with
+``topic_prefix``.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from streams.adapters.local_broker import LocalBroker, broker_answers
+from streams.settings import Settings
+
+TEST_BROKER_PORT = 39092
+HERE = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.is_relative_to(HERE):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    """The bootstrap servers of a broker that answers, started for the session if need be."""
+    external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "").strip()
+    if external and broker_answers(external, timeout=5.0):
+        yield external
+        return
+    broker = LocalBroker(home=Settings.from_env().kafka_home, port=TEST_BROKER_PORT)
+    if broker.is_running():  # e.g. `oms broker start --port 39092` in another shell
+        broker.start()  # waits until it answers
+        yield broker.bootstrap_servers
+        return
+    broker.start(timeout=120)  # the first run also fetches the jars (~1 min)
+    try:
+        yield broker.bootstrap_servers
+    finally:
+        broker.stop()
+
+
+@pytest.fixture
+def topic_prefix() -> str:
+    """A unique topic prefix such as ``t1a2b3c4d.``: tests never see each other's records."""
+    return f"t{uuid.uuid4().hex[:8]}."
