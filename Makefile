@@ -1,0 +1,83 @@
+# Developer and CI entry points. `make` (or `make help`) lists the targets.
+#
+# Everything runs from the project virtualenv in .venv, (re)installed only when
+# pyproject.toml changes. KAFKA_BOOTSTRAP_SERVERS passes through to every command:
+#   make test KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:19092   # use a broker you already run
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+OMS := $(BIN)/oms
+
+ifdef KAFKA_BOOTSTRAP_SERVERS
+export KAFKA_BOOTSTRAP_SERVERS
+endif
+
+# pytest exits 5 when it collects no tests: fine for a tier that has none yet.
+define pytest_tier
+	$(BIN)/pytest $(1) -q || { rc=$$?; [ $$rc -eq 5 ] && echo "($(1): no tests yet)" || exit $$rc; }
+endef
+
+.PHONY: help venv broker-fetch broker-start broker-stop broker-status broker-reset topics \
+	lint test test-unit test-integration test-e2e demo bench clean
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  %-17s %s\n", $$1, $$2}' \
+		$(MAKEFILE_LIST)
+
+venv: $(STAMP) ## create .venv and install the project (again only when pyproject.toml changes)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[dev]"
+	touch $@
+
+broker-fetch: venv ## download the Kafka jars (once; needs Java 17 and Maven)
+	$(OMS) broker fetch
+
+broker-start: venv ## start the local Kafka broker in the background
+	$(OMS) broker start
+
+broker-stop: venv ## stop the local Kafka broker
+	$(OMS) broker stop
+
+broker-status: venv ## is the local Kafka broker running?
+	$(OMS) broker status
+
+broker-reset: venv ## stop the local Kafka broker and delete its topics
+	$(OMS) broker reset
+
+topics: venv ## create the project's topics on the broker
+	$(OMS) topics create
+
+lint: venv ## ruff, ruff format --check, mypy and the import contracts
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+test-unit: venv ## unit tests (no broker)
+	$(call pytest_tier,tests/unit)
+
+test-integration: venv ## integration tests (start a broker on 127.0.0.1:39092 if needed)
+	$(call pytest_tier,tests/integration)
+
+test-e2e: venv ## end-to-end tests (the project's processes)
+	$(call pytest_tier,tests/e2e)
+
+test: lint test-unit test-integration test-e2e ## lint and all three test tiers (what CI runs)
+
+demo: venv ## run the demo
+	$(OMS) demo
+
+bench: venv ## run the benchmark
+	$(BIN)/python -m bench
+
+clean: ## remove caches and build output (keeps .venv and the broker: see broker-reset)
+	rm -rf .mypy_cache .ruff_cache .pytest_cache .hypothesis build dist *.egg-info .oms
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +
