@@ -1,0 +1,129 @@
+"""The Avro catalog is the contract: models mirror it, and both framings round-trip."""
+
+from __future__ import annotations
+
+import json
+import struct
+from typing import Any, get_args, get_origin
+
+import pytest
+from pydantic import BaseModel
+
+from streams.adapters.avro import AvroCodec, SchemaCatalog, UndecodableRecord
+from streams.adapters.topics import TopicRegistry
+from streams.domain.decider import decide
+from streams.domain.order import fold
+from streams.scenarios import journey1_orders
+from streams.settings import Settings
+
+CATALOG = SchemaCatalog(Settings().schemas_dir)
+MODELS = list(TopicRegistry().value_models())
+
+
+def _fields(schema: dict[str, Any]) -> set[str]:
+    return {f["name"] for f in schema["fields"]}
+
+
+def _nested_model(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if get_origin(annotation) is None:
+        return None
+    return next((m for a in get_args(annotation) if (m := _nested_model(a)) is not None), None)
+
+
+def _assert_same_shape(model: type[BaseModel], schema: dict[str, Any]) -> None:
+    assert set(model.model_fields) == _fields(schema), f"{model.__name__} vs {schema['name']}"
+    for field in schema["fields"]:
+        t = field["type"]
+        record = t if isinstance(t, dict) and t.get("type") == "record" else None
+        if isinstance(t, dict) and t.get("type") == "array" and isinstance(t["items"], dict):
+            record = t["items"] if t["items"].get("type") == "record" else None
+        if record is not None:
+            nested = _nested_model(model.model_fields[field["name"]].annotation)
+            assert nested is not None, f"{model.__name__}.{field['name']} should be a model"
+            _assert_same_shape(nested, record)
+
+
+@pytest.mark.parametrize("model", MODELS, ids=lambda m: m.__name__)
+def test_every_model_mirrors_its_avsc_field_for_field(model: type[BaseModel]) -> None:
+    full = next(n for n in CATALOG.names() if n.endswith("." + model.__name__))
+    _assert_same_shape(model, json.loads(CATALOG.definitions[full]))
+
+
+def _journey_messages() -> list[BaseModel]:
+    out: list[BaseModel] = []
+    for commands in journey1_orders(3):
+        state = None
+        for command in commands:
+            events = decide(command, state)
+            state = fold(events, state)
+            out += [command, *events]
+    return out
+
+
+def test_commands_and_events_round_trip_in_single_object_encoding() -> None:
+    codec = AvroCodec(CATALOG, MODELS)
+    for message in _journey_messages():
+        data = codec.encode(message)
+        assert data[:2] == b"\xc3\x01"
+        assert data[2:10] == CATALOG.fingerprints[codec.record_name(type(message))]
+        assert codec.decode(data) == message
+
+
+class FakeRegistry:
+    """A Schema Registry's two calls, in memory: ids in registration order."""
+
+    def __init__(self) -> None:
+        self.schemas: list[str] = []
+
+    def register(self, subject: str, schema: str) -> int:
+        if schema not in self.schemas:
+            self.schemas.append(schema)
+        return self.schemas.index(schema) + 1
+
+    def schema(self, schema_id: int) -> str:
+        return self.schemas[schema_id - 1]
+
+
+def test_with_a_schema_registry_records_use_the_confluent_wire_format() -> None:
+    registry = FakeRegistry()
+    codec = AvroCodec(CATALOG, MODELS, registry)
+    message = _journey_messages()[1]
+    data = codec.encode(message)
+    magic, schema_id = struct.unpack_from(">bI", data)
+    assert magic == 0 and registry.schema(schema_id) == CATALOG.definitions[codec.record_name(type(message))]
+    assert codec.decode(data) == message
+
+
+def test_decoding_dispatches_on_the_first_byte_so_both_framings_coexist() -> None:
+    registry = FakeRegistry()
+    confluent = AvroCodec(CATALOG, MODELS, registry)
+    single = AvroCodec(CATALOG, MODELS)
+    message = _journey_messages()[0]
+    assert confluent.decode(single.encode(message)) == message
+    # A reader without the registry's id cache asks the registry for unknown ids.
+    late_reader = AvroCodec(CATALOG, MODELS, registry)
+    late_reader._by_schema_id.clear()
+    assert late_reader.decode(confluent.encode(message)) == message
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"", "too short"),
+        (b'{"order_id": "1"}', "unknown framing (first byte 0x7b)"),
+        (b"\xc3\x01" + b"\x00" * 8 + b"xx", "unknown schema fingerprint"),
+        (b"\x00\x00\x00\x00\x07abc", "no Schema Registry is configured"),
+    ],
+)
+def test_undecodable_records_say_why(data: bytes, reason: str) -> None:
+    with pytest.raises(UndecodableRecord, match=reason.replace("(", r"\(").replace(")", r"\)")):
+        AvroCodec(CATALOG, MODELS).decode(data)
+
+
+def test_a_corrupt_body_is_undecodable_not_a_crash() -> None:
+    codec = AvroCodec(CATALOG, MODELS)
+    data = codec.encode(_journey_messages()[0])
+    with pytest.raises(UndecodableRecord, match="corrupt Avro body|invalid fields"):
+        codec.decode(data[:12])
