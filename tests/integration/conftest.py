@@ -1,10 +1,9 @@
 """Integration tests talk to a real Kafka broker.
 
-``kafka_bootstrap`` uses the broker named by KAFKA_BOOTSTRAP_SERVERS when it answers;
-otherwise it starts the local broker on port 39092 (not 9092, so a developer's own broker
-and its topics are left alone) and stops it at the end of the session, unless it was
-already running. Tests share that broker, so each one names its topics with
-``topic_prefix``.
+``kafka_bootstrap`` uses the broker named by KAFKA_BOOTSTRAP_SERVERS when it answers, else
+the one on 127.0.0.1:39092 (not 9092, so a developer's own broker and topics are left alone).
+If nothing answers there, it starts the local broker on that port for the session and stops
+it at the end. Tests share the broker, so each one names its topics with ``topic_prefix``.
 """
 
 from __future__ import annotations
@@ -37,8 +36,10 @@ def kafka_bootstrap() -> Iterator[str]:
         yield external
         return
     broker = LocalBroker(home=Settings.from_env().kafka_home, port=TEST_BROKER_PORT)
-    if broker.is_running():  # e.g. `oms broker start --port 39092` in another shell
-        broker.start()  # waits until it answers
+    if broker.is_running() or broker_answers(broker.bootstrap_servers):
+        # Not this session's to stop: `oms broker start --port 39092` or another session.
+        if broker.is_running():
+            broker.start()  # returns at once, or waits while it is still starting
         yield broker.bootstrap_servers
         return
     broker.start(timeout=120)  # the first run also fetches the jars (~1 min)
