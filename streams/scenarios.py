@@ -50,7 +50,9 @@ class CommandFactory:
         )
 
 
-def bigcommerce_order(factory: CommandFactory, order_id: str, bc_id: int, rng: random.Random) -> CreateOrder:
+def bigcommerce_order(
+    factory: CommandFactory, order_id: str, bc_id: int, rng: random.Random
+) -> CreateOrder:
     city, state, postal = rng.choice(_CITIES)
     lines = tuple(
         OrderLine(
@@ -66,7 +68,14 @@ def bigcommerce_order(factory: CommandFactory, order_id: str, bc_id: int, rng: r
         channel="bigcommerce",
         customer_id=f"BC-CUST-{rng.randint(1, 500):04d}",
         currency="USD",
-        ship_to=Address(name="Jane Doe", line1="1 Main St", city=city, state=state, postal_code=postal, country="US"),
+        ship_to=Address(
+            name="Jane Doe",
+            line1="1 Main St",
+            city=city,
+            state=state,
+            postal_code=postal,
+            country="US",
+        ),
         lines=lines,
         external_refs=(ExternalRef(system="bigcommerce", ref=str(bc_id)),),
     )
@@ -84,12 +93,21 @@ def journey1(factory: CommandFactory, created: CreateOrder) -> list[Command]:
             envelope=env(oid),
             company="USMF",
             invoice_customer="US-001",
-            lines=tuple(LineAssignment(line_id=line.line_id, site="1", warehouse="11") for line in created.lines),
+            lines=tuple(
+                LineAssignment(line_id=line.line_id, site="1", warehouse="11")
+                for line in created.lines
+            ),
             policy="ecommerce-assignment",
         ),
         RecordSentToFulfillment(envelope=env(oid), provider="fno", provider_order_id=f"SO-{oid}"),
         RecordPicked(envelope=env(oid), provider="fno", picking_id=f"PL-{oid}"),
-        RecordShipped(envelope=env(oid), provider="fno", shipment_id=f"PS-{oid}", carrier="UPS", tracking_number=f"1Z{oid}"),
+        RecordShipped(
+            envelope=env(oid),
+            provider="fno",
+            shipment_id=f"PS-{oid}",
+            carrier="UPS",
+            tracking_number=f"1Z{oid}",
+        ),
         RecordChannelStatus(envelope=env(oid), channel="bigcommerce", channel_status="2"),
         RecordInvoiced(envelope=env(oid), provider="fno", invoice_id=f"INV-{oid}"),
         RecordChannelStatus(envelope=env(oid), channel="bigcommerce", channel_status="10"),

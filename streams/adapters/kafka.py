@@ -10,12 +10,25 @@ from datetime import UTC, datetime
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from streams.adapters.topics import TopicRegistry
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+def where(msg: Message) -> tuple[str, int]:
+    """A consumed record's (topic, partition); never None for a record without error."""
+    return msg.topic() or "", msg.partition() or 0
+
+
+def offset_of(msg: Message) -> int:
+    return msg.offset() or 0
+
+
+def value_of(msg: Message) -> bytes:
+    return msg.value() or b""
 
 
 def _quiet_logger() -> logging.Logger:
@@ -56,7 +69,11 @@ def consumer_config(settings: Settings, group_id: str | None, **extra: Any) -> d
 
 
 def admin(settings: Settings) -> AdminClient:
-    return AdminClient({"bootstrap.servers": settings.bootstrap_servers, "logger": _quiet_logger()})
+    config: dict[str, Any] = {
+        "bootstrap.servers": settings.bootstrap_servers,
+        "logger": _quiet_logger(),
+    }
+    return AdminClient(config)
 
 
 class TopicMismatch(RuntimeError):
@@ -152,7 +169,7 @@ def partition_for(key: str, partitions: int) -> int:
 
 def dead_letter(producer: Producer, topic: str, msg: Message, reason: str) -> None:
     """Park an undecodable record with its reason and origin; the original bytes stay intact."""
-    headers = [
+    headers: list[tuple[str, str | bytes | None]] = [
         ("dlq.reason", reason.encode()),
         ("dlq.topic", (msg.topic() or "").encode()),
         ("dlq.partition", str(msg.partition()).encode()),
@@ -160,9 +177,7 @@ def dead_letter(producer: Producer, topic: str, msg: Message, reason: str) -> No
         ("dlq.failed_at", datetime.now(UTC).isoformat().encode()),
     ]
     producer.produce(topic, key=msg.key(), value=msg.value(), headers=headers)
-    log.warning(
-        "dead-lettered %s[%s]@%s: %s", msg.topic(), msg.partition(), msg.offset(), reason
-    )
+    log.warning("dead-lettered %s[%s]@%s: %s", msg.topic(), msg.partition(), msg.offset(), reason)
 
 
 def read_to_end(

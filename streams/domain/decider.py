@@ -76,7 +76,9 @@ def _event(
 
 
 def _payload(command: Command) -> dict[str, Any]:
-    return {name: getattr(command, name) for name in type(command).model_fields if name != "envelope"}
+    return {
+        name: getattr(command, name) for name in type(command).model_fields if name != "envelope"
+    }
 
 
 def _create(c: CreateOrder, state: OrderState | None, table: TransitionTable) -> list[Event]:
@@ -92,7 +94,9 @@ def _create(c: CreateOrder, state: OrderState | None, table: TransitionTable) ->
     return [_event(OrderCreated, c, None, table, **_payload(c))]
 
 
-def _validation(c: RecordValidation, state: OrderState | None, table: TransitionTable) -> list[Event]:
+def _validation(
+    c: RecordValidation, state: OrderState | None, table: TransitionTable
+) -> list[Event]:
     state = _existing(c, state)
     if c.passed:
         return [_event(OrderValidated, c, state, table, policy=c.policy)]
@@ -119,7 +123,11 @@ def _recorder(cls: type[Event]) -> Callable[[Any, OrderState | None, TransitionT
 
     def decide_one(c: Command, state: OrderState | None, table: TransitionTable) -> list[Event]:
         payload = _payload(c)
-        return [_event(cls, c, _existing(c, state), table, event_reason=payload.get("reason"), **payload)]
+        return [
+            _event(
+                cls, c, _existing(c, state), table, event_reason=payload.get("reason"), **payload
+            )
+        ]
 
     return decide_one
 

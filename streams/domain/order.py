@@ -149,7 +149,7 @@ def evolve(state: OrderState | None, event: Event) -> OrderState:
             raise UnknownOrder(env.order_id, f"cannot fold '{event.business_event}'")
         if env.seq != 1:
             raise OutOfSequence(env.order_id, 1, env.seq)
-        return _created(event)  # type: ignore[arg-type]
+        return _created(event)
     if env.seq <= state.version:
         return state
     if env.seq != state.version + 1:

@@ -91,14 +91,36 @@ def _rows(event: str, sources: Iterable[str | None], target: str, reason: str) -
 DEFAULT_TRANSITIONS = TransitionTable(
     transitions=tuple(
         _rows("New order", [None], NEW, "Created")
-        + _rows("Order validation succeeded", [NEW, IN_PROGRESS, ON_HOLD], IN_PROGRESS, "Validation succeeded")
-        + _rows("Order validation failed", [NEW, IN_PROGRESS, ON_HOLD], ON_HOLD, "Validation failed")
+        + _rows(
+            "Order validation succeeded",
+            [NEW, IN_PROGRESS, ON_HOLD],
+            IN_PROGRESS,
+            "Validation succeeded",
+        )
+        + _rows(
+            "Order validation failed", [NEW, IN_PROGRESS, ON_HOLD], ON_HOLD, "Validation failed"
+        )
         + _rows("Order sent to fulfillment", [IN_PROGRESS], IN_PROGRESS, "Sent to fulfillment")
-        + _rows("Order picked", [IN_PROGRESS, FULFILLMENT_IN_PROGRESS], FULFILLMENT_IN_PROGRESS, "Picked")
-        + _rows("Order shipped", [IN_PROGRESS, FULFILLMENT_IN_PROGRESS], FULFILLMENT_IN_PROGRESS, "Packed")
+        + _rows(
+            "Order picked",
+            [IN_PROGRESS, FULFILLMENT_IN_PROGRESS],
+            FULFILLMENT_IN_PROGRESS,
+            "Picked",
+        )
+        + _rows(
+            "Order shipped",
+            [IN_PROGRESS, FULFILLMENT_IN_PROGRESS],
+            FULFILLMENT_IN_PROGRESS,
+            "Packed",
+        )
         + _rows("Order invoiced", [FULFILLMENT_IN_PROGRESS], COMPLETED, "Fulfilled")
         + _rows("Order canceled", [NEW, IN_PROGRESS, ON_HOLD], CANCELED, FROM_EVENT)
-        + _rows("Order put on hold", [NEW, IN_PROGRESS, ON_HOLD, FULFILLMENT_IN_PROGRESS], ON_HOLD, FROM_EVENT)
+        + _rows(
+            "Order put on hold",
+            [NEW, IN_PROGRESS, ON_HOLD, FULFILLMENT_IN_PROGRESS],
+            ON_HOLD,
+            FROM_EVENT,
+        )
     )
 )
 """Seeded from the brief's scenarios and the product's documented statuses and reasons."""

@@ -20,14 +20,13 @@ from typing import Any
 from confluent_kafka import Producer
 
 from streams.adapters.command_bus import CommandBus
-from streams.adapters.kafka import admin, create_topics
-from streams.adapters.local_broker import LocalBroker
+from streams.adapters.kafka import create_topics
+from streams.adapters.local_broker import LocalBroker, broker_answers
 from streams.bootstrap import Components, bootstrap
 from streams.domain.commands import RecordPicked, RecordValidation
 from streams.entrypoints.output import err, order_state, status_summary, timeline
 from streams.scenarios import CommandFactory, bigcommerce_order, journey1_orders
 from streams.services.replay import order_timeline, replay
-from streams.settings import Settings
 
 
 def register(sub: Any) -> None:
@@ -35,18 +34,14 @@ def register(sub: Any) -> None:
         "demo",
         help="start a broker and the writer, run sample orders through journey 1, summarise",
     )
-    demo.add_argument("--orders", type=int, default=200, help="journey-1 orders to run (default 200)")
+    demo.add_argument(
+        "--orders", type=int, default=200, help="journey-1 orders to run (default 200)"
+    )
     demo.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the orders")
-    demo.add_argument("--keep-broker", action="store_true", help="leave a broker the demo started running")
+    demo.add_argument(
+        "--keep-broker", action="store_true", help="leave a broker the demo started running"
+    )
     demo.set_defaults(run=run)
-
-
-def _broker_answers(settings: Settings) -> bool:
-    try:
-        admin(settings).list_topics(timeout=3)
-        return True
-    except Exception:
-        return False
 
 
 def _port(bootstrap_servers: str) -> int:
@@ -57,9 +52,12 @@ def run(args: argparse.Namespace) -> int:
     c = bootstrap()
     settings = c.settings
     started: LocalBroker | None = None
-    if not _broker_answers(settings):
+    if not broker_answers(settings.bootstrap_servers):
         broker = LocalBroker(home=settings.kafka_home, port=_port(settings.bootstrap_servers))
-        err(f"[1/5] no broker at {settings.bootstrap_servers}: starting a local Apache Kafka (KRaft)")
+        err(
+            f"[1/5] no broker at {settings.bootstrap_servers}: "
+            "starting a local Apache Kafka (KRaft)"
+        )
         broker.start()
         started = broker
     else:
@@ -88,7 +86,9 @@ def _drive(c: Components, args: argparse.Namespace, writer: subprocess.Popen[byt
     prefix = f"DEMO{run_id}"
     bus = CommandBus(c.settings, c.topics, c.codec)
     expected: dict[str, int] = {}
-    for commands in journey1_orders(args.orders, seed=int(run_id), prefix=prefix, start=datetime.now(UTC)):
+    for commands in journey1_orders(
+        args.orders, seed=int(run_id), prefix=prefix, start=datetime.now(UTC)
+    ):
         for command in commands:
             bus.send(command)
         expected[commands[0].envelope.order_id] = len(commands)
@@ -97,8 +97,14 @@ def _drive(c: Components, args: argparse.Namespace, writer: subprocess.Popen[byt
     factory = CommandFactory(source="demo", start=datetime.now(UTC))
     held = bigcommerce_order(factory, f"{prefix}-HOLD", 9999, random.Random(1))
     bus.send(held)
-    bus.send(RecordValidation(envelope=factory.envelope(held.envelope.order_id), policy="default-validation",
-                              passed=False, reasons=("ship-to postal code missing",)))
+    bus.send(
+        RecordValidation(
+            envelope=factory.envelope(held.envelope.order_id),
+            policy="default-validation",
+            passed=False,
+            reasons=("ship-to postal code missing",),
+        )
+    )
     bus.send(RecordPicked(envelope=factory.envelope(held.envelope.order_id), provider="fno"))
     expected[held.envelope.order_id] = 2
     bus.flush()

@@ -25,12 +25,15 @@ def status_summary(counts: Counter[tuple[str, str]]) -> str:
 
 
 def order_state(state: OrderState) -> str:
+    refs = ", ".join(f"{r.system}={r.ref}" for r in state.external_refs) or "-"
+    provider = f"{state.fulfillment_provider or '-'} {state.provider_order_id or ''}".rstrip()
     lines = [
         f"order {state.order_id}  (version {state.version}, channel {state.channel})",
         f"  status:           {state.status} / {state.status_reason}",
-        f"  company:          {state.company or '-'}   invoice customer: {state.invoice_customer or '-'}",
-        f"  fulfillment:      {state.fulfillment_provider or '-'} {state.provider_order_id or ''}".rstrip(),
-        f"  external refs:    {', '.join(f'{r.system}={r.ref}' for r in state.external_refs) or '-'}",
+        f"  company:          {state.company or '-'}",
+        f"  invoice customer: {state.invoice_customer or '-'}",
+        f"  fulfillment:      {provider}",
+        f"  external refs:    {refs}",
     ]
     if state.validation_errors:
         lines.append(f"  validation:       {'; '.join(state.validation_errors)}")
@@ -38,7 +41,8 @@ def order_state(state: OrderState) -> str:
     for line in state.lines:
         lines.append(
             f"    {line.line_id:>3} {line.sku:<14} x{line.quantity:<3} {line.unit_price:>9}  "
-            f"site {line.site or '-':<3} warehouse {line.warehouse or '-':<4} {state.line_status(line)}"
+            f"site {line.site or '-':<3} warehouse {line.warehouse or '-':<4} "
+            f"{state.line_status(line)}"
         )
     return "\n".join(lines)
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from confluent_kafka import Consumer
 
 from streams.adapters.avro import AvroCodec, UndecodableRecord
-from streams.adapters.kafka import consumer_config, partition_for, read_to_end
+from streams.adapters.kafka import consumer_config, partition_for, read_to_end, value_of
 from streams.adapters.topics import TopicRegistry
 from streams.domain.events import Event
 from streams.domain.history import OrderHistories
@@ -59,7 +59,11 @@ def _consumer(settings: Settings) -> Consumer:
         consumer_config(
             settings,
             None,
-            **{"enable.partition.eof": True, "fetch.max.bytes": 52_428_800, "max.partition.fetch.bytes": 10_485_760},
+            **{
+                "enable.partition.eof": True,
+                "fetch.max.bytes": 52_428_800,
+                "max.partition.fetch.bytes": 10_485_760,
+            },
         )
     )
 
@@ -84,10 +88,12 @@ def replay(
         for batch in read_to_end(consumer, start):
             for msg in batch:
                 try:
-                    event = decode(msg.value())
+                    event = decode(value_of(msg))
                 except UndecodableRecord as exc:
                     result.undecodable += 1
-                    log.error("undecodable %s[%s]@%s: %s", msg.topic(), msg.partition(), msg.offset(), exc)
+                    log.error(
+                        "undecodable %s[%s]@%s: %s", msg.topic(), msg.partition(), msg.offset(), exc
+                    )
                     continue
                 add(event)  # type: ignore[arg-type]
             result.events += len(batch)
@@ -123,7 +129,7 @@ def order_timeline(
         for batch in read_to_end(consumer, start):
             for msg in batch:
                 if msg.key() == key:
-                    found.append((msg.topic(), codec.decode(msg.value())))  # type: ignore[arg-type]
+                    found.append((msg.topic() or "", codec.decode(value_of(msg))))  # type: ignore[arg-type]
     finally:
         consumer.close()
     unique = {event.envelope.seq: (topic, event) for topic, event in found}

@@ -23,7 +23,15 @@ from datetime import UTC, datetime
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from streams.adapters.avro import AvroCodec, UndecodableRecord
-from streams.adapters.kafka import consumer_config, dead_letter, producer_config, read_to_end
+from streams.adapters.kafka import (
+    consumer_config,
+    dead_letter,
+    offset_of,
+    producer_config,
+    read_to_end,
+    value_of,
+    where,
+)
 from streams.adapters.order_store import OrderStore
 from streams.adapters.topics import TopicRegistry
 from streams.domain.commands import Command, CommandRejected
@@ -95,12 +103,12 @@ class OrderWriter:
                 },
             )
         )
-        self._restorer = Consumer(
-            consumer_config(settings, None, **{"enable.partition.eof": True})
-        )
+        self._restorer = Consumer(consumer_config(settings, None, **{"enable.partition.eof": True}))
 
     # -- lifecycle
-    def run(self, stop: threading.Event | None = None, on_batch: Callable[[], None] | None = None) -> None:
+    def run(
+        self, stop: threading.Event | None = None, on_batch: Callable[[], None] | None = None
+    ) -> None:
         """Process commands until ``stop`` is set."""
         stop = stop or threading.Event()
         self._producer.init_transactions(30)
@@ -148,25 +156,38 @@ class OrderWriter:
         began = time.monotonic()
         for batch in read_to_end(self._restorer, start):
             for msg in batch:
-                last[(msg.topic(), msg.partition())] = msg.offset() + 1
+                last[where(msg)] = offset_of(msg) + 1
                 try:
-                    event = self.codec.decode(msg.value())
+                    event = self.codec.decode(value_of(msg))
                 except UndecodableRecord as exc:
-                    log.error("skipping undecodable event %s[%s]@%s during restore: %s",
-                              msg.topic(), msg.partition(), msg.offset(), exc)
+                    log.error(
+                        "skipping undecodable event %s[%s]@%s during restore: %s",
+                        msg.topic(),
+                        msg.partition(),
+                        msg.offset(),
+                        exc,
+                    )
                     continue
                 histories.add(event)  # type: ignore[arg-type]
                 folded += 1
         if histories.held:
-            log.error("partition %s: %d events wait for missing predecessors: %s",
-                      partition, histories.held, histories.held_orders())
+            log.error(
+                "partition %s: %d events wait for missing predecessors: %s",
+                partition,
+                histories.held,
+                histories.held_orders(),
+            )
         checkpoint = {**start, **last}
         self.store.flush(checkpoint)
         self._offsets.update({k: v for k, v in checkpoint.items()})
         self.stats.restored_events += folded
         if folded:
-            log.info("partition %s: restored %d events in %.1fs", partition, folded,
-                     time.monotonic() - began)
+            log.info(
+                "partition %s: restored %d events in %.1fs",
+                partition,
+                folded,
+                time.monotonic() - began,
+            )
 
     # -- the hot path
     def _process(self, batch: list[Message]) -> None:
@@ -175,16 +196,15 @@ class OrderWriter:
 
         def delivered(err: KafkaError | None, msg: Message) -> None:
             if err is None:
-                key = (msg.topic(), msg.partition())
-                if msg.offset() >= produced.get(key, -1):
-                    produced[key] = msg.offset()
+                key = where(msg)
+                produced[key] = max(offset_of(msg), produced.get(key, -1))
 
         producer.begin_transaction()
         try:
             for msg in batch:
                 self._handle(msg, delivered)
             positions = self._consumer.position(
-                [TopicPartition(t, p) for t, p in {(m.topic(), m.partition()) for m in batch}]
+                [TopicPartition(t, p) for t, p in {where(m) for m in batch}]
             )
             producer.send_offsets_to_transaction(
                 positions, self._consumer.consumer_group_metadata(), 30
@@ -204,10 +224,12 @@ class OrderWriter:
             self._offsets[key] = offset + 1
         self.store.flush({k: v for k, v in self._offsets.items() if k in produced})
 
-    def _handle(self, msg: Message, delivered: Callable[[KafkaError | None, Message], None]) -> None:
+    def _handle(
+        self, msg: Message, delivered: Callable[[KafkaError | None, Message], None]
+    ) -> None:
         self.stats.commands += 1
         try:
-            command = self.codec.decode(msg.value())
+            command = self.codec.decode(value_of(msg))
             if not isinstance(command, Command):
                 raise UndecodableRecord(f"{type(command).__name__} is not a command")
         except UndecodableRecord as exc:
@@ -222,7 +244,7 @@ class OrderWriter:
             self._reject(command, msg, str(exc))
             return
         for event in events:
-            self._append(event, msg.partition(), delivered)
+            self._append(event, where(msg)[1], delivered)
             state = evolve(state, event)
         if events and state is not None:
             self.store[order_id] = state
@@ -253,7 +275,7 @@ class OrderWriter:
             self.topics.rejections,
             key=env.order_id.encode(),
             value=self.codec.encode(rejection),
-            partition=msg.partition(),
+            partition=where(msg)[1],
         )
         self.stats.rejected += 1
         log.info("rejected %s: %s", type(command).__name__, error)
@@ -261,7 +283,7 @@ class OrderWriter:
     def _rewind(self, batch: list[Message]) -> None:
         firsts: dict[tuple[str, int], int] = {}
         for m in batch:
-            key = (m.topic(), m.partition())
-            firsts[key] = min(firsts.get(key, m.offset()), m.offset())
+            key = where(m)
+            firsts[key] = min(firsts.get(key, offset_of(m)), offset_of(m))
         for (topic, partition), offset in firsts.items():
             self._consumer.seek(TopicPartition(topic, partition, offset))

@@ -30,7 +30,16 @@ def _start_writer(c: Components, state_dir: Path) -> subprocess.Popen[bytes]:
         "OMS_INSTANCE_ID": "crash-test",
     }
     return subprocess.Popen(
-        [sys.executable, "-m", "streams.cli", "writer", "--batch-size", "50", "--log-level", "WARNING"],
+        [
+            sys.executable,
+            "-m",
+            "streams.cli",
+            "writer",
+            "--batch-size",
+            "50",
+            "--log-level",
+            "WARNING",
+        ],
         env=env,
     )
 

@@ -92,7 +92,10 @@ def test_with_a_schema_registry_records_use_the_confluent_wire_format() -> None:
     message = _journey_messages()[1]
     data = codec.encode(message)
     magic, schema_id = struct.unpack_from(">bI", data)
-    assert magic == 0 and registry.schema(schema_id) == CATALOG.definitions[codec.record_name(type(message))]
+    assert (
+        magic == 0
+        and registry.schema(schema_id) == CATALOG.definitions[codec.record_name(type(message))]
+    )
     assert codec.decode(data) == message
 
 
@@ -125,5 +128,5 @@ def test_undecodable_records_say_why(data: bytes, reason: str) -> None:
 def test_a_corrupt_body_is_undecodable_not_a_crash() -> None:
     codec = AvroCodec(CATALOG, MODELS)
     data = codec.encode(_journey_messages()[0])
-    with pytest.raises(UndecodableRecord, match="corrupt Avro body|invalid fields"):
+    with pytest.raises(UndecodableRecord, match=r"corrupt Avro body|invalid fields"):
         codec.decode(data[:12])

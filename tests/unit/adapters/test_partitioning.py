@@ -11,9 +11,14 @@ from streams.adapters.topics import TopicRegistry
 @pytest.mark.parametrize(
     ("key", "signed_hash"),
     # Vectors from Kafka's UtilsTest.testMurmur2.
-    [("21", -973932308), ("foobar", -790332482), ("a-little-bit-long-string", -985981536),
-     ("a-little-bit-longer-string", -1486304829), ("lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8", -58897971),
-     ("abc", 479470107)],
+    [
+        ("21", -973932308),
+        ("foobar", -790332482),
+        ("a-little-bit-long-string", -985981536),
+        ("a-little-bit-longer-string", -1486304829),
+        ("lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8", -58897971),
+        ("abc", 479470107),
+    ],
 )
 def test_murmur2_matches_kafka(key: str, signed_hash: int) -> None:
     assert murmur2(key.encode()) == signed_hash & 0xFFFFFFFF
@@ -28,8 +33,13 @@ def test_every_order_topic_is_keyed_by_order_id_with_one_partition_count() -> No
     registry = TopicRegistry(prefix="x.", partitions=4)
     names = [registry.topic(s.name) for s in registry.specs()]
     assert all(n.startswith("x.") for n in names)
-    assert {"x.order.created", "x.order.validated", "x.fulfillment.picked", "x.order.shipped",
-            "x.order.invoiced"} <= set(names)
+    assert {
+        "x.order.created",
+        "x.order.validated",
+        "x.fulfillment.picked",
+        "x.order.shipped",
+        "x.order.invoiced",
+    } <= set(names)
     assert all(s.key == "order_id" for s in registry.specs() if s.co_partitioned)
     with pytest.raises(KeyError, match="unknown topic"):
         registry.topic("order.teleported")
