@@ -47,12 +47,35 @@ def order_state(state: OrderState) -> str:
     return "\n".join(lines)
 
 
+_DETAIL_FIELDS = (
+    "policy",
+    "provider",
+    "reasons",
+    "reason",
+    "invoice_id",
+    "tracking_number",
+    "channel_status",
+    "company",
+)
+
+
+def _detail(event: Event) -> str:
+    """The one or two payload fields that tell this event apart from its siblings."""
+    parts = []
+    for name in _DETAIL_FIELDS:
+        value = getattr(event, name, None)
+        if value:
+            shown = "; ".join(value) if isinstance(value, tuple) else value
+            parts.append(f"{name}={shown}")
+    return ", ".join(parts[:2])
+
+
 def timeline(events: Iterable[tuple[str, Event]]) -> str:
     rows = []
     for topic, event in events:
         env = event.envelope
         rows.append(
-            f"  {env.seq:>3}  {env.occurred_at:%Y-%m-%d %H:%M:%S}  {topic:<26} "
-            f"-> {env.status} / {env.status_reason}   ({env.source})"
+            f"  {env.seq:>3}  {env.occurred_at:%H:%M:%S.%f}"[:-3]
+            + f"  {topic:<26} {f'{env.status} / {env.status_reason}':<42} {_detail(event)}".rstrip()
         )
     return "\n".join(rows) if rows else "  (no events)"
