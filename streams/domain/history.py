@@ -34,7 +34,11 @@ class OrderHistories:
             self.duplicates += 1
             return
         if seq > version + 1:
-            self._held.setdefault(order_id, {}).setdefault(seq, event)
+            held = self._held.setdefault(order_id, {})
+            if seq in held:
+                self.duplicates += 1
+            else:
+                held[seq] = event
             return
         state = self._apply(state, event)
         held = self._held.get(order_id)

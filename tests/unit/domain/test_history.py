@@ -78,10 +78,6 @@ def test_a_duplicate_counts_once_when_the_original_was_applied() -> None:
     assert h.duplicates == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="OrderHistories.add: a second copy of a held seq is dropped by setdefault, uncounted",
-)
 def test_a_second_copy_of_an_early_arrival_counts_as_a_duplicate() -> None:
     h = deliver(CREATED, VALIDATED, SHIPPED, SHIPPED, PICKED)
     assert (h.states["o-1"].version, h.held) == (4, 0)
