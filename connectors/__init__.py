@@ -1,0 +1,1 @@
+"""Provider connectors: one deployable process per provider (BigCommerce, F&O, Flexe, SAP)."""
