@@ -34,11 +34,11 @@ class OrderHistories:
             self.duplicates += 1
             return
         if seq > version + 1:
-            held = self._held.setdefault(order_id, {})
-            if seq in held:
+            waiting = self._held.setdefault(order_id, {})
+            if seq in waiting:
                 self.duplicates += 1
             else:
-                held[seq] = event
+                waiting[seq] = event
             return
         state = self._apply(state, event)
         held = self._held.get(order_id)
