@@ -50,9 +50,7 @@ class CommandFactory:
         )
 
 
-def bigcommerce_order(
-    factory: CommandFactory, order_id: str, bc_id: int, rng: random.Random
-) -> CreateOrder:
+def bigcommerce_order(factory: CommandFactory, order_id: str, bc_id: int, rng: random.Random) -> CreateOrder:
     city, state, postal = rng.choice(_CITIES)
     lines = tuple(
         OrderLine(
@@ -94,8 +92,7 @@ def journey1(factory: CommandFactory, created: CreateOrder) -> list[Command]:
             company="USMF",
             invoice_customer="US-001",
             lines=tuple(
-                LineAssignment(line_id=line.line_id, site="1", warehouse="11")
-                for line in created.lines
+                LineAssignment(line_id=line.line_id, site="1", warehouse="11") for line in created.lines
             ),
             policy="ecommerce-assignment",
         ),

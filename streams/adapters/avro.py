@@ -55,9 +55,7 @@ def _inline(schema: Any, defs: Mapping[str, Any], seen: set[str]) -> Any:
     if isinstance(schema, dict):
         out = dict(schema)
         if out.get("type") == "record":
-            full = (
-                out["name"] if "." in out["name"] else f"{out.get('namespace', '')}.{out['name']}"
-            )
+            full = out["name"] if "." in out["name"] else f"{out.get('namespace', '')}.{out['name']}"
             seen.add(full)
             out["fields"] = [{**f, "type": _inline(f["type"], defs, seen)} for f in out["fields"]]
         elif out.get("type") == "array":
@@ -97,8 +95,7 @@ class SchemaCatalog:
             self.definitions[full] = json.dumps(inlined)
             self.canonical[full] = to_parsing_canonical_form(parsed)
         self.fingerprints: dict[str, bytes] = {
-            name: bytes.fromhex(fingerprint(form, "CRC-64-AVRO"))
-            for name, form in self.canonical.items()
+            name: bytes.fromhex(fingerprint(form, "CRC-64-AVRO")) for name, form in self.canonical.items()
         }
 
     def names(self) -> Iterable[str]:
@@ -153,9 +150,7 @@ class AvroCodec:
     def decode_dict(self, data: bytes) -> tuple[str, dict[str, Any]]:
         """The record's full name and its Avro datum, without building the model."""
         if data is None or len(data) < 5:
-            raise UndecodableRecord(
-                f"too short for an Avro frame ({0 if data is None else len(data)} bytes)"
-            )
+            raise UndecodableRecord(f"too short for an Avro frame ({0 if data is None else len(data)} bytes)")
         if data[0] == 0xC3:
             if data[1] != 0x01 or len(data) < 10:
                 raise UndecodableRecord("bad single-object header")
@@ -170,13 +165,9 @@ class AvroCodec:
         else:
             raise UndecodableRecord(f"unknown framing (first byte 0x{data[0]:02x})")
         try:
-            datum = fastavro.schemaless_reader(
-                io.BytesIO(data[offset:]), self.catalog.parsed[name], None
-            )
+            datum = fastavro.schemaless_reader(io.BytesIO(data[offset:]), self.catalog.parsed[name], None)
         except Exception as exc:  # fastavro raises many types on corrupt input
-            raise UndecodableRecord(
-                f"{name}: corrupt Avro body ({type(exc).__name__}: {exc})"
-            ) from exc
+            raise UndecodableRecord(f"{name}: corrupt Avro body ({type(exc).__name__}: {exc})") from exc
         return name, datum  # type: ignore[return-value]
 
     def decode(self, data: bytes) -> BaseModel:

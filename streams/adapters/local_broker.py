@@ -243,9 +243,7 @@ class LocalBroker:
                     f"-DoutputDirectory={staged / 'libs'}",
                     "-DincludeScope=runtime",
                 ]
-                result = subprocess.run(
-                    command, cwd=tmp, capture_output=True, text=True, check=False
-                )
+                result = subprocess.run(command, cwd=tmp, capture_output=True, text=True, check=False)
                 if result.returncode != 0 or not any((staged / "libs").glob("kafka_*.jar")):
                     output = (result.stdout + result.stderr).strip().splitlines()
                     raise LocalBrokerError(
@@ -401,9 +399,7 @@ class LocalBroker:
         while True:
             if not self._alive(pid):
                 code = self._proc.poll() if self._proc and self._proc.pid == pid else None
-                raise LocalBrokerError(
-                    self._failure(f"the broker exited during startup (exit code {code})")
-                )
+                raise LocalBrokerError(self._failure(f"the broker exited during startup (exit code {code})"))
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise LocalBrokerError(
@@ -519,9 +515,7 @@ class LocalBroker:
                 f"{state}; data {self.data_dir}, log {self.log_file}"
             )
         if _listening(self.port):
-            return (
-                f"local broker not running; {self.bootstrap_servers} is in use by another process"
-            )
+            return f"local broker not running; {self.bootstrap_servers} is in use by another process"
         fetched = "jars fetched" if self.is_fetched() else "jars not fetched yet"
         return f"local broker on {self.bootstrap_servers} not running ({fetched})"
 

@@ -80,8 +80,7 @@ class TopicRegistry:
             ),
         ]
         specs += [
-            TopicSpec(name, (cls,), config=FOREVER, doc=cls.__doc__ or "")
-            for name, cls in _EVENT_TOPICS
+            TopicSpec(name, (cls,), config=FOREVER, doc=cls.__doc__ or "") for name, cls in _EVENT_TOPICS
         ]
         self._specs = {spec.name: spec for spec in specs}
         self._event_topic = {cls: self.topic(name) for name, cls in _EVENT_TOPICS}

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
+from pydantic import Field
+
 from streams.domain.values import Address, ExternalRef, LineAssignment, OrderLine, Value
 
 
@@ -27,6 +29,7 @@ class CreateOrder(Command):
     ship_to: Address
     lines: tuple[OrderLine, ...]
     external_refs: tuple[ExternalRef, ...] = ()
+    attributes: dict[str, str] = Field(default_factory=dict)
     company: str | None = None
     invoice_customer: str | None = None
 
@@ -80,6 +83,45 @@ class RecordChannelStatus(Command):
     channel_status: str
 
 
+class StartFlow(Command):
+    flow: str
+    flow_version: int
+
+
+class RecordStepResult(Command):
+    flow: str
+    flow_version: int
+    step: str
+    result: str
+    details: str = ""
+    attempt: int = 1
+
+
+class RequestProviderAction(Command):
+    step: str
+    provider: str
+    action: str
+    attempt: int
+    max_attempts: int
+    critical: bool
+    params: dict[str, str] = Field(default_factory=dict)
+    not_before: datetime
+    deadline: datetime
+
+
+class RecordActionResult(Command):
+    """From a connector (or the writer's timer): how a provider action ended."""
+
+    action_id: str
+    success: bool
+    details: str = ""
+    data: dict[str, str] = Field(default_factory=dict)
+
+
+class ReprocessOrder(Command):
+    reason: str = ""
+
+
 COMMAND_TYPES: tuple[type[Command], ...] = (
     CreateOrder,
     RecordValidation,
@@ -91,7 +133,28 @@ COMMAND_TYPES: tuple[type[Command], ...] = (
     CancelOrder,
     HoldOrder,
     RecordChannelStatus,
+    StartFlow,
+    RecordStepResult,
+    RequestProviderAction,
+    RecordActionResult,
+    ReprocessOrder,
 )
+
+
+class ProviderActionRequest(Value):
+    """The message a connector consumes; not an order event (see the .avsc)."""
+
+    action_id: str
+    order_id: str
+    provider: str
+    action: str
+    step: str
+    attempt: int
+    params: dict[str, str] = Field(default_factory=dict)
+    not_before: datetime
+    deadline: datetime
+    correlation_id: str
+    order_json: str
 
 
 class CommandRejected(Value):

@@ -30,8 +30,6 @@ class OutOfSequence(DomainError):
     """An event reached a fold before its predecessors: a bug in the caller, never in data."""
 
     def __init__(self, order_id: str, expected: int, got: int) -> None:
-        super().__init__(
-            order_id, f"expected seq {expected}, got {got}; hold it until the gap fills"
-        )
+        super().__init__(order_id, f"expected seq {expected}, got {got}; hold it until the gap fills")
         self.expected = expected
         self.got = got

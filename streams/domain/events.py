@@ -10,6 +10,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import ClassVar
 
+from pydantic import Field
+
 from streams.domain.values import Address, ExternalRef, LineAssignment, OrderLine, Value
 
 
@@ -38,6 +40,7 @@ class OrderCreated(Event):
     ship_to: Address
     lines: tuple[OrderLine, ...]
     external_refs: tuple[ExternalRef, ...] = ()
+    attributes: dict[str, str] = Field(default_factory=dict)
     company: str | None = None
     invoice_customer: str | None = None
 
@@ -104,6 +107,50 @@ class ChannelStatusUpdated(Event):
     channel_status: str
 
 
+class OrderSentToBilling(Event):
+    business_event: ClassVar[str] = "Order sent to billing"
+    provider: str
+    provider_order_id: str | None = None
+
+
+class FlowStarted(Event):
+    business_event: ClassVar[str] = "Flow started"
+    flow: str
+    flow_version: int
+
+
+class FlowStepRecorded(Event):
+    """A step's result; later steps wait for it as "<step> <result>"."""
+
+    business_event: ClassVar[str] = "Flow step recorded"
+    flow: str
+    flow_version: int
+    step: str
+    result: str
+    details: str = ""
+    attempt: int = 1
+
+
+class ProviderActionRequested(Event):
+    business_event: ClassVar[str] = "Provider action requested"
+    action_id: str
+    step: str
+    provider: str
+    action: str
+    attempt: int
+    max_attempts: int
+    critical: bool
+    params: dict[str, str] = Field(default_factory=dict)
+    not_before: datetime
+    deadline: datetime
+
+
+class OrderReprocessed(Event):
+    business_event: ClassVar[str] = "Order reprocessed"
+    step: str
+    reason: str = ""
+
+
 EVENT_TYPES: tuple[type[Event], ...] = (
     OrderCreated,
     OrderValidated,
@@ -116,4 +163,9 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     OrderCanceled,
     OrderHeld,
     ChannelStatusUpdated,
+    OrderSentToBilling,
+    FlowStarted,
+    FlowStepRecorded,
+    ProviderActionRequested,
+    OrderReprocessed,
 )

@@ -13,20 +13,27 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from pydantic import Field
+
 from streams.domain.errors import OutOfSequence, UnknownOrder
 from streams.domain.events import (
     ChannelStatusUpdated,
     Event,
+    FlowStarted,
+    FlowStepRecorded,
     FulfillmentPicked,
     OrderAssigned,
     OrderCanceled,
     OrderCreated,
     OrderHeld,
     OrderInvoiced,
+    OrderReprocessed,
+    OrderSentToBilling,
     OrderSentToFulfillment,
     OrderShipped,
     OrderValidated,
     OrderValidationFailed,
+    ProviderActionRequested,
 )
 from streams.domain.values import Address, ExternalRef, LineAssignment, Value
 
@@ -42,6 +49,28 @@ class LineState(Value):
     """The line's own status; ``None`` while it follows the order header."""
 
 
+class PendingAction(Value):
+    """A provider action the order waits for: why it waits, and until when."""
+
+    action_id: str
+    step: str
+    provider: str
+    action: str
+    attempt: int
+    max_attempts: int
+    critical: bool
+    params: dict[str, str] = Field(default_factory=dict)
+    not_before: datetime
+    deadline: datetime
+
+
+class StepOutcome(Value):
+    result: str
+    attempt: int
+    details: str = ""
+    at: datetime
+
+
 class OrderState(Value):
     order_id: str
     version: int
@@ -53,8 +82,17 @@ class OrderState(Value):
     ship_to: Address
     lines: tuple[LineState, ...]
     external_refs: tuple[ExternalRef, ...] = ()
+    attributes: dict[str, str] = Field(default_factory=dict)
     company: str | None = None
     invoice_customer: str | None = None
+    flow: str | None = None
+    flow_version: int | None = None
+    steps: dict[str, StepOutcome] = Field(default_factory=dict)
+    """The latest result of each step that ran."""
+    pending_actions: tuple[PendingAction, ...] = ()
+    failed_step: str | None = None
+    """The step a reprocess restarts from."""
+    billing_provider: str | None = None
     fulfillment_provider: str | None = None
     provider_order_id: str | None = None
     tracking_number: str | None = None
@@ -71,6 +109,20 @@ class OrderState(Value):
 
     def external_ref(self, system: str) -> str | None:
         return next((r.ref for r in self.external_refs if r.system == system), None)
+
+    def pending(self, action_id: str) -> PendingAction | None:
+        return next((p for p in self.pending_actions if p.action_id == action_id), None)
+
+    @property
+    def waiting_on(self) -> str | None:
+        """Why the order waits, in words an operator can act on."""
+        if not self.pending_actions:
+            return None
+        return "; ".join(
+            f"{p.provider} {p.action} (step {p.step}, attempt {p.attempt}/{p.max_attempts}, "
+            f"deadline {p.deadline:%H:%M:%S})"
+            for p in self.pending_actions
+        )
 
 
 def _assign_lines(
@@ -102,6 +154,26 @@ def _assigned(state: OrderState, e: OrderAssigned) -> dict[str, Any]:
     return changes
 
 
+def _step_recorded(state: OrderState, e: FlowStepRecorded) -> dict[str, Any]:
+    outcome = StepOutcome(result=e.result, attempt=e.attempt, details=e.details, at=e.envelope.occurred_at)
+    changes: dict[str, Any] = {"steps": {**state.steps, e.step: outcome}}
+    if e.result != "retrying":  # a final result: the step no longer waits for anyone
+        changes["pending_actions"] = tuple(p for p in state.pending_actions if p.step != e.step)
+    if e.result == "failed":
+        changes["failed_step"] = e.step
+    elif state.failed_step == e.step:
+        changes["failed_step"] = None
+    return changes
+
+
+def _action_requested(state: OrderState, e: ProviderActionRequested) -> dict[str, Any]:
+    pending = PendingAction(
+        **{name: getattr(e, name) for name in PendingAction.model_fields},
+    )
+    others = tuple(p for p in state.pending_actions if p.step != e.step)
+    return {"pending_actions": (*others, pending)}
+
+
 _CHANGES: dict[type[Event], Callable[[OrderState, Any], dict[str, Any]]] = {
     OrderValidated: lambda s, e: {"validation_errors": ()},
     OrderValidationFailed: lambda s, e: {"validation_errors": e.reasons},
@@ -116,6 +188,11 @@ _CHANGES: dict[type[Event], Callable[[OrderState, Any], dict[str, Any]]] = {
     OrderCanceled: lambda s, e: {},
     OrderHeld: lambda s, e: {},
     ChannelStatusUpdated: lambda s, e: {"channel_status": e.channel_status},
+    OrderSentToBilling: lambda s, e: {"billing_provider": e.provider},
+    FlowStarted: lambda s, e: {"flow": e.flow, "flow_version": e.flow_version},
+    FlowStepRecorded: _step_recorded,
+    ProviderActionRequested: _action_requested,
+    OrderReprocessed: lambda s, e: {},
 }
 """What each event changes besides version and status: one small function per event type."""
 
@@ -133,6 +210,7 @@ def _created(e: OrderCreated) -> OrderState:
         ship_to=e.ship_to,
         lines=tuple(LineState(**line.model_dump()) for line in e.lines),
         external_refs=e.external_refs,
+        attributes=e.attributes,
         company=e.company,
         invoice_customer=e.invoice_customer,
         created_by=env.causation_id,

@@ -97,9 +97,7 @@ DEFAULT_TRANSITIONS = TransitionTable(
             IN_PROGRESS,
             "Validation succeeded",
         )
-        + _rows(
-            "Order validation failed", [NEW, IN_PROGRESS, ON_HOLD], ON_HOLD, "Validation failed"
-        )
+        + _rows("Order validation failed", [NEW, IN_PROGRESS, ON_HOLD], ON_HOLD, "Validation failed")
         + _rows("Order sent to fulfillment", [IN_PROGRESS], IN_PROGRESS, "Sent to fulfillment")
         + _rows(
             "Order picked",

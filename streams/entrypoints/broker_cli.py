@@ -52,8 +52,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--home",
         type=Path,
         default=settings.kafka_home,
-        help="cache root for the jars and each port's data and logs (OMS_KAFKA_HOME; "
-        "default: %(default)s)",
+        help="cache root for the jars and each port's data and logs (OMS_KAFKA_HOME; default: %(default)s)",
     )
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     table: list[tuple[str, Action, str, str]] = [
@@ -95,9 +94,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         ),
     ]
     for name, action, help_text, description in table:
-        action_parser = actions.add_parser(
-            name, parents=[common], help=help_text, description=description
-        )
+        action_parser = actions.add_parser(name, parents=[common], help=help_text, description=description)
         if name == "start":
             action_parser.add_argument(
                 "--timeout",

@@ -34,13 +34,9 @@ def register(sub: Any) -> None:
         "demo",
         help="start a broker and the writer, run sample orders through journey 1, summarise",
     )
-    demo.add_argument(
-        "--orders", type=int, default=200, help="journey-1 orders to run (default 200)"
-    )
+    demo.add_argument("--orders", type=int, default=200, help="journey-1 orders to run (default 200)")
     demo.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the orders")
-    demo.add_argument(
-        "--keep-broker", action="store_true", help="leave a broker the demo started running"
-    )
+    demo.add_argument("--keep-broker", action="store_true", help="leave a broker the demo started running")
     demo.set_defaults(run=run)
 
 
@@ -54,10 +50,7 @@ def run(args: argparse.Namespace) -> int:
     started: LocalBroker | None = None
     if not broker_answers(settings.bootstrap_servers):
         broker = LocalBroker(home=settings.kafka_home, port=_port(settings.bootstrap_servers))
-        err(
-            f"[1/5] no broker at {settings.bootstrap_servers}: "
-            "starting a local Apache Kafka (KRaft)"
-        )
+        err(f"[1/5] no broker at {settings.bootstrap_servers}: starting a local Apache Kafka (KRaft)")
         broker.start()
         started = broker
     else:
@@ -86,9 +79,7 @@ def _drive(c: Components, args: argparse.Namespace, writer: subprocess.Popen[byt
     prefix = f"DEMO{run_id}"
     bus = CommandBus(c.settings, c.topics, c.codec)
     expected: dict[str, int] = {}
-    for commands in journey1_orders(
-        args.orders, seed=int(run_id), prefix=prefix, start=datetime.now(UTC)
-    ):
+    for commands in journey1_orders(args.orders, seed=int(run_id), prefix=prefix, start=datetime.now(UTC)):
         for command in commands:
             bus.send(command)
         expected[commands[0].envelope.order_id] = len(commands)

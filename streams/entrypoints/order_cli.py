@@ -70,15 +70,11 @@ def _topics_list(args: argparse.Namespace) -> int:
 
 
 def _writer(args: argparse.Namespace) -> int:
-    logging.basicConfig(
-        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     c = bootstrap()
     create_topics(c.settings, c.topics)
     store = OrderStore(c.settings.state_dir / f"writer-{c.settings.instance_id}")
-    writer = OrderWriter(
-        c.settings, c.topics, c.codec, store, c.transitions, batch_size=args.batch_size
-    )
+    writer = OrderWriter(c.settings, c.topics, c.codec, store, c.transitions, batch_size=args.batch_size)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -119,9 +115,7 @@ def _replay(args: argparse.Namespace) -> int:
         f"{result.duplicates} duplicates ignored, {result.undecodable} undecodable"
     )
     if result.held:
-        print(
-            f"WARNING: {sum(map(len, result.held.values()))} events wait for missing predecessors"
-        )
+        print(f"WARNING: {sum(map(len, result.held.values()))} events wait for missing predecessors")
     print("orders by status / reason:")
     print(status_summary(result.by_status()))
     return 1 if result.held or result.undecodable else 0

@@ -91,9 +91,7 @@ def replay(
                     event = decode(value_of(msg))
                 except UndecodableRecord as exc:
                     result.undecodable += 1
-                    log.error(
-                        "undecodable %s[%s]@%s: %s", msg.topic(), msg.partition(), msg.offset(), exc
-                    )
+                    log.error("undecodable %s[%s]@%s: %s", msg.topic(), msg.partition(), msg.offset(), exc)
                     continue
                 add(event)  # type: ignore[arg-type]
             result.events += len(batch)

@@ -106,15 +106,11 @@ class OrderWriter:
         self._restorer = Consumer(consumer_config(settings, None, **{"enable.partition.eof": True}))
 
     # -- lifecycle
-    def run(
-        self, stop: threading.Event | None = None, on_batch: Callable[[], None] | None = None
-    ) -> None:
+    def run(self, stop: threading.Event | None = None, on_batch: Callable[[], None] | None = None) -> None:
         """Process commands until ``stop`` is set."""
         stop = stop or threading.Event()
         self._producer.init_transactions(30)
-        self._consumer.subscribe(
-            [self.topics.commands], on_assign=self._on_assign, on_revoke=self._on_revoke
-        )
+        self._consumer.subscribe([self.topics.commands], on_assign=self._on_assign, on_revoke=self._on_revoke)
         try:
             while not stop.is_set():
                 msgs = self._consumer.consume(self.batch_size, 0.2)
@@ -203,12 +199,8 @@ class OrderWriter:
         try:
             for msg in batch:
                 self._handle(msg, delivered)
-            positions = self._consumer.position(
-                [TopicPartition(t, p) for t, p in {where(m) for m in batch}]
-            )
-            producer.send_offsets_to_transaction(
-                positions, self._consumer.consumer_group_metadata(), 30
-            )
+            positions = self._consumer.position([TopicPartition(t, p) for t, p in {where(m) for m in batch}])
+            producer.send_offsets_to_transaction(positions, self._consumer.consumer_group_metadata(), 30)
             producer.commit_transaction(60)
         except KafkaException as exc:
             error = exc.args[0]
@@ -224,9 +216,7 @@ class OrderWriter:
             self._offsets[key] = offset + 1
         self.store.flush({k: v for k, v in self._offsets.items() if k in produced})
 
-    def _handle(
-        self, msg: Message, delivered: Callable[[KafkaError | None, Message], None]
-    ) -> None:
+    def _handle(self, msg: Message, delivered: Callable[[KafkaError | None, Message], None]) -> None:
         self.stats.commands += 1
         try:
             command = self.codec.decode(value_of(msg))

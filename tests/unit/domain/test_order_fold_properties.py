@@ -24,12 +24,17 @@ from streams.domain.commands import (
     CommandEnvelope,
     CreateOrder,
     HoldOrder,
+    RecordActionResult,
     RecordChannelStatus,
     RecordInvoiced,
     RecordPicked,
     RecordSentToFulfillment,
     RecordShipped,
+    RecordStepResult,
     RecordValidation,
+    ReprocessOrder,
+    RequestProviderAction,
+    StartFlow,
 )
 from streams.domain.decider import decide
 from streams.domain.errors import DomainError, IllegalTransition, UnknownOrder
@@ -90,8 +95,7 @@ def assignments(draw: st.DrawFn, line_ids: tuple[str, ...]) -> tuple[LineAssignm
         return ()
     ids = draw(st.lists(st.sampled_from(line_ids), max_size=len(line_ids), unique=True))
     return tuple(
-        LineAssignment(line_id=i, site=draw(MAYBE_SITE), warehouse=draw(MAYBE_WAREHOUSE))
-        for i in ids
+        LineAssignment(line_id=i, site=draw(MAYBE_SITE), warehouse=draw(MAYBE_WAREHOUSE)) for i in ids
     )
 
 
@@ -114,9 +118,7 @@ _PAYLOADS: dict[type[Command], st.SearchStrategy[dict[str, Any]]] = {
         }
     ),
     RecordValidation: validations(),
-    RecordSentToFulfillment: st.fixed_dictionaries(
-        {"provider": PROVIDER, "provider_order_id": MAYBE_REF}
-    ),
+    RecordSentToFulfillment: st.fixed_dictionaries({"provider": PROVIDER, "provider_order_id": MAYBE_REF}),
     RecordPicked: st.fixed_dictionaries({"provider": PROVIDER, "picking_id": MAYBE_REF}),
     RecordShipped: st.fixed_dictionaries({"provider": PROVIDER, "tracking_number": MAYBE_REF}),
     RecordInvoiced: st.fixed_dictionaries(
@@ -145,9 +147,7 @@ def _assign_payloads(line_ids: tuple[str, ...]) -> st.SearchStrategy[dict[str, A
     )
 
 
-def payloads(
-    kind: type[Command], line_ids: Sequence[str] = ()
-) -> st.SearchStrategy[dict[str, Any]]:
+def payloads(kind: type[Command], line_ids: Sequence[str] = ()) -> st.SearchStrategy[dict[str, Any]]:
     """The payload of a ``kind`` command; assignments name lines from ``line_ids``."""
     if kind is AssignOrderData:
         return _assign_payloads(tuple(line_ids))
@@ -194,9 +194,7 @@ def legal_kinds(status: str | None) -> tuple[type[Command], ...]:
     depends on the kind and the status only, so the deciders are probed once per status."""
     state = None
     if status is not None:
-        created = decide(
-            CreateOrder(envelope=envelope("probe", "probe", 0), **_TEMPLATES[CreateOrder]), None
-        )
+        created = decide(CreateOrder(envelope=envelope("probe", "probe", 0), **_TEMPLATES[CreateOrder]), None)
         state = fold(created)
         assert state is not None
         state = state.model_copy(update={"status": status})
@@ -247,9 +245,7 @@ def histories(draw: st.DrawFn, max_orders: int = 3, max_steps: int = 30) -> Hist
 def replay(events: Sequence[Event]) -> tuple[OrderHistories, dict[str, list[int]]]:
     """Feed ``events`` to ``OrderHistories``; also returns the seqs applied, per order."""
     applied: dict[str, list[int]] = defaultdict(list)
-    histories_ = OrderHistories(
-        on_applied=lambda e, s: applied[e.envelope.order_id].append(e.envelope.seq)
-    )
+    histories_ = OrderHistories(on_applied=lambda e, s: applied[e.envelope.order_id].append(e.envelope.seq))
     for event in events:
         histories_.add(event)
     return histories_, applied
@@ -285,16 +281,12 @@ def test_every_event_id_is_unique_and_seqs_are_gapless_per_order(history: Histor
     ids = [e.envelope.event_id for e in history.events]
     assert len(set(ids)) == len(ids)
     for order_id in history.states:
-        assert [e.envelope.seq for e in history.of(order_id)] == list(
-            range(1, len(history.of(order_id)) + 1)
-        )
+        assert [e.envelope.seq for e in history.of(order_id)] == list(range(1, len(history.of(order_id)) + 1))
 
 
 @MODEST
 @given(histories(), st.data())
-def test_a_duplicate_event_delivered_later_is_a_no_op(
-    history: History, data: st.DataObject
-) -> None:
+def test_a_duplicate_event_delivered_later_is_a_no_op(history: History, data: st.DataObject) -> None:
     if not history.events:
         return
     i = data.draw(st.integers(0, len(history.events) - 1), label="duplicated")
@@ -408,9 +400,7 @@ class OrderLifecycle(RuleBasedStateMachine):
         self, kind: type[Command], payload: dict[str, Any], command_id: str | None = None
     ) -> Command:
         self.steps += 1
-        return kind(
-            envelope=envelope(ORDER, command_id or f"cmd-{self.steps}", self.steps), **payload
-        )
+        return kind(envelope=envelope(ORDER, command_id or f"cmd-{self.steps}", self.steps), **payload)
 
     def _run(self, command: Command) -> list[Event] | DomainError:
         before = self.state.model_dump_json() if self.state else None
@@ -510,5 +500,10 @@ OrderLifecycle.TestCase.settings = settings(
 TestOrderLifecycle = OrderLifecycle.TestCase
 
 
-def test_the_generators_know_every_command_kind() -> None:
-    assert set(KINDS) == set(COMMAND_TYPES) == set(_TEMPLATES)
+ORCHESTRATION_KINDS = {StartFlow, RecordStepResult, RequestProviderAction, RecordActionResult, ReprocessOrder}
+"""Issued by the flow engine against flow state; their properties live in tests/unit/domain/orchestration."""
+
+
+def test_the_generators_know_every_lifecycle_command_kind() -> None:
+    assert set(KINDS) | ORCHESTRATION_KINDS == set(COMMAND_TYPES)
+    assert set(KINDS) == set(_TEMPLATES)

@@ -1,0 +1,167 @@
+"""Orchestration flows as versioned data.
+
+A flow is a list of steps chained by business events: a step runs when one of its input
+events (``on``) happens to an order in the flow, if its filter policy holds; its result
+("<step> succeeded" / "<step> failed") is itself an event later steps can wait for. An
+order starts on ``New order`` in the one published flow whose filter takes it (highest
+priority first) and keeps that flow's version to the end. Published versions are
+immutable: publishing a changed flow makes a new version.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from streams.domain.order import OrderState
+from streams.domain.policies import AssignmentPolicy, Rule, ValidationPolicy, header_fields, holds
+from streams.domain.values import Value
+
+ActionType = Literal[
+    "validate_header",
+    "validate_lines",
+    "assign_data",
+    "send_to_fulfillment_optimization",
+    "send_to_fulfillment",
+    "send_to_billing",
+    "update_channel_status",
+    "custom",
+]
+
+INTERNAL_ACTIONS = frozenset({"validate_header", "validate_lines", "assign_data"})
+"""Pure steps, run by the order writer itself; every other action is a provider's."""
+
+SYNC_ACTIONS = frozenset({"send_to_fulfillment", "send_to_billing"})
+"""Actions that export the order: it must be ready to sync first (see ``readiness``)."""
+
+START = "New order"
+
+
+class Step(Value):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    on: tuple[str, ...] = Field(min_length=1)
+    action: ActionType
+    provider: str | None = None
+    policy: str | None = None
+    filter: Rule | None = None
+    params: dict[str, str] = Field(default_factory=dict)
+    critical: bool = True
+    """A critical step that fails puts the order on hold; otherwise the flow goes on."""
+    max_retries: int = Field(default=3, ge=0)
+    timeout_seconds: float = Field(default=120.0, gt=0)
+
+    @property
+    def internal(self) -> bool:
+        return self.action in INTERNAL_ACTIONS
+
+    @property
+    def max_attempts(self) -> int:
+        return self.max_retries + 1
+
+
+Policy = ValidationPolicy | AssignmentPolicy
+
+
+class Flow(Value):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    description: str = ""
+    version: int = 0
+    """0 while a draft; set when published."""
+    priority: int = 0
+    filter: Rule | None = None
+    policies: dict[str, Policy] = Field(default_factory=dict)
+    steps: tuple[Step, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Flow:
+        ids = [s.id for s in self.steps]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"step ids must be unique; repeated: {dupes}")
+        for i, step in enumerate(self.steps):
+            where = f"steps[{i}] ({step.id})"
+            if step.internal:
+                wanted = AssignmentPolicy if step.action == "assign_data" else ValidationPolicy
+                policy = self.policies.get(step.policy or "")
+                if policy is None:
+                    raise ValueError(
+                        f"{where}: '{step.action}' needs a policy; known: {sorted(self.policies)}"
+                    )
+                if not isinstance(policy, wanted):
+                    raise ValueError(f"{where}: policy '{step.policy}' is not a {wanted.__name__}")
+                if step.action == "validate_header" and policy.scope != "header":  # type: ignore[union-attr]
+                    raise ValueError(f"{where}: policy '{step.policy}' validates lines, not the header")
+                if step.action == "validate_lines" and policy.scope != "lines":  # type: ignore[union-attr]
+                    raise ValueError(f"{where}: policy '{step.policy}' validates the header, not lines")
+            elif not step.provider:
+                raise ValueError(f"{where}: '{step.action}' is a provider action and needs a provider")
+            for trigger in step.on:
+                name, _, result = trigger.rpartition(" ")
+                if result in ("succeeded", "failed") and name not in ids and " " not in name:
+                    raise ValueError(f"{where}: input event '{trigger}' names no step of this flow")
+        return self
+
+    def step(self, step_id: str) -> Step:
+        return next(s for s in self.steps if s.id == step_id)
+
+    def steps_on(self, trigger: str) -> list[Step]:
+        return [s for s in self.steps if trigger in s.on]
+
+    def takes(self, state: OrderState) -> bool:
+        return self.filter is None or holds(self.filter, header_fields(state))
+
+
+class FlowCatalog:
+    """The published flows, every version of each, as the writer knows them."""
+
+    def __init__(self, flows: Iterable[Flow] = ()) -> None:
+        self._flows: dict[tuple[str, int], Flow] = {}
+        for flow in flows:
+            self.add(flow)
+
+    def add(self, flow: Flow) -> None:
+        if flow.version < 1:
+            raise ValueError(f"flow '{flow.name}' is not published (version {flow.version})")
+        self._flows[(flow.name, flow.version)] = flow
+
+    def get(self, name: str, version: int) -> Flow | None:
+        return self._flows.get((name, version))
+
+    def latest(self) -> list[Flow]:
+        newest: dict[str, Flow] = {}
+        for flow in self._flows.values():
+            if flow.name not in newest or flow.version > newest[flow.name].version:
+                newest[flow.name] = flow
+        return sorted(newest.values(), key=lambda f: (-f.priority, f.name))
+
+    def select(self, state: OrderState) -> Flow | None:
+        """The newest version of the highest-priority flow whose filter takes the order."""
+        return next((f for f in self.latest() if f.takes(state)), None)
+
+    def __len__(self) -> int:
+        return len(self._flows)
+
+
+def readiness(state: OrderState, sync_lines: str = "all") -> list[str]:
+    """Why the order may not be exported yet (empty: ready). Like the product's dual-write
+    filters: a company on the header, and a site and a warehouse on every line to sync.
+    With ``sync_lines="with_warehouse"`` (journey 6) only lines that have a warehouse
+    are synced, and at least one must."""
+    missing = []
+    if not state.company:
+        missing.append("the header has no company")
+    lines = [line for line in state.lines if line.status != "Canceled"]
+    if sync_lines == "with_warehouse":
+        lines = [line for line in lines if line.warehouse]
+        if not lines:
+            missing.append("no line has a shipping warehouse")
+    for line in lines:
+        gaps = [name for name in ("site", "warehouse") if not getattr(line, name)]
+        if gaps:
+            missing.append(f"line {line.line_id} has no {' and no '.join(gaps)}")
+    return missing
+
+
+ResultKind = Literal["succeeded", "failed", "retrying", "skipped"]

@@ -1,0 +1,207 @@
+"""The flow engine: which step runs next, and what it asks for. Pure.
+
+After every event the writer appends, ``FlowEngine.react`` looks at the order's flow
+version and returns the commands the triggered steps issue: the writer decides them at
+once, in the same transaction (validation and data assignment are pure and run right
+there, on the fast path), and publishes a request to the provider's topic for every
+``ProviderActionRequested`` event. Command ids derive from the triggering event and the
+step, so a re-run after a crash issues the same commands.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from streams.domain.commands import (
+    AssignOrderData,
+    Command,
+    CommandEnvelope,
+    HoldOrder,
+    RecordStepResult,
+    RecordValidation,
+    RequestProviderAction,
+    StartFlow,
+)
+from streams.domain.decider import decide
+from streams.domain.errors import DomainError
+from streams.domain.events import Event, FlowStarted, FlowStepRecorded, OrderCreated, OrderReprocessed
+from streams.domain.flows import START, SYNC_ACTIONS, Flow, FlowCatalog, Step, readiness
+from streams.domain.order import OrderState, evolve
+from streams.domain.policies import AssignmentPolicy, ValidationPolicy, assign, header_fields, holds, validate
+from streams.domain.transitions import CANCELED, DEFAULT_TRANSITIONS, ON_HOLD, TransitionTable
+
+_COMMANDS = uuid.UUID("0b6c4d2e-7f0a-4c53-9a51-3f7e2d8c1b90")
+
+STOPPED = frozenset({ON_HOLD, CANCELED})
+"""An order in these statuses runs no step until an operator reprocesses it."""
+
+
+class FlowEngine:
+    def __init__(self, catalog: FlowCatalog) -> None:
+        self.catalog = catalog
+
+    def react(self, state: OrderState, event: Event) -> list[Command]:
+        """The commands the steps triggered by ``event`` issue, ``state`` being the order after it."""
+        if isinstance(event, OrderCreated):
+            return self._start(state, event)
+        if state.flow is None or state.flow_version is None:
+            return []
+        flow = self.catalog.get(state.flow, state.flow_version)
+        if flow is None:
+            return []  # a version this writer has not loaded yet: nothing to run
+        if isinstance(event, OrderReprocessed):
+            return self._run(flow, flow.step(event.step), state, event)
+        if state.status in STOPPED:
+            return []
+        commands: list[Command] = []
+        for trigger in _triggers(event):
+            for step in flow.steps_on(trigger):
+                commands += self._run(flow, step, state, event)
+        return commands
+
+    def _start(self, state: OrderState, event: OrderCreated) -> list[Command]:
+        flow = self.catalog.select(state)
+        if flow is None or state.flow is not None:
+            return []
+        return [StartFlow(envelope=_envelope(event, "flow", flow), flow=flow.name, flow_version=flow.version)]
+
+    def _run(self, flow: Flow, step: Step, state: OrderState, cause: Event) -> list[Command]:
+        def env(n: int) -> CommandEnvelope:
+            return _envelope(cause, f"{step.id}/{n}", flow)
+
+        def result(outcome: str, details: str = "", n: int = 9) -> RecordStepResult:
+            return RecordStepResult(
+                envelope=env(n),
+                flow=flow.name,
+                flow_version=flow.version,
+                step=step.id,
+                result=outcome,
+                details=details,
+            )
+
+        if step.filter is not None and not holds(step.filter, header_fields(state)):
+            return [result("skipped", "filter policy did not match")]
+        if step.action in ("validate_header", "validate_lines"):
+            policy = flow.policies[step.policy or ""]
+            assert isinstance(policy, ValidationPolicy)
+            verdict = validate(policy, state)
+            if verdict.passed:
+                notes = "; ".join(verdict.warnings)
+                return [
+                    RecordValidation(envelope=env(0), policy=policy.name, passed=True),
+                    result("succeeded", f"warnings: {notes}" if notes else ""),
+                ]
+            if not step.critical:
+                return [result("failed", "; ".join(verdict.errors))]
+            return [
+                RecordValidation(envelope=env(0), policy=policy.name, passed=False, reasons=verdict.errors),
+                result("failed", "; ".join(verdict.errors)),
+            ]
+        if step.action == "assign_data":
+            policy = flow.policies[step.policy or ""]
+            assert isinstance(policy, AssignmentPolicy)
+            found = assign(policy, state)
+            if found.company is None and found.invoice_customer is None and not found.lines:
+                return [result("succeeded", "nothing to assign")]
+            said = [
+                f"{k}={v}" for k, v in (("company", found.company), ("invoice", found.invoice_customer)) if v
+            ]
+            said += [f"line {a.line_id}: site={a.site} warehouse={a.warehouse}" for a in found.lines]
+            return [
+                AssignOrderData(envelope=env(0), policy=policy.name, **found.model_dump()),
+                result("succeeded", "; ".join(said)),
+            ]
+        sync_lines = step.params.get("sync_lines", "all")
+        if (
+            step.action in SYNC_ACTIONS
+            and step.provider == "fno"
+            and (missing := readiness(state, sync_lines))
+        ):
+            why = "not ready to sync to F&O: " + "; ".join(missing)
+            if not step.critical:
+                return [result("failed", why)]
+            return [result("failed", why), HoldOrder(envelope=env(1), reason=f"step '{step.id}': {why}")]
+        at = cause.envelope.occurred_at
+        return [
+            RequestProviderAction(
+                envelope=env(0),
+                step=step.id,
+                provider=step.provider or "",
+                action=step.action,
+                attempt=1,
+                max_attempts=step.max_attempts,
+                critical=step.critical,
+                params=step.params,
+                not_before=at,
+                deadline=at + timedelta(seconds=step.timeout_seconds),
+            )
+        ]
+
+
+@dataclass
+class Outcome:
+    """What one command did to an order, the flow's reactions included."""
+
+    state: OrderState | None
+    events: list[Event] = field(default_factory=list)
+    refused: list[tuple[Command, DomainError]] = field(default_factory=list)
+
+
+MAX_CHAIN = 200
+"""More reactions than this to one command means a flow that loops: stop it."""
+
+
+def process(
+    command: Command,
+    state: OrderState | None,
+    engine: FlowEngine | None,
+    table: TransitionTable = DEFAULT_TRANSITIONS,
+) -> Outcome:
+    """Decide ``command``, then every command the flow issues in reaction, to quiescence.
+
+    Raises ``DomainError`` if ``command`` itself is refused. A refused reaction is kept in
+    ``refused`` and ends its branch; the events before it stand.
+    """
+    outcome = Outcome(state)
+    queue: deque[Command] = deque([command])
+    first = True
+    while queue:
+        if len(outcome.events) > MAX_CHAIN:
+            raise DomainError(command.envelope.order_id, f"flow reactions exceed {MAX_CHAIN} events: a loop?")
+        current = queue.popleft()
+        try:
+            events = decide(current, outcome.state, table)
+        except DomainError as exc:
+            if first:
+                raise
+            outcome.refused.append((current, exc))
+            continue
+        first = False
+        for event in events:
+            outcome.state = evolve(outcome.state, event)
+            outcome.events.append(event)
+            if engine is not None:
+                queue.extend(engine.react(outcome.state, event))
+    return outcome
+
+
+def _triggers(event: Event) -> list[str]:
+    if isinstance(event, FlowStarted):
+        return [START]
+    if isinstance(event, FlowStepRecorded):
+        return [f"{event.step} {event.result}"] if event.result in ("succeeded", "failed") else []
+    return [event.business_event]
+
+
+def _envelope(cause: Event, what: str, flow: Flow) -> CommandEnvelope:
+    env = cause.envelope
+    return CommandEnvelope(
+        command_id=str(uuid.uuid5(_COMMANDS, f"{env.event_id}/{what}")),
+        order_id=env.order_id,
+        issued_at=env.occurred_at,
+        correlation_id=env.correlation_id,
+        source=f"flow:{flow.name}@v{flow.version}",
+    )
