@@ -65,6 +65,7 @@ def _event(
     event_reason: str | None = None,
     **payload: Any,
 ) -> Event:
+    """The ``index``-th event ``command`` causes, ``state`` being the order just before it."""
     cmd = command.envelope
     status, reason = table.apply(
         cmd.order_id,
@@ -76,7 +77,7 @@ def _event(
     envelope = Envelope(
         event_id=event_id(cmd.command_id, index),
         order_id=cmd.order_id,
-        seq=(state.version if state else 0) + index + 1,
+        seq=(state.version if state else 0) + 1,
         occurred_at=cmd.issued_at,
         correlation_id=cmd.correlation_id,
         causation_id=cmd.command_id,

@@ -88,37 +88,31 @@ def _rows(event: str, sources: Iterable[str | None], target: str, reason: str) -
     return [Transition(event=event, source=s, target=target, reason=reason) for s in sources]
 
 
+_ANY_OPEN: list[str | None] = [NEW, IN_PROGRESS, ON_HOLD, FULFILLMENT_IN_PROGRESS]
+
+_FIP = FULFILLMENT_IN_PROGRESS
+
+# fmt: off
+_DEFAULT_ROWS: list[tuple[str, list[str | None], str, str]] = [
+    # business event               source statuses               target        reason
+    ("New order",                  [None],                       NEW,          "Created"),
+    ("Order validation succeeded", [NEW, IN_PROGRESS, ON_HOLD],  IN_PROGRESS,  "Validation succeeded"),
+    ("Order validation failed",    [NEW, IN_PROGRESS, ON_HOLD],  ON_HOLD,      "Validation failed"),
+    ("Order sent to fulfillment",  [IN_PROGRESS],                IN_PROGRESS,  "Sent to fulfillment"),
+    ("Order picked",               [IN_PROGRESS, _FIP],          _FIP,         "Picked"),
+    ("Order shipped",              [IN_PROGRESS, _FIP],          _FIP,         "Packed"),
+    ("Order invoiced",             [_FIP],                       COMPLETED,    "Fulfilled"),
+    ("Order canceled",             [NEW, IN_PROGRESS, ON_HOLD],  CANCELED,     FROM_EVENT),
+    ("Order put on hold",          _ANY_OPEN,                    ON_HOLD,      FROM_EVENT),
+    ("Order reprocessed",          [ON_HOLD],                    IN_PROGRESS,  "Reprocessed"),
+]
+# fmt: on
+
 DEFAULT_TRANSITIONS = TransitionTable(
     transitions=tuple(
-        _rows("New order", [None], NEW, "Created")
-        + _rows(
-            "Order validation succeeded",
-            [NEW, IN_PROGRESS, ON_HOLD],
-            IN_PROGRESS,
-            "Validation succeeded",
-        )
-        + _rows("Order validation failed", [NEW, IN_PROGRESS, ON_HOLD], ON_HOLD, "Validation failed")
-        + _rows("Order sent to fulfillment", [IN_PROGRESS], IN_PROGRESS, "Sent to fulfillment")
-        + _rows(
-            "Order picked",
-            [IN_PROGRESS, FULFILLMENT_IN_PROGRESS],
-            FULFILLMENT_IN_PROGRESS,
-            "Picked",
-        )
-        + _rows(
-            "Order shipped",
-            [IN_PROGRESS, FULFILLMENT_IN_PROGRESS],
-            FULFILLMENT_IN_PROGRESS,
-            "Packed",
-        )
-        + _rows("Order invoiced", [FULFILLMENT_IN_PROGRESS], COMPLETED, "Fulfilled")
-        + _rows("Order canceled", [NEW, IN_PROGRESS, ON_HOLD], CANCELED, FROM_EVENT)
-        + _rows(
-            "Order put on hold",
-            [NEW, IN_PROGRESS, ON_HOLD, FULFILLMENT_IN_PROGRESS],
-            ON_HOLD,
-            FROM_EVENT,
-        )
+        row
+        for event, sources, target, reason in _DEFAULT_ROWS
+        for row in _rows(event, sources, target, reason)
     )
 )
 """Seeded from the brief's scenarios and the product's documented statuses and reasons."""
