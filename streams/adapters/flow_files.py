@@ -96,11 +96,16 @@ def load_flow(path: Path, shared: dict[str, Any] | None = None) -> Flow:
         raise FlowFileError(_explain(path, root, exc)) from exc
 
 
+def flow_paths(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.glob("*.y*ml") if p.name != SHARED_POLICIES)
+
+
 def load_flows(folder: Path) -> list[Flow]:
     """Every ``*.yaml`` flow in ``folder`` (``policies.yaml`` being the shared policies)."""
+    if not folder.is_dir():
+        raise FlowFileError(f"{folder}: no such folder of flow files")
     shared = load_policies(folder / SHARED_POLICIES)
-    paths = sorted(p for p in folder.glob("*.y*ml") if p.name != SHARED_POLICIES)
-    flows = [load_flow(p, shared) for p in paths]
+    flows = [load_flow(p, shared) for p in flow_paths(folder)]
     names = [f.name for f in flows]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:

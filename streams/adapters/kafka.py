@@ -103,7 +103,7 @@ def create_topics(settings: Settings, registry: TopicRegistry, timeout: float = 
         wanted.append(
             NewTopic(
                 name,
-                num_partitions=registry.partitions,
+                num_partitions=spec.partitions or registry.partitions,
                 replication_factor=settings.replication_factor,
                 config=dict(spec.config),
             )

@@ -9,6 +9,7 @@ event topics from the checkpoint on and is exactly up to date again.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
+from datetime import datetime
 from pathlib import Path
 
 from rocksdict import Options, Rdict, WriteBatch
@@ -17,6 +18,8 @@ from streams.domain.order import OrderState
 
 _STATE = b"s/"
 _CHECKPOINT = b"c/"
+_DEADLINE = b"d/"
+"""order id -> the earliest deadline of its pending provider actions (the writer's timers)."""
 
 
 class OrderStore(MutableMapping[str, OrderState]):
@@ -56,15 +59,23 @@ class OrderStore(MutableMapping[str, OrderState]):
     def __delitem__(self, order_id: str) -> None:
         raise NotImplementedError("orders are never deleted from the writer's state")
 
-    def __iter__(self) -> Iterator[str]:
+    def _scan(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
         it = self._db.iter()
-        it.seek(_STATE)
+        it.seek(prefix)
         while it.valid():
             key = it.key()
-            if not key.startswith(_STATE):
+            if not key.startswith(prefix):
                 break
-            yield key[len(_STATE) :].decode()
+            yield key[len(prefix) :], it.value()
             it.next()
+
+    def __iter__(self) -> Iterator[str]:
+        return (key.decode() for key, _ in self._scan(_STATE))
+
+    def deadlines(self) -> Iterator[tuple[str, datetime]]:
+        """Orders waiting for a provider, with the earliest deadline they wait for."""
+        for key, value in self._scan(_DEADLINE):
+            yield key.decode(), datetime.fromisoformat(value.decode())
 
     def __len__(self) -> int:
         return sum(1 for _ in self)
@@ -80,6 +91,11 @@ class OrderStore(MutableMapping[str, OrderState]):
         batch = WriteBatch(raw_mode=True)
         for order_id, state in self._dirty.items():
             batch.put(_STATE + order_id.encode(), state.model_dump_json().encode())
+            if state.pending_actions:
+                deadline = min(p.deadline for p in state.pending_actions)
+                batch.put(_DEADLINE + order_id.encode(), deadline.isoformat().encode())
+            else:
+                batch.delete(_DEADLINE + order_id.encode())
         for (topic, partition), offset in checkpoint.items():
             batch.put(_CHECKPOINT + f"{topic}/{partition}".encode(), str(offset).encode())
         self._db.write(batch)

@@ -12,21 +12,27 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel
 
-from streams.domain.commands import COMMAND_TYPES, CommandRejected
+from streams.domain.commands import COMMAND_TYPES, CommandRejected, ProviderActionRequest
 from streams.domain.events import (
     ChannelStatusUpdated,
     Event,
+    FlowStarted,
+    FlowStepRecorded,
     FulfillmentPicked,
     OrderAssigned,
     OrderCanceled,
     OrderCreated,
     OrderHeld,
     OrderInvoiced,
+    OrderReprocessed,
+    OrderSentToBilling,
     OrderSentToFulfillment,
     OrderShipped,
     OrderValidated,
     OrderValidationFailed,
+    ProviderActionRequested,
 )
+from streams.domain.flows import FlowPublished
 
 FOREVER = {"retention.ms": "-1", "retention.bytes": "-1"}
 """Event topics are the source of truth (and the writer's changelog): never expire them."""
@@ -38,6 +44,8 @@ class TopicSpec:
     values: tuple[type[BaseModel], ...]
     key: str = "order_id"
     co_partitioned: bool = True
+    partitions: int | None = None
+    """``None``: the registry's partition count (always, for co-partitioned topics)."""
     config: dict[str, str] = field(default_factory=dict)
     doc: str = ""
 
@@ -54,11 +62,24 @@ _EVENT_TOPICS: tuple[tuple[str, type[Event]], ...] = (
     ("order.canceled", OrderCanceled),
     ("order.held", OrderHeld),
     ("channel.status-updated", ChannelStatusUpdated),
+    ("order.sent-to-billing", OrderSentToBilling),
+    ("order.flow-started", FlowStarted),
+    ("order.step-recorded", FlowStepRecorded),
+    ("order.action-requested", ProviderActionRequested),
+    ("order.reprocessed", OrderReprocessed),
 )
+
+PROVIDERS = ("bigcommerce", "fno", "flexe", "sap", "dom")
+"""Each has a request topic its connector (one deployment per provider) consumes."""
 
 COMMANDS = "order.commands"
 REJECTIONS = "order.command-rejected"
 DEAD_LETTERS = "oms.dead-letter"
+FLOW_DEFINITIONS = "flow.definitions"
+
+
+def provider_requests(provider: str) -> str:
+    return f"provider.{provider}.requests"
 
 
 class TopicRegistry:
@@ -81,6 +102,25 @@ class TopicRegistry:
         ]
         specs += [
             TopicSpec(name, (cls,), config=FOREVER, doc=cls.__doc__ or "") for name, cls in _EVENT_TOPICS
+        ]
+        specs.append(
+            TopicSpec(
+                FLOW_DEFINITIONS,
+                (FlowPublished,),
+                key="flow name:version",
+                co_partitioned=False,
+                partitions=1,
+                config={"cleanup.policy": "compact"},
+                doc="Published flow versions, immutable; the writer loads them all.",
+            )
+        )
+        specs += [
+            TopicSpec(
+                provider_requests(p),
+                (ProviderActionRequest,),
+                doc=f"Actions for the {p} connector; answers come back as RecordActionResult commands.",
+            )
+            for p in PROVIDERS
         ]
         self._specs = {spec.name: spec for spec in specs}
         self._event_topic = {cls: self.topic(name) for name, cls in _EVENT_TOPICS}
@@ -111,6 +151,14 @@ class TopicRegistry:
     @property
     def dead_letters(self) -> str:
         return self.topic(DEAD_LETTERS)
+
+    @property
+    def flow_definitions(self) -> str:
+        return self.topic(FLOW_DEFINITIONS)
+
+    def provider_requests(self, provider: str) -> str:
+        """Raises ``KeyError`` for a provider with no connector topic."""
+        return self.topic(provider_requests(provider))
 
     def value_models(self) -> Iterable[type[BaseModel]]:
         for spec in self._specs.values():

@@ -11,6 +11,7 @@ immutable: publishing a changed flow makes a new version.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -165,3 +166,17 @@ def readiness(state: OrderState, sync_lines: str = "all") -> list[str]:
 
 
 ResultKind = Literal["succeeded", "failed", "retrying", "skipped"]
+
+
+class FlowPublished(Value):
+    """A published flow version as it travels on ``flow.definitions``."""
+
+    name: str
+    version: int
+    content_hash: str
+    published_at: datetime
+    source: str
+    definition: str
+
+    def flow(self) -> Flow:
+        return Flow.model_validate_json(self.definition).model_copy(update={"version": self.version})

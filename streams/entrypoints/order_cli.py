@@ -7,14 +7,22 @@ import logging
 import signal
 import threading
 import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+from streams.adapters.command_bus import CommandBus
+from streams.adapters.flow_definitions import FlowCatalogFeed, publish_flows, read_published
+from streams.adapters.flow_files import FlowFileError, flow_paths, load_flows
 from streams.adapters.kafka import create_topics
 from streams.adapters.order_store import OrderStore
 from streams.bootstrap import bootstrap
+from streams.domain.commands import CommandEnvelope, ReprocessOrder
 from streams.entrypoints.output import err, order_state, status_summary, timeline
 from streams.services.replay import Progress, order_timeline, replay
 from streams.services.writer import OrderWriter
+from streams.settings import REPO_ROOT
 
 
 def register(sub: Any) -> None:
@@ -50,6 +58,27 @@ def register(sub: Any) -> None:
     show.add_argument("order_id")
     show.set_defaults(run=_show)
 
+    flows = sub.add_parser("flows", help="publish and list orchestration flows")
+    flows_sub = flows.add_subparsers(dest="action", required=True, metavar="ACTION")
+    publish = flows_sub.add_parser(
+        "publish",
+        help="validate the flow files and publish every changed flow as a new version",
+        description="Reads <dir>/*.yaml (policies.yaml holds shared policies). A flow whose "
+        "content changed gets version n+1; an unchanged flow keeps its version. Orders keep "
+        "the version they started with.",
+    )
+    publish.add_argument("--dir", type=Path, default=REPO_ROOT / "flows", help="default: ./flows")
+    publish.set_defaults(run=_flows_publish)
+    listing_flows = flows_sub.add_parser("list", help="every published flow version")
+    listing_flows.set_defaults(run=_flows_list)
+
+    reprocess = sub.add_parser(
+        "reprocess", help="restart an order on hold from its failed step (after the cause is fixed)"
+    )
+    reprocess.add_argument("order_id")
+    reprocess.add_argument("--reason", default="reprocessed by an operator")
+    reprocess.set_defaults(run=_reprocess)
+
 
 def _topics_create(args: argparse.Namespace) -> int:
     c = bootstrap()
@@ -74,7 +103,11 @@ def _writer(args: argparse.Namespace) -> int:
     c = bootstrap()
     create_topics(c.settings, c.topics)
     store = OrderStore(c.settings.state_dir / f"writer-{c.settings.instance_id}")
-    writer = OrderWriter(c.settings, c.topics, c.codec, store, c.transitions, batch_size=args.batch_size)
+    flows = FlowCatalogFeed(c.settings, c.topics, c.codec)
+    logging.info("loaded %d published flow versions", len(flows.catalog))
+    writer = OrderWriter(
+        c.settings, c.topics, c.codec, store, c.transitions, batch_size=args.batch_size, flows=flows
+    )
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -119,6 +152,51 @@ def _replay(args: argparse.Namespace) -> int:
     print("orders by status / reason:")
     print(status_summary(result.by_status()))
     return 1 if result.held or result.undecodable else 0
+
+
+def _flows_publish(args: argparse.Namespace) -> int:
+    c = bootstrap()
+    try:
+        flows = load_flows(args.dir)
+    except FlowFileError as exc:
+        err(f"not published:\n{exc}")
+        return 2
+    create_topics(c.settings, c.topics)
+    paths = {f.name: str(p.relative_to(args.dir)) for f, p in zip(flows, flow_paths(args.dir), strict=True)}
+    for result in publish_flows(c.settings, c.topics, c.codec, [(f, paths[f.name]) for f in flows]):
+        what = "published" if result.new else "unchanged"
+        print(f"{what:<10} {result.name} v{result.version}  ({result.source})")
+    return 0
+
+
+def _flows_list(args: argparse.Namespace) -> int:
+    c = bootstrap()
+    for record in sorted(read_published(c.settings, c.topics, c.codec), key=lambda r: (r.name, r.version)):
+        published = f"{record.published_at:%Y-%m-%d %H:%M}"
+        print(f"{record.name:<24} v{record.version:<3} {record.content_hash}  {published}  {record.source}")
+    return 0
+
+
+def _reprocess(args: argparse.Namespace) -> int:
+    c = bootstrap()
+    bus = CommandBus(c.settings, c.topics, c.codec)
+    command = ReprocessOrder(
+        envelope=CommandEnvelope(
+            command_id=f"reprocess-{uuid.uuid4()}",
+            order_id=args.order_id,
+            issued_at=datetime.now(UTC),
+            correlation_id=f"reprocess-{args.order_id}",
+            source="operator:cli",
+        ),
+        reason=args.reason,
+    )
+    bus.send(command)
+    bus.flush()
+    print(
+        f"reprocess of {args.order_id} requested (command {command.envelope.command_id}); "
+        f"`oms show {args.order_id}` shows what happens"
+    )
+    return 0
 
 
 def _show(args: argparse.Namespace) -> int:

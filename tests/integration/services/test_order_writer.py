@@ -91,9 +91,7 @@ def test_an_undecodable_command_goes_to_the_dead_letter_topic_with_its_origin(
     from confluent_kafka import Producer
 
     producer = Producer({"bootstrap.servers": oms.settings.bootstrap_servers})
-    producer.produce(
-        oms.topics.commands, key=b"ORD-X", value=b"\xc3\x01garbage-fingerprint", partition=0
-    )
+    producer.produce(oms.topics.commands, key=b"ORD-X", value=b"\xc3\x01garbage-fingerprint", partition=0)
     producer.produce(oms.topics.commands, key=b"ORD-Y", value=b'{"json": true}', partition=0)
     producer.flush(10)
     good = next(journey1_orders(1))
@@ -115,9 +113,7 @@ def test_an_undecodable_command_goes_to_the_dead_letter_topic_with_its_origin(
     assert by_key[b"ORD-Y"].value() == b'{"json": true}'  # original bytes kept
 
 
-def test_a_restarted_writer_restores_state_from_the_event_topics(
-    oms: Components, tmp_path: Path
-) -> None:
+def test_a_restarted_writer_restores_state_from_the_event_topics(oms: Components, tmp_path: Path) -> None:
     orders = list(journey1_orders(10))
     send(oms, (cmd for order in orders for cmd in order[:4]))
     with running_writer(oms, store_name="first") as w:

@@ -21,9 +21,7 @@ from streams.services.writer import OrderWriter
 from streams.settings import Settings
 
 
-def components(
-    bootstrap_servers: str, prefix: str, state_dir: Path, partitions: int = 3
-) -> Components:
+def components(bootstrap_servers: str, prefix: str, state_dir: Path, partitions: int = 3) -> Components:
     settings = Settings(
         bootstrap_servers=bootstrap_servers,
         topic_prefix=prefix,

@@ -92,10 +92,7 @@ def test_with_a_schema_registry_records_use_the_confluent_wire_format() -> None:
     message = _journey_messages()[1]
     data = codec.encode(message)
     magic, schema_id = struct.unpack_from(">bI", data)
-    assert (
-        magic == 0
-        and registry.schema(schema_id) == CATALOG.definitions[codec.record_name(type(message))]
-    )
+    assert magic == 0 and registry.schema(schema_id) == CATALOG.definitions[codec.record_name(type(message))]
     assert codec.decode(data) == message
 
 

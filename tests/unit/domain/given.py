@@ -63,9 +63,7 @@ def cmd(kind: type[C], order_id: str, *, command_id: str | None = None, **payloa
     return kind(envelope=envelope(order_id, command_id), **payload)
 
 
-def line(
-    line_id: str, sku: str | None = None, quantity: int = 1, unit_price: str = "10.00"
-) -> OrderLine:
+def line(line_id: str, sku: str | None = None, quantity: int = 1, unit_price: str = "10.00") -> OrderLine:
     return OrderLine(
         line_id=line_id,
         sku=sku or f"SKU-{line_id}",
@@ -119,9 +117,7 @@ class Expected:
     shape: Shape
 
 
-def expect(
-    kind: type[Event], *, seq: int, status: str, status_reason: str, **payload: Any
-) -> Expected:
+def expect(kind: type[Event], *, seq: int, status: str, status_reason: str, **payload: Any) -> Expected:
     """An event we expect. The payload goes through the event class, so defaults are filled
     in, values coerced, and a misspelt field fails loudly instead of never matching."""
     example = kind(envelope=_PLACEHOLDER, **payload)

@@ -65,9 +65,7 @@ ASSIGNED = cmd(
 )
 SENT = cmd(RecordSentToFulfillment, ORDER, provider="fo", provider_order_id="SO-000118")
 PICKED = cmd(RecordPicked, ORDER, provider="fo", picking_id="PK-1")
-SHIPPED = cmd(
-    RecordShipped, ORDER, provider="fo", shipment_id="SH-1", carrier="UPS", tracking_number="1Z999"
-)
+SHIPPED = cmd(RecordShipped, ORDER, provider="fo", shipment_id="SH-1", carrier="UPS", tracking_number="1Z999")
 INVOICED = cmd(RecordInvoiced, ORDER, provider="fo", invoice_id="INV-1", amount=Decimal("23.50"))
 
 JOURNEY: tuple[Command, ...] = (CREATED, VALIDATED, ASSIGNED, SENT, PICKED, SHIPPED, INVOICED)
@@ -287,9 +285,7 @@ def test_lines_validated_after_the_header_keep_the_order_in_progress() -> None:
     [(VALIDATED, "Order validation succeeded"), (FAILED, "Order validation failed")],
     ids=["succeeded", "failed"],
 )
-def test_validation_is_refused_once_the_order_is_in_fulfillment(
-    command: Command, event: str
-) -> None:
+def test_validation_is_refused_once_the_order_is_in_fulfillment(command: Command, event: str) -> None:
     given(CREATED, VALIDATED, SENT, PICKED).when(command).then_rejected(
         IllegalTransition,
         match=f"^order {ORDER}: '{event}' is not allowed while the order is in status "
@@ -340,9 +336,7 @@ def test_the_same_create_redelivered_is_a_no_op() -> None:
 
 
 def test_an_order_without_lines_is_refused() -> None:
-    nothing().when(create_order(ORDER, lines=())).then_rejected(
-        DomainError, match="at least one line"
-    )
+    nothing().when(create_order(ORDER, lines=())).then_rejected(DomainError, match="at least one line")
 
 
 def test_an_order_with_duplicate_line_ids_is_refused() -> None:
@@ -391,8 +385,7 @@ def test_cancel_is_refused_once_the_order_is_in_fulfillment(
         .when(cmd(CancelOrder, ORDER, reason="Customer request"))
         .then_rejected(
             IllegalTransition,
-            match=f"^order {ORDER}: 'Order canceled' is not allowed while the order is in "
-            f"status '{status}'$",
+            match=f"^order {ORDER}: 'Order canceled' is not allowed while the order is in status '{status}'$",
         )
     )
     assert (error.business_event, error.status) == ("Order canceled", status)
@@ -408,9 +401,7 @@ def test_a_canceled_order_cannot_be_held_or_fulfilled() -> None:
 
 
 def test_the_hold_reason_is_taken_from_the_command() -> None:
-    given(CREATED, VALIDATED, SENT, PICKED).when(
-        cmd(HoldOrder, ORDER, reason="Payment review")
-    ).then(
+    given(CREATED, VALIDATED, SENT, PICKED).when(cmd(HoldOrder, ORDER, reason="Payment review")).then(
         expect(
             OrderHeld,
             seq=5,

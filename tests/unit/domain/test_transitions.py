@@ -91,16 +91,11 @@ def test_the_default_table_follows_scenario_1(
         ("New order", NEW),
     ],
 )
-def test_an_illegal_transition_names_the_order_the_event_and_the_status(
-    event: str, status: str
-) -> None:
+def test_an_illegal_transition_names_the_order_the_event_and_the_status(event: str, status: str) -> None:
     with pytest.raises(IllegalTransition) as caught:
         DEFAULT_TRANSITIONS.apply("bc-118", event, status, "whatever")
     error = caught.value
-    assert (
-        str(error)
-        == f"order bc-118: '{event}' is not allowed while the order is in status '{status}'"
-    )
+    assert str(error) == f"order bc-118: '{event}' is not allowed while the order is in status '{status}'"
     assert (error.order_id, error.business_event, error.status) == ("bc-118", event, status)
     assert isinstance(error, DomainError)
 
@@ -134,16 +129,12 @@ def test_a_from_event_reason_takes_the_events_reason_or_else_the_event_name() ->
         ON_HOLD,
         "Order put on hold",
     )
-    assert {r.reason for r in ROWS if r.event in ("Order canceled", "Order put on hold")} == {
-        FROM_EVENT
-    }
+    assert {r.reason for r in ROWS if r.event in ("Order canceled", "Order put on hold")} == {FROM_EVENT}
 
 
 # --- configuration ---------------------------------------------------------------------------
 
-DONE = Transition(
-    event="Order invoiced", source=FULFILLMENT_IN_PROGRESS, target=COMPLETED, reason="Done"
-)
+DONE = Transition(event="Order invoiced", source=FULFILLMENT_IN_PROGRESS, target=COMPLETED, reason="Done")
 
 
 def test_configuration_can_say_done_instead_of_fulfilled() -> None:
@@ -184,18 +175,14 @@ def test_the_decider_uses_the_configured_table() -> None:
 
 
 def test_with_rows_can_open_a_new_path() -> None:
-    reopen = Transition(
-        event="Order put on hold", source=CANCELED, target=ON_HOLD, reason=FROM_EVENT
-    )
+    reopen = Transition(event="Order put on hold", source=CANCELED, target=ON_HOLD, reason=FROM_EVENT)
     table = DEFAULT_TRANSITIONS.with_rows([reopen])
     assert table.apply("o", "Order put on hold", CANCELED, "Customer request", "Reopened") == (
         ON_HOLD,
         "Reopened",
     )
     with pytest.raises(IllegalTransition):
-        DEFAULT_TRANSITIONS.apply(
-            "o", "Order put on hold", CANCELED, "Customer request", "Reopened"
-        )
+        DEFAULT_TRANSITIONS.apply("o", "Order put on hold", CANCELED, "Customer request", "Reopened")
 
 
 def test_a_table_loaded_from_plain_data_behaves_like_the_original() -> None:
@@ -208,17 +195,11 @@ def test_a_table_loaded_from_plain_data_behaves_like_the_original() -> None:
 
 
 def test_duplicate_rows_are_refused_at_construction() -> None:
-    picked = Transition(
-        event="Order picked", source=NEW, target=FULFILLMENT_IN_PROGRESS, reason="Picked"
-    )
+    picked = Transition(event="Order picked", source=NEW, target=FULFILLMENT_IN_PROGRESS, reason="Picked")
     also = Transition(event="Order picked", source=NEW, target=IN_PROGRESS, reason="Picked early")
-    with pytest.raises(
-        ValidationError, match="two rows for event 'Order picked' from status 'New'"
-    ):
+    with pytest.raises(ValidationError, match="two rows for event 'Order picked' from status 'New'"):
         TransitionTable(transitions=(picked, also))
-    with pytest.raises(
-        ValidationError, match="two rows for event 'Order picked' from status 'New'"
-    ):
+    with pytest.raises(ValidationError, match="two rows for event 'Order picked' from status 'New'"):
         TransitionTable.model_validate({"transitions": [picked.model_dump(), also.model_dump()]})
 
 
