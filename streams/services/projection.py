@@ -554,7 +554,7 @@ class Projection:
                         order_id=order_id,
                         reason=state.status_reason,
                         since=state.updated_at,
-                        details=state.validation_errors,
+                        details=_why_held(state),
                     )
                 )
         return Stats(
@@ -572,6 +572,15 @@ class Projection:
             providers=providers,
             caught_up=self.caught_up,
         )
+
+
+def _why_held(state: OrderState) -> tuple[str, ...]:
+    details = list(state.validation_errors)
+    if state.failed_step is not None:
+        details.append(f"failed step: {state.failed_step}")
+    if state.waiting_on is not None:
+        details.append(f"waiting on {state.waiting_on}")
+    return tuple(details)
 
 
 def _parse_time(value: object) -> datetime | None:
