@@ -1,0 +1,361 @@
+"""The read side's HTTP API and the operations dashboard, on aiohttp.
+
+``create_app`` takes a ``ReadModel`` (the projection, wired by ``oms api``) and serves:
+orders and their history (with time travel and read-your-writes), listing with filters
+and cursors, stats, a server-sent event stream, a reprocess hook, the OpenAPI document
+(``/openapi.json``, see ``openapi.py``) and the dashboard's static pages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from streams.adapters.http import params, representation
+from streams.adapters.http.live import LiveHub
+from streams.adapters.http.openapi import openapi
+from streams.adapters.http.read_model import OrderQuery, ReadModel
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).parent / "static"
+Reprocess = Callable[[str], Awaitable[str]]
+"""Publishes a reprocess command for an order; returns the command's id."""
+
+MAX_WAIT = 30.0
+MAX_LIMIT = 500
+DEFAULT_LIMIT = 50
+PUBLIC = frozenset({"/", "/healthz", "/openapi.json"})
+"""No token needed: the dashboard's pages and assets (they hold no data), health, the spec."""
+
+_READ_MODEL = web.AppKey("read_model", ReadModel)
+_HUB = web.AppKey("hub", LiveHub)
+_REPROCESS: web.AppKey[Reprocess | None] = web.AppKey("reprocess")
+_TOKEN: web.AppKey[str | None] = web.AppKey("token")
+_STATS_INTERVAL = web.AppKey("stats_interval", float)
+
+_ASSETS = {
+    "dashboard.css": "text/css",
+    "dashboard.js": "text/javascript",
+    "favicon.svg": "image/svg+xml",
+}
+
+
+def _error(status: int, message: str, **extra: Any) -> web.Response:
+    return web.json_response({"error": message, **extra}, status=status)
+
+
+@web.middleware
+async def _errors(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Every failure answers in JSON: ``{"error": "what is wrong"}``."""
+    try:
+        return await handler(request)
+    except params.BadParameter as exc:
+        return _error(400, str(exc))
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        if exc.text == f"{exc.status}: {exc.reason}":  # aiohttp's own: no route, no method
+            return _error(
+                exc.status,
+                f"{exc.reason}: {request.method} {request.path}; see /openapi.json",
+            )
+        return _error(exc.status, exc.text or exc.reason)
+    except (asyncio.CancelledError, ConnectionResetError):
+        raise
+    except Exception:
+        log.exception("%s %s failed", request.method, request.path_qs)
+        return _error(500, "internal error; see the API's log")
+
+
+def _authorized(request: web.Request, token: str) -> bool:
+    header = request.headers.get("Authorization", "")
+    scheme, _, given = header.partition(" ")
+    if scheme.lower() != "bearer" or not given:
+        # EventSource cannot send headers: the dashboard passes the token as a parameter.
+        given = request.query.get("access_token", "")
+    return bool(given) and hmac.compare_digest(given.strip().encode(), token.encode())
+
+
+@web.middleware
+async def _auth(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    token = request.app[_TOKEN]
+    if (
+        token is not None
+        and request.path not in PUBLIC
+        and not request.path.startswith("/dashboard")
+        and not _authorized(request, token)
+    ):
+        return web.json_response(
+            {"error": "missing or wrong bearer token (send 'Authorization: Bearer <token>')"},
+            status=401,
+            headers={"WWW-Authenticate": 'Bearer realm="oms"'},
+        )
+    return await handler(request)
+
+
+def _known(request: web.Request, *names: str) -> None:
+    params.check_known(request.query, {*names, "access_token"})
+
+
+# -- orders
+
+
+async def get_order(request: web.Request) -> web.Response:
+    _known(request, "as_of", "min_version", "wait")
+    q = request.query
+    order_id = request.match_info["order_id"]
+    read_model = request.app[_READ_MODEL]
+    as_of = params.iso_time(q, "as_of")
+    min_version = params.integer(q, "min_version", 1, 2**31)
+    wait = params.seconds(q, "wait", MAX_WAIT)
+    if as_of is not None and (min_version is not None or wait is not None):
+        raise params.BadParameter("as_of: cannot be combined with min_version or wait")
+    if wait is not None and min_version is None:
+        raise params.BadParameter("wait: only with min_version (wait for which version?)")
+    if as_of is not None:
+        past = read_model.order_as_of(order_id, as_of)
+        if past is None:
+            if read_model.order(order_id) is None:
+                return _error(404, f"order {order_id} not found")
+            return _error(404, f"order {order_id} did not exist yet at {as_of.isoformat()}")
+        return web.json_response(representation.order(past, as_of))
+    if min_version is None:
+        state = read_model.order(order_id)
+        if state is None:
+            return _error(404, f"order {order_id} not found")
+        return web.json_response(representation.order(state))
+    if wait:
+        state = await request.app[_HUB].wait_for_version(order_id, min_version, wait)
+    else:
+        state = read_model.order(order_id)
+    have = state.version if state is not None else 0
+    if state is not None and have >= min_version:
+        return web.json_response(representation.order(state))
+    seen = f"is at version {have}" if state is not None else "does not exist yet"
+    if wait:
+        return _error(
+            504,
+            f"order {order_id} {seen} in the projection; version {min_version} did not "
+            f"arrive within {wait:g}s",
+            version=have,
+        )
+    return _error(
+        409,
+        f"order {order_id} {seen} in the projection, not yet version {min_version}; "
+        "retry, or add wait=<seconds> to wait for it",
+        version=have,
+    )
+
+
+async def get_history(request: web.Request) -> web.Response:
+    _known(request)
+    order_id = request.match_info["order_id"]
+    events = request.app[_READ_MODEL].history(order_id)
+    if not events:
+        return _error(404, f"order {order_id} not found")
+    return web.json_response(
+        {
+            "order_id": order_id,
+            "version": events[-1].event.envelope.seq,
+            "events": [representation.recorded_event(e) for e in events],
+        }
+    )
+
+
+async def list_orders(request: web.Request) -> web.Response:
+    filters = ("status", "reason", "provider", "external_ref")
+    _known(request, *filters, "limit", "cursor")
+    q = request.query
+    given = {name: params.text(q, name) for name in filters}
+    limit = params.integer(q, "limit", 1, MAX_LIMIT) or DEFAULT_LIMIT
+    after = params.decode_cursor(q, "cursor", given)
+    page = request.app[_READ_MODEL].orders(
+        OrderQuery(
+            status=given["status"],
+            reason=given["reason"],
+            provider=given["provider"],
+            external_ref=given["external_ref"],
+            limit=limit,
+            after=after,
+        )
+    )
+    return web.json_response(
+        {
+            "orders": [representation.order_summary(s) for s in page.orders],
+            "next_cursor": params.encode_cursor(page.next_after, given)
+            if page.next_after is not None
+            else None,
+        }
+    )
+
+
+async def reprocess(request: web.Request) -> web.Response:
+    _known(request)
+    order_id = request.match_info["order_id"]
+    publish = request.app[_REPROCESS]
+    if publish is None:
+        return _error(
+            501,
+            "reprocessing is not available yet: no reprocess command is wired into this API",
+        )
+    state = request.app[_READ_MODEL].order(order_id)
+    if state is None:
+        return _error(404, f"order {order_id} not found")
+    if state.failed_step is None:
+        # The writer would refuse it too; say so now rather than publish a doomed command.
+        return _error(
+            409,
+            f"order {order_id} has no failed step to reprocess from "
+            f"(it is {state.status} / {state.status_reason})",
+        )
+    command_id = await publish(order_id)
+    return web.json_response(
+        {"order_id": order_id, "command_id": command_id, "status": "accepted"}, status=202
+    )
+
+
+# -- stats and live events
+
+
+async def get_stats(request: web.Request) -> web.Response:
+    _known(request)
+    data = representation.stats(request.app[_READ_MODEL].stats())
+    data["live_streams"] = request.app[_HUB].streams
+    return web.json_response(data)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    _known(request)
+    stats = request.app[_READ_MODEL].stats()
+    return web.json_response({"status": "ok", "caught_up": stats.caught_up})
+
+
+def _sse(event: str, data: object, event_id: str | None = None) -> bytes:
+    head = f"id: {event_id}\n" if event_id else ""
+    return f"{head}event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+
+
+async def event_stream(request: web.Request) -> web.StreamResponse:
+    """Server-sent events: ``change`` for each new event, ``stats`` every second (unless
+    ``stats=false``), ``lagged`` when this client fell behind and events were dropped."""
+    _known(request, "order_id", "stats")
+    order_id = params.text(request.query, "order_id")
+    with_stats = params.boolean(request.query, "stats", default=True)
+    hub = request.app[_HUB]
+    interval = request.app[_STATS_INTERVAL]
+    read_model = request.app[_READ_MODEL]
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream",
+            "Cache-Control": "no-cache",
+            "X-Accel-Buffering": "no",
+        }
+    )
+    await response.prepare(request)
+    stream = hub.open(order_id)
+    loop = asyncio.get_running_loop()
+    try:
+        await response.write(b"retry: 2000\n\n")
+        next_stats = loop.time()
+        while not stream.closed:
+            if with_stats and loop.time() >= next_stats:
+                data = representation.stats(read_model.stats())
+                await response.write(_sse("stats", data))
+                next_stats = loop.time() + interval
+            timeout = max(0.0, next_stats - loop.time()) if with_stats else 15.0
+            try:
+                await asyncio.wait_for(stream.wake.wait(), timeout)
+            except TimeoutError:
+                if not with_stats:
+                    await response.write(b": keep-alive\n\n")
+                continue
+            changes, dropped = stream.take()
+            if dropped:
+                await response.write(_sse("lagged", {"dropped": dropped}))
+            if changes:
+                body = b"".join(
+                    _sse("change", representation.change(c), f"{c.order_id}:{c.seq}") for c in changes
+                )
+                await response.write(body)
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass
+    finally:
+        hub.close(stream)
+    return response
+
+
+# -- the spec and the dashboard
+
+
+async def get_openapi(request: web.Request) -> web.Response:
+    return web.json_response(openapi())
+
+
+async def root(request: web.Request) -> web.StreamResponse:
+    raise web.HTTPFound("/dashboard/")
+
+
+async def dashboard(request: web.Request) -> web.FileResponse:
+    """The dashboard is one page; its script routes ``/dashboard/orders/<id>`` itself."""
+    return web.FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+
+async def asset(request: web.Request) -> web.FileResponse:
+    name = request.match_info["name"]
+    if name not in _ASSETS:
+        raise web.HTTPNotFound(text=f"no asset {name!r}")
+    return web.FileResponse(
+        STATIC / name, headers={"Content-Type": _ASSETS[name], "Cache-Control": "no-cache"}
+    )
+
+
+def create_app(
+    read_model: ReadModel,
+    *,
+    token: str | None = None,
+    reprocess_order: Reprocess | None = None,
+    stats_interval: float = 1.0,
+) -> web.Application:
+    """The API over ``read_model``; ``token`` requires ``Authorization: Bearer <token>``
+    on every data route; ``reprocess_order`` backs ``POST /orders/{id}/reprocess`` (501
+    when None)."""
+    app = web.Application(middlewares=[_errors, _auth])
+    app[_READ_MODEL] = read_model
+    app[_HUB] = LiveHub(read_model)
+    app[_REPROCESS] = reprocess_order
+    app[_TOKEN] = token or None
+    app[_STATS_INTERVAL] = stats_interval
+
+    async def start_hub(app: web.Application) -> None:
+        app[_HUB].start()
+
+    async def stop_hub(app: web.Application) -> None:
+        app[_HUB].stop()
+
+    app.on_startup.append(start_hub)
+    app.on_shutdown.append(stop_hub)
+    app.router.add_get("/orders", list_orders)
+    app.router.add_get("/orders/{order_id}", get_order)
+    app.router.add_get("/orders/{order_id}/history", get_history)
+    app.router.add_post("/orders/{order_id}/reprocess", reprocess)
+    app.router.add_get("/stats", get_stats)
+    app.router.add_get("/events/stream", event_stream)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/openapi.json", get_openapi)
+    app.router.add_get("/", root)
+    app.router.add_get("/dashboard/", dashboard)
+    app.router.add_get("/dashboard/orders/{order_id}", dashboard)
+    app.router.add_get("/dashboard/assets/{name}", asset)
+    return app
