@@ -111,6 +111,40 @@ def journey1(factory: CommandFactory, created: CreateOrder) -> list[Command]:
     ]
 
 
+JOURNEYS: dict[int, tuple[str, dict[str, str]]] = {
+    1: ("bigcommerce", {"fulfillment": "fno"}),
+    2: ("bigcommerce", {"fulfillment": "flexe"}),
+    3: ("fno", {"fulfillment": "flexe", "billing": "fno"}),
+    4: ("fno", {"fulfillment": "fno"}),
+    5: ("fno", {"fulfillment": "flexe", "billing": "sap"}),
+    6: ("bigcommerce", {"fulfillment": "dom"}),
+}
+"""Channel and attributes that make the shipped flow filters (flows/*.yaml) pick each journey."""
+
+
+def journey_order(
+    journey: int, factory: CommandFactory, order_id: str, rng: random.Random, ref: int = 1
+) -> CreateOrder:
+    """A new order that the flow of ``journey`` takes. F&O orders arrive by dual-write with
+    their company, and a site and warehouse on every line, as F&O confirmed them."""
+    channel, attributes = JOURNEYS[journey]
+    order = bigcommerce_order(factory, order_id, ref, rng)
+    if channel == "bigcommerce":
+        return order.model_copy(update={"attributes": attributes})
+    lines = tuple(line.model_copy(update={"site": "1", "warehouse": "11"}) for line in order.lines)
+    return order.model_copy(
+        update={
+            "channel": "fno",
+            "customer_id": "US-001",
+            "company": "USMF",
+            "invoice_customer": "US-001",
+            "lines": lines,
+            "external_refs": (ExternalRef(system="fno", ref=f"SO-{ref:06d}"),),
+            "attributes": attributes,
+        }
+    )
+
+
 def journey1_orders(
     count: int, seed: int = 7, prefix: str = "ORD", start: datetime | None = None
 ) -> Iterator[list[Command]]:

@@ -11,14 +11,19 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, Message
 
+from connectors.fake import FakeProviders
 from streams.adapters.command_bus import CommandBus
+from streams.adapters.flow_definitions import FlowCatalogFeed, publish_flows
+from streams.adapters.flow_files import load_flows
 from streams.adapters.kafka import consumer_config, create_topics, delete_topics, read_to_end
 from streams.adapters.order_store import OrderStore
 from streams.bootstrap import Components, bootstrap
 from streams.domain.commands import Command
+from streams.domain.events import Event
 from streams.domain.order import OrderState
+from streams.services.replay import order_timeline
 from streams.services.writer import OrderWriter
-from streams.settings import Settings
+from streams.settings import REPO_ROOT, Settings
 
 
 def components(bootstrap_servers: str, prefix: str, state_dir: Path, partitions: int = 3) -> Components:
@@ -99,3 +104,80 @@ def read_all(settings: Settings, topics: Iterable[str], partitions: int) -> list
         return [m for batch in read_to_end(consumer, start) for m in batch]
     finally:
         consumer.close()
+
+
+@dataclass
+class RunningOms:
+    """The order writer with flows, and fake provider connectors, on one broker."""
+
+    c: Components
+    writer: OrderWriter
+    fakes: FakeProviders
+
+    def send(self, commands: Iterable[Command]) -> None:
+        send(self.c, commands)
+
+    def state(self, order_id: str) -> OrderState | None:
+        return self.writer.store.get(order_id)
+
+    def wait_until(
+        self, order_id: str, done: Callable[[OrderState], bool], timeout: float = 60.0
+    ) -> OrderState:
+        deadline = time.monotonic() + timeout
+        while True:
+            state = order_timeline(self.c.settings, self.c.topics, self.c.codec, order_id).state
+            if state is not None and done(state):
+                return state
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{order_id} did not get there in {timeout}s; it is {state}")
+            time.sleep(0.3)
+
+    def timeline(self, order_id: str) -> list[Event]:
+        return [e for _, e in order_timeline(self.c.settings, self.c.topics, self.c.codec, order_id).events]
+
+
+@contextmanager
+def running_oms(c: Components, flows_dir: Path = REPO_ROOT / "flows") -> Iterator[RunningOms]:
+    flows = load_flows(flows_dir)
+    publish_flows(c.settings, c.topics, c.codec, [(f, f.name) for f in flows])
+    store = OrderStore(c.settings.state_dir / "oms-store")
+    feed = FlowCatalogFeed(c.settings, c.topics, c.codec)
+    writer = OrderWriter(c.settings, c.topics, c.codec, store, c.transitions, batch_size=500, flows=feed)
+    fakes = FakeProviders(c.settings, c.topics, c.codec)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def guard(target: Callable[[threading.Event], None]) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                target(stop)
+            except BaseException as exc:
+                errors.append(exc)
+
+        return run
+
+    threads = [
+        threading.Thread(target=guard(writer.run), daemon=True),
+        threading.Thread(target=guard(fakes.run), daemon=True),
+    ]
+    for t in threads:
+        t.start()
+    try:
+        yield RunningOms(c, writer, fakes)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30)
+        store.close()
+    if errors:
+        raise errors[0]
+
+
+def statuses(events: Iterable[Event]) -> list[tuple[str, str]]:
+    """The (status, reason) an order went through, each change once."""
+    out: list[tuple[str, str]] = []
+    for e in events:
+        pair = (e.envelope.status, e.envelope.status_reason)
+        if not out or out[-1] != pair:
+            out.append(pair)
+    return out
