@@ -147,3 +147,42 @@ class FakeProviders:
             correlation_id=request.correlation_id,
             source=f"fake:{request.provider}",
         )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m connectors.fake``: every provider played at once, for demos and benchmarks."""
+    import argparse
+    import signal
+
+    from streams.bootstrap import bootstrap
+
+    parser = argparse.ArgumentParser(
+        prog="python -m connectors.fake",
+        description="Stand-in connectors for every provider: answer each action at once and "
+        "play the provider's later part (F&O picks/packs/invoices, Flexe ships, SAP bills).",
+    )
+    parser.add_argument(
+        "--fail",
+        action="append",
+        default=[],
+        metavar="PROVIDER:ACTION:N",
+        help="fail the first N attempts of an action, e.g. fno:send_to_fulfillment:2",
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    failures = {}
+    for spec in args.fail:
+        provider, action, count = spec.split(":")
+        failures[(provider, action)] = int(count)
+    c = bootstrap()
+    fakes = FakeProviders(c.settings, c.topics, c.codec, failures=failures)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    log.info("fake providers answering on %s", c.settings.bootstrap_servers)
+    fakes.run(stop)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

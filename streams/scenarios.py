@@ -40,7 +40,7 @@ class CommandFactory:
 
     def envelope(self, order_id: str, correlation_id: str | None = None) -> CommandEnvelope:
         self._n += 1
-        self._clock += timedelta(milliseconds=250)
+        self._clock += timedelta(milliseconds=1)
         return CommandEnvelope(
             command_id=f"{self.source}-{order_id}-{self._n}",
             order_id=order_id,

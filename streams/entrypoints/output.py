@@ -48,6 +48,9 @@ def order_state(state: OrderState) -> str:
 
 
 _DETAIL_FIELDS = (
+    "step",
+    "result",
+    "action",
     "policy",
     "provider",
     "reasons",
@@ -56,6 +59,7 @@ _DETAIL_FIELDS = (
     "tracking_number",
     "channel_status",
     "company",
+    "flow",
 )
 
 
@@ -67,7 +71,7 @@ def _detail(event: Event) -> str:
         if value:
             shown = "; ".join(value) if isinstance(value, tuple) else value
             parts.append(f"{name}={shown}")
-    return ", ".join(parts[:2])
+    return ", ".join(parts[:3])
 
 
 def timeline(events: Iterable[tuple[str, Event]]) -> str:
