@@ -33,14 +33,20 @@ _SKUS = ["SKU-TSHIRT-M", "SKU-MUG-01", "SKU-CAP-RED", "SKU-BAG-XL", "SKU-SOCKS-3
 class CommandFactory:
     """Builds commands with unique, reproducible ids and increasing issue times."""
 
-    def __init__(self, source: str = "demo", start: datetime | None = None) -> None:
+    def __init__(
+        self,
+        source: str = "demo",
+        start: datetime | None = None,
+        step: timedelta = timedelta(milliseconds=250),
+    ) -> None:
         self.source = source
         self._clock = start or datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
+        self._step = step
         self._n = 0
 
     def envelope(self, order_id: str, correlation_id: str | None = None) -> CommandEnvelope:
         self._n += 1
-        self._clock += timedelta(milliseconds=1)
+        self._clock += self._step
         return CommandEnvelope(
             command_id=f"{self.source}-{order_id}-{self._n}",
             order_id=order_id,

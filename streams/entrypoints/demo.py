@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 from collections import Counter, defaultdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from confluent_kafka import Producer
@@ -110,7 +110,7 @@ def _commands(journey: int, created: CreateOrder, factory: CommandFactory) -> li
 def _drive(c: Components, args: argparse.Namespace, processes: list[subprocess.Popen[bytes]]) -> int:
     run_id = time.strftime("%H%M%S")
     bus = CommandBus(c.settings, c.topics, c.codec)
-    factory = CommandFactory(source="demo", start=datetime.now(UTC))
+    factory = CommandFactory(source="demo", start=datetime.now(UTC), step=timedelta(milliseconds=1))
     rng = random.Random(int(run_id))
     journeys: dict[str, int] = {}
     for journey in JOURNEYS:
