@@ -273,3 +273,17 @@ async def test_after_the_last_retry_the_hook_is_deactivated(start: Start, receiv
     assert len(deliveries[0]["attempts"]) == 12
     assert deliveries[0]["state"] == "failed"
     assert hooks[0]["is_active"] is False
+
+
+@pytest.mark.asyncio
+async def test_an_injected_503_comes_in_the_v2_error_shape_with_rate_limit_headers(start: Start) -> None:
+    client = await start(store())
+    await client.post("/_sim/faults", json={"kind": "5xx", "status": 503, "path_prefix": f"{V2}/orders"})
+
+    failed = await client.get(f"{V2}/orders", headers=TOKEN)
+    statuses = await client.get(f"{V2}/order_statuses", headers=TOKEN)
+
+    assert failed.status == 503
+    assert await failed.json() == [{"status": 503, "message": "Service Unavailable"}]
+    assert all(name in failed.headers for name in RATE_HEADERS)
+    assert statuses.status == 200 and len(await statuses.json()) == 15

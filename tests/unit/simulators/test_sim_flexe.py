@@ -154,3 +154,17 @@ async def test_a_failed_webhook_is_retried_with_the_same_event_id(start: Start, 
 
     assert [a["status"] for a in deliveries[0]["attempts"]] == [500, 500, 200]
     assert len({c.json()["eventId"] for c in receiver.calls}) == 1
+
+
+@pytest.mark.asyncio
+async def test_a_bad_payload_fault_still_creates_the_order(start: Start) -> None:
+    client = await start(flexe())
+    await client.post("/_sim/faults", json={"kind": "bad_payload", "path_prefix": "/outbound_orders"})
+
+    garbled = await client.post("/outbound_orders", json=outbound(), headers=AUTH)
+    again = await client.post("/outbound_orders", json=outbound(), headers=AUTH)
+
+    assert garbled.status == 201
+    with pytest.raises(ValueError):
+        await garbled.json()
+    assert again.status == 200 and (await again.json())["externalId"] == "IOM-1"

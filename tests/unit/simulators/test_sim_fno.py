@@ -357,3 +357,16 @@ async def test_the_metadata_names_the_configured_line_collections(start: Start) 
 
     assert 'EntitySet Name="SalesOrderLinesV2"' in metadata
     assert v1_lines.status == 404
+
+
+@pytest.mark.asyncio
+async def test_an_injected_500_comes_in_the_odata_error_shape(start: Start) -> None:
+    client = await start(fno())
+    auth = await bearer(client)
+    await client.post("/_sim/faults", json={"kind": "5xx", "path_prefix": HEADERS, "method": "POST"})
+
+    failed = await client.post(HEADERS, json={"OrderingCustomerAccountNumber": "US-001"}, headers=auth)
+    listed = await client.get(f"{HEADERS}?cross-company=true", headers=auth)
+
+    assert failed.status == 500 and set((await failed.json())["error"]) == {"code", "message", "innererror"}
+    assert (await listed.json())["value"] == []

@@ -4,10 +4,12 @@ BillingDocument.Created CloudEvent."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import re
 from typing import Any
 
+import aiohttp
 import pytest
 from sim_testing import Client, Receiver, Start, drained
 
@@ -243,3 +245,18 @@ async def test_a_duplicate_webhook_fault_sends_the_cloud_event_twice_with_one_id
 
     assert len(receiver.calls) == 2
     assert receiver.calls[0].json()["id"] == receiver.calls[1].json()["id"]
+
+
+@pytest.mark.asyncio
+async def test_a_timeout_fault_outlasts_the_client_and_creates_nothing(start: Start) -> None:
+    client = await start(sap(hang_seconds=5.0))
+    headers = await csrf(client)
+    await client.post("/_sim/faults", json={"kind": "timeout", "method": "POST"})
+
+    with pytest.raises(asyncio.TimeoutError):
+        await client.post(
+            f"{SO}/A_SalesOrder", json=ORDER, headers=headers, timeout=aiohttp.ClientTimeout(total=0.2)
+        )
+    listed = await client.get(f"{SO}/A_SalesOrder", headers=BASIC)
+
+    assert (await listed.json())["d"]["results"] == []
