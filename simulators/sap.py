@@ -4,7 +4,7 @@ sim" contract of section 6. Base path ``/sap/opu/odata/sap``.
 
 - Auth (section 4.1): Basic (``--user``/``--password``) or ``Authorization: Bearer
   <--bearer-token>``; else 401 with ``WWW-Authenticate: Basic realm=...``.
-- CSRF (section 4.1): any GET with ``X-CSRF-Token: Fetch`` answers the token in
+- CSRF (section 4.1): any GET (or HEAD) with ``X-CSRF-Token: Fetch`` answers the token in
   ``X-CSRF-Token`` and sets the session cookies ``SAP_SESSIONID_<SID>_<client>`` and
   ``sap-usercontext``. POST, PUT, PATCH, MERGE and DELETE need that token *and* the
   session cookie, else 403, ``X-CSRF-Token: Required``, body ``CSRF token validation
@@ -56,7 +56,7 @@ import secrets
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 from urllib.parse import quote
@@ -91,9 +91,8 @@ BD: Final = f"{BASE}/API_BILLING_DOCUMENT_SRV"
 WRITES: Final = frozenset({"POST", "PUT", "PATCH", "MERGE", "DELETE"})
 
 ROUTES: Final = (
-    Route("GET", SO, "service_root"),
-    Route("GET", f"{SO}/", "service_root"),
-    Route("GET", f"{SO}/$metadata", "metadata"),
+    *(Route(m, path, "service_root") for m in ("GET", "HEAD") for path in (SO, f"{SO}/", BD, f"{BD}/")),
+    *(Route(m, f"{service}/$metadata", "metadata") for m in ("GET", "HEAD") for service in (SO, BD)),
     Route("GET", f"{SO}/A_SalesOrder", "list_sales_orders"),
     Route("POST", f"{SO}/A_SalesOrder", "create_sales_order"),
     Route("GET", f"{SO}/A_SalesOrder({{key}})", "get_sales_order"),
@@ -101,13 +100,12 @@ ROUTES: Final = (
     Route("MERGE", f"{SO}/A_SalesOrder({{key}})", "update_sales_order"),
     Route("GET", f"{SO}/A_SalesOrder({{key}})/to_Item", "list_order_items"),
     Route("GET", f"{SO}/A_SalesOrderItem", "list_sales_order_items"),
-    Route("GET", BD, "service_root"),
-    Route("GET", f"{BD}/", "service_root"),
-    Route("GET", f"{BD}/$metadata", "metadata"),
+    Route("GET", f"{SO}/A_SalesOrderItem({{key}})", "get_sales_order_item"),
     Route("GET", f"{BD}/A_BillingDocument", "list_billing_documents"),
     Route("GET", f"{BD}/A_BillingDocument({{key}})", "get_billing_document"),
     Route("GET", f"{BD}/A_BillingDocument({{key}})/to_Item", "list_billing_items_of"),
     Route("GET", f"{BD}/A_BillingDocumentItem", "list_billing_items"),
+    Route("GET", f"{BD}/A_BillingDocumentItem({{key}})", "get_billing_item"),
     *(
         Route(method, f"{BD}/{path}", "read_only")
         for method in sorted(WRITES)
@@ -351,7 +349,7 @@ class SapSimulator(Simulator):
 
     def finish(self, request: web.Request, response: web.StreamResponse) -> None:
         wants = request.headers.get("X-CSRF-Token", "").lower() == "fetch"
-        if request.method != "GET" or not wants or response.status >= 400:
+        if request.method not in ("GET", "HEAD") or not wants or response.status >= 400:
             return
         session = request.cookies.get(self._cookie, "")
         if session not in self.store.sessions:
@@ -454,10 +452,7 @@ class SapSimulator(Simulator):
         return f"{request.scheme}://{request.host}{service}"
 
     def _sales_order(self, key_text: str) -> Document:
-        try:
-            key = parse_key(key_text)
-        except FilterError as exc:
-            raise ApiError(400, str(exc)) from exc
+        key = _key(key_text)
         number = key.get("") or key.get("SalesOrder", "")
         order = self.store.orders.get(number)
         if order is None:
@@ -588,6 +583,16 @@ class SapSimulator(Simulator):
             request, rows, ITEM_FIELDS, "A_SalesOrderItemType", lambda i: _item_json(i, base)
         )
 
+    async def get_sales_order_item(self, request: web.Request) -> web.Response:
+        key = _key(request.match_info["key"])
+        order = self.store.orders.get(key.get("SalesOrder", ""))
+        for item in order.items if order else []:
+            if item["SalesOrderItem"] == key.get("SalesOrderItem"):
+                return web.json_response({"d": _item_json(item, self._base(request))})
+        raise ApiError(
+            404, "Resource not found for segment 'A_SalesOrderItemType'", code="/IWBEP/CM_MGW_RT/020"
+        )
+
     async def update_sales_order(self, request: web.Request) -> web.Response:
         order = self._sales_order(request.match_info["key"])
         match = request.headers.get("If-Match")
@@ -618,10 +623,7 @@ class SapSimulator(Simulator):
     # -- billing documents (section 4.3) --
 
     def _billing(self, key_text: str) -> Document:
-        try:
-            key = parse_key(key_text)
-        except FilterError as exc:
-            raise ApiError(400, str(exc)) from exc
+        key = _key(key_text)
         document = self.store.billing.get(key.get("") or key.get("BillingDocument", ""))
         if document is None:
             raise ApiError(
@@ -667,6 +669,16 @@ class SapSimulator(Simulator):
             BILLING_ITEM_FIELDS,
             "A_BillingDocumentItemType",
             lambda i: _billing_item_json(i, base),
+        )
+
+    async def get_billing_item(self, request: web.Request) -> web.Response:
+        key = _key(request.match_info["key"])
+        document = self.store.billing.get(key.get("BillingDocument", ""))
+        for item in document.items if document else []:
+            if item["BillingDocumentItem"] == key.get("BillingDocumentItem"):
+                return web.json_response({"d": _billing_item_json(item, self._base(request, BD))})
+        raise ApiError(
+            404, "Resource not found for segment 'A_BillingDocumentItemType'", code="/IWBEP/CM_MGW_RT/020"
         )
 
     async def read_only(self, request: web.Request) -> web.Response:
@@ -874,6 +886,13 @@ class SapSimulator(Simulator):
 # --- helpers -------------------------------------------------------------------------
 
 
+def _key(text: str) -> dict[str, str]:
+    try:
+        return parse_key(text)
+    except FilterError as exc:
+        raise ApiError(400, str(exc), code="/IWBEP/CM_MGW_RT/022") from exc
+
+
 def _etag(header: Mapping[str, Any]) -> str:
     """``W/"datetimeoffset'2019-01-09T08%3A41%3A03.68Z'"`` from LastChangeDateTime."""
     stamp = header["LastChangeDateTime"].strftime("%Y-%m-%dT%H:%M:%S.%f") + "0Z"
@@ -938,7 +957,7 @@ def _parse_v2_date(value: Any, name: str) -> date:
     text = str(value)
     if text.startswith("/Date("):
         millis = int(text[6:].split(")", 1)[0].split("+", 1)[0].split("-", 1)[0])
-        return datetime.fromtimestamp(millis / 1000).date()
+        return datetime.fromtimestamp(millis / 1000, tz=UTC).date()
     try:
         return datetime.fromisoformat(text).date()
     except ValueError as exc:

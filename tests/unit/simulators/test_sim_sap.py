@@ -260,3 +260,16 @@ async def test_a_timeout_fault_outlasts_the_client_and_creates_nothing(start: St
     listed = await client.get(f"{SO}/A_SalesOrder", headers=BASIC)
 
     assert (await listed.json())["d"]["results"] == []
+
+
+@pytest.mark.asyncio
+async def test_a_head_request_fetches_a_token_and_item_uris_resolve(start: Start) -> None:
+    client = await start(sap())
+
+    head = await client.head(f"{SO}/", headers={**BASIC, "X-CSRF-Token": "Fetch"})
+    order = await create(client, {**BASIC, "X-CSRF-Token": head.headers["X-CSRF-Token"]})
+    uri = order["to_Item"]["results"][0]["__metadata"]["uri"]
+    item = await client.get(uri.split(str(client.make_url("")).rstrip("/"), 1)[1], headers=BASIC)
+
+    assert head.status == 200
+    assert (await item.json())["d"]["Material"] == "TG11"
