@@ -24,7 +24,10 @@ producer}`` to every active hook whose scope matches (``store/order/*`` matches
 headers (:mod:`simulators.standard_webhooks`, secret ``base64(client_secret)``). A retry
 resends the same body, so the same ``hash`` and ``webhook-id``; retries wait 60, 180, 300,
 600, 900, 1800, 3600, 7200, 21600, 50400 and 86400 s (times ``time_scale``), then the hook
-is deactivated (``is_active: false``). The blocklisting by success ratio is not modelled.
+is deactivated (``is_active: false``). Not modelled: the blocklisting by success ratio,
+the one-minute activation delay, and the port-443 rule for destinations (any URL is
+accepted, so tests can use 127.0.0.1). ``shipping_provider`` must be one of the documented
+lower-case values (``ups``, ``fedex``, ``usps``, ... or ``carrier_<id>``), else 400.
 
 Control plane (besides the common one in :mod:`simulators.common`):
 

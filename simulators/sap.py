@@ -348,6 +348,8 @@ class SapSimulator(Simulator):
         return False
 
     def finish(self, request: web.Request, response: web.StreamResponse) -> None:
+        if response.content_type == "application/json":
+            response.headers["dataserviceversion"] = "2.0"
         wants = request.headers.get("X-CSRF-Token", "").lower() == "fetch"
         if request.method not in ("GET", "HEAD") or not wants or response.status >= 400:
             return
