@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
-from streams.domain.flows import Flow
+from streams.domain.flows import Flow, Policy
 
 SHARED_POLICIES = "policies.yaml"
 
@@ -38,8 +38,18 @@ class FlowFileError(ValueError):
     """A flow file that cannot be published; the message says where and what."""
 
 
-def _node_at(node: yaml.Node, loc: tuple[int | str, ...]) -> yaml.Node:
-    """The deepest YAML node on the path ``loc`` (as far as the file has it)."""
+def _is_union_tag(key: int | str) -> bool:
+    return isinstance(key, str) and (key[:1].isupper() or "[" in key)
+
+
+def _locate(node: yaml.Node, loc: tuple[int | str, ...]) -> tuple[yaml.Node, list[str], int]:
+    """The deepest YAML node on the path ``loc``, and the path as the file spells it.
+
+    Pydantic puts the names of union members (``AllOf``, ``ValidationPolicy``...) into
+    error locations; the file has no such keys, so they are skipped.
+    """
+    path: list[str] = []
+    depth = 0
     for key in loc:
         if isinstance(node, yaml.MappingNode):
             match = next((v for k, v in node.value if k.value == key), None)
@@ -48,37 +58,87 @@ def _node_at(node: yaml.Node, loc: tuple[int | str, ...]) -> yaml.Node:
         else:
             match = None
         if match is None:
-            break
+            if not _is_union_tag(key):
+                path.append(str(key))  # a key the file lacks (e.g. a missing field)
+            continue
+        path.append(str(key))
+        depth += 1
         node = match
-    return node
+    return node, path, depth
 
 
 def _load_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
     text = path.read_text()
     try:
         return yaml.load(text, Loader=_Loader), yaml.compose(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.context_mark or exc.problem_mark  # where the broken construct starts
+        line = mark.line + 1 if mark is not None else 1
+        raise FlowFileError(f"{path}:{line}: not valid YAML: {exc.problem}") from exc
     except yaml.YAMLError as exc:
-        raise FlowFileError(f"{path}: not valid YAML: {exc}") from exc
+        raise FlowFileError(f"{path}:1: not valid YAML: {exc}") from exc
 
 
-def _explain(path: Path, root: yaml.Node | None, exc: ValidationError, offset: tuple[str, ...] = ()) -> str:
-    lines = []
+def _explain(path: Path, root: yaml.Node | None, exc: ValidationError, prefix: tuple[str, ...] = ()) -> str:
+    """One line per error, ``file:line: field.path: message``.
+
+    A value that fits no member of a union (a filter condition, a policy) fails in every
+    member; only the errors that reach deepest into the file say what the author meant.
+    """
+    located = []
     for error in exc.errors():
-        loc = tuple(part for part in error["loc"] if not str(part).endswith("]"))  # drop union tags
-        where = ".".join(str(p) for p in loc) or "(top level)"
-        line = _node_at(root, offset + loc).start_mark.line + 1 if root is not None else "?"
-        lines.append(f"{path}:{line}: {where}: {error['msg']}")
+        if root is None:
+            parts, depth, line = [str(p) for p in error["loc"]], 0, 1
+        else:
+            node, parts, depth = _locate(root, prefix + tuple(error["loc"]))
+            parts, line = parts[len(prefix) :], node.start_mark.line + 1
+        located.append((parts, depth, line, error["msg"]))
+    deepest: dict[str, int] = {}
+    for parts, depth, _, _ in located:
+        top = parts[0] if parts else ""
+        deepest[top] = max(depth, deepest.get(top, 0))
+    lines: list[str] = []
+    for parts, depth, line, msg in located:
+        if depth < deepest[parts[0] if parts else ""]:
+            continue
+        text = f"{path}:{line}: {'.'.join(parts) or '(top level)'}: {msg}"
+        if text not in lines:
+            lines.append(text)
     return "\n".join(lines)
 
 
-def load_policies(path: Path) -> dict[str, Any]:
-    if not path.exists():
+def _policy_bodies(path: Path, policies: Any) -> dict[str, Any]:
+    if policies is None:
         return {}
-    data, _ = _load_yaml(path)
-    policies = (data or {}).get("policies", {})
     if not isinstance(policies, dict):
         raise FlowFileError(f"{path}: 'policies' must be a mapping of name to policy")
-    return {name: {"name": name, **body} for name, body in policies.items()}
+    out = {}
+    for name, body in policies.items():
+        if not isinstance(body, dict):
+            raise FlowFileError(
+                f"{path}: policy '{name}' must be a mapping (scope, rules... or header, lines)"
+            )
+        out[str(name)] = {"name": str(name), **body}
+    return out
+
+
+_POLICY: TypeAdapter[Policy] = TypeAdapter(Policy)
+
+
+def load_policies(path: Path) -> dict[str, Any]:
+    """The shared policies, each validated here, so an error points into this file."""
+    if not path.exists():
+        return {}
+    data, root = _load_yaml(path)
+    if data is not None and not isinstance(data, dict):
+        raise FlowFileError(f"{path}:1: expected a mapping with 'policies'")
+    policies = _policy_bodies(path, (data or {}).get("policies"))
+    for name, body in policies.items():
+        try:
+            _POLICY.validate_python(body)
+        except ValidationError as exc:
+            raise FlowFileError(_explain(path, root, exc, ("policies", name))) from exc
+    return policies
 
 
 def load_flow(path: Path, shared: dict[str, Any] | None = None) -> Flow:
@@ -86,8 +146,9 @@ def load_flow(path: Path, shared: dict[str, Any] | None = None) -> Flow:
     data, root = _load_yaml(path)
     if not isinstance(data, dict):
         raise FlowFileError(f"{path}:1: a flow file is a mapping with name, steps, ...")
-    own = {name: {"name": name, **body} for name, body in (data.get("policies") or {}).items()}
-    used = {step.get("policy") for step in data.get("steps") or [] if isinstance(step, dict)}
+    own = _policy_bodies(path, data.get("policies"))
+    steps: list[Any] = data["steps"] if isinstance(data.get("steps"), list) else []
+    used = {s.get("policy") for s in steps if isinstance(s, dict) and isinstance(s.get("policy"), str)}
     available = {**(shared or {}), **own}
     data = {**data, "policies": {n: p for n, p in available.items() if n in used}}
     try:

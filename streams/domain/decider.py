@@ -228,13 +228,13 @@ def _action_result(c: RecordActionResult, state: OrderState | None, table: Trans
         }
         add(ProviderActionRequested, retry)
         return events
-    add(FlowStepRecorded, {"result": "failed", "details": c.details, **step})
-    if pending.critical:
+    if pending.critical:  # the flow stops first: no '<step> failed' branch runs on a held order
         reason = (
             f"step '{pending.step}' failed after {pending.attempt} attempts "
             f"({pending.provider} {pending.action}): {c.details}"
         )
         add(OrderHeld, {"reason": reason}, hold_reason=reason)
+    add(FlowStepRecorded, {"result": "failed", "details": c.details, **step})
     return events
 
 

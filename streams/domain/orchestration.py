@@ -123,7 +123,7 @@ class FlowEngine:
             why = "not ready to sync to F&O: " + "; ".join(missing)
             if not step.critical:
                 return [result("failed", why)]
-            return [result("failed", why), HoldOrder(envelope=env(1), reason=f"step '{step.id}': {why}")]
+            return [HoldOrder(envelope=env(1), reason=f"step '{step.id}': {why}"), result("failed", why)]
         at = cause.envelope.occurred_at
         return [
             RequestProviderAction(

@@ -53,10 +53,14 @@ AnyOf.model_rebuild()
 
 
 def _number(value: Any) -> Decimal | None:
+    """The value as a finite number, or None: text such as "NaN" stays text."""
+    if value is None or isinstance(value, bool):
+        return None
     try:
-        return Decimal(str(value))
+        number = Decimal(str(value))
     except (InvalidOperation, ValueError):
         return None
+    return number if number.is_finite() else None
 
 
 def _compare(actual: Any, op: Operator, expected: Any) -> bool:
@@ -65,15 +69,29 @@ def _compare(actual: Any, op: Operator, expected: Any) -> bool:
     if op == "has_no_data":
         return actual in (None, "", ())
     if op == "in":
-        return str(actual) in {str(v) for v in expected}
-    if op in ("eq", "ne"):
-        a, e = _number(actual), _number(expected)
-        same = a == e if a is not None and e is not None else str(actual) == str(expected)
-        return same if op == "eq" else not same
+        return any(_equal(actual, v) for v in expected)
+    if op == "eq":
+        return _equal(actual, expected)
+    if op == "ne":
+        return not _equal(actual, expected)
     a, e = _number(actual), _number(expected)
     if a is None or e is None:
         return False  # an ordering on something that is not a number never holds
-    return {"gt": a > e, "ge": a >= e, "lt": a < e, "le": a <= e}[op]
+    if op == "gt":
+        return a > e
+    if op == "ge":
+        return a >= e
+    if op == "lt":
+        return a < e
+    return a <= e
+
+
+def _equal(actual: Any, expected: Any) -> bool:
+    """Numbers compare as numbers (19.9 == "19.90"), anything else as text."""
+    a, e = _number(actual), _number(expected)
+    if a is not None and e is not None:
+        return a == e
+    return str(actual) == str(expected)
 
 
 def holds(rule: Rule, fields: Mapping[str, Any]) -> bool:

@@ -683,18 +683,17 @@ class ProjectionRunner:
                 for msg in msgs:
                     err = msg.error()
                     if err is None:
-                        records.append(
-                            (msg.topic(), msg.partition(), msg.offset(), msg.value())  # type: ignore[arg-type]
-                        )
+                        record: Record = (msg.topic(), msg.partition(), msg.offset(), msg.value())  # type: ignore[assignment]
+                        records.append(record)
+                        not_at_end.add((record[0], record[1]))
                     elif err.code() == KafkaError._PARTITION_EOF:
+                        # In order with the records: a partition's EOF follows its last record.
                         not_at_end.discard((msg.topic() or "", msg.partition() or 0))
                     elif err.fatal():
                         raise KafkaException(err)
                     else:
                         log.warning("projection consumer: %s", err)
                 if records:
-                    for topic, partition, _, _ in records:
-                        not_at_end.add((topic, partition))
                     result.events += projection.apply(records)
                     result.records += len(records)
                 if not not_at_end and not projection.caught_up:

@@ -60,6 +60,22 @@ function time(iso) {
   });
 }
 
+function shortTime(iso) {
+  if (!iso) return "–";
+  const d = new Date(iso);
+  const hms = d.toLocaleTimeString(undefined, { hour12: false });
+  if (d.toDateString() === new Date().toDateString()) return hms;
+  return `${d.toLocaleDateString(undefined, { month: "short", day: "numeric" })} ${hms}`;
+}
+
+function money(amount, currency) {
+  try {
+    return new Intl.NumberFormat(undefined, { style: "currency", currency }).format(Number(amount));
+  } catch (e) {
+    return `${amount} ${currency}`;
+  }
+}
+
 function clock(iso) {
   const d = new Date(iso);
   return d.toLocaleTimeString(undefined, { hour12: false }) + "." + String(d.getMilliseconds()).padStart(3, "0");
@@ -187,7 +203,8 @@ function niceMax(value) {
 
 function renderThroughput(stats) {
   const series = stats.throughput;
-  const width = 600, height = 190, left = 44, right = 12, top = 14, bottom = 24;
+  const width = Math.max(320, $("throughput").clientWidth || 600);
+  const height = 190, left = 44, right = 12, top = 16, bottom = 24;
   const max = niceMax(Math.max(...series, 1));
   const x = (i) => left + (i * (width - left - right)) / Math.max(series.length - 1, 1);
   const y = (v) => top + (height - top - bottom) * (1 - v / max);
@@ -206,7 +223,7 @@ function renderThroughput(stats) {
   const last = series[series.length - 1];
   children.push(svg("circle", { class: "last", cx: x(series.length - 1), cy: y(last), r: 3.5 }));
   children.push(svg("text", { class: "label", x: width - right, y: top - 2, "text-anchor": "end" }, `${NUM.format(stats.events_per_second)} events/s avg`));
-  $("throughput").replaceChildren(svg("svg", { viewBox: `0 0 ${width} ${height}`, preserveAspectRatio: "none", role: "img", "aria-label": "events per second" }, children));
+  $("throughput").replaceChildren(svg("svg", { viewBox: `0 0 ${width} ${height}`, width, height, role: "img", "aria-label": "events per second" }, children));
 }
 
 function renderProviders(stats) {
@@ -221,7 +238,7 @@ function renderProviders(stats) {
     el("dl", {},
       el("dt", {}, "reports"), el("dd", {}, NUM.format(p.events)),
       el("dt", {}, "last minute"), el("dd", {}, NUM.format(p.events_last_minute)),
-      el("dt", {}, "last report"), el("dd", { title: p.last_event_at || "" }, time(p.last_event_at))),
+      el("dt", {}, "last report"), el("dd", { title: p.last_event_at || "" }, shortTime(p.last_event_at))),
   )));
 }
 
@@ -245,7 +262,7 @@ function renderHolds(stats) {
     el("td", {}, el("a", { href: `/dashboard/orders/${encodeURIComponent(h.order_id)}`, "data-link": true, class: "mono" }, h.order_id)),
     el("td", {}, pill("On hold", h.reason, true)),
     el("td", { class: "why" }, h.details.length ? h.details.join("; ") : "–"),
-    el("td", { class: "muted" }, time(h.since)),
+    el("td", { class: "muted nowrap", title: h.since }, shortTime(h.since)),
     el("td", {}, el("button", { class: "act", type: "button", onclick: (e) => reprocess(h.order_id, e.currentTarget) }, "Reprocess")),
   )));
 }
@@ -314,11 +331,11 @@ function renderOrder(state) {
     detail("Company", state.company),
     detail("Invoice customer", state.invoice_customer),
     detail("Fulfillment provider", provider),
-    detail("Billing provider", state.billing_provider),
+    state.billing_provider ? detail("Billing provider", state.billing_provider) : [],
     detail("Tracking number", state.tracking_number),
     detail("Invoice", state.invoice_id),
     detail("Channel status", state.channel_status),
-    detail("Flow", state.flow ? `${state.flow} v${state.flow_version}` : null),
+    state.flow ? detail("Flow", `${state.flow} v${state.flow_version}`) : [],
     state.failed_step ? detail("Failed step", state.failed_step) : [],
     state.waiting_on ? detail("Waiting on", state.waiting_on) : [],
     state.validation_errors && state.validation_errors.length ? detail("Validation", state.validation_errors.join("; ")) : [],
@@ -328,7 +345,7 @@ function renderOrder(state) {
     el("td", {}, line.line_id),
     el("td", { class: "mono" }, line.sku),
     el("td", { class: "num" }, line.quantity),
-    el("td", { class: "num" }, `${line.unit_price} ${state.currency}`),
+    el("td", { class: "num" }, money(line.unit_price, state.currency)),
     el("td", {}, line.site || "–"),
     el("td", {}, line.warehouse || "–"),
     el("td", {}, pill(line.status, null, true)),

@@ -39,6 +39,7 @@ from streams.domain.events import (
 )
 from streams.domain.flows import Flow, FlowCatalog, Step
 from streams.domain.orchestration import MAX_CHAIN, FlowEngine, process
+from streams.domain.policies import Assignment, AssignmentPolicy, Condition
 from streams.domain.transitions import ON_HOLD
 
 SEND_TO_FNO = ("fno", "send_to_fulfillment")
@@ -271,9 +272,25 @@ def test_no_step_runs_while_the_order_is_on_hold() -> None:
 
 
 def test_an_fno_export_of_an_order_not_ready_to_sync_fails_and_holds_the_order() -> None:
-    # The journey-6 assignment policy only knows US orders: a Canadian order gets no company and
-    # no site, DOM still stamps warehouses, and F&O must not receive it.
-    j = Journey()
+    # A journey-6 assignment policy that knows only US orders: a Canadian order gets no
+    # company and no site, DOM still stamps warehouses, and F&O must not receive it.
+    us_only = AssignmentPolicy(
+        name="ecommerce-company-and-site",
+        header=(
+            Assignment(
+                when=Condition(field="ship_to.country", op="eq", value="US"),
+                set={"company": "USMF", "invoice_customer": "US-001"},
+            ),
+        ),
+        lines=(Assignment(when=Condition(field="ship_to.country", op="eq", value="US"), set={"site": "1"}),),
+    )
+    flows = [
+        f.model_copy(update={"policies": {**f.policies, us_only.name: us_only}})
+        if f.name == "bigcommerce-dom-fno"
+        else f
+        for f in shipped_flows()
+    ]
+    j = Journey(engine=FlowEngine(FlowCatalog(flows)))
     created = j.order(6, "ORD-1")
     state = j.run(
         created.model_copy(update={"ship_to": created.ship_to.model_copy(update={"country": "CA"})})
@@ -414,13 +431,6 @@ def _failure_branch_runs(kind: str) -> bool:
     return "notify" in state.steps
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: when a critical step fails for good, steps on '<step> failed' run after a provider "
-    "failure (decider.py:231 records 'failed' before OrderHeld at :237) or an F&O-readiness failure "
-    "(orchestration.py:126, result before HoldOrder), and are requested while the order is On hold; "
-    "after a validation failure they never run (orchestration.py:100 holds first, then :57 STOPPED)",
-)
 def test_a_critical_failure_branch_behaves_the_same_whatever_the_step_kind() -> None:
     runs = {kind: _failure_branch_runs(kind) for kind in ("validation", "provider", "fno readiness")}
     assert len(set(runs.values())) == 1, runs

@@ -157,9 +157,7 @@ def test_an_input_event_naming_no_step_is_refused(tmp_path: Path) -> None:
 
 def test_a_file_that_is_not_yaml_is_refused_naming_the_file_and_line(tmp_path: Path) -> None:
     path = write(tmp_path, "f.yaml", MINIMAL.replace("[New order]", "[New order"))
-    message = refusal(path)
-    assert message.startswith(f"{path}: not valid YAML")
-    assert "line 4" in message
+    assert refusal(path).startswith(f"{path}:4: not valid YAML")
 
 
 def test_a_file_that_is_not_a_mapping_is_refused(tmp_path: Path) -> None:
@@ -255,37 +253,19 @@ def test_the_hash_changes_when_a_step_changes(tmp_path: Path) -> None:
     assert _hash(folder) != before
 
 
-# -- known defects --------------------------------------------------------------------------------
+# -- defects found and fixed (kept as regression tests) --
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (minor): a YAML syntax error is reported as '<file>: not valid YAML: ... in "
-    "\"<unicode string>\", line 4' (flow_files.py:61), not in the '<file>:<line>:' form of every "
-    "other error",
-)
 def test_a_yaml_syntax_error_is_reported_as_file_colon_line(tmp_path: Path) -> None:
     path = write(tmp_path, "f.yaml", MINIMAL.replace("[New order]", "[New order"))
     assert refusal(path).startswith(f"{path}:4:")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason="BUG: a policy with an empty body ('p:' and nothing under it) crashes load_flow with "
-    "TypeError ('NoneType' object is not a mapping, flow_files.py:89) instead of a FlowFileError",
-)
 def test_a_policy_with_an_empty_body_is_refused_as_a_broken_file(tmp_path: Path) -> None:
     path = write(tmp_path, "f.yaml", textwrap.dedent(MINIMAL) + "policies:\n  mine:\n")
     refusal(path)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason="BUG: 'policy: [a-list]' crashes load_flow with TypeError (unhashable type: 'list', "
-    "flow_files.py:90) instead of a FlowFileError",
-)
 def test_a_step_naming_its_policy_as_a_list_is_refused_as_a_broken_file(tmp_path: Path) -> None:
     text = MINIMAL.replace(
         "action: send_to_fulfillment\n        provider: flexe",
@@ -294,12 +274,6 @@ def test_a_step_naming_its_policy_as_a_list_is_refused_as_a_broken_file(tmp_path
     refusal(write(tmp_path, "f.yaml", text), load_policies(FLOWS / "policies.yaml"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: union tags that are class names (AllOf, AnyOf, ValidationPolicy) stay in the "
-    "error location (flow_files.py:67 only drops tags ending in ']'), so a bad operator inside a "
-    "group is reported at the group's line as 'filter.AllOf.all.1.op'",
-)
 def test_a_bad_operator_inside_a_group_is_refused_at_its_own_line(tmp_path: Path) -> None:
     path = write(
         tmp_path,
@@ -320,11 +294,6 @@ def test_a_bad_operator_inside_a_group_is_refused_at_its_own_line(tmp_path: Path
     assert f"{path}:5: filter.all.1.op: Input should be 'eq'" in refusal(path)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: shared policies are only validated inside each flow that uses them, so a broken "
-    "rule in policies.yaml is reported as '<flow file>:1: policies.<name>...' (flow_files.py:96)",
-)
 def test_a_broken_shared_policy_is_reported_in_policies_yaml(tmp_path: Path) -> None:
     shared = (
         (FLOWS / "policies.yaml")

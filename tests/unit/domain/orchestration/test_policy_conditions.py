@@ -215,14 +215,9 @@ def test_line_fields_add_the_line_to_its_order_header() -> None:
     assert fields["total_amount"] == Decimal("19.00")
 
 
-# -- known defects --------------------------------------------------------------------------------
+# -- defects found and fixed (kept as regression tests) --
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: policies._number takes 'NaN' for a number: orderings on it raise "
-    "decimal.InvalidOperation (policies.py:76) and 'nan' eq 'nan' is False (policies.py:71)",
-)
 @pytest.mark.parametrize(
     ("actual", "op", "expected", "holds_"),
     [("NaN", "gt", 5, False), ("NaN", "le", 5, False), ("nan", "eq", "nan", True)],
@@ -234,11 +229,6 @@ def test_text_that_reads_nan_is_compared_like_any_other_text(
     assert holds(condition, {"attributes.points": actual}) is holds_
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: 'in' compares str() forms (policies.py:68) while eq compares numbers: "
-    "a line priced 19.90 is eq 19.90 but not in [19.90]",
-)
 def test_in_a_list_of_numbers_agrees_with_eq() -> None:
     state = order(lines=(line("L1", unit_price="19.90"),))
     fields = line_fields(state, state.lines[0])
