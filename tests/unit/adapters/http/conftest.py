@@ -8,18 +8,10 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
-from read_side_fixtures import CODEC, Feed
+from read_side_fixtures import CODEC, Clock, Feed
 
 from streams.adapters.http.app import create_app
 from streams.services.projection import Projection, ProjectionStore
-
-
-class Clock:
-    def __init__(self, now: float = 1_800_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

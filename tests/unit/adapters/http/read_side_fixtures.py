@@ -3,6 +3,8 @@ encoded by the real codec, fed to a projection as if consumed from the topics.""
 
 from __future__ import annotations
 
+import random
+from collections import deque
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
@@ -58,12 +60,24 @@ def held_order(order_id: str, reason: str = "Credit check", failed_step: str | N
     return decided(commands)
 
 
+class Clock:
+    """The projection's wall clock, moved by hand."""
+
+    def __init__(self, now: float = 1_800_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
 class Feed:
     """Turns events into consumed records: real topics, the partition of the order, and
     gapless offsets per (topic, partition) as Kafka would give them."""
 
     def __init__(self) -> None:
         self.next_offset: dict[tuple[str, int], int] = {}
+        self.log: list[Record] = []
+        """Every record produced, in order: the topics as a restarted reader sees them."""
 
     def records(self, events: Iterable[Event]) -> list[Record]:
         out = []
@@ -73,6 +87,34 @@ class Feed:
             offset = self.next_offset.get((topic, partition), 0)
             self.next_offset[(topic, partition)] = offset + 1
             out.append((topic, partition, offset, CODEC.encode(event)))
+        self.log.extend(out)
+        return out
+
+    def since(self, offsets: dict[tuple[str, int], int]) -> list[Record]:
+        """What a reader resuming at ``offsets`` reads (a partition never read: all of it)."""
+        return [r for r in self.log if r[2] >= offsets.get((r[0], r[1]), 0)]
+
+
+class Reader:
+    """A consumer of ``feed``'s topics from ``offsets``: each partition in offset order,
+    partitions interleaved at random (as Kafka may deliver them)."""
+
+    def __init__(self, feed: Feed, offsets: dict[tuple[str, int], int], rng: random.Random) -> None:
+        self._rng = rng
+        self._queues: dict[tuple[str, int], deque[Record]] = {}
+        for record in feed.since(offsets):
+            self._queues.setdefault((record[0], record[1]), deque()).append(record)
+
+    def read(self, n: int) -> list[Record]:
+        out: list[Record] = []
+        while len(out) < n and self._queues:
+            where = self._rng.choice(list(self._queues))
+            queue = self._queues[where]
+            for _ in range(self._rng.randint(1, 8)):
+                out.append(queue.popleft())
+                if not queue:
+                    del self._queues[where]
+                    break
         return out
 
 

@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from conftest import Clock
-from read_side_fixtures import Feed, flat, held_order, journeys
+from read_side_fixtures import Clock, Feed, flat, held_order, journeys
 
 from streams.adapters.http.app import create_app
 from streams.services.projection import Projection

@@ -9,8 +9,8 @@ import random
 from dataclasses import replace
 from pathlib import Path
 
-from conftest import Clock
-from read_side_fixtures import CODEC, Feed, flat, held_order, journeys
+import pytest
+from read_side_fixtures import CODEC, Clock, Feed, Reader, flat, held_order, journeys
 
 from streams.adapters.http.read_model import OrderQuery
 from streams.services.projection import Projection, ProjectionStore
@@ -50,20 +50,51 @@ def test_an_early_arrival_survives_a_restart_between_its_batch_and_its_predecess
     projection.apply(feed.records(history[:5]))
     projection.apply(feed.records(history[6:8]))  # seq 7 and 8 come before 6
     assert projection.stats().waiting == {"ORD-000001": [7, 8]}
-    committed = projection.offsets()
+    before = projection.stats()
 
     projection = _reopen(projection, tmp_path / "p", clock)
+    projection.apply(feed.since(projection.offsets()))  # what the runner reads on restart
 
-    assert projection.offsets() == committed
-    assert projection.stats().waiting == {"ORD-000001": [7, 8]}
+    again = projection.stats()
+    assert again.waiting == {"ORD-000001": [7, 8]}
+    assert (again.events, again.duplicates) == (before.events, before.duplicates) == (5, 0)
     projection.apply(feed.records([history[5]]))
     state = projection.order("ORD-000001")
     assert state is not None and state.version == 8
     assert projection.stats().waiting == {}
-    projection.apply(feed.records(history[8:]))
+
     projection = _reopen(projection, tmp_path / "p", clock)
-    assert projection.stats().waiting == {}
+    assert feed.since(projection.offsets()) == []
+    projection.apply(feed.records(history[8:]))
     assert [r.event.envelope.seq for r in projection.history("ORD-000001")] == list(range(1, 11))
+    assert (projection.stats().events, projection.stats().duplicates) == (10, 0)
+    projection.store.close()
+
+
+@pytest.mark.parametrize("seed", [5, 6, 7])
+def test_restarts_mid_stream_read_again_from_held_records_and_count_nothing_twice(
+    tmp_path: Path, clock: Clock, seed: int
+) -> None:
+    feed = Feed()
+    feed.records(flat(journeys(30)))
+    rng = random.Random(seed)
+    projection = Projection(ProjectionStore(tmp_path / "p"), CODEC.decode, clock=clock)
+    reader = Reader(feed, {}, rng)
+    restarts = 0
+    while batch := reader.read(20):
+        projection.apply(batch)
+        if rng.random() < 0.5:
+            assert projection.stats().waiting or restarts  # the interleaving holds some
+            projection = _reopen(projection, tmp_path / "p", clock)
+            reader = Reader(feed, projection.offsets(), rng)
+            restarts += 1
+
+    stats = projection.stats()
+    assert restarts > 3
+    assert (stats.orders, stats.events, stats.duplicates, stats.waiting) == (30, 300, 0, {})
+    assert {(s.status, s.reason, s.orders) for s in stats.by_status} == {("Completed", "Fulfilled", 30)}
+    for i in (1, 17, 30):
+        assert [r.event.envelope.seq for r in projection.history(f"ORD-{i:06d}")] == list(range(1, 11))
     projection.store.close()
 
 
