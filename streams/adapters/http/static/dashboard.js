@@ -194,10 +194,11 @@ function renderStatuses(stats) {
   )));
 }
 
-function niceMax(value) {
-  if (value <= 5) return 5;
-  const magnitude = 10 ** Math.floor(Math.log10(value));
-  for (const step of [1, 2, 2.5, 5, 10]) if (step * magnitude >= value) return step * magnitude;
+/** A round step for four grid intervals that cover ``value``: 1, 2 or 5 times a power of 10. */
+function niceStep(value) {
+  const raw = Math.max(value, 4) / 4;
+  const magnitude = 10 ** Math.floor(Math.log10(raw));
+  for (const step of [1, 2, 5, 10]) if (step * magnitude >= raw) return step * magnitude;
   return 10 * magnitude;
 }
 
@@ -205,7 +206,7 @@ function renderThroughput(stats) {
   const series = stats.throughput;
   const width = Math.max(320, $("throughput").clientWidth || 600);
   const height = 190, left = 44, right = 12, top = 16, bottom = 24;
-  const max = niceMax(Math.max(...series, 1));
+  const max = 4 * niceStep(Math.max(...series, 1));
   const x = (i) => left + (i * (width - left - right)) / Math.max(series.length - 1, 1);
   const y = (v) => top + (height - top - bottom) * (1 - v / max);
   const children = [];
