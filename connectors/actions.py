@@ -1,0 +1,148 @@
+"""The connector side of a provider action: perform it, then answer with a
+``RecordActionResult``; and the commands connectors publish, with deterministic ids.
+
+A request may arrive twice (a redelivery after a crash or a rebalance): every action is
+idempotent at the provider (a lookup by our order id before a create), and the answer's
+command id derives from the action id, so the writer ignores a second answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from connectors.http import ProviderHttpError
+from streams.domain.commands import Command, CommandEnvelope, ProviderActionRequest, RecordActionResult
+from streams.domain.order import OrderState
+
+log = logging.getLogger(__name__)
+
+DEADLINE_MARGIN = 2.0
+"""Seconds kept back from an action's deadline so the answer reaches the writer before its timer."""
+
+
+class Publisher(Protocol):
+    """Where connectors put commands: ``order.commands``, keyed by order id."""
+
+    async def publish(self, command: Command) -> None: ...
+
+
+class ActionFailed(Exception):
+    """The provider refused the action (not an HTTP failure): the message is the detail."""
+
+
+@dataclass(frozen=True)
+class ActionOutcome:
+    success: bool
+    details: str = ""
+    data: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def done(cls, details: str = "", **data: str) -> ActionOutcome:
+        return cls(True, details, dict(data))
+
+    @classmethod
+    def failed(cls, details: str) -> ActionOutcome:
+        return cls(False, details)
+
+
+class ProviderConnector(Protocol):
+    """One provider's connector: its actions, its webhook routes, its background work."""
+
+    provider: str
+
+    async def perform(
+        self, request: ProviderActionRequest, order: OrderState, deadline: float
+    ) -> ActionOutcome:
+        """Do ``request.action`` at the provider; ``deadline`` is a ``time.monotonic()`` value."""
+        ...
+
+    def routes(self) -> Sequence[web.RouteDef]: ...
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+def envelope(provider: str, order_id: str, key: str, correlation_id: str | None = None) -> CommandEnvelope:
+    """A command from ``provider``; ``key`` names what it answers or reports, so the same
+    provider message always yields the same command id."""
+    return CommandEnvelope(
+        command_id=f"{provider}/{key}",
+        order_id=order_id,
+        issued_at=datetime.now(UTC),
+        correlation_id=correlation_id or f"{provider}/{order_id}",
+        source=f"connector:{provider}",
+    )
+
+
+def action_result(request: ProviderActionRequest, outcome: ActionOutcome) -> RecordActionResult:
+    return RecordActionResult(
+        envelope=envelope(
+            request.provider, request.order_id, f"{request.action_id}/result", request.correlation_id
+        ),
+        action_id=request.action_id,
+        success=outcome.success,
+        details=outcome.details[:1000],
+        data=outcome.data,
+    )
+
+
+async def answer(
+    connector: ProviderConnector, request: ProviderActionRequest, publisher: Publisher
+) -> RecordActionResult | None:
+    """Perform one request and publish its result; None when it was past its deadline
+    (the writer's timer has answered it as failed, and a retry has its own request)."""
+    now = datetime.now(UTC)
+    if request.deadline <= now:
+        log.info(
+            "%s %s of %s expired before it could start", request.provider, request.action, request.order_id
+        )
+        return None
+    wait = (request.not_before - now).total_seconds()
+    if wait > 0:  # a retry: the writer's backoff
+        await asyncio.sleep(wait)
+    window = (request.deadline - request.not_before).total_seconds()
+    left = (request.deadline - datetime.now(UTC)).total_seconds()
+    deadline = time.monotonic() + left - min(DEADLINE_MARGIN, 0.1 * window)
+    outcome = await _perform(connector, request, deadline)
+    log.info(
+        "%s %s of %s (attempt %d): %s%s",
+        request.provider,
+        request.action,
+        request.order_id,
+        request.attempt,
+        "done" if outcome.success else "failed",
+        f": {outcome.details}" if outcome.details else "",
+    )
+    result = action_result(request, outcome)
+    await publisher.publish(result)
+    return result
+
+
+async def _perform(
+    connector: ProviderConnector, request: ProviderActionRequest, deadline: float
+) -> ActionOutcome:
+    try:
+        order = OrderState.model_validate_json(request.order_json)
+    except ValidationError as exc:
+        return ActionOutcome.failed(f"the request carries no readable order: {exc.error_count()} errors")
+    try:
+        return await connector.perform(request, order, deadline)
+    except (ProviderHttpError, ActionFailed) as exc:
+        return ActionOutcome.failed(str(exc))
+    except Exception as exc:  # a bug must fail the action, not the connector
+        log.exception("%s %s of %s crashed", request.provider, request.action, request.order_id)
+        return ActionOutcome.failed(f"connector error: {type(exc).__name__}: {exc}")
+
+
+def unsupported(request: ProviderActionRequest) -> ActionOutcome:
+    return ActionOutcome.failed(f"the {request.provider} connector has no action '{request.action}'")

@@ -1,0 +1,191 @@
+"""A connector process: a Faust worker whose agent performs the provider's actions, and the
+connector's webhook server, in one process per provider.
+
+- **The agent** consumes ``provider.<p>.requests`` only, in the connector's own consumer
+  group, on the default aiokafka transport. Values are raw bytes, decoded and encoded with
+  the project's Avro codec. Actions of one order run one after another (a status
+  write-back must never overtake an earlier one); different orders run side by side, up
+  to ``--in-flight`` at once, so one order waiting for its retry backoff or a slow
+  provider does not hold up the others. Acks are manual: an offset is committed only once
+  every earlier request of its partition has been answered.
+- **The webhook server** is a plain aiohttp application (see ``webhooks.make_web_app``),
+  registered with ``App.web_server``: Faust starts it after the consumer is up and stops
+  it with the worker. Not Faust's own ``faust.web`` views: those would serve Faust's
+  internal endpoints on the port providers call, and a plain aiohttp app is what the unit
+  tests drive with aiohttp's TestClient, without Kafka.
+- **Commands** go to ``order.commands`` through Faust's producer, keyed by order id
+  (aiokafka's default partitioner is Kafka's murmur2, like every other producer here).
+  A webhook is acknowledged only after Kafka has the command.
+
+Faust reads ``read_uncommitted`` unless it runs exactly-once: a request from a writer
+transaction that later aborts can be seen. That is harmless here: the writer re-decides
+the same command into the same action id, and every action is idempotent at the provider.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import faust
+from aiohttp import web
+from mode import Service
+
+from connectors.actions import ProviderConnector, Publisher, answer
+from connectors.config import RuntimeConfig
+from connectors.state import ConnectorStore
+from connectors.webhooks import make_web_app
+from streams.adapters.avro import AvroCodec, UndecodableRecord
+from streams.bootstrap import bootstrap
+from streams.domain.commands import Command, ProviderActionRequest
+
+log = logging.getLogger(__name__)
+
+Work = Callable[[], Awaitable[None]]
+
+
+class OrderLanes:
+    """Work for one key (an order) runs in submission order; keys run concurrently, at most
+    ``limit`` pieces of work in flight overall (``submit`` waits for a free slot)."""
+
+    def __init__(self, limit: int) -> None:
+        self._slots = asyncio.Semaphore(limit)
+        self._tails: dict[str, asyncio.Task[None]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def submit(self, key: str, work: Work) -> None:
+        await self._slots.acquire()
+        previous = self._tails.get(key)
+        task = asyncio.get_running_loop().create_task(self._run(key, previous, work))
+        self._tails[key] = task
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, key: str, previous: asyncio.Task[None] | None, work: Work) -> None:
+        try:
+            if previous is not None:
+                await asyncio.wait([previous])
+            await work()
+        except Exception:
+            log.exception("work for %s failed", key)
+        finally:
+            self._slots.release()
+            if self._tails.get(key) is asyncio.current_task():
+                del self._tails[key]
+
+    async def drain(self) -> None:
+        if self._tasks:
+            await asyncio.wait(set(self._tasks))
+
+
+class FaustPublisher:
+    """Publishes commands through the Faust app's producer and waits until Kafka has them."""
+
+    def __init__(self, topic: faust.types.TopicT, codec: AvroCodec) -> None:
+        self._topic = topic
+        self._codec = codec
+
+    async def publish(self, command: Command) -> None:
+        pending = await self._topic.send(
+            key=command.envelope.order_id.encode(), value=self._codec.encode(command)
+        )
+        await pending
+
+
+class ConnectorWebServer(Service):
+    """The webhook server and the connector's own background work, in Faust's lifecycle."""
+
+    def __init__(self, connector: ProviderConnector, config: RuntimeConfig, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.connector = connector
+        self.config = config
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def web_url(self) -> str:
+        return f"http://{self.config.listen_host}:{self.config.listen_port}"
+
+    async def on_start(self) -> None:
+        app = make_web_app(self.config.provider, self.connector.routes(), self.config.max_body_bytes)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, self.config.listen_host, self.config.listen_port).start()
+        await self.connector.start()
+        log.info("%s connector: webhooks on %s", self.config.provider, self.web_url)
+
+    async def on_stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+        await self.connector.close()
+
+
+def run(config: RuntimeConfig, make: Callable[[Publisher, ConnectorStore], ProviderConnector]) -> int:
+    """Run one connector until SIGTERM or Ctrl-C; returns the exit code."""
+    components = bootstrap(config.settings)
+    codec = components.codec
+    topics = components.topics
+    config.state_dir.mkdir(parents=True, exist_ok=True)
+    app = faust.App(
+        config.group_id,
+        broker=f"kafka://{config.settings.bootstrap_servers}",
+        store="memory://",
+        datadir=str(config.state_dir / "faust"),
+        web_enabled=True,  # serves ConnectorWebServer; Faust's own web views stay off
+        topic_partitions=config.settings.partitions,
+        consumer_auto_offset_reset="earliest",
+        key_serializer="raw",
+        value_serializer="raw",
+        producer_acks=-1,
+    )
+    requests = app.topic(
+        topics.provider_requests(config.provider),
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+    commands = app.topic(
+        topics.commands, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+    )
+    store = ConnectorStore(config.state_dir / "store")
+    publisher = FaustPublisher(commands, codec)
+    connector = make(publisher, store)
+    lanes = OrderLanes(config.in_flight)
+
+    async def act(stream: faust.StreamT[bytes]) -> None:
+        assert isinstance(stream, faust.Stream)
+        manual = stream.noack()
+        async for event in manual.events():
+            try:
+                request = codec.decode(event.value)
+            except UndecodableRecord as exc:
+                log.error("skipped an undecodable request at offset %s: %s", event.message.offset, exc)
+                await manual.ack(event)
+                continue
+            if not isinstance(request, ProviderActionRequest):
+                log.error("skipped a %s on the request topic", type(request).__name__)
+                await manual.ack(event)
+                continue
+
+            async def work(
+                request: ProviderActionRequest = request, event: faust.EventT[bytes] = event
+            ) -> None:
+                try:
+                    await answer(connector, request, publisher)
+                finally:
+                    await manual.ack(event)
+
+            await lanes.submit(request.order_id, work)
+
+    app.agent(requests, name=f"{config.provider}-actions")(act)
+    app.web_server(ConnectorWebServer(connector, config))
+    worker = faust.Worker(app, loglevel=config.log_level, quiet=True, redirect_stdouts=False)
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as exit_:
+        return exit_.code if isinstance(exit_.code, int) else 0
+    finally:
+        store.close()
+    return 0
