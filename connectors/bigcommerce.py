@@ -1,0 +1,464 @@
+"""BigCommerce connector: order intake, and the order's status written back to the store.
+
+Intake (provider-apis.md section 1):
+
+- **Webhooks** ``store/order/created`` and ``store/order/statusUpdated`` at
+  ``POST /webhooks/bigcommerce``, verified by their Standard Webhooks signature (secret
+  ``base64(client secret)``, timestamps within 5 minutes) and deduplicated on the payload's
+  ``hash``. The payload is light: the order, its products and its shipping addresses are
+  fetched over the V2 API. A ``statusUpdated`` takes in an order that was incomplete at
+  creation; our own status updates echo back as ``statusUpdated`` and are ignored.
+- **Polling** (``--poll``) instead or as well: ``GET /v2/orders?min_date_modified=<checkpoint>
+  &sort=date_modified:asc``, page by page, the checkpoint kept in the connector's store.
+- Orders in status 0 Incomplete, 1 Pending or 7 Awaiting Payment are not orders yet, and
+  4 Refunded, 5 Cancelled or 6 Declined never will be: they are skipped. An order is taken
+  in once (``CreateOrder`` with a command id per BigCommerce order, so even a duplicate
+  the store missed is a no-op at the writer).
+
+The ``CreateOrder``: order id ``<prefix><BigCommerce id>`` (``--order-id-prefix``, default
+``BC-``), channel ``bigcommerce``, external ref ``bigcommerce=<id>``, the first shipping
+address as ship-to, one line per order product (line id = the order product id, price ex
+tax), and **attributes from the order's staff notes**: every ``key=value`` in
+``staff_notes``, separated by ``;`` or new lines (other text is ignored), over the
+defaults of ``--default-attributes``. The merchant picks a journey that way, e.g.
+``fulfillment=fno`` (journey 1), ``fulfillment=flexe`` (2), ``fulfillment=dom`` (6).
+
+Action ``update_channel_status`` (param ``status_id``): ``PUT /v2/orders/{id}
+{"status_id": n}``. For Shipped (2), Partially Shipped (3) and Completed (10), when the
+order has a tracking number and the store has no shipment with it yet, a shipment with
+that tracking number is created first (``POST /v2/orders/{id}/shipments``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from aiohttp import web
+
+from connectors import config
+from connectors.actions import ActionFailed, ActionOutcome, Publisher, envelope, unsupported
+from connectors.http import ProviderHttp, ProviderHttpError, StaticAuth
+from connectors.state import ConnectorStore, KeyedLocks
+from connectors.webhooks import (
+    SignatureError,
+    acknowledged,
+    json_object,
+    read_body,
+    refused,
+    require,
+    standard_webhooks_key,
+    unavailable,
+    verify_standard_webhook,
+)
+from streams.domain.commands import CreateOrder, ProviderActionRequest
+from streams.domain.order import OrderState
+from streams.domain.values import Address, ExternalRef, OrderLine
+
+log = logging.getLogger(__name__)
+
+PROVIDER = "bigcommerce"
+WEBHOOK_PATH = "/webhooks/bigcommerce"
+NOT_ORDERS = {
+    0: "Incomplete",
+    1: "Pending",
+    7: "Awaiting Payment",
+    4: "Refunded",
+    5: "Cancelled",
+    6: "Declined",
+}
+SHIPMENT_STATUSES = frozenset({2, 3, 10})
+PAGE = 250
+_PAIR = re.compile(r"^\s*([A-Za-z_][\w.-]*)\s*=\s*(.*?)\s*$")
+
+
+def parse_attributes(text: str) -> dict[str, str]:
+    """``key=value`` pairs separated by ``;`` or new lines; anything else is ignored."""
+    found: dict[str, str] = {}
+    for part in re.split(r"[;\n]", text):
+        match = _PAIR.match(part)
+        if match and match.group(2):
+            found[match.group(1)] = match.group(2)
+    return found
+
+
+def bigcommerce_webhook_key(client_secret: str) -> bytes:
+    """BigCommerce signs with the Standard Webhooks secret ``base64(client secret)``."""
+    return standard_webhooks_key(base64.b64encode(client_secret.encode()).decode())
+
+
+def _money(value: Any) -> Decimal:
+    try:
+        return Decimal(str(value)).quantize(Decimal("0.0001"))
+    except InvalidOperation as exc:
+        raise ValueError(f"not an amount: {value!r}") from exc
+
+
+def _shipping_provider(tracking_number: str) -> str:
+    """BigCommerce wants one of its lower-case provider names or ``""``; UPS numbers say so."""
+    return "ups" if tracking_number.upper().startswith("1Z") else ""
+
+
+@dataclass(frozen=True)
+class BigCommerceOptions:
+    order_id_prefix: str = "BC-"
+    default_attributes: Mapping[str, str] = field(default_factory=dict)
+    poll: bool = False
+    poll_interval: float = 30.0
+    poll_since: str | None = None
+    """The first ``min_date_modified`` (RFC 2822 or ISO 8601); None: every order."""
+
+
+class BigCommerceConnector:
+    provider = PROVIDER
+
+    def __init__(
+        self,
+        api: ProviderHttp,
+        store: ConnectorStore,
+        publisher: Publisher,
+        options: BigCommerceOptions,
+        webhook_key: bytes | None,
+    ) -> None:
+        """``api`` is rooted at ``.../stores/{store_hash}``; ``webhook_key`` None: no webhooks."""
+        self.api = api
+        self.store = store
+        self.publisher = publisher
+        self.options = options
+        self._webhook_key = webhook_key
+        self._locks = KeyedLocks()
+        self._poller: asyncio.Task[None] | None = None
+
+    # -- lifecycle --
+
+    def routes(self) -> Sequence[web.RouteDef]:
+        return [web.post(WEBHOOK_PATH, self.webhook)] if self._webhook_key is not None else []
+
+    async def start(self) -> None:
+        if self.options.poll:
+            self._poller = asyncio.get_running_loop().create_task(self._poll_forever())
+
+    async def close(self) -> None:
+        if self._poller is not None:
+            self._poller.cancel()
+            await asyncio.gather(self._poller, return_exceptions=True)
+        await self.api.close()
+
+    # -- intake by webhook --
+
+    async def webhook(self, request: web.Request) -> web.Response:
+        body = await read_body(request)
+        assert self._webhook_key is not None
+        try:
+            verify_standard_webhook(self._webhook_key, request.headers, body)
+        except SignatureError as exc:
+            raise refused(401, str(exc)) from exc
+        data = json_object(body)
+        require(data, ("scope", str), ("hash", str), ("data", dict))
+        payload: dict[str, Any] = data["data"]
+        require(payload, ("id", int))
+        event_hash: str = data["hash"]
+        async with self._locks.hold(f"hash/{event_hash}"):
+            if self.store.seen("hash", event_hash):
+                return acknowledged()
+            try:
+                await self._on_event(data["scope"], payload)
+            except web.HTTPException:
+                raise
+            except Exception as exc:
+                log.warning("bigcommerce %s %s not taken now: %s", data["scope"], payload["id"], exc)
+                raise unavailable("could not take the event now; send it again") from exc
+            self.store.remember("hash", event_hash)
+        return acknowledged()
+
+    async def _on_event(self, scope: str, payload: Mapping[str, Any]) -> None:
+        bc_id: int = payload["id"]
+        if scope == "store/order/created":
+            await self.take_in(bc_id)
+        elif scope == "store/order/statusUpdated":
+            status = payload.get("status")
+            new = status.get("new_status_id") if isinstance(status, dict) else None
+            if self.store.seen("echo", f"{bc_id}:{new}"):
+                log.debug("bigcommerce order %s: our own status update %s", bc_id, new)
+            elif new not in NOT_ORDERS:
+                await self.take_in(bc_id)
+
+    async def take_in(self, bc_id: int, order: Mapping[str, Any] | None = None) -> CreateOrder | None:
+        """Publish the ``CreateOrder`` of a BigCommerce order once; None if skipped or done."""
+        async with self._locks.hold(f"order/{bc_id}"):
+            if self.store.seen("intake", str(bc_id)):
+                return None
+            if order is None:
+                try:
+                    order = (await self.api.request("GET", f"v2/orders/{bc_id}")).json()
+                except ProviderHttpError as exc:
+                    if exc.status == 404:
+                        log.warning("bigcommerce order %s is gone; not taken in", bc_id)
+                        return None
+                    raise
+            assert order is not None
+            status_id = order.get("status_id")
+            if status_id in NOT_ORDERS:
+                log.info("bigcommerce order %s skipped: %s", bc_id, NOT_ORDERS[status_id])
+                return None
+            products = await self._products(bc_id)
+            addresses = (await self.api.request("GET", f"v2/orders/{bc_id}/shipping_addresses")).json()
+            command = self.create_order(order, products, addresses)
+            await self.publisher.publish(command)
+            self.store.put("intake", str(bc_id), command.envelope.order_id)
+            log.info("bigcommerce order %s taken in as %s", bc_id, command.envelope.order_id)
+            return command
+
+    def create_order(
+        self, order: Mapping[str, Any], products: Sequence[Mapping[str, Any]], addresses: Sequence[Any]
+    ) -> CreateOrder:
+        bc_id = order["id"]
+        order_id = f"{self.options.order_id_prefix}{bc_id}"
+        billing = order.get("billing_address") or {}
+        where = addresses[0] if addresses else billing
+
+        def text(name: str) -> str:
+            value = where.get(name)
+            return "" if value is None else str(value)
+
+        ship_to = Address(
+            name=" ".join(p for p in (text("first_name"), text("last_name")) if p) or text("company"),
+            line1=text("street_1"),
+            line2=text("street_2") or None,
+            city=text("city"),
+            state=text("state") or None,
+            postal_code=text("zip"),
+            country=text("country_iso2"),
+            phone=text("phone") or None,
+            email=text("email") or None,
+        )
+        lines = tuple(
+            OrderLine(
+                line_id=str(p["id"]),
+                sku=str(p.get("sku") or f"BC-PRODUCT-{p.get('product_id')}"),
+                quantity=int(p["quantity"]),
+                unit_price=_money(p.get("price_ex_tax", p.get("base_price", "0"))),
+            )
+            for p in products
+        )
+        customer = order.get("customer_id")
+        attributes = {
+            **self.options.default_attributes,
+            **parse_attributes(str(order.get("staff_notes") or "")),
+        }
+        return CreateOrder(
+            envelope=envelope(PROVIDER, order_id, f"order/{bc_id}/create", f"bigcommerce/{bc_id}"),
+            channel=PROVIDER,
+            customer_id=str(customer) if customer else f"guest:{billing.get('email') or bc_id}",
+            currency=str(order.get("currency_code") or order.get("default_currency_code") or "USD"),
+            ship_to=ship_to,
+            lines=lines,
+            external_refs=(ExternalRef(system=PROVIDER, ref=str(bc_id)),),
+            attributes=attributes,
+        )
+
+    async def _products(self, bc_id: int | str, deadline: float | None = None) -> list[dict[str, Any]]:
+        products: list[dict[str, Any]] = []
+        page = 1
+        while True:
+            reply = await self.api.request(
+                "GET",
+                f"v2/orders/{bc_id}/products",
+                params={"page": str(page), "limit": str(PAGE)},
+                accept=(204,),
+                deadline=deadline,
+            )
+            batch = reply.json() if reply.status == 200 else []
+            products += batch
+            if len(batch) < PAGE:
+                return products
+            page += 1
+
+    # -- intake by polling --
+
+    async def _poll_forever(self) -> None:
+        while True:
+            try:
+                taken = await self.poll_once()
+                if taken:
+                    log.info("bigcommerce poll took in %d orders", taken)
+            except Exception as exc:
+                log.warning("bigcommerce poll failed (will try again): %s", exc)
+            await asyncio.sleep(self.options.poll_interval)
+
+    async def poll_once(self) -> int:
+        """One pass over the orders modified since the checkpoint; the number taken in."""
+        checkpoint = self.store.get("poll", "min_date_modified") or self.options.poll_since
+        newest = checkpoint
+        taken = 0
+        page = 1
+        while True:
+            params = {"sort": "date_modified:asc", "page": str(page), "limit": str(PAGE)}
+            if checkpoint:
+                params["min_date_modified"] = checkpoint
+            reply = await self.api.request("GET", "v2/orders", params=params, accept=(204,))
+            orders: list[dict[str, Any]] = reply.json() if reply.status == 200 else []
+            for order in orders:
+                if order.get("status_id") not in NOT_ORDERS and not self.store.seen(
+                    "intake", str(order["id"])
+                ):
+                    taken += await self.take_in(order["id"], order) is not None
+                newest = order.get("date_modified") or newest
+            if len(orders) < PAGE:
+                break
+            page += 1
+        if newest and newest != checkpoint:
+            self.store.put("poll", "min_date_modified", newest)
+        return taken
+
+    # -- status write-back --
+
+    async def perform(
+        self, request: ProviderActionRequest, order: OrderState, deadline: float
+    ) -> ActionOutcome:
+        if request.action != "update_channel_status":
+            return unsupported(request)
+        bc_id = order.external_ref(PROVIDER)
+        if bc_id is None:
+            raise ActionFailed("the order has no BigCommerce id (external ref 'bigcommerce')")
+        raw = request.params.get("status_id", "")
+        if not raw.isdigit():
+            raise ActionFailed(f"the step's status_id {raw!r} is not a BigCommerce status id")
+        status_id = int(raw)
+        self.store.remember("echo", f"{bc_id}:{status_id}")
+        details = ""
+        if status_id in SHIPMENT_STATUSES and order.tracking_number:
+            details = await self._ensure_shipment(bc_id, order.tracking_number, deadline)
+        await self.api.request(
+            "PUT", f"v2/orders/{bc_id}", json_body={"status_id": status_id}, deadline=deadline
+        )
+        return ActionOutcome.done(details, channel_status=str(status_id))
+
+    async def _ensure_shipment(self, bc_id: str, tracking_number: str, deadline: float) -> str:
+        """A shipment carrying the tracking number, per shipping address, unless one exists."""
+        reply = await self.api.request(
+            "GET", f"v2/orders/{bc_id}/shipments", accept=(204,), deadline=deadline
+        )
+        existing = reply.json() if reply.status == 200 else []
+        if any(s.get("tracking_number") == tracking_number for s in existing):
+            return f"shipment {tracking_number} already recorded"
+        addresses = (
+            await self.api.request("GET", f"v2/orders/{bc_id}/shipping_addresses", deadline=deadline)
+        ).json()
+        products = await self._products(bc_id, deadline)
+        created = []
+        for address in addresses:
+            items = [
+                {"order_product_id": p["id"], "quantity": p["quantity"] - p.get("quantity_shipped", 0)}
+                for p in products
+                if p.get("order_address_id") == address["id"] and p["quantity"] > p.get("quantity_shipped", 0)
+            ]
+            if not items:
+                continue
+            body = {
+                "order_address_id": address["id"],
+                "items": items,
+                "tracking_number": tracking_number[:50],
+                "shipping_provider": _shipping_provider(tracking_number),
+            }
+            shipment = (
+                await self.api.request(
+                    "POST", f"v2/orders/{bc_id}/shipments", json_body=body, deadline=deadline
+                )
+            ).json()
+            created.append(str(shipment.get("id")))
+        return f"shipment {', '.join(created)} with tracking {tracking_number}" if created else ""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m connectors.bigcommerce``."""
+    from connectors.runtime import run
+
+    parser = config.base_parser(
+        PROVIDER,
+        "BigCommerce",
+        9101,
+        "BigCommerce connector: takes orders in (signed webhooks, or polling with --poll) and "
+        "writes the order status back.\n\nSecrets (environment only; NAME_FILE reads NAME from "
+        "a file):\n  BIGCOMMERCE_ACCESS_TOKEN   the API account's X-Auth-Token\n"
+        "  BIGCOMMERCE_CLIENT_SECRET  verifies webhook signatures (needed unless --poll)",
+    )
+    bc = parser.add_argument_group("BigCommerce")
+    bc.add_argument(
+        "--api-url",
+        default=config.env_default("BIGCOMMERCE_API_URL", "https://api.bigcommerce.com"),
+        help="API host (BIGCOMMERCE_API_URL; default %(default)s)",
+    )
+    bc.add_argument(
+        "--store-hash",
+        default=config.env_default("BIGCOMMERCE_STORE_HASH"),
+        help="the store hash in every API path (BIGCOMMERCE_STORE_HASH; required)",
+    )
+    bc.add_argument(
+        "--order-id-prefix",
+        default=config.env_default("BIGCOMMERCE_ORDER_ID_PREFIX", "BC-"),
+        help="our order id is this + the BigCommerce id (BIGCOMMERCE_ORDER_ID_PREFIX; default %(default)s)",
+    )
+    bc.add_argument(
+        "--default-attributes",
+        default=config.env_default("BIGCOMMERCE_DEFAULT_ATTRIBUTES", ""),
+        help="key=value;... every order gets unless its staff notes say otherwise "
+        "(BIGCOMMERCE_DEFAULT_ATTRIBUTES), e.g. fulfillment=fno",
+    )
+    bc.add_argument(
+        "--poll",
+        action="store_true",
+        default=config.env_default("BIGCOMMERCE_POLL", "") in ("1", "true", "yes"),
+        help="also take orders in by polling GET /v2/orders (BIGCOMMERCE_POLL=1)",
+    )
+    bc.add_argument(
+        "--poll-interval",
+        type=float,
+        default=config.env_float("BIGCOMMERCE_POLL_INTERVAL", 30.0),
+        help="seconds between polls (BIGCOMMERCE_POLL_INTERVAL; default %(default)s)",
+    )
+    bc.add_argument(
+        "--poll-since",
+        default=config.env_default("BIGCOMMERCE_POLL_SINCE"),
+        help="the first poll's min_date_modified (BIGCOMMERCE_POLL_SINCE; default: every order)",
+    )
+    args = parser.parse_args(argv)
+    config.configure_logging(args.log_level.upper())
+    try:
+        runtime = config.runtime_config(PROVIDER, args)
+        if not args.store_hash:
+            raise config.ConfigError("set --store-hash or BIGCOMMERCE_STORE_HASH")
+        token = config.read_secret("BIGCOMMERCE_ACCESS_TOKEN")
+        secret = config.read_secret("BIGCOMMERCE_CLIENT_SECRET", required=not args.poll)
+    except config.ConfigError as exc:
+        parser.error(str(exc))
+    assert token is not None
+    options = BigCommerceOptions(
+        order_id_prefix=args.order_id_prefix,
+        default_attributes=parse_attributes(args.default_attributes),
+        poll=args.poll,
+        poll_interval=args.poll_interval,
+        poll_since=args.poll_since,
+    )
+
+    def make(publisher: Publisher, store: ConnectorStore) -> BigCommerceConnector:
+        api = ProviderHttp(
+            f"{args.api_url.rstrip('/')}/stores/{args.store_hash}",
+            PROVIDER,
+            runtime.http,
+            StaticAuth({"X-Auth-Token": token.reveal()}),
+        )
+        key = bigcommerce_webhook_key(secret.reveal()) if secret is not None else None
+        return BigCommerceConnector(api, store, publisher, options, key)
+
+    return run(runtime, make)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,273 @@
+"""The BigCommerce connector against the BigCommerce simulator: intake by signed webhook
+and by polling, and the order status written back."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from conn_testing import RecordingPublisher, Serve, control, created_state, drain, request_for
+
+from connectors.actions import answer
+from connectors.bigcommerce import (
+    BigCommerceConnector,
+    BigCommerceOptions,
+    bigcommerce_webhook_key,
+    parse_attributes,
+)
+from connectors.http import ProviderHttp, RetryPolicy, StaticAuth
+from connectors.state import ConnectorStore
+from connectors.webhooks import make_web_app
+from simulators.bigcommerce import BigCommerceSettings, BigCommerceSimulator
+from streams.domain.commands import CreateOrder, RecordActionResult
+
+
+@dataclass
+class Store:
+    sim: str
+    connector: BigCommerceConnector
+    publisher: RecordingPublisher
+
+    async def new_order(self, **spec: Any) -> int:
+        created = await control(self.sim, "POST", "/_sim/orders", spec)
+        await drain(self.sim)
+        order_id: int = created["order"]["id"]
+        return order_id
+
+
+def make_connector(
+    sim: str, store: ConnectorStore, publisher: RecordingPublisher, **options: Any
+) -> BigCommerceConnector:
+    api = ProviderHttp(
+        f"{sim}/stores/simstore",
+        "bigcommerce",
+        RetryPolicy(tries=3, backoff=0.01),
+        StaticAuth({"X-Auth-Token": "sim-bc-token"}),
+    )
+    return BigCommerceConnector(
+        api,
+        store,
+        publisher,
+        BigCommerceOptions(**options),
+        bigcommerce_webhook_key("sim-bc-client-secret"),
+    )
+
+
+@pytest_asyncio.fixture
+async def bc(serve: Serve, store: ConnectorStore, publisher: RecordingPublisher) -> AsyncIterator[Store]:
+    sim = await serve(BigCommerceSimulator(BigCommerceSettings(time_scale=0.001)).make_app())
+    connector = make_connector(sim, store, publisher, default_attributes={"billing": "fno"})
+    url = await serve(make_web_app("bigcommerce", connector.routes(), 256 * 1024))
+    await control(sim, "PUT", "/_sim/config", {"webhook_url": f"{url}/webhooks/bigcommerce"})
+    yield Store(sim, connector, publisher)
+    await connector.close()
+
+
+ADDRESS = {
+    "first_name": "Ada",
+    "last_name": "Lovelace",
+    "street_1": "12 Analytical Way",
+    "street_2": "Suite 3",
+    "city": "Seattle",
+    "state": "WA",
+    "zip": "98101",
+    "country": "United States",
+    "country_iso2": "US",
+    "phone": "555-0100",
+    "email": "ada@example.com",
+}
+
+
+@pytest.mark.asyncio
+async def test_a_new_order_is_taken_in_from_its_signed_webhook(bc: Store) -> None:
+    bc_id = await bc.new_order(
+        customer_id=42,
+        staff_notes="gift wrap please; fulfillment=flexe\npriority = high",
+        shipping_addresses=[ADDRESS],
+        products=[
+            {"sku": "MUG", "quantity": 2, "price": "12.50"},
+            {"sku": "CAP", "quantity": 1, "price": "7"},
+        ],
+    )
+
+    [created] = bc.publisher.of(CreateOrder)
+    assert created.envelope.order_id == f"BC-{bc_id}"
+    assert created.envelope.command_id == f"bigcommerce/order/{bc_id}/create"
+    assert created.channel == "bigcommerce"
+    assert created.customer_id == "42"
+    assert [(r.system, r.ref) for r in created.external_refs] == [("bigcommerce", str(bc_id))]
+    assert created.attributes == {"billing": "fno", "fulfillment": "flexe", "priority": "high"}
+    assert created.ship_to.model_dump() == {
+        "name": "Ada Lovelace",
+        "line1": "12 Analytical Way",
+        "line2": "Suite 3",
+        "city": "Seattle",
+        "state": "WA",
+        "postal_code": "98101",
+        "country": "US",
+        "phone": "555-0100",
+        "email": "ada@example.com",
+    }
+    assert [(line.sku, line.quantity, line.unit_price) for line in created.lines] == [
+        ("MUG", 2, Decimal("12.5000")),
+        ("CAP", 1, Decimal("7.0000")),
+    ]
+
+
+@pytest.mark.asyncio
+async def test_a_webhook_delivered_twice_takes_the_order_in_once(bc: Store) -> None:
+    await control(
+        bc.sim, "POST", "/_sim/faults", {"kind": "duplicate_webhook", "path_prefix": "store/order/created"}
+    )
+    await bc.new_order()
+    deliveries = await drain(bc.sim)
+
+    assert [d["state"] for d in deliveries] == ["delivered", "delivered"]
+    assert len(bc.publisher.of(CreateOrder)) == 1
+
+
+@pytest.mark.asyncio
+async def test_an_incomplete_order_waits_until_its_status_says_it_is_an_order(bc: Store) -> None:
+    bc_id = await bc.new_order(status_id=7)
+    assert bc.publisher.commands == []
+
+    await control(bc.sim, "POST", f"/_sim/orders/{bc_id}/status", {"status_id": 11})
+    await drain(bc.sim)
+    [created] = bc.publisher.of(CreateOrder)
+    assert created.envelope.order_id == f"BC-{bc_id}"
+
+
+@pytest.mark.asyncio
+async def test_while_bigcommerce_cannot_answer_the_webhook_is_refused_and_taken_in_on_redelivery(
+    bc: Store,
+) -> None:
+    await control(
+        bc.sim,
+        "POST",
+        "/_sim/faults",
+        {"kind": "5xx", "count": 3, "status": 503, "path_prefix": "/stores/simstore/v2/orders"},
+    )
+    bc_id = await bc.new_order()
+    [delivery] = await drain(bc.sim)
+
+    assert [a["status"] for a in delivery["attempts"]] == [503, 204]
+    assert [c.envelope.order_id for c in bc.publisher.commands] == [f"BC-{bc_id}"]
+
+
+@pytest.mark.asyncio
+async def test_while_kafka_is_down_the_webhook_is_refused_and_nothing_is_lost(bc: Store) -> None:
+    bc.publisher.fail = True
+    await control(bc.sim, "PUT", "/_sim/config", {"time_scale": 0.01})
+    created = await control(bc.sim, "POST", "/_sim/orders", {})
+    while not (await control(bc.sim, "GET", "/_sim/deliveries"))["deliveries"][0]["attempts"]:
+        await asyncio.sleep(0.01)
+    bc.publisher.fail = False
+    [delivery] = await drain(bc.sim)
+
+    assert delivery["attempts"][0]["status"] == 503
+    assert delivery["state"] == "delivered"
+    assert [c.envelope.order_id for c in bc.publisher.commands] == [f"BC-{created['order']['id']}"]
+
+
+@pytest.mark.asyncio
+async def test_the_status_is_written_back_and_our_own_echo_is_ignored(bc: Store) -> None:
+    bc_id = await bc.new_order()
+    state = created_state(bc.publisher.of(CreateOrder)[0])
+
+    result = await answer(
+        bc.connector,
+        request_for(state, "bigcommerce", "update_channel_status", {"status_id": "2"}),
+        bc.publisher,
+    )
+    await drain(bc.sim)  # the statusUpdated echo came back
+
+    assert result is not None and result.success and result.data == {"channel_status": "2"}
+    view = await control(bc.sim, "GET", f"/_sim/orders/{bc_id}")
+    assert [(h["new_status_id"], h["source"]) for h in view["status_history"]] == [(11, "create"), (2, "api")]
+    assert view["shipments"] == []  # no tracking number known
+    assert [type(c) for c in bc.publisher.commands] == [CreateOrder, RecordActionResult]
+
+
+@pytest.mark.asyncio
+async def test_a_known_tracking_number_becomes_a_shipment_once(bc: Store) -> None:
+    bc_id = await bc.new_order(products=[{"sku": "MUG", "quantity": 2}, {"sku": "CAP", "quantity": 1}])
+    state = created_state(bc.publisher.of(CreateOrder)[0], tracking_number="1ZSIM0000000042")
+    request = request_for(state, "bigcommerce", "update_channel_status", {"status_id": "10"})
+
+    first = await answer(bc.connector, request, bc.publisher)
+    again = await answer(bc.connector, request, bc.publisher)
+
+    view = await control(bc.sim, "GET", f"/_sim/orders/{bc_id}")
+    [shipment] = view["shipments"]
+    assert shipment["tracking_number"] == "1ZSIM0000000042" and shipment["shipping_provider"] == "ups"
+    assert sorted((i["order_product_id"], i["quantity"]) for i in shipment["items"]) == [
+        (p["id"], p["quantity"]) for p in view["products"]
+    ]
+    assert first is not None and again is not None and first.success and again.success
+    assert view["order"]["status_id"] == 10
+
+
+@pytest.mark.asyncio
+async def test_a_throttled_status_update_waits_for_the_quota_and_succeeds(bc: Store) -> None:
+    await bc.new_order()
+    state = created_state(bc.publisher.of(CreateOrder)[0])
+    await control(
+        bc.sim,
+        "POST",
+        "/_sim/faults",
+        {"kind": "429", "count": 1, "method": "PUT", "retry_after": 0.2, "path_prefix": "/stores"},
+    )
+    result = await answer(
+        bc.connector,
+        request_for(state, "bigcommerce", "update_channel_status", {"status_id": "2"}),
+        bc.publisher,
+    )
+    assert result is not None and result.success
+
+
+@pytest.mark.asyncio
+async def test_a_status_update_bigcommerce_refuses_fails_the_action_with_its_words(bc: Store) -> None:
+    await bc.new_order()
+    state = created_state(bc.publisher.of(CreateOrder)[0])
+    result = await answer(
+        bc.connector,
+        request_for(state, "bigcommerce", "update_channel_status", {"status_id": "99"}),
+        bc.publisher,
+    )
+    assert result is not None and not result.success
+    assert (
+        result.details
+        == "HTTP 400 after 1 try: PUT /stores/simstore/v2/orders/100: The field 'status_id' is invalid."
+    )
+
+
+@pytest.mark.asyncio
+async def test_polling_takes_in_what_changed_since_the_checkpoint(
+    serve: Serve, store: ConnectorStore, publisher: RecordingPublisher
+) -> None:
+    sim = await serve(BigCommerceSimulator(BigCommerceSettings(time_scale=0.001)).make_app())
+    connector = make_connector(sim, store, publisher, poll=True)
+    for status in (11, 0, 11):
+        await control(sim, "POST", "/_sim/orders", {"status_id": status})
+
+    assert await connector.poll_once() == 2
+    assert store.get("poll", "min_date_modified")
+    await control(sim, "POST", "/_sim/orders/101/status", {"status_id": 11})
+    await control(sim, "POST", "/_sim/orders", {"staff_notes": "fulfillment=fno"})
+    assert await connector.poll_once() == 2
+    assert await connector.poll_once() == 0
+    await connector.close()
+
+    assert [c.envelope.order_id for c in publisher.commands] == ["BC-100", "BC-102", "BC-101", "BC-103"]
+
+
+def test_attributes_are_key_value_pairs_and_other_notes_are_ignored() -> None:
+    assert parse_attributes("call before delivery; fulfillment=dom;\n billing = sap ;x=;=y") == {
+        "fulfillment": "dom",
+        "billing": "sap",
+    }
