@@ -1,0 +1,592 @@
+"""Dynamics 365 Finance + Operations connector (provider-apis.md section 3).
+
+Calls go to the OData root ``<FNO_URL>/data`` with an Entra ID client-credentials token
+(``scope=<FNO_URL>/.default``), cached until a minute before it expires and fetched again
+when F&O answers 401.
+
+Actions:
+
+- ``send_to_fulfillment``, and ``send_to_billing`` of an order that did not come from F&O:
+  **create the sales order** — header and lines in one ``$batch`` changeset (all or
+  nothing), with an explicit ``SalesOrderNumber`` (our order id when it fits F&O's 20
+  characters, else ``IOM`` + a hash of it) and ``CustomersOrderReference`` = our order id.
+  Idempotent: ``SalesOrderHeadersV2?$filter=CustomersOrderReference eq '<order id>'
+  &cross-company=true`` first, and a "record already exists" answer to the create counts
+  as done. Lines: every line not canceled; with the step param ``sync_lines:
+  with_warehouse`` (journey 6) only lines that have a shipping warehouse. Company =
+  the order's company (``dataAreaId``), customer = its invoice customer.
+- ``send_to_billing`` of an order that came from F&O (channel ``fno``, journeys 3 and 4):
+  **send the order's status to F&O**: ``PATCH SalesOrderHeadersV2(dataAreaId,
+  SalesOrderNumber)`` setting ``--status-field`` (default ``CustomerRequisitionNumber``,
+  20 characters) to the order's status reason, e.g. ``Packed``. No standard entity field
+  holds an IOM status; this one stands in for an extension field (``IOMStatus``) that
+  dual-write would fill in a real installation, and is a flag so that it can be one.
+
+Inbound, at ``POST /webhooks/fno`` (optionally ``?key=<FNO_WEBHOOK_KEY>``: F&O HTTPS
+endpoints carry no signature, the key in the URL is the documented protection):
+
+- **Business events** (``BusinessEventId`` in the body): picked
+  (``SalesOrderPickingListPostedBusinessEvent``) -> ``RecordPicked``, packed
+  (``SalesOrderPackingSlipPostedBusinessEvent``) -> ``RecordShipped``, invoiced
+  (``SalesInvoicePostedBusinessEvent``) -> ``RecordInvoiced``. Deduplicated by ``EventId``;
+  per sales order an event whose ``ControlNumber`` is not above the last one applied is
+  older than what we know and is dropped.
+- **Dual-write** of orders confirmed in F&O (``"entity": "salesorders", "operation":
+  "confirmed"``) -> ``CreateOrder``: order id ``<prefix><COMPANY>-<SalesOrderNumber>``
+  (``--order-id-prefix``, default ``FNO-``), channel ``fno``, company ``dataAreaId``,
+  invoice customer, one line per sales order line with its site and warehouse, external
+  ref ``fno=<SalesOrderNumber>``. Attributes come from the order's **sales origin**
+  (``SalesOrderOriginCode``), mapped by ``--origin-attributes`` (default ``FNO`` ->
+  fulfillment=fno, ``FLEXE-FNO`` -> fulfillment=flexe + billing=fno, ``FLEXE-SAP`` ->
+  fulfillment=flexe + billing=sap), plus ``origin=<code>``.
+
+Events name the sales order; our order id comes from the connector's store (written when
+we create or take in an order), else from the order's ``CustomersOrderReference``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import re
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import urlencode
+
+from aiohttp import web
+
+from connectors import config
+from connectors.actions import ActionFailed, ActionOutcome, Publisher, envelope, unsupported
+from connectors.http import ProviderHttp, ProviderHttpError, Reply, error_detail
+from connectors.odata import BatchRequest, batch_answers, changeset, key, literal
+from connectors.state import ConnectorStore, KeyedLocks
+from connectors.webhooks import (
+    acknowledged,
+    check_shared_key,
+    json_object,
+    read_body,
+    refused,
+    require,
+    unavailable,
+)
+from streams.domain.commands import (
+    Command,
+    CreateOrder,
+    ProviderActionRequest,
+    RecordInvoiced,
+    RecordPicked,
+    RecordShipped,
+)
+from streams.domain.order import OrderState
+from streams.domain.values import Address, ExternalRef, OrderLine
+
+log = logging.getLogger(__name__)
+
+PROVIDER = "fno"
+WEBHOOK_PATH = "/webhooks/fno"
+HEADERS = "SalesOrderHeadersV2"
+PICKED = "SalesOrderPickingListPostedBusinessEvent"
+PACKED = "SalesOrderPackingSlipPostedBusinessEvent"
+INVOICED = "SalesInvoicePostedBusinessEvent"
+DEFAULT_ORIGINS = (
+    "FNO=fulfillment:fno;FLEXE-FNO=fulfillment:flexe,billing:fno;FLEXE-SAP=fulfillment:flexe,billing:sap"
+)
+_ISO3 = {
+    "USA": "US", "CAN": "CA", "MEX": "MX", "GBR": "GB", "DEU": "DE", "FRA": "FR", "NLD": "NL",
+    "BEL": "BE", "DNK": "DK", "SWE": "SE", "NOR": "NO", "FIN": "FI", "ESP": "ES", "ITA": "IT",
+    "AUT": "AT", "CHE": "CH", "IRL": "IE", "POL": "PL", "AUS": "AU", "NZL": "NZ", "JPN": "JP",
+    "CHN": "CN", "IND": "IN", "BRA": "BR",
+}  # fmt: skip
+_ISO2 = {two: three for three, two in _ISO3.items()}
+
+
+def parse_origin_attributes(text: str) -> dict[str, dict[str, str]]:
+    """``CODE=key:value,key:value;CODE2=...`` -> {code: attributes}."""
+    table: dict[str, dict[str, str]] = {}
+    for entry in filter(None, (e.strip() for e in text.split(";"))):
+        code, _, pairs = entry.partition("=")
+        attributes = {}
+        for pair in filter(None, (p.strip() for p in pairs.split(","))):
+            name, sep, value = pair.partition(":")
+            if not sep or not name.strip():
+                raise ValueError(f"origin attributes: {pair!r} is not key:value")
+            attributes[name.strip()] = value.strip()
+        table[code.strip().upper()] = attributes
+    return table
+
+
+def sales_order_number(order_id: str) -> str:
+    """The explicit SalesOrderNumber we create an order under: stable, so a second create
+    of the same order fails as a duplicate instead of making another order."""
+    if re.fullmatch(r"[A-Za-z0-9_-]{1,20}", order_id):
+        return order_id
+    return "IOM" + hashlib.sha1(order_id.encode()).hexdigest()[:17].upper()
+
+
+def _amount(value: Any) -> Decimal | None:
+    try:
+        return Decimal(str(value)).quantize(Decimal("0.0001"))
+    except (InvalidOperation, ValueError):
+        return None
+
+
+def _quantity(value: Any) -> int:
+    number = float(value)
+    if not number.is_integer() or number <= 0:
+        raise ValueError(f"quantity {value!r} is not a positive whole number")
+    return int(number)
+
+
+@dataclass(frozen=True)
+class FnoOptions:
+    order_id_prefix: str = "FNO-"
+    origin_attributes: Mapping[str, Mapping[str, str]] = field(
+        default_factory=lambda: parse_origin_attributes(DEFAULT_ORIGINS)
+    )
+    lines_collection: str = "SalesOrderLines"
+    status_field: str = "CustomerRequisitionNumber"
+    default_company: str = "usmf"
+
+
+class EntraToken:
+    """An Entra ID client-credentials token for F&O, cached and renewed on a 401."""
+
+    def __init__(self, http: ProviderHttp, token_url: str, client_id: str, secret: config.Secret, scope: str):
+        self._http = http
+        self._token_url = token_url
+        self._form = {"grant_type": "client_credentials", "client_id": client_id, "scope": scope}
+        self._secret = secret
+        self._token: str | None = None
+        self._expires = 0.0
+        self._lock = asyncio.Lock()
+
+    async def headers(self) -> Mapping[str, str]:
+        return {"Authorization": f"Bearer {await self._current()}"}
+
+    async def renew(self, reply: Reply) -> bool:
+        if reply.status != 401:
+            return False
+        self._token = None
+        return True
+
+    async def _current(self) -> str:
+        async with self._lock:
+            if self._token is None or time.monotonic() >= self._expires:
+                form = urlencode({**self._form, "client_secret": self._secret.reveal()}).encode()
+                reply = await self._http.request(
+                    "POST",
+                    self._token_url,
+                    data=form,
+                    headers={"Content-Type": "application/x-www-form-urlencoded"},
+                    use_auth=False,
+                )
+                answer = reply.json()
+                self._token = str(answer["access_token"])
+                self._expires = time.monotonic() + max(0.0, float(answer.get("expires_in", 3599)) - 60)
+                log.info("fno: new access token, valid %ss", answer.get("expires_in"))
+            return self._token
+
+
+class FnoConnector:
+    provider = PROVIDER
+
+    def __init__(
+        self,
+        api: ProviderHttp,
+        store: ConnectorStore,
+        publisher: Publisher,
+        options: FnoOptions,
+        webhook_key: config.Secret | None = None,
+    ) -> None:
+        """``api`` is rooted at the F&O environment URL, with an ``EntraToken`` as its auth."""
+        self.api = api
+        self.store = store
+        self.publisher = publisher
+        self.options = options
+        self._webhook_key = webhook_key
+        self._locks = KeyedLocks()
+
+    def routes(self) -> Sequence[web.RouteDef]:
+        return [web.post(WEBHOOK_PATH, self.webhook)]
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        await self.api.close()
+
+    # -- actions --
+
+    async def perform(
+        self, request: ProviderActionRequest, order: OrderState, deadline: float
+    ) -> ActionOutcome:
+        if request.action == "send_to_fulfillment":
+            return await self.create_sales_order(order, deadline)
+        if request.action == "send_to_billing":
+            if order.channel == PROVIDER and order.external_ref(PROVIDER):
+                return await self.send_status(order, deadline)
+            return await self.create_sales_order(order, deadline, request.params.get("sync_lines", "all"))
+        return unsupported(request)
+
+    async def create_sales_order(
+        self, order: OrderState, deadline: float, sync_lines: str = "all"
+    ) -> ActionOutcome:
+        found = await self._find(order.order_id, deadline)
+        if found is not None:
+            return ActionOutcome.done(f"sales order {found[1]} already exists", provider_order_id=found[1])
+        if not order.company:
+            raise ActionFailed("the order has no company (dataAreaId)")
+        company = order.company.lower()
+        number = sales_order_number(order.order_id)
+        lines = [line for line in order.lines if line.status != "Canceled"]
+        if sync_lines == "with_warehouse":
+            lines = [line for line in lines if line.warehouse]
+        if not lines:
+            raise ActionFailed("no line to send")
+        customer = order.invoice_customer or order.customer_id
+        ship_to = order.ship_to
+        header: dict[str, Any] = {
+            "dataAreaId": company,
+            "SalesOrderNumber": number,
+            "OrderingCustomerAccountNumber": customer,
+            "InvoiceCustomerAccountNumber": customer,
+            "CurrencyCode": order.currency,
+            "CustomersOrderReference": order.order_id,
+            "DeliveryAddressName": ship_to.name,
+            "DeliveryAddressStreet": "\n".join(p for p in (ship_to.line1, ship_to.line2) if p),
+            "DeliveryAddressCity": ship_to.city,
+            "DeliveryAddressStateId": ship_to.state or "",
+            "DeliveryAddressZipCode": ship_to.postal_code,
+            "DeliveryAddressCountryRegionId": _ISO2.get(ship_to.country.upper(), ship_to.country),
+        }
+        requests = [BatchRequest("POST", self.api.url(f"data/{HEADERS}"), header)]
+        for line in lines:
+            requests.append(
+                BatchRequest(
+                    "POST",
+                    self.api.url(f"data/{self.options.lines_collection}"),
+                    {
+                        "dataAreaId": company,
+                        "SalesOrderNumber": number,
+                        "ItemNumber": line.sku,
+                        "OrderedSalesQuantity": line.quantity,
+                        "SalesPrice": float(line.unit_price),
+                        "ShippingSiteId": line.site or "",
+                        "ShippingWarehouseId": line.warehouse or "",
+                    },
+                )
+            )
+        body, content_type = changeset(requests)
+        reply = await self.api.request(
+            "POST", "data/$batch", data=body, headers={"Content-Type": content_type}, deadline=deadline
+        )
+        try:
+            answers = batch_answers(reply.headers.get("Content-Type", ""), reply.body)
+        except ValueError as exc:
+            raise ActionFailed(f"unreadable $batch answer: {exc}") from exc
+        failed = next((a for a in answers if a.status >= 400), None)
+        if failed is None and len(answers) == len(requests):
+            self._map(company, number, order.order_id)
+            return ActionOutcome.done(
+                f"sales order {number} with {len(lines)} lines", provider_order_id=number
+            )
+        detail = (
+            error_detail(failed.body) if failed is not None else f"{len(answers)} answers to {len(requests)}"
+        )
+        if failed is not None and "already exists" in detail:  # an earlier try got through
+            found = await self._find(order.order_id, deadline)
+            if found is not None:
+                self._map(found[0], found[1], order.order_id)
+                return ActionOutcome.done(
+                    f"sales order {found[1]} already exists", provider_order_id=found[1]
+                )
+        status = failed.status if failed is not None else reply.status
+        raise ActionFailed(f"HTTP {status} from the $batch changeset: {detail}")
+
+    async def _find(self, order_id: str, deadline: float | None = None) -> tuple[str, str] | None:
+        """(company, SalesOrderNumber) of the sales order we made for ``order_id``, if any."""
+        reply = await self.api.request(
+            "GET",
+            f"data/{HEADERS}",
+            params={
+                "$filter": f"CustomersOrderReference eq {literal(order_id)}",
+                "cross-company": "true",
+                "$select": "dataAreaId,SalesOrderNumber,CustomersOrderReference",
+            },
+            deadline=deadline,
+        )
+        for row in reply.json().get("value", []):
+            if row.get("CustomersOrderReference") == order_id:  # F&O compares case-insensitively
+                return str(row["dataAreaId"]), str(row["SalesOrderNumber"])
+        return None
+
+    async def send_status(self, order: OrderState, deadline: float) -> ActionOutcome:
+        number = order.external_ref(PROVIDER)
+        assert number is not None
+        company = (order.company or self.options.default_company).lower()
+        value = order.status_reason[:20]
+        await self.api.request(
+            "PATCH",
+            f"data/{HEADERS}{key(dataAreaId=company, SalesOrderNumber=number)}",
+            json_body={self.options.status_field: value},
+            deadline=deadline,
+        )
+        return ActionOutcome.done(
+            f"{self.options.status_field} of sales order {number} set to {value!r}", provider_order_id=number
+        )
+
+    def _map(self, company: str, number: str, order_id: str) -> None:
+        self.store.put("order", f"{company.lower()}/{number}", order_id)
+
+    # -- inbound --
+
+    async def webhook(self, request: web.Request) -> web.Response:
+        check_shared_key(request, self._webhook_key)
+        data = json_object(await read_body(request))
+        try:
+            if "BusinessEventId" in data:
+                await self._business_event(data)
+            elif data.get("entity") == "salesorders":
+                await self._dual_write(data)
+            else:
+                raise refused(422, "neither a business event nor a dual-write sales order")
+        except web.HTTPException:
+            raise
+        except Exception as exc:
+            log.warning("fno: event not taken now: %s", exc)
+            raise unavailable("could not take the event now; send it again") from exc
+        return acknowledged()
+
+    async def _business_event(self, data: Mapping[str, Any]) -> None:
+        require(data, ("BusinessEventId", str), ("EventId", str), ("ControlNumber", int))
+        kind = data["BusinessEventId"]
+        if kind not in (PICKED, PACKED, INVOICED):
+            log.debug("fno: business event %s is not ours", kind)
+            return
+        require(data, ("SalesOrderId", str))
+        company = str(data.get("LegalEntity") or data.get("BusinessEventLegalEntity") or "").lower()
+        if not company:
+            raise refused(422, "missing or invalid: LegalEntity")
+        number: str = data["SalesOrderId"]
+        event_id: str = data["EventId"]
+        control: int = data["ControlNumber"]
+        async with self._locks.hold(f"{company}/{number}"):
+            if self.store.seen("event", event_id):
+                return
+            last = self.store.get("control", f"{company}/{number}")
+            if last is not None and control <= int(last):
+                log.info(
+                    "fno: %s %s of %s/%s is older than %s: dropped", kind, control, company, number, last
+                )
+                self.store.remember("event", event_id)
+                return
+            order_id = await self._our_order(company, number)
+            if order_id is None:
+                log.info("fno: %s for sales order %s/%s, which is not ours", kind, company, number)
+            else:
+                await self.publisher.publish(self._status_command(kind, data, order_id))
+            self.store.put("control", f"{company}/{number}", str(control))
+            self.store.remember("event", event_id)
+
+    def _status_command(self, kind: str, data: Mapping[str, Any], order_id: str) -> Command:
+        env = envelope(PROVIDER, order_id, f"event/{data['EventId']}", f"fno/{data['SalesOrderId']}")
+        if kind == PICKED:
+            return RecordPicked(envelope=env, provider=PROVIDER, picking_id=_text(data.get("PickingRouteId")))
+        if kind == PACKED:
+            return RecordShipped(
+                envelope=env, provider=PROVIDER, shipment_id=_text(data.get("PackingSlipId"))
+            )
+        invoice = _text(data.get("InvoiceId"))
+        if invoice is None:
+            raise refused(422, "missing or invalid: InvoiceId")
+        return RecordInvoiced(
+            envelope=env,
+            provider=PROVIDER,
+            invoice_id=invoice,
+            amount=_amount(data.get("InvoiceAmountInAccountingCurrency")),
+        )
+
+    async def _our_order(self, company: str, number: str) -> str | None:
+        mapped = self.store.get("order", f"{company}/{number}")
+        if mapped is not None:
+            return mapped
+        try:
+            reply = await self.api.request(
+                "GET",
+                f"data/{HEADERS}{key(dataAreaId=company, SalesOrderNumber=number)}",
+                params={"$select": "CustomersOrderReference"},
+            )
+        except ProviderHttpError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        reference = reply.json().get("CustomersOrderReference")
+        order_id = str(reference) if reference else self._order_id(company, number)
+        self._map(company, number, order_id)
+        return order_id
+
+    def _order_id(self, company: str, number: str) -> str:
+        return f"{self.options.order_id_prefix}{company.upper()}-{number}"
+
+    async def _dual_write(self, data: Mapping[str, Any]) -> None:
+        require(data, ("operation", str), ("EventId", str))
+        if data["operation"] != "confirmed":
+            return  # only confirmed F&O orders come over (section 3.5)
+        require(data, ("dataAreaId", str), ("SalesOrderNumber", str), ("lines", list))
+        company = data["dataAreaId"].lower()
+        number: str = data["SalesOrderNumber"]
+        async with self._locks.hold(f"{company}/{number}"):
+            if self.store.seen("event", data["EventId"]) or self.store.seen("intake", f"{company}/{number}"):
+                return
+            try:
+                command = self.order_from_dual_write(data)
+            except (ValueError, KeyError, TypeError) as exc:
+                raise refused(422, f"sales order {number}: {exc}") from exc
+            await self.publisher.publish(command)
+            self._map(company, number, command.envelope.order_id)
+            self.store.remember("intake", f"{company}/{number}")
+            self.store.remember("event", data["EventId"])
+            log.info("fno: sales order %s/%s taken in as %s", company, number, command.envelope.order_id)
+
+    def order_from_dual_write(self, data: Mapping[str, Any]) -> CreateOrder:
+        company = str(data["dataAreaId"]).lower()
+        number = str(data["SalesOrderNumber"])
+        order_id = self._order_id(company, number)
+        street = str(data.get("DeliveryAddressStreet") or "").split("\n")
+        country = str(data.get("DeliveryAddressCountryRegionId") or "").upper()
+        customer = str(data.get("OrderingCustomerAccountNumber") or "")
+        ship_to = Address(
+            name=str(data.get("DeliveryAddressName") or customer),
+            line1=street[0],
+            line2="\n".join(street[1:]) or None,
+            city=str(data.get("DeliveryAddressCity") or ""),
+            state=str(data.get("DeliveryAddressStateId") or "") or None,
+            postal_code=str(data.get("DeliveryAddressZipCode") or ""),
+            country=_ISO3.get(country, country),
+        )
+        lines = []
+        for index, line in enumerate(data["lines"], start=1):
+            number_of_line = line.get("LineNumber")
+            lines.append(
+                OrderLine(
+                    line_id=str(int(number_of_line)) if number_of_line else str(index),
+                    sku=str(line["ItemNumber"]),
+                    quantity=_quantity(line["OrderedSalesQuantity"]),
+                    unit_price=_amount(line.get("SalesPrice", 0)) or Decimal(0),
+                    site=_text(line.get("ShippingSiteId")),
+                    warehouse=_text(line.get("ShippingWarehouseId")),
+                )
+            )
+        if not lines:
+            raise ValueError("no lines")
+        origin = str(data.get("SalesOrderOriginCode") or "")
+        attributes = dict(self.options.origin_attributes.get(origin.upper(), {}))
+        if origin:
+            attributes["origin"] = origin
+        invoice = str(data.get("InvoiceCustomerAccountNumber") or customer) or None
+        return CreateOrder(
+            envelope=envelope(PROVIDER, order_id, f"salesorder/{company}/{number}/create", f"fno/{number}"),
+            channel=PROVIDER,
+            customer_id=customer,
+            currency=str(data.get("CurrencyCode") or "USD"),
+            ship_to=ship_to,
+            lines=tuple(lines),
+            external_refs=(ExternalRef(system=PROVIDER, ref=number),),
+            attributes=attributes,
+            company=company.upper(),
+            invoice_customer=invoice,
+        )
+
+
+def _text(value: Any) -> str | None:
+    return None if value in (None, "") else str(value)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m connectors.fno``."""
+    from connectors.runtime import run
+
+    parser = config.base_parser(
+        PROVIDER,
+        "F&O",
+        9102,
+        "Dynamics 365 F&O connector: sends orders to fulfillment and billing, turns business "
+        "events and dual-write orders into commands.\n\nSecrets (environment only; NAME_FILE "
+        "reads NAME from a file):\n  FNO_CLIENT_SECRET  the app registration's client secret\n"
+        "  FNO_WEBHOOK_KEY    optional: webhooks must then call /webhooks/fno?key=<it>",
+    )
+    fno = parser.add_argument_group("F&O")
+    fno.add_argument(
+        "--url",
+        default=config.env_default("FNO_URL"),
+        help="the environment, e.g. https://contoso.operations.dynamics.com (FNO_URL; required)",
+    )
+    fno.add_argument("--tenant", default=config.env_default("FNO_TENANT"), help="Entra tenant (FNO_TENANT)")
+    fno.add_argument(
+        "--token-url",
+        default=config.env_default("FNO_TOKEN_URL"),
+        help="token endpoint (FNO_TOKEN_URL; default "
+        "https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token)",
+    )
+    fno.add_argument(
+        "--client-id", default=config.env_default("FNO_CLIENT_ID"), help="app registration (FNO_CLIENT_ID)"
+    )
+    fno.add_argument(
+        "--lines-collection",
+        default=config.env_default("FNO_LINES_COLLECTION", "SalesOrderLines"),
+        help="the sales order lines entity set (FNO_LINES_COLLECTION; default %(default)s)",
+    )
+    fno.add_argument(
+        "--status-field",
+        default=config.env_default("FNO_STATUS_FIELD", "CustomerRequisitionNumber"),
+        help="header field that receives the order status of F&O orders (FNO_STATUS_FIELD; "
+        "default %(default)s)",
+    )
+    fno.add_argument(
+        "--order-id-prefix",
+        default=config.env_default("FNO_ORDER_ID_PREFIX", "FNO-"),
+        help="F&O orders become <prefix><COMPANY>-<number> (FNO_ORDER_ID_PREFIX; default %(default)s)",
+    )
+    fno.add_argument(
+        "--origin-attributes",
+        default=config.env_default("FNO_ORIGIN_ATTRIBUTES", DEFAULT_ORIGINS),
+        help="sales origin code -> order attributes (FNO_ORIGIN_ATTRIBUTES; default %(default)s)",
+    )
+    args = parser.parse_args(argv)
+    config.configure_logging(args.log_level.upper())
+    try:
+        runtime = config.runtime_config(PROVIDER, args)
+        for name in ("url", "client_id"):
+            if not getattr(args, name):
+                raise config.ConfigError(f"set --{name.replace('_', '-')} or FNO_{name.upper()}")
+        if not args.token_url and not args.tenant:
+            raise config.ConfigError("set --tenant (FNO_TENANT) or --token-url (FNO_TOKEN_URL)")
+        secret = config.read_secret("FNO_CLIENT_SECRET")
+        webhook_key = config.read_secret("FNO_WEBHOOK_KEY", required=False)
+        origins = parse_origin_attributes(args.origin_attributes)
+    except (config.ConfigError, ValueError) as exc:
+        parser.error(str(exc))
+    assert secret is not None
+    environment = args.url.rstrip("/")
+    token_url = args.token_url or f"https://login.microsoftonline.com/{args.tenant}/oauth2/v2.0/token"
+    options = FnoOptions(
+        order_id_prefix=args.order_id_prefix,
+        origin_attributes=origins,
+        lines_collection=args.lines_collection,
+        status_field=args.status_field,
+    )
+
+    def make(publisher: Publisher, store: ConnectorStore) -> FnoConnector:
+        api = ProviderHttp(environment, PROVIDER, runtime.http)
+        api.auth = EntraToken(api, token_url, args.client_id, secret, f"{environment}/.default")
+        return FnoConnector(api, store, publisher, options, webhook_key)
+
+    return run(runtime, make)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

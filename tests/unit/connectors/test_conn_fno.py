@@ -1,0 +1,335 @@
+"""The F&O connector against the F&O simulator: sales orders in one $batch changeset,
+idempotent by order reference; the status of F&O's own orders sent back; business events
+and dual-write orders turned into commands, deduplicated and in ControlNumber order."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from aiohttp import ClientSession
+from conn_testing import RecordingPublisher, Serve, control, drain, journey_state, request_for, requests_to
+
+from connectors.actions import answer
+from connectors.config import Secret
+from connectors.fno import EntraToken, FnoConnector, FnoOptions, sales_order_number
+from connectors.http import ProviderHttp, RetryPolicy
+from connectors.state import ConnectorStore
+from connectors.webhooks import make_web_app
+from simulators.fno import FnoSettings, FnoSimulator
+from streams.domain.commands import CreateOrder, RecordInvoiced, RecordPicked, RecordShipped
+from streams.domain.order import OrderState
+from streams.domain.values import ExternalRef
+
+
+@dataclass
+class Fno:
+    sim: str
+    webhook: str
+    connector: FnoConnector
+    publisher: RecordingPublisher
+
+    async def act(self, state: OrderState, action: str, **params: str) -> Any:
+        return await answer(self.connector, request_for(state, "fno", action, params), self.publisher)
+
+    async def orders_for(self, order_id: str) -> list[dict[str, Any]]:
+        listing = await control(self.sim, "GET", "/_sim/salesorders")
+        return [o for o in listing["salesorders"] if o["header"]["CustomersOrderReference"] == order_id]
+
+    async def post(self, payload: dict[str, Any]) -> int:
+        async with ClientSession() as http, http.post(self.webhook, json=payload) as reply:
+            return reply.status
+
+
+@pytest_asyncio.fixture
+async def fno(serve: Serve, store: ConnectorStore, publisher: RecordingPublisher) -> AsyncIterator[Fno]:
+    sim = await serve(FnoSimulator(FnoSettings(time_scale=0.001, hang_seconds=1.0)).make_app())
+    api = ProviderHttp(sim, "fno", RetryPolicy(tries=3, timeout=0.3, backoff=0.01))
+    api.auth = EntraToken(
+        api,
+        f"{sim}/sim-tenant/oauth2/v2.0/token",
+        "sim-fno-client",
+        Secret("S", "sim-fno-secret"),
+        f"{sim}/.default",
+    )
+    connector = FnoConnector(api, store, publisher, FnoOptions())
+    url = await serve(make_web_app("fno", connector.routes(), 256 * 1024))
+    await control(sim, "PUT", "/_sim/config", {"webhook_url": f"{url}/webhooks/fno"})
+    yield Fno(sim, f"{url}/webhooks/fno", connector, publisher)
+    await connector.close()
+
+
+@pytest.mark.asyncio
+async def test_an_order_goes_to_fulfillment_as_header_and_lines_in_one_changeset(fno: Fno) -> None:
+    state = journey_state(1, "BC-500")
+    result = await fno.act(state, "send_to_fulfillment")
+
+    assert result.success and result.data == {"provider_order_id": "BC-500"}
+    [order] = await fno.orders_for("BC-500")
+    header = order["header"]
+    assert (header["dataAreaId"], header["SalesOrderNumber"]) == ("usmf", "BC-500")
+    assert header["OrderingCustomerAccountNumber"] == header["InvoiceCustomerAccountNumber"] == "US-001"
+    assert header["DeliveryAddressCountryRegionId"] == "USA"
+    assert header["DeliveryAddressZipCode"] == state.ship_to.postal_code
+    assert [
+        (x["ItemNumber"], x["OrderedSalesQuantity"], x["ShippingSiteId"], x["ShippingWarehouseId"])
+        for x in order["lines"]
+    ] == [(line.sku, float(line.quantity), "1", "11") for line in state.lines]
+    [batch] = await requests_to(fno.sim, "POST", "/data/$batch")
+    inner = await requests_to(fno.sim, "POST", "/data/SalesOrderLines")
+    assert all(r["via_batch"] == batch["seq"] for r in inner)
+
+
+@pytest.mark.asyncio
+async def test_a_request_delivered_again_finds_the_order_instead_of_making_another(fno: Fno) -> None:
+    state = journey_state(1, "BC-501")
+    first = await fno.act(state, "send_to_fulfillment")
+    again = await fno.act(state, "send_to_fulfillment")
+
+    assert first.success and again.success
+    assert again.details == "sales order BC-501 already exists"
+    assert len(await fno.orders_for("BC-501")) == 1
+
+
+@pytest.mark.asyncio
+async def test_an_answer_lost_after_the_create_is_not_a_second_order(fno: Fno) -> None:
+    await control(
+        fno.sim, "POST", "/_sim/faults", {"kind": "timeout", "when": "after", "path_prefix": "/data/$batch"}
+    )
+    state = journey_state(1, "BC-502")
+    result = await fno.act(state, "send_to_fulfillment")
+
+    assert result.success and result.data == {"provider_order_id": "BC-502"}
+    assert len(await fno.orders_for("BC-502")) == 1
+    assert len(await requests_to(fno.sim, "POST", "/data/$batch")) == 2
+
+
+@pytest.mark.asyncio
+async def test_f_and_o_failing_for_good_fails_the_action_with_the_status_and_tries(fno: Fno) -> None:
+    await control(
+        fno.sim,
+        "POST",
+        "/_sim/faults",
+        {"kind": "5xx", "status": 503, "count": 3, "path_prefix": "/data/$batch"},
+    )
+    result = await fno.act(journey_state(1, "BC-503"), "send_to_fulfillment")
+
+    assert not result.success
+    assert result.details.startswith("HTTP 503 after 3 tries: POST /data/$batch: ")
+    assert await fno.orders_for("BC-503") == []
+
+
+@pytest.mark.asyncio
+async def test_a_line_f_and_o_refuses_fails_the_whole_changeset(fno: Fno) -> None:
+    state = journey_state(1, "BC-504")
+    broken = state.model_copy(
+        update={"lines": (state.lines[0].model_copy(update={"site": None}), *state.lines[1:])}
+    )
+    result = await fno.act(broken, "send_to_fulfillment")
+
+    assert not result.success
+    assert (
+        "HTTP 400 from the $batch changeset" in result.details and "Site' must be filled in" in result.details
+    )
+    assert await fno.orders_for("BC-504") == []  # the header was rolled back with the line
+
+
+@pytest.mark.asyncio
+async def test_journey_6_sends_only_the_lines_dom_found_a_warehouse_for(fno: Fno) -> None:
+    state = journey_state(6, "BC-505")
+    first = state.lines[0]
+    unsourced = first.model_copy(update={"line_id": "2", "sku": "SKU-OUT-OF-STOCK", "warehouse": None})
+    result = await fno.act(
+        state.model_copy(update={"lines": (first, unsourced)}), "send_to_billing", sync_lines="with_warehouse"
+    )
+
+    assert result.success
+    [order] = await fno.orders_for("BC-505")
+    assert [x["ItemNumber"] for x in order["lines"]] == [first.sku]
+
+
+@pytest.mark.asyncio
+async def test_billing_an_order_that_came_from_f_and_o_sends_its_status_back(fno: Fno) -> None:
+    line = {"ItemNumber": "X", "OrderedSalesQuantity": 1, "ShippingSiteId": "1", "ShippingWarehouseId": "11"}
+    made = await control(
+        fno.sim, "POST", "/_sim/salesorders", {"OrderingCustomerAccountNumber": "US-001", "lines": [line]}
+    )
+    number = made["header"]["SalesOrderNumber"]
+    state = journey_state(
+        3,
+        f"FNO-USMF-{number}",
+        status="Fulfillment in progress",
+        status_reason="Packed",
+        external_refs=(ExternalRef(system="fno", ref=number),),
+    )
+
+    result = await fno.act(state, "send_to_billing")
+
+    assert result.success and result.data == {"provider_order_id": number}
+    view = await control(fno.sim, "GET", f"/_sim/salesorders/{number}")
+    assert view["header"]["CustomerRequisitionNumber"] == "Packed"
+    assert await requests_to(fno.sim, "POST", "/data/$batch") == []
+
+
+@pytest.mark.asyncio
+async def test_the_token_is_fetched_once_and_again_when_f_and_o_refuses_it(fno: Fno) -> None:
+    await fno.act(journey_state(1, "BC-506"), "send_to_fulfillment")
+    await fno.act(journey_state(1, "BC-507"), "send_to_fulfillment")
+    await control(fno.sim, "POST", "/_sim/tokens/expire")
+    result = await fno.act(journey_state(1, "BC-508"), "send_to_fulfillment")
+
+    assert result.success
+    assert len(await requests_to(fno.sim, "POST", "/sim-tenant/oauth2/v2.0/token")) == 2
+
+
+async def _fulfilled(
+    fno: Fno, order_id: str, steps: tuple[str, ...] = ("picked", "packed", "invoiced")
+) -> None:
+    await fno.act(journey_state(1, order_id), "send_to_fulfillment")
+    number = sales_order_number(order_id)
+    for step in steps:
+        await control(fno.sim, "POST", f"/_sim/salesorders/{number}/advance", {"to": step})
+        await drain(fno.sim)
+
+
+@pytest.mark.asyncio
+async def test_picked_packed_and_invoiced_become_commands_for_our_order(fno: Fno) -> None:
+    await _fulfilled(fno, "BC-510")
+
+    [picked] = fno.publisher.of(RecordPicked)
+    [shipped] = fno.publisher.of(RecordShipped)
+    [invoiced] = fno.publisher.of(RecordInvoiced)
+    assert {c.envelope.order_id for c in (picked, shipped, invoiced)} == {"BC-510"}
+    assert picked.provider == shipped.provider == invoiced.provider == "fno"
+    assert picked.picking_id and shipped.shipment_id and invoiced.invoice_id.startswith("CIV-")
+    order = journey_state(1, "BC-510")
+    assert invoiced.amount == sum((line.unit_price * line.quantity for line in order.lines), Decimal(0))
+
+
+@pytest.mark.asyncio
+async def test_a_business_event_delivered_twice_is_one_command(fno: Fno) -> None:
+    await control(
+        fno.sim, "POST", "/_sim/faults", {"kind": "duplicate_webhook", "count": 3, "path_prefix": "Sales"}
+    )
+    await _fulfilled(fno, "BC-511")
+
+    assert len(fno.publisher.of(RecordPicked)) == len(fno.publisher.of(RecordShipped)) == 1
+    assert len(fno.publisher.of(RecordInvoiced)) == 1
+
+
+def _event(
+    kind: str, control_number: int, event_id: str, number: str = "BC-512", **fields: Any
+) -> dict[str, Any]:
+    return {
+        "BusinessEventId": kind,
+        "BusinessEventLegalEntity": "usmf",
+        "ControlNumber": control_number,
+        "EventId": event_id,
+        "EventTime": "/Date(1767225600000)/",
+        "SalesOrderId": number,
+        "LegalEntity": "usmf",
+        **fields,
+    }
+
+
+@pytest.mark.asyncio
+async def test_an_event_older_than_one_already_applied_is_dropped(fno: Fno) -> None:
+    await fno.act(journey_state(1, "BC-512"), "send_to_fulfillment")
+    packed = _event("SalesOrderPackingSlipPostedBusinessEvent", 5637144600, "E-2", PackingSlipId="PS-1")
+    picked = _event("SalesOrderPickingListPostedBusinessEvent", 5637144590, "E-1", PickingRouteId="00001")
+
+    assert await fno.post(packed) == 204
+    assert await fno.post(picked) == 204  # acknowledged: F&O must not send it again
+
+    assert fno.publisher.of(RecordPicked) == []
+    assert [c.shipment_id for c in fno.publisher.of(RecordShipped)] == ["PS-1"]
+
+
+@pytest.mark.asyncio
+async def test_events_of_sales_orders_that_are_not_ours_publish_nothing(fno: Fno) -> None:
+    assert (
+        await fno.post(
+            _event("SalesInvoicePostedBusinessEvent", 1, "E-9", number="UNKNOWN-1", InvoiceId="CIV-9")
+        )
+        == 204
+    )
+    assert (
+        await fno.post(
+            {
+                "BusinessEventId": "CustFreeTextInvoicePostedBusinessEvent",
+                "EventId": "E-10",
+                "ControlNumber": 2,
+            }
+        )
+        == 204
+    )
+    assert [type(c) for c in fno.publisher.commands] == []
+
+
+@pytest.mark.asyncio
+async def test_an_order_confirmed_in_f_and_o_is_taken_in_once_by_dual_write(fno: Fno) -> None:
+    await control(fno.sim, "POST", "/_sim/faults", {"kind": "duplicate_webhook", "path_prefix": "dualwrite"})
+    made = await control(
+        fno.sim,
+        "POST",
+        "/_sim/salesorders",
+        {
+            "OrderingCustomerAccountNumber": "US-002",
+            "SalesOrderOriginCode": "FLEXE-SAP",
+            "CurrencyCode": "USD",
+            "DeliveryAddressName": "Contoso",
+            "DeliveryAddressStreet": "1 Main St\nFloor 2",
+            "DeliveryAddressCity": "Austin",
+            "DeliveryAddressStateId": "TX",
+            "DeliveryAddressZipCode": "73301",
+            "DeliveryAddressCountryRegionId": "USA",
+            "lines": [
+                {
+                    "ItemNumber": "MUG",
+                    "OrderedSalesQuantity": 2,
+                    "SalesPrice": 12.5,
+                    "ShippingSiteId": "1",
+                    "ShippingWarehouseId": "11",
+                },
+                {
+                    "ItemNumber": "CAP",
+                    "OrderedSalesQuantity": 1,
+                    "SalesPrice": 7,
+                    "ShippingSiteId": "2",
+                    "ShippingWarehouseId": "21",
+                },
+            ],
+        },
+    )
+    number = made["header"]["SalesOrderNumber"]
+    await control(fno.sim, "POST", f"/_sim/salesorders/{number}/confirm")
+    await drain(fno.sim)
+
+    [created] = fno.publisher.of(CreateOrder)
+    assert created.envelope.order_id == f"FNO-USMF-{number}"
+    assert (created.channel, created.company, created.customer_id, created.invoice_customer) == (
+        "fno",
+        "USMF",
+        "US-002",
+        "US-002",
+    )
+    assert created.attributes == {"fulfillment": "flexe", "billing": "sap", "origin": "FLEXE-SAP"}
+    assert [(r.system, r.ref) for r in created.external_refs] == [("fno", number)]
+    assert (created.ship_to.line1, created.ship_to.line2, created.ship_to.country) == (
+        "1 Main St",
+        "Floor 2",
+        "US",
+    )
+    assert [(x.line_id, x.sku, x.quantity, x.unit_price, x.site, x.warehouse) for x in created.lines] == [
+        ("1", "MUG", 2, Decimal("12.5000"), "1", "11"),
+        ("2", "CAP", 1, Decimal("7.0000"), "2", "21"),
+    ]
+
+    await control(fno.sim, "POST", f"/_sim/salesorders/{number}/advance", {"to": "packed"})
+    await drain(fno.sim)
+    [shipped] = fno.publisher.of(RecordShipped)
+    assert shipped.envelope.order_id == f"FNO-USMF-{number}"
