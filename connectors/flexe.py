@@ -1,0 +1,199 @@
+"""Flexe connector: outbound orders out, shipments in (provider-apis.md sections 2 and 6).
+
+Flexe's reference is not public; the wire format here is the ASSUMED one of section 6,
+kept in this one module so that it can be replaced when the real one is known.
+
+- ``send_to_fulfillment``: ``POST /outbound_orders {ownerId, externalId, shipTo, lines,
+  shippingMethod}`` with ``externalId`` = our order id: Flexe answers an existing order
+  for a known externalId (200) instead of creating another, so a retried or redelivered
+  request never makes a second one. A 422 fails the action with Flexe's field errors.
+- ``POST /webhooks/flexe`` (optionally ``?key=<FLEXE_WEBHOOK_KEY>``; Flexe webhooks are
+  unsigned): ``order_shipped`` -> ``RecordShipped`` with the tracking number and carrier,
+  for the order named by ``externalId``; deduplicated by ``eventId``. Every shipment of a
+  partial delivery is reported.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from connectors import config
+from connectors.actions import ActionFailed, ActionOutcome, Publisher, envelope, unsupported
+from connectors.http import ProviderHttp, ProviderHttpError, StaticAuth
+from connectors.state import ConnectorStore, KeyedLocks
+from connectors.webhooks import (
+    acknowledged,
+    check_shared_key,
+    json_object,
+    read_body,
+    require,
+    unavailable,
+)
+from streams.domain.commands import ProviderActionRequest, RecordShipped
+from streams.domain.order import OrderState
+
+log = logging.getLogger(__name__)
+
+PROVIDER = "flexe"
+WEBHOOK_PATH = "/webhooks/flexe"
+
+
+@dataclass(frozen=True)
+class FlexeOptions:
+    owner_id: str
+    shipping_method: str = "ground"
+
+
+class FlexeConnector:
+    provider = PROVIDER
+
+    def __init__(
+        self,
+        api: ProviderHttp,
+        store: ConnectorStore,
+        publisher: Publisher,
+        options: FlexeOptions,
+        webhook_key: config.Secret | None = None,
+    ) -> None:
+        self.api = api
+        self.store = store
+        self.publisher = publisher
+        self.options = options
+        self._webhook_key = webhook_key
+        self._locks = KeyedLocks()
+
+    def routes(self) -> Sequence[web.RouteDef]:
+        return [web.post(WEBHOOK_PATH, self.webhook)]
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        await self.api.close()
+
+    async def perform(
+        self, request: ProviderActionRequest, order: OrderState, deadline: float
+    ) -> ActionOutcome:
+        if request.action != "send_to_fulfillment":
+            return unsupported(request)
+        ship_to = order.ship_to
+        body = {
+            "ownerId": self.options.owner_id,
+            "externalId": order.order_id,
+            "shipTo": {
+                "name": ship_to.name,
+                "line1": ship_to.line1,
+                "line2": ship_to.line2,
+                "city": ship_to.city,
+                "state": ship_to.state,
+                "postalCode": ship_to.postal_code,
+                "country": ship_to.country,
+                "phone": ship_to.phone,
+                "email": ship_to.email,
+            },
+            "lines": [
+                {"lineId": line.line_id, "sku": line.sku, "quantity": line.quantity}
+                for line in order.lines
+                if line.status != "Canceled"
+            ],
+            "shippingMethod": self.options.shipping_method,
+        }
+        try:
+            reply = await self.api.request("POST", "outbound_orders", json_body=body, deadline=deadline)
+        except ProviderHttpError as exc:
+            if exc.status == 422:
+                raise ActionFailed(f"Flexe refused the outbound order: {exc.detail}") from exc
+            raise
+        created = reply.json()
+        flexe_id = str(created.get("id", ""))
+        already = " (already there)" if reply.status == 200 else ""
+        return ActionOutcome.done(f"outbound order {flexe_id}{already}", provider_order_id=flexe_id)
+
+    async def webhook(self, request: web.Request) -> web.Response:
+        check_shared_key(request, self._webhook_key)
+        data = json_object(await read_body(request))
+        require(data, ("eventId", str), ("eventType", str))
+        if data["eventType"] != "order_shipped":
+            return acknowledged()
+        require(data, ("externalId", str), ("orderId", str), ("shipment", dict))
+        shipment = data["shipment"]
+        event_id: str = data["eventId"]
+        async with self._locks.hold(event_id):
+            if self.store.seen("event", event_id):
+                return acknowledged()
+            tracking = shipment.get("trackingNumber")
+            command = RecordShipped(
+                envelope=envelope(
+                    PROVIDER, data["externalId"], f"event/{event_id}", f"flexe/{data['orderId']}"
+                ),
+                provider=PROVIDER,
+                shipment_id=f"{data['orderId']}/{tracking}" if tracking else data["orderId"],
+                carrier=str(shipment.get("carrier") or "") or None,
+                tracking_number=str(tracking) if tracking else None,
+            )
+            try:
+                await self.publisher.publish(command)
+            except Exception as exc:
+                log.warning("flexe: shipment of %s not taken now: %s", data["externalId"], exc)
+                raise unavailable("could not take the event now; send it again") from exc
+            self.store.remember("event", event_id)
+        return acknowledged()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m connectors.flexe``."""
+    from connectors.runtime import run
+
+    parser = config.base_parser(
+        PROVIDER,
+        "Flexe",
+        9103,
+        "Flexe connector: sends orders to Flexe for fulfillment and reports their shipments."
+        "\n\nSecrets (environment only; NAME_FILE reads NAME from a file):\n"
+        "  FLEXE_API_TOKEN    the API token\n"
+        "  FLEXE_WEBHOOK_KEY  optional: webhooks must then call /webhooks/flexe?key=<it>",
+    )
+    flexe = parser.add_argument_group("Flexe")
+    flexe.add_argument(
+        "--api-url",
+        default=config.env_default("FLEXE_API_URL", "https://api.flexe.com"),
+        help="API base URL (FLEXE_API_URL; default %(default)s)",
+    )
+    flexe.add_argument(
+        "--owner-id",
+        default=config.env_default("FLEXE_OWNER_ID"),
+        help="the shipper account (FLEXE_OWNER_ID)",
+    )
+    flexe.add_argument(
+        "--shipping-method",
+        default=config.env_default("FLEXE_SHIPPING_METHOD", "ground"),
+        help="for every outbound order (FLEXE_SHIPPING_METHOD; default %(default)s)",
+    )
+    args = parser.parse_args(argv)
+    config.configure_logging(args.log_level.upper())
+    try:
+        runtime = config.runtime_config(PROVIDER, args)
+        if not args.owner_id:
+            raise config.ConfigError("set --owner-id or FLEXE_OWNER_ID")
+        token = config.read_secret("FLEXE_API_TOKEN")
+        webhook_key = config.read_secret("FLEXE_WEBHOOK_KEY", required=False)
+    except config.ConfigError as exc:
+        parser.error(str(exc))
+    assert token is not None
+    options = FlexeOptions(owner_id=args.owner_id, shipping_method=args.shipping_method)
+
+    def make(publisher: Publisher, store: ConnectorStore) -> FlexeConnector:
+        api = ProviderHttp(
+            args.api_url, PROVIDER, runtime.http, StaticAuth({"Authorization": f"Bearer {token.reveal()}"})
+        )
+        return FlexeConnector(api, store, publisher, options, webhook_key)
+
+    return run(runtime, make)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

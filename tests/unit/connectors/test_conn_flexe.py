@@ -1,0 +1,120 @@
+"""The Flexe connector against the Flexe simulator: outbound orders created once per order,
+shipments reported once per event."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+import pytest_asyncio
+from conn_testing import RecordingPublisher, Serve, control, drain, journey_state, request_for, requests_to
+
+from connectors.actions import answer
+from connectors.config import Secret
+from connectors.flexe import FlexeConnector, FlexeOptions
+from connectors.http import ProviderHttp, RetryPolicy, StaticAuth
+from connectors.state import ConnectorStore
+from connectors.webhooks import make_web_app
+from simulators.flexe import FlexeSettings, FlexeSimulator
+from streams.domain.commands import RecordShipped
+
+KEY = Secret("FLEXE_WEBHOOK_KEY", "k3y")
+
+
+@dataclass
+class Flexe:
+    sim: str
+    connector: FlexeConnector
+    publisher: RecordingPublisher
+
+
+@pytest_asyncio.fixture
+async def flexe(serve: Serve, store: ConnectorStore, publisher: RecordingPublisher) -> AsyncIterator[Flexe]:
+    sim = await serve(FlexeSimulator(FlexeSettings(time_scale=0.001, hang_seconds=1.0)).make_app())
+    api = ProviderHttp(
+        sim,
+        "flexe",
+        RetryPolicy(tries=3, timeout=0.3, backoff=0.01),
+        StaticAuth({"Authorization": "Bearer sim-flexe-token"}),
+    )
+    connector = FlexeConnector(api, store, publisher, FlexeOptions("sim-owner"), KEY)
+    url = await serve(make_web_app("flexe", connector.routes(), 256 * 1024))
+    await control(sim, "PUT", "/_sim/config", {"webhook_url": f"{url}/webhooks/flexe?key=k3y"})
+    yield Flexe(sim, connector, publisher)
+    await connector.close()
+
+
+@pytest.mark.asyncio
+async def test_an_order_becomes_one_outbound_order_however_often_it_is_sent(flexe: Flexe) -> None:
+    await control(
+        flexe.sim,
+        "POST",
+        "/_sim/faults",
+        {"kind": "5xx", "count": 1, "status": 502, "path_prefix": "/outbound_orders"},
+    )
+    await control(
+        flexe.sim,
+        "POST",
+        "/_sim/faults",
+        {"kind": "timeout", "when": "after", "path_prefix": "/outbound_orders"},
+    )
+    state = journey_state(2, "BC-700")
+    request = request_for(state, "flexe", "send_to_fulfillment")
+
+    first = await answer(flexe.connector, request, flexe.publisher)
+    again = await answer(flexe.connector, request, flexe.publisher)
+
+    listing = await control(flexe.sim, "GET", "/_sim/outbound_orders")
+    [order] = listing["outbound_orders"]
+    assert order["externalId"] == "BC-700" and order["ownerId"] == "sim-owner"
+    assert [(x["lineId"], x["sku"], x["quantity"]) for x in order["lines"]] == [
+        (line.line_id, line.sku, line.quantity) for line in state.lines
+    ]
+    assert order["shipTo"]["postalCode"] == state.ship_to.postal_code
+    assert first is not None and again is not None
+    assert first.data == again.data == {"provider_order_id": order["id"]}
+    assert again.details.endswith("(already there)")
+    assert len(await requests_to(flexe.sim, "POST", "/outbound_orders")) == 4
+
+
+@pytest.mark.asyncio
+async def test_an_order_flexe_finds_invalid_fails_with_flexes_reasons(flexe: Flexe) -> None:
+    state = journey_state(2, "BC-701")
+    state = state.model_copy(update={"ship_to": state.ship_to.model_copy(update={"postal_code": ""})})
+    result = await answer(
+        flexe.connector, request_for(state, "flexe", "send_to_fulfillment"), flexe.publisher
+    )
+
+    assert result is not None and not result.success
+    assert result.details == (
+        "Flexe refused the outbound order: The outbound order is invalid.: shipTo.postalCode: is required"
+    )
+
+
+@pytest.mark.asyncio
+async def test_a_shipment_is_reported_once_with_its_tracking_number_and_carrier(flexe: Flexe) -> None:
+    await control(
+        flexe.sim, "POST", "/_sim/faults", {"kind": "duplicate_webhook", "path_prefix": "order_shipped"}
+    )
+    result = await answer(
+        flexe.connector,
+        request_for(journey_state(2, "BC-702"), "flexe", "send_to_fulfillment"),
+        flexe.publisher,
+    )
+    assert result is not None
+    flexe_id = result.data["provider_order_id"]
+
+    await control(
+        flexe.sim,
+        "POST",
+        f"/_sim/outbound_orders/{flexe_id}/ship",
+        {"trackingNumber": "1Z42", "carrier": "FedEx"},
+    )
+    deliveries = await drain(flexe.sim)
+
+    assert [d["state"] for d in deliveries] == ["delivered", "delivered"]
+    [shipped] = flexe.publisher.of(RecordShipped)
+    assert shipped.envelope.order_id == "BC-702"
+    assert (shipped.provider, shipped.tracking_number, shipped.carrier) == ("flexe", "1Z42", "FedEx")
+    assert shipped.shipment_id == f"{flexe_id}/1Z42"
