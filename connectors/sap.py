@@ -1,0 +1,357 @@
+"""SAP S/4HANA connector: sales orders for billing, billing documents back
+(provider-apis.md section 4).
+
+- ``send_to_billing``: ``A_SalesOrder?$filter=PurchaseOrderByCustomer eq '<order id>'``
+  first (the sales order API has no documented idempotency key), else a deep insert
+  ``POST A_SalesOrder`` with ``to_Item`` (material = SKU) and ``PurchaseOrderByCustomer`` =
+  our order id. Writes carry the CSRF token fetched with ``X-CSRF-Token: Fetch`` and its
+  session cookies (kept by a cookie jar that also accepts IP hosts); a 403 with
+  ``X-CSRF-Token: Required`` fetches a new token and sends the write again, once.
+- ``POST /webhooks/sap`` (optionally ``?key=<SAP_WEBHOOK_KEY>``): the CloudEvent
+  ``sap.s4.beh.billingdocument.v1.BillingDocument.Created.v1`` (structured mode), deduped
+  by its ``id``. The billing document is read with its items; every sales order it bills
+  (``SalesDocument``) that we created becomes ``RecordInvoiced`` (provider ``sap``,
+  invoice id = ``BillingDocument``, amount = the gross amount of that order's items).
+  A cancelled billing document is ignored.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from aiohttp import web
+
+from connectors import config
+from connectors.actions import ActionOutcome, Publisher, envelope, unsupported
+from connectors.http import ProviderHttp, ProviderHttpError, Reply
+from connectors.odata import literal
+from connectors.state import ConnectorStore, KeyedLocks
+from connectors.webhooks import (
+    acknowledged,
+    check_shared_key,
+    json_object,
+    read_body,
+    refused,
+    require,
+    unavailable,
+)
+from streams.domain.commands import ProviderActionRequest, RecordInvoiced
+from streams.domain.order import OrderState
+
+log = logging.getLogger(__name__)
+
+PROVIDER = "sap"
+WEBHOOK_PATH = "/webhooks/sap"
+SALES = "sap/opu/odata/sap/API_SALES_ORDER_SRV"
+BILLING = "sap/opu/odata/sap/API_BILLING_DOCUMENT_SRV"
+BILLING_CREATED = "sap.s4.beh.billingdocument.v1.BillingDocument.Created.v1"
+
+
+@dataclass(frozen=True)
+class SapOptions:
+    sales_organization: str = "1710"
+    distribution_channel: str = "10"
+    division: str = "00"
+    order_type: str = "OR"
+    sold_to_party: str = "17100001"
+    sold_to: Mapping[str, str] = field(default_factory=dict)
+    """Our invoice customer -> SAP customer number; others get ``sold_to_party``."""
+
+
+class SapSession:
+    """Credentials plus the CSRF token that every write needs (fetched lazily, once per
+    session, and again when SAP says ``X-CSRF-Token: Required``)."""
+
+    def __init__(self, http: ProviderHttp, authorization: config.Secret) -> None:
+        self._http = http
+        self._authorization = authorization
+        self._token: str | None = None
+
+    async def headers(self) -> Mapping[str, str]:
+        return {"Authorization": self._authorization.reveal()}
+
+    async def csrf(self, deadline: float | None = None) -> Mapping[str, str]:
+        if self._token is None:
+            reply = await self._http.request(
+                "GET", f"{SALES}/", headers={"X-CSRF-Token": "Fetch"}, deadline=deadline
+            )
+            self._token = reply.headers.get("X-CSRF-Token")
+            if not self._token:
+                raise ProviderHttpError("GET", f"/{SALES}/", reply.status, 1, "no X-CSRF-Token in the answer")
+        return {"X-CSRF-Token": self._token}
+
+    async def renew(self, reply: Reply) -> bool:
+        if reply.status == 403 and reply.headers.get("X-CSRF-Token", "").lower() == "required":
+            self._token = None
+            return True
+        return False
+
+
+def basic(user: str, password: config.Secret) -> config.Secret:
+    token = base64.b64encode(f"{user}:{password.reveal()}".encode()).decode()
+    return config.Secret("SAP_PASSWORD", f"Basic {token}")
+
+
+def _decimal(value: Any) -> Decimal:
+    try:
+        return Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return Decimal(0)
+
+
+class SapConnector:
+    provider = PROVIDER
+
+    def __init__(
+        self,
+        api: ProviderHttp,
+        session: SapSession,
+        store: ConnectorStore,
+        publisher: Publisher,
+        options: SapOptions,
+        webhook_key: config.Secret | None = None,
+    ) -> None:
+        """``api`` is rooted at the S/4HANA host, keeps cookies, and has ``session`` as auth."""
+        self.api = api
+        self.session = session
+        self.store = store
+        self.publisher = publisher
+        self.options = options
+        self._webhook_key = webhook_key
+        self._locks = KeyedLocks()
+
+    def routes(self) -> Sequence[web.RouteDef]:
+        return [web.post(WEBHOOK_PATH, self.webhook)]
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        await self.api.close()
+
+    # -- billing --
+
+    async def perform(
+        self, request: ProviderActionRequest, order: OrderState, deadline: float
+    ) -> ActionOutcome:
+        if request.action != "send_to_billing":
+            return unsupported(request)
+        existing = await self._find(order.order_id, deadline)
+        if existing is not None:
+            self.store.put("order", existing, order.order_id)
+            return ActionOutcome.done(f"sales order {existing} already exists", provider_order_id=existing)
+        customer = order.invoice_customer or order.customer_id
+        body = {
+            "SalesOrderType": self.options.order_type,
+            "SalesOrganization": self.options.sales_organization,
+            "DistributionChannel": self.options.distribution_channel,
+            "OrganizationDivision": self.options.division,
+            "SoldToParty": self.options.sold_to.get(customer, self.options.sold_to_party),
+            "PurchaseOrderByCustomer": order.order_id,
+            "TransactionCurrency": order.currency,
+            "to_Item": [
+                {
+                    "Material": line.sku,
+                    "RequestedQuantity": str(line.quantity),
+                    "PurchaseOrderByCustomer": order.order_id,
+                }
+                for line in order.lines
+                if line.status != "Canceled"
+            ],
+        }
+        reply = await self._write("POST", f"{SALES}/A_SalesOrder", body, deadline)
+        number = str(reply.json()["d"]["SalesOrder"])
+        self.store.put("order", number, order.order_id)
+        return ActionOutcome.done(f"sales order {number}", provider_order_id=number)
+
+    async def _write(self, method: str, path: str, body: Any, deadline: float) -> Reply:
+        for attempt in (1, 2):
+            csrf = await self.session.csrf(deadline)
+            reply = await self.api.request(
+                method, path, json_body=body, headers=csrf, deadline=deadline, accept=(403,)
+            )
+            if reply.status != 403:
+                return reply
+            if attempt == 1 and await self.session.renew(reply):
+                continue
+            raise ProviderHttpError(
+                method, f"/{path}", 403, attempt, reply.body.decode(errors="replace")[:200]
+            )
+        raise AssertionError("unreachable")
+
+    async def _find(self, order_id: str, deadline: float | None = None) -> str | None:
+        reply = await self.api.request(
+            "GET",
+            f"{SALES}/A_SalesOrder",
+            params={
+                "$filter": f"PurchaseOrderByCustomer eq {literal(order_id)}",
+                "$select": "SalesOrder,PurchaseOrderByCustomer",
+                "$format": "json",
+            },
+            deadline=deadline,
+        )
+        for row in reply.json()["d"]["results"]:
+            if row.get("PurchaseOrderByCustomer") == order_id:
+                return str(row["SalesOrder"])
+        return None
+
+    # -- billing documents --
+
+    async def webhook(self, request: web.Request) -> web.Response:
+        check_shared_key(request, self._webhook_key)
+        if request.content_type not in ("application/cloudevents+json", "application/json"):
+            raise refused(415, "send a structured-mode CloudEvent (application/cloudevents+json)")
+        event = json_object(await read_body(request))
+        require(event, ("specversion", str), ("id", str), ("type", str), ("source", str))
+        if event["type"] != BILLING_CREATED:
+            return acknowledged()
+        data = event.get("data")
+        if not isinstance(data, dict) or not isinstance(data.get("BillingDocument"), str):
+            raise refused(422, "missing or invalid: data.BillingDocument")
+        async with self._locks.hold(event["id"]):
+            if self.store.seen("event", event["id"]):
+                return acknowledged()
+            try:
+                await self._invoiced(data["BillingDocument"], event["id"])
+            except Exception as exc:
+                log.warning("sap: billing document %s not taken now: %s", data["BillingDocument"], exc)
+                raise unavailable("could not take the event now; send it again") from exc
+            self.store.remember("event", event["id"])
+        return acknowledged()
+
+    async def _invoiced(self, document: str, event_id: str) -> None:
+        reply = await self.api.request(
+            "GET",
+            f"{BILLING}/A_BillingDocument({literal(document)})",
+            params={"$expand": "to_Item", "$format": "json"},
+        )
+        billing = reply.json()["d"]
+        if billing.get("BillingDocumentIsCancelled"):
+            log.info("sap: billing document %s is cancelled; nothing to report", document)
+            return
+        items = billing.get("to_Item", {}).get("results", [])
+        gross: dict[str, Decimal] = defaultdict(Decimal)
+        for item in items:
+            if item.get("SalesDocument"):
+                gross[str(item["SalesDocument"])] += _decimal(item.get("GrossAmount", item.get("NetAmount")))
+        for sales_order, amount in gross.items():
+            order_id = await self._our_order(sales_order)
+            if order_id is None:
+                log.info("sap: billing document %s bills sales order %s, not ours", document, sales_order)
+                continue
+            await self.publisher.publish(
+                RecordInvoiced(
+                    envelope=envelope(
+                        PROVIDER, order_id, f"event/{event_id}/{sales_order}", f"sap/{sales_order}"
+                    ),
+                    provider=PROVIDER,
+                    invoice_id=document,
+                    amount=amount.quantize(Decimal("0.0001")),
+                )
+            )
+
+    async def _our_order(self, sales_order: str) -> str | None:
+        mapped = self.store.get("order", sales_order)
+        if mapped is not None:
+            return mapped
+        try:
+            reply = await self.api.request(
+                "GET",
+                f"{SALES}/A_SalesOrder({literal(sales_order)})",
+                params={"$select": "SalesOrder,PurchaseOrderByCustomer", "$format": "json"},
+            )
+        except ProviderHttpError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        reference = reply.json()["d"].get("PurchaseOrderByCustomer")
+        return str(reference) if reference else None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m connectors.sap``."""
+    from connectors.runtime import run
+
+    parser = config.base_parser(
+        PROVIDER,
+        "S/4HANA",
+        9104,
+        "SAP S/4HANA connector: creates sales orders for billing and reports billing documents."
+        "\n\nSecrets (environment only; NAME_FILE reads NAME from a file):\n"
+        "  SAP_PASSWORD      the communication user's password (with --user), or\n"
+        "  SAP_BEARER_TOKEN  an OAuth access token\n"
+        "  SAP_WEBHOOK_KEY   optional: events must then call /webhooks/sap?key=<it>",
+    )
+    sap = parser.add_argument_group("S/4HANA")
+    sap.add_argument(
+        "--api-url", default=config.env_default("SAP_API_URL"), help="the host (SAP_API_URL; required)"
+    )
+    sap.add_argument("--user", default=config.env_default("SAP_USER"), help="communication user (SAP_USER)")
+    sap.add_argument(
+        "--sales-organization",
+        default=config.env_default("SAP_SALES_ORGANIZATION", "1710"),
+        help="(SAP_SALES_ORGANIZATION; default %(default)s)",
+    )
+    sap.add_argument(
+        "--distribution-channel",
+        default=config.env_default("SAP_DISTRIBUTION_CHANNEL", "10"),
+        help="(SAP_DISTRIBUTION_CHANNEL; default %(default)s)",
+    )
+    sap.add_argument(
+        "--division",
+        default=config.env_default("SAP_DIVISION", "00"),
+        help="(SAP_DIVISION; default %(default)s)",
+    )
+    sap.add_argument(
+        "--order-type",
+        default=config.env_default("SAP_ORDER_TYPE", "OR"),
+        help="(SAP_ORDER_TYPE; default %(default)s)",
+    )
+    sap.add_argument(
+        "--sold-to-party",
+        default=config.env_default("SAP_SOLD_TO_PARTY", "17100001"),
+        help="the SAP customer of every order (SAP_SOLD_TO_PARTY; default %(default)s)",
+    )
+    args = parser.parse_args(argv)
+    config.configure_logging(args.log_level.upper())
+    try:
+        runtime = config.runtime_config(PROVIDER, args)
+        if not args.api_url:
+            raise config.ConfigError("set --api-url or SAP_API_URL")
+        bearer = config.read_secret("SAP_BEARER_TOKEN", required=False)
+        if bearer is not None:
+            authorization = config.Secret("SAP_BEARER_TOKEN", f"Bearer {bearer.reveal()}")
+        else:
+            if not args.user:
+                raise config.ConfigError("set --user (SAP_USER) and SAP_PASSWORD, or SAP_BEARER_TOKEN")
+            password = config.read_secret("SAP_PASSWORD")
+            assert password is not None
+            authorization = basic(args.user, password)
+        webhook_key = config.read_secret("SAP_WEBHOOK_KEY", required=False)
+    except config.ConfigError as exc:
+        parser.error(str(exc))
+    options = SapOptions(
+        sales_organization=args.sales_organization,
+        distribution_channel=args.distribution_channel,
+        division=args.division,
+        order_type=args.order_type,
+        sold_to_party=args.sold_to_party,
+    )
+
+    def make(publisher: Publisher, store: ConnectorStore) -> SapConnector:
+        api = ProviderHttp(args.api_url, PROVIDER, runtime.http, unsafe_cookies=True)
+        session = SapSession(api, authorization)
+        api.auth = session
+        return SapConnector(api, session, store, publisher, options, webhook_key)
+
+    return run(runtime, make)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

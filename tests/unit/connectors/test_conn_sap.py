@@ -1,0 +1,122 @@
+"""The SAP connector against the S/4HANA simulator: a sales order per order behind the CSRF
+token, and the billing document's CloudEvent turned into "invoiced"."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from decimal import Decimal
+
+import pytest
+import pytest_asyncio
+from conn_testing import RecordingPublisher, Serve, control, drain, journey_state, request_for, requests_to
+
+from connectors.actions import answer
+from connectors.config import Secret
+from connectors.http import ProviderHttp, RetryPolicy
+from connectors.sap import SALES, SapConnector, SapOptions, SapSession, basic
+from connectors.state import ConnectorStore
+from connectors.webhooks import make_web_app
+from simulators.sap import SapSettings, SapSimulator
+from streams.domain.commands import RecordInvoiced
+
+
+@dataclass
+class Sap:
+    sim: str
+    connector: SapConnector
+    publisher: RecordingPublisher
+
+    async def bill(self, order_id: str) -> str:
+        result = await answer(
+            self.connector, request_for(journey_state(5, order_id), "sap", "send_to_billing"), self.publisher
+        )
+        assert result is not None and result.success
+        billed = await control(
+            self.sim, "POST", f"/_sim/salesorders/{result.data['provider_order_id']}/bill", {}
+        )
+        await drain(self.sim)
+        number: str = billed["billing_document"]["BillingDocument"]
+        return number
+
+
+@pytest_asyncio.fixture
+async def sap(serve: Serve, store: ConnectorStore, publisher: RecordingPublisher) -> AsyncIterator[Sap]:
+    sim = await serve(SapSimulator(SapSettings(time_scale=0.001)).make_app())
+    api = ProviderHttp(sim, "sap", RetryPolicy(tries=3, backoff=0.01), unsafe_cookies=True)
+    session = SapSession(api, basic("SIM_USER", Secret("SAP_PASSWORD", "sim-sap-password")))
+    api.auth = session
+    connector = SapConnector(api, session, store, publisher, SapOptions())
+    url = await serve(make_web_app("sap", connector.routes(), 256 * 1024))
+    await control(sim, "PUT", "/_sim/config", {"webhook_url": f"{url}/webhooks/sap"})
+    yield Sap(sim, connector, publisher)
+    await connector.close()
+
+
+@pytest.mark.asyncio
+async def test_an_order_becomes_one_sales_order_created_behind_the_csrf_token(sap: Sap) -> None:
+    await control(
+        sap.sim,
+        "POST",
+        "/_sim/faults",
+        {"kind": "5xx", "count": 1, "method": "POST", "path_prefix": f"/{SALES}/A_SalesOrder"},
+    )
+    state = journey_state(5, "FNO-USMF-000042")
+    request = request_for(state, "sap", "send_to_billing")
+
+    first = await answer(sap.connector, request, sap.publisher)
+    again = await answer(sap.connector, request, sap.publisher)
+
+    listing = await control(sap.sim, "GET", "/_sim/salesorders")
+    [order] = listing["salesorders"]
+    assert order["PurchaseOrderByCustomer"] == "FNO-USMF-000042"
+    assert [(i["Material"], i["RequestedQuantity"]) for i in order["to_Item"]["results"]] == [
+        (line.sku, str(line.quantity)) for line in state.lines
+    ]
+    assert first is not None and again is not None
+    assert first.data == again.data == {"provider_order_id": order["SalesOrder"]}
+    assert len(await requests_to(sap.sim, "GET", f"/{SALES}/")) == 1  # one token for both
+
+
+@pytest.mark.asyncio
+async def test_an_expired_csrf_token_is_fetched_again_and_the_write_sent_again(sap: Sap) -> None:
+    await answer(
+        sap.connector, request_for(journey_state(5, "FNO-USMF-1"), "sap", "send_to_billing"), sap.publisher
+    )
+    await control(sap.sim, "POST", "/_sim/csrf/invalidate")
+    result = await answer(
+        sap.connector, request_for(journey_state(5, "FNO-USMF-2"), "sap", "send_to_billing"), sap.publisher
+    )
+
+    assert result is not None and result.success
+    assert [r["status"] for r in await requests_to(sap.sim, "POST", f"/{SALES}/A_SalesOrder")] == [
+        201,
+        403,
+        201,
+    ]
+
+
+@pytest.mark.asyncio
+async def test_the_billing_document_event_reports_the_order_invoiced_once(sap: Sap) -> None:
+    await control(sap.sim, "POST", "/_sim/faults", {"kind": "duplicate_webhook", "path_prefix": "sap.s4.beh"})
+    document = await sap.bill("FNO-USMF-000043")
+
+    [invoiced] = sap.publisher.of(RecordInvoiced)
+    assert invoiced.envelope.order_id == "FNO-USMF-000043"
+    assert (invoiced.provider, invoiced.invoice_id) == ("sap", document)
+    assert invoiced.amount == Decimal(sum(line.quantity for line in journey_state(5, "x").lines) * 10)
+
+
+@pytest.mark.asyncio
+async def test_a_billing_event_sap_cannot_explain_yet_is_refused_and_taken_on_redelivery(sap: Sap) -> None:
+    await control(
+        sap.sim,
+        "POST",
+        "/_sim/faults",
+        {"kind": "5xx", "count": 3, "path_prefix": "/sap/opu/odata/sap/API_BILLING_DOCUMENT_SRV"},
+    )
+    await sap.bill("FNO-USMF-000044")
+
+    assert [c.envelope.order_id for c in sap.publisher.of(RecordInvoiced)] == ["FNO-USMF-000044"]
+    [delivery] = (await control(sap.sim, "GET", "/_sim/deliveries"))["deliveries"]
+    assert [a["status"] for a in delivery["attempts"]] == [503, 204]
