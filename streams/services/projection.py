@@ -125,7 +125,7 @@ class Commit:
 
 
 class ProjectionStore:
-    """The projection's RocksDB: views, events, indexes, held early arrivals, offsets."""
+    """The projection's RocksDB: views, events, indexes, offsets and counters."""
 
     def __init__(self, path: Path) -> None:
         path.mkdir(parents=True, exist_ok=True)

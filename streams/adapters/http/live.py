@@ -2,8 +2,9 @@
 
 The read model calls its listeners on its own thread after each committed batch; the hub
 hops onto the event loop with ``call_soon_threadsafe`` and there feeds every open event
-stream (bounded: a slow browser loses events, and is told how many) and wakes the
-requests waiting for an order to reach a version.
+stream and wakes the requests waiting for an order to reach a version. A stream keeps
+the newest 256 changes it has not sent: while the projection rebuilds at thousands of
+events a second, a browser gets the latest and a count of the rest (``lagged``).
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ class Stream:
 
 
 class LiveHub:
-    def __init__(self, read_model: ReadModel, stream_size: int = 1000) -> None:
+    def __init__(self, read_model: ReadModel, stream_size: int = 256) -> None:
         self._read_model = read_model
         self._stream_size = stream_size
         self._streams: set[Stream] = set()

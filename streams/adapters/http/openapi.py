@@ -88,6 +88,21 @@ _SCHEMAS: JSON = {
             "channel_status": _STR,
             "validation_errors": {"type": "array", "items": {"type": "string"}},
             "external_refs": {"type": "array", "items": _ref("ExternalRef")},
+            "attributes": {"type": "object", "additionalProperties": {"type": "string"}},
+            "billing_provider": _STR,
+            "flow": _STR,
+            "flow_version": {"type": ["integer", "null"]},
+            "steps": {"type": "object", "description": "the latest result of each flow step"},
+            "pending_actions": {
+                "type": "array",
+                "items": {"type": "object"},
+                "description": "provider actions the order waits for",
+            },
+            "failed_step": {
+                "type": ["string", "null"],
+                "description": "the step a reprocess restarts from",
+            },
+            "waiting_on": {"type": ["string", "null"], "description": "why the order waits"},
             "ship_to": {"type": "object"},
             "lines": {"type": "array", "items": _ref("Line")},
             "created_at": _TIME,
@@ -108,6 +123,8 @@ _SCHEMAS: JSON = {
             "fulfillment_provider": _STR,
             "external_refs": {"type": "array", "items": _ref("ExternalRef")},
             "validation_errors": {"type": "array", "items": {"type": "string"}},
+            "failed_step": _STR,
+            "waiting_on": _STR,
             "updated_at": _TIME,
         },
     },
@@ -327,7 +344,8 @@ def openapi() -> JSON:
             },
             "/orders/{order_id}/reprocess": {
                 "post": {
-                    "summary": "Ask the writer to reprocess the order (publishes a command)",
+                    "summary": "Ask the writer to reprocess the order from its failed step "
+                    "(publishes ReprocessOrder; 409 when no step failed, 501 when not wired)",
                     "security": [{"bearer": []}],
                     "parameters": [_ORDER_ID],
                     "responses": {
@@ -344,6 +362,7 @@ def openapi() -> JSON:
                         ),
                         **_RESPONSES_400,
                         "404": _ERROR,
+                        "409": _ERROR,
                         "501": _ERROR,
                     },
                 }

@@ -271,11 +271,11 @@ function renderHolds(stats) {
 const feed = [];
 function renderLive(changes) {
   feed.unshift(...changes.reverse());
-  feed.length = Math.min(feed.length, 40);
+  feed.length = Math.min(feed.length, 30);
   $("live").replaceChildren(...feed.map((c, i) => el("li", { class: i < changes.length ? "fresh" : "" },
     el("span", { class: "t" }, clock(c.occurred_at)),
     el("a", { href: `/dashboard/orders/${encodeURIComponent(c.order_id)}`, "data-link": true, class: "mono" }, c.order_id),
-    el("span", {}, `${c.type} `, el("span", { class: "chip" }, `#${c.seq}`)),
+    el("span", { class: "what" }, c.type, el("span", { class: "chip" }, `#${c.seq}`), el("span", { class: "chip" }, c.topic)),
     pill(c.status, c.status_reason, true),
   )));
 }
@@ -286,9 +286,15 @@ function showOverview() {
   document.title = "kafka-iom · Operations";
   let pending = [];
   let scheduled = false;
+  let skipped = 0;
+  $("live-skipped").textContent = "newest first";
   connect("/events/stream", {
     stats: (stats) => {
       renderKpis(stats); renderStatuses(stats); renderThroughput(stats); renderProviders(stats); renderHolds(stats);
+    },
+    lagged: (lag) => {
+      skipped += lag.dropped;
+      $("live-skipped").textContent = `${NUM.format(skipped)} events not shown (too many to follow live)`;
     },
     change: (change) => {
       pending.push(change);

@@ -8,9 +8,11 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from read_side_fixtures import Clock, Feed, flat, held_order, journeys
+from read_side_fixtures import START, Clock, Feed, flat, held_order, journeys
 
 from streams.adapters.http.app import create_app
+from streams.adapters.http.live import Stream
+from streams.adapters.http.read_model import Change
 from streams.services.projection import Projection
 
 Client = TestClient  # type: ignore[type-arg]
@@ -199,3 +201,26 @@ async def test_reprocess_publishes_for_an_order_with_a_failed_step(
 
         assert (await client.post("/orders/NOPE/reprocess")).status == 404
     assert published == ["HOLD-1"]
+
+
+def test_a_slow_stream_keeps_the_newest_changes_and_counts_the_rest() -> None:
+    stream = Stream(order_id=None, size=3)
+    changes = [
+        Change("ORD-1", seq, "OrderCreated", "order.created", "New", "Created", START) for seq in range(1, 6)
+    ]
+    stream.offer(changes[:2])
+    stream.offer(changes[2:])
+
+    kept, dropped = stream.take()
+
+    assert ([c.seq for c in kept], dropped) == ([3, 4, 5], 2)
+    assert stream.take() == ([], 0)
+
+
+@pytest.mark.asyncio
+async def test_the_event_stream_takes_the_token_as_a_parameter(projection: Projection) -> None:
+    async with TestClient(TestServer(create_app(projection, token="s3cret"))) as client:
+        assert (await client.get("/events/stream")).status == 401
+        response = await client.get("/events/stream?stats=false&access_token=s3cret")
+        assert response.status == 200
+        response.close()
