@@ -14,16 +14,22 @@ from pydantic import BaseModel
 
 from streams.domain.commands import COMMAND_TYPES, CommandRejected, ProviderActionRequest
 from streams.domain.events import (
+    BackorderCheckStarted,
     ChannelStatusUpdated,
     Event,
     FlowStarted,
     FlowStepRecorded,
+    FulfillmentOrderCreated,
     FulfillmentPicked,
     OrderAssigned,
     OrderCanceled,
     OrderCreated,
     OrderHeld,
     OrderInvoiced,
+    OrderLinesBackordered,
+    OrderLinesCanceled,
+    OrderLinesReleased,
+    OrderLinesStatusChanged,
     OrderReprocessed,
     OrderSentToBilling,
     OrderSentToFulfillment,
@@ -67,6 +73,12 @@ _EVENT_TOPICS: tuple[tuple[str, type[Event]], ...] = (
     ("order.step-recorded", FlowStepRecorded),
     ("order.action-requested", ProviderActionRequested),
     ("order.reprocessed", OrderReprocessed),
+    ("fulfillment.order-created", FulfillmentOrderCreated),
+    ("order.lines-backordered", OrderLinesBackordered),
+    ("order.lines-released", OrderLinesReleased),
+    ("order.lines-canceled", OrderLinesCanceled),
+    ("order.lines-status-changed", OrderLinesStatusChanged),
+    ("order.backorder-check-started", BackorderCheckStarted),
 )
 
 PROVIDERS = ("bigcommerce", "fno", "flexe", "sap", "dom")

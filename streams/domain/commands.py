@@ -122,6 +122,19 @@ class ReprocessOrder(Command):
     reason: str = ""
 
 
+class CancelOrderLines(Command):
+    """Cancel some lines (e.g. held past the backorder cancellation SLA); the rest go on."""
+
+    line_ids: tuple[str, ...]
+    reason: str
+
+
+class CheckBackorders(Command):
+    """From the backorder job: source the order's held lines again."""
+
+    job_run: str = ""
+
+
 COMMAND_TYPES: tuple[type[Command], ...] = (
     CreateOrder,
     RecordValidation,
@@ -138,6 +151,8 @@ COMMAND_TYPES: tuple[type[Command], ...] = (
     RequestProviderAction,
     RecordActionResult,
     ReprocessOrder,
+    CancelOrderLines,
+    CheckBackorders,
 )
 
 

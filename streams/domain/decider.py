@@ -7,13 +7,19 @@ command on the same state twice yields byte-identical events.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from pydantic import ValidationError
+
+from streams.domain.backorders import BackorderSettings
 from streams.domain.commands import (
     AssignOrderData,
     CancelOrder,
+    CancelOrderLines,
+    CheckBackorders,
     Command,
     CreateOrder,
     HoldOrder,
@@ -31,17 +37,24 @@ from streams.domain.commands import (
 )
 from streams.domain.errors import DomainError, UnknownOrder
 from streams.domain.events import (
+    BackorderCheckStarted,
     ChannelStatusUpdated,
     Envelope,
     Event,
     FlowStarted,
     FlowStepRecorded,
+    FulfillmentOrderCreated,
     FulfillmentPicked,
+    LineEvent,
     OrderAssigned,
     OrderCanceled,
     OrderCreated,
     OrderHeld,
     OrderInvoiced,
+    OrderLinesBackordered,
+    OrderLinesCanceled,
+    OrderLinesReleased,
+    OrderLinesStatusChanged,
     OrderReprocessed,
     OrderSentToBilling,
     OrderSentToFulfillment,
@@ -51,9 +64,35 @@ from streams.domain.events import (
     ProviderActionRequested,
 )
 from streams.domain.ids import event_id
+from streams.domain.lines import apply_to_lines
 from streams.domain.order import OrderState, PendingAction, evolve
-from streams.domain.transitions import DEFAULT_TRANSITIONS, TransitionTable
-from streams.domain.values import LineAssignment
+from streams.domain.sourcing import FulfillmentPlan
+from streams.domain.transitions import CANCELED, DEFAULT_TRANSITIONS, ON_HOLD, TransitionTable
+from streams.domain.values import FulfillmentOrderLine, LineAssignment
+
+
+def _make(
+    cls: type[Event],
+    command: Command,
+    state: OrderState | None,
+    index: int,
+    after: tuple[str, str],
+    **payload: Any,
+) -> Event:
+    """The ``index``-th event ``command`` causes, with the order's (status, reason) ``after`` it."""
+    cmd = command.envelope
+    envelope = Envelope(
+        event_id=event_id(cmd.command_id, index),
+        order_id=cmd.order_id,
+        seq=(state.version if state else 0) + 1,
+        occurred_at=cmd.issued_at,
+        correlation_id=cmd.correlation_id,
+        causation_id=cmd.command_id,
+        source=cmd.source,
+        status=after[0],
+        status_reason=after[1],
+    )
+    return cls(envelope=envelope, **payload)
 
 
 def _event(
@@ -65,27 +104,70 @@ def _event(
     event_reason: str | None = None,
     **payload: Any,
 ) -> Event:
-    """The ``index``-th event ``command`` causes, ``state`` being the order just before it."""
-    cmd = command.envelope
-    status, reason = table.apply(
-        cmd.order_id,
+    """The ``index``-th event ``command`` causes, ``state`` being the order just before it;
+    the transition table moves the header."""
+    after = table.apply(
+        command.envelope.order_id,
         cls.business_event,
         state.status if state else None,
         state.status_reason if state else None,
         event_reason,
     )
-    envelope = Envelope(
-        event_id=event_id(cmd.command_id, index),
-        order_id=cmd.order_id,
-        seq=(state.version if state else 0) + 1,
-        occurred_at=cmd.issued_at,
-        correlation_id=cmd.correlation_id,
-        causation_id=cmd.command_id,
-        source=cmd.source,
-        status=status,
-        status_reason=reason,
+    return _make(cls, command, state, index, after, **payload)
+
+
+def _events(
+    cls: type[Event],
+    command: Command,
+    state: OrderState | None,
+    table: TransitionTable,
+    index: int = 0,
+    event_reason: str | None = None,
+    **payload: Any,
+) -> list[Event]:
+    """Like ``_event``; once lines have statuses of their own, the table moves each line
+    and a second event records what happened to them (see ``domain.lines``)."""
+    if state is None or not state.lines_have_statuses or not table.has_rows(cls.business_event):
+        return [_event(cls, command, state, table, index, event_reason, **payload)]
+    outcome = apply_to_lines(state, cls.business_event, table, event_reason)
+    first = _make(cls, command, state, index, outcome.header, **payload)
+    if not outcome.changes:
+        return [first]
+    lines = _make(
+        OrderLinesStatusChanged,
+        command,
+        evolve(state, first),
+        index + 1,
+        outcome.header,
+        lines=tuple(outcome.changes),
+        cause=cls.business_event,
     )
-    return cls(envelope=envelope, **payload)
+    return [first, lines]
+
+
+def _line_event(
+    cls: type[LineEvent],
+    command: Command,
+    state: OrderState,
+    table: TransitionTable,
+    line_ids: Iterable[str],
+    index: int = 0,
+    event_reason: str | None = None,
+    **payload: Any,
+) -> list[Event]:
+    """A line-level event for the named lines the table lets it move; none if it moves none."""
+    outcome = apply_to_lines(
+        state,
+        cls.business_event,
+        table,
+        event_reason,
+        only=line_ids,
+        parks=cls is OrderLinesBackordered,
+        unparks=cls in (OrderLinesReleased, OrderLinesCanceled),
+    )
+    if not outcome.changes:
+        return []
+    return [_make(cls, command, state, index, outcome.header, lines=tuple(outcome.changes), **payload)]
 
 
 def _payload(command: Command) -> dict[str, Any]:
@@ -102,14 +184,14 @@ def _create(c: CreateOrder, state: OrderState | None, table: TransitionTable) ->
     line_ids = [line.line_id for line in c.lines]
     if len(set(line_ids)) != len(line_ids):
         raise DomainError(c.envelope.order_id, f"duplicate line ids in {line_ids}")
-    return [_event(OrderCreated, c, None, table, **_payload(c))]
+    return _events(OrderCreated, c, None, table, **_payload(c))
 
 
 def _validation(c: RecordValidation, state: OrderState | None, table: TransitionTable) -> list[Event]:
     state = _existing(c, state)
     if c.passed:
-        return [_event(OrderValidated, c, state, table, policy=c.policy)]
-    return [_event(OrderValidationFailed, c, state, table, policy=c.policy, reasons=c.reasons)]
+        return _events(OrderValidated, c, state, table, policy=c.policy)
+    return _events(OrderValidationFailed, c, state, table, policy=c.policy, reasons=c.reasons)
 
 
 def _assign(c: AssignOrderData, state: OrderState | None, table: TransitionTable) -> list[Event]:
@@ -118,7 +200,7 @@ def _assign(c: AssignOrderData, state: OrderState | None, table: TransitionTable
     unknown = sorted(a.line_id for a in c.lines if a.line_id not in known)
     if unknown:
         raise DomainError(c.envelope.order_id, f"cannot assign unknown lines {unknown}")
-    return [_event(OrderAssigned, c, state, table, **_payload(c))]
+    return _events(OrderAssigned, c, state, table, **_payload(c))
 
 
 def _existing(c: Command, state: OrderState | None) -> OrderState:
@@ -132,7 +214,7 @@ def _recorder(cls: type[Event]) -> Callable[[Any, OrderState | None, TransitionT
 
     def decide_one(c: Command, state: OrderState | None, table: TransitionTable) -> list[Event]:
         payload = _payload(c)
-        return [_event(cls, c, _existing(c, state), table, event_reason=payload.get("reason"), **payload)]
+        return _events(cls, c, _existing(c, state), table, event_reason=payload.get("reason"), **payload)
 
     return decide_one
 
@@ -143,7 +225,7 @@ def _start_flow(c: StartFlow, state: OrderState | None, table: TransitionTable) 
         if (state.flow, state.flow_version) == (c.flow, c.flow_version):
             return []
         raise DomainError(c.envelope.order_id, f"already runs in flow {state.flow} v{state.flow_version}")
-    return [_event(FlowStarted, c, state, table, flow=c.flow, flow_version=c.flow_version)]
+    return _events(FlowStarted, c, state, table, flow=c.flow, flow_version=c.flow_version)
 
 
 def _flow_of(c: Command, state: OrderState) -> tuple[str, int]:
@@ -154,7 +236,7 @@ def _flow_of(c: Command, state: OrderState) -> tuple[str, int]:
 
 def _step_result(c: RecordStepResult, state: OrderState | None, table: TransitionTable) -> list[Event]:
     state = _existing(c, state)
-    return [_event(FlowStepRecorded, c, state, table, **_payload(c))]
+    return _events(FlowStepRecorded, c, state, table, **_payload(c))
 
 
 def _request_action(
@@ -162,7 +244,7 @@ def _request_action(
 ) -> list[Event]:
     state = _existing(c, state)
     _flow_of(c, state)
-    return [_event(ProviderActionRequested, c, state, table, action_id=c.envelope.command_id, **_payload(c))]
+    return _events(ProviderActionRequested, c, state, table, action_id=c.envelope.command_id, **_payload(c))
 
 
 RETRY_BACKOFF_CAP = timedelta(seconds=30)
@@ -173,25 +255,96 @@ def retry_backoff(attempt: int) -> timedelta:
     return min(timedelta(seconds=2 ** (attempt - 1)), RETRY_BACKOFF_CAP)
 
 
-def _succeeded(c: RecordActionResult, pending: PendingAction) -> tuple[type[Event], dict[str, Any]] | None:
-    """The business event a provider action's success means, if any."""
+@dataclass
+class _Effect:
+    """An event a provider's answer causes; ``line_ids`` for a line-level event."""
+
+    cls: type[Event]
+    payload: dict[str, Any]
+    line_ids: tuple[str, ...] | None = None
+    reason: str | None = None
+
+
+def _succeeded(c: RecordActionResult, pending: PendingAction, state: OrderState) -> list[_Effect]:
+    """The business events a provider action's success means."""
     ref = c.data.get("provider_order_id")
     if pending.action == "send_to_fulfillment":
-        return OrderSentToFulfillment, {"provider": pending.provider, "provider_order_id": ref}
+        return [_Effect(OrderSentToFulfillment, {"provider": pending.provider, "provider_order_id": ref})]
     if pending.action == "send_to_billing":
-        return OrderSentToBilling, {"provider": pending.provider, "provider_order_id": ref}
+        return [_Effect(OrderSentToBilling, {"provider": pending.provider, "provider_order_id": ref})]
     if pending.action == "send_to_fulfillment_optimization":
-        # DOM answers with the source it chose per line: {"warehouse.<line id>": "<warehouse>"}.
-        chosen = tuple(
+        return _sourced(c, pending, state)
+    if pending.action == "update_channel_status":
+        status = c.data.get("channel_status") or pending.params.get("status_id", "")
+        return [_Effect(ChannelStatusUpdated, {"channel": pending.provider, "channel_status": status})]
+    return []
+
+
+def _sourced(c: RecordActionResult, pending: PendingAction, state: OrderState) -> list[_Effect]:
+    """DOM's answer: one fulfillment order per source it chose, the shipping warehouse
+    stamped on each sourced line, held lines it sourced released, and (with backorders
+    on) the lines it could not source put in Backorder hold.
+
+    DOM answers with its plan (``data["plan"]``, a ``FulfillmentPlan`` as JSON); a plain
+    ``warehouse.<line id>`` per sourced line is understood too (stand-in providers)."""
+    order_id = c.envelope.order_id
+    backorder_scope = pending.params.get("scope") == "backorders"
+    asked = [
+        line
+        for line in state.lines
+        if (line.parked if backorder_scope else not line.parked) and state.line_status(line) != CANCELED
+    ]
+    effects: list[_Effect] = []
+    if "plan" in c.data:
+        try:
+            plan = FulfillmentPlan.model_validate_json(c.data["plan"])
+        except ValidationError as exc:
+            raise DomainError(
+                order_id, f"DOM's plan cannot be read: {exc.error_count()} errors: {exc}"
+            ) from exc
+        known = {line.line_id for line in state.lines}
+        strangers = sorted({a.line_id for a in plan.allocations} - known)
+        if strangers:
+            raise DomainError(order_id, f"DOM's plan sources unknown lines {strangers}")
+        done = len(state.fulfillment_orders)
+        for n, fo in enumerate(plan.fulfillment_orders(), start=done + 1):
+            lines = tuple(
+                FulfillmentOrderLine(
+                    line_id=a.line_id, sku=a.sku, quantity=a.quantity, reservation_id=a.reservation_id
+                )
+                for a in fo.allocations
+            )
+            payload = {
+                "fulfillment_order_id": f"{order_id}-FO{n}",
+                "source": fo.source,
+                "warehouse": fo.warehouse,
+                "site": fo.site,
+                "strategy": plan.strategy,
+                "lines": lines,
+            }
+            effects.append(_Effect(FulfillmentOrderCreated, payload))
+        chosen = [a for line_id in plan.sourced_lines() if (a := plan.shipping_warehouse(line_id))]
+        stamps = tuple(LineAssignment(line_id=a.line_id, site=a.site, warehouse=a.warehouse) for a in chosen)
+    else:
+        stamps = tuple(
             LineAssignment(line_id=key.removeprefix("warehouse."), warehouse=value)
             for key, value in sorted(c.data.items())
             if key.startswith("warehouse.")
         )
-        return OrderAssigned, {"lines": chosen, "policy": f"{pending.provider}:{pending.step}"}
-    if pending.action == "update_channel_status":
-        status = c.data.get("channel_status") or pending.params.get("status_id", "")
-        return ChannelStatusUpdated, {"channel": pending.provider, "channel_status": status}
-    return None
+    if stamps:
+        effects.append(
+            _Effect(OrderAssigned, {"lines": stamps, "policy": f"{pending.provider}:{pending.step}"})
+        )
+    sourced = {a.line_id for a in stamps}
+    released = tuple(line.line_id for line in asked if line.line_id in sourced and line.parked)
+    if released:
+        effects.append(_Effect(OrderLinesReleased, {}, line_ids=released))
+    settings = BackorderSettings.from_params(pending.params)
+    missing = tuple(line.line_id for line in asked if line.line_id not in sourced and not line.parked)
+    if settings.enabled and missing:
+        cancel_at = c.envelope.issued_at + settings.cancellation_sla if settings.cancellation_sla else None
+        effects.append(_Effect(OrderLinesBackordered, {"cancel_at": cancel_at}, line_ids=missing))
+    return effects
 
 
 def _action_result(c: RecordActionResult, state: OrderState | None, table: TransitionTable) -> list[Event]:
@@ -203,22 +356,29 @@ def _action_result(c: RecordActionResult, state: OrderState | None, table: Trans
     step = {"flow": flow, "flow_version": version, "step": pending.step, "attempt": pending.attempt}
     events: list[Event] = []
 
-    def add(cls: type[Event], payload: dict[str, Any], hold_reason: str | None = None) -> None:
+    def add(effect: _Effect) -> None:
         current = state
         for e in events:
             current = evolve(current, e)
-        events.append(_event(cls, c, current, table, index=len(events), event_reason=hold_reason, **payload))
+        if effect.line_ids is not None:
+            assert issubclass(effect.cls, LineEvent)
+            events.extend(
+                _line_event(effect.cls, c, current, table, effect.line_ids, len(events), **effect.payload)
+            )
+        else:
+            events.extend(
+                _events(effect.cls, c, current, table, len(events), effect.reason, **effect.payload)
+            )
 
     if c.success:
-        meaning = _succeeded(c, pending)
-        if meaning is not None:
-            add(*meaning)
-        add(FlowStepRecorded, {"result": "succeeded", "details": c.details, **step})
+        for effect in _succeeded(c, pending, state):
+            add(effect)
+        add(_Effect(FlowStepRecorded, {"result": "succeeded", "details": c.details, **step}))
         return events
     if pending.attempt < pending.max_attempts:
         timeout = pending.deadline - pending.not_before
         not_before = c.envelope.issued_at + retry_backoff(pending.attempt)
-        add(FlowStepRecorded, {"result": "retrying", "details": c.details, **step})
+        add(_Effect(FlowStepRecorded, {"result": "retrying", "details": c.details, **step}))
         retry = {
             **pending.model_dump(),
             "action_id": f"{c.envelope.command_id}/retry",
@@ -226,23 +386,46 @@ def _action_result(c: RecordActionResult, state: OrderState | None, table: Trans
             "not_before": not_before,
             "deadline": not_before + timeout,
         }
-        add(ProviderActionRequested, retry)
+        add(_Effect(ProviderActionRequested, retry))
         return events
     if pending.critical:  # the flow stops first: no '<step> failed' branch runs on a held order
         reason = (
             f"step '{pending.step}' failed after {pending.attempt} attempts "
             f"({pending.provider} {pending.action}): {c.details}"
         )
-        add(OrderHeld, {"reason": reason}, hold_reason=reason)
-    add(FlowStepRecorded, {"result": "failed", "details": c.details, **step})
+        add(_Effect(OrderHeld, {"reason": reason}, reason=reason))
+    add(_Effect(FlowStepRecorded, {"result": "failed", "details": c.details, **step}))
     return events
+
+
+def _cancel_lines(c: CancelOrderLines, state: OrderState | None, table: TransitionTable) -> list[Event]:
+    state = _existing(c, state)
+    unknown = sorted(set(c.line_ids) - {line.line_id for line in state.lines})
+    if unknown:
+        raise DomainError(c.envelope.order_id, f"cannot cancel unknown lines {unknown}")
+    return _line_event(
+        OrderLinesCanceled, c, state, table, c.line_ids, event_reason=c.reason, reason=c.reason
+    )
+
+
+def _check_backorders(c: CheckBackorders, state: OrderState | None, table: TransitionTable) -> list[Event]:
+    """Nothing to do for an order with no held line, whose held lines DOM is already on,
+    or that an operator stopped."""
+    state = _existing(c, state)
+    held = tuple(line.line_id for line in state.parked_lines if state.line_status(line) != CANCELED)
+    if not held or any(p.params.get("scope") == "backorders" for p in state.pending_actions):
+        return []
+    open_lines = [line for line in state.lines if state.line_status(line) != CANCELED]
+    if state.status in (ON_HOLD, CANCELED) and not all(line.parked for line in open_lines):
+        return []  # held or canceled for another reason (an operator's): that comes first
+    return _events(BackorderCheckStarted, c, state, table, line_ids=held, job_run=c.job_run)
 
 
 def _reprocess(c: ReprocessOrder, state: OrderState | None, table: TransitionTable) -> list[Event]:
     state = _existing(c, state)
     if state.failed_step is None:
         raise DomainError(c.envelope.order_id, "has no failed step to reprocess from")
-    return [_event(OrderReprocessed, c, state, table, step=state.failed_step, reason=c.reason)]
+    return _events(OrderReprocessed, c, state, table, step=state.failed_step, reason=c.reason)
 
 
 _DECIDERS: dict[type[Command], Callable[[Any, OrderState | None, TransitionTable], list[Event]]] = {
@@ -261,6 +444,8 @@ _DECIDERS: dict[type[Command], Callable[[Any, OrderState | None, TransitionTable
     RequestProviderAction: _request_action,
     RecordActionResult: _action_result,
     ReprocessOrder: _reprocess,
+    CancelOrderLines: _cancel_lines,
+    CheckBackorders: _check_backorders,
 }
 
 

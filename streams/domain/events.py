@@ -12,7 +12,15 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from streams.domain.values import Address, ExternalRef, LineAssignment, OrderLine, Value
+from streams.domain.values import (
+    Address,
+    ExternalRef,
+    FulfillmentOrderLine,
+    LineAssignment,
+    LineStatusChange,
+    OrderLine,
+    Value,
+)
 
 
 class Envelope(Value):
@@ -151,6 +159,61 @@ class OrderReprocessed(Event):
     reason: str = ""
 
 
+class FulfillmentOrderCreated(Event):
+    """DOM chose ``source`` for these lines (or parts of lines): one fulfillment order per
+    source, its units held by inventory reservations."""
+
+    business_event: ClassVar[str] = "Fulfillment order created"
+    fulfillment_order_id: str
+    source: str
+    warehouse: str
+    site: str | None = None
+    strategy: str
+    lines: tuple[FulfillmentOrderLine, ...]
+
+
+class LineEvent(Event):
+    """An event that moves lines, not the header: it records each line's status after it,
+    and the header's (in the envelope) follows when all its open lines agree."""
+
+    lines: tuple[LineStatusChange, ...]
+
+
+class OrderLinesBackordered(LineEvent):
+    """No source has these lines' units: they wait in Backorder hold for the backorder job."""
+
+    business_event: ClassVar[str] = "Order lines backordered"
+    cancel_at: datetime | None = None
+    """When the cancellation SLA ends (None: never)."""
+
+
+class OrderLinesReleased(LineEvent):
+    """The backorder job found and reserved the units: the lines go on to fulfillment."""
+
+    business_event: ClassVar[str] = "Backorder released"
+
+
+class OrderLinesCanceled(LineEvent):
+    business_event: ClassVar[str] = "Order lines canceled"
+    reason: str
+
+
+class OrderLinesStatusChanged(LineEvent):
+    """What an order-level event (``cause``) did to each line, once lines have statuses of
+    their own (like IOM's "raise lines and aggregated order events")."""
+
+    business_event: ClassVar[str] = "Order lines status changed"
+    cause: str
+
+
+class BackorderCheckStarted(Event):
+    """The backorder job asks DOM to source the held lines again (a flow step reacts)."""
+
+    business_event: ClassVar[str] = "Backorder check started"
+    line_ids: tuple[str, ...]
+    job_run: str = ""
+
+
 EVENT_TYPES: tuple[type[Event], ...] = (
     OrderCreated,
     OrderValidated,
@@ -168,4 +231,10 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     FlowStepRecorded,
     ProviderActionRequested,
     OrderReprocessed,
+    FulfillmentOrderCreated,
+    OrderLinesBackordered,
+    OrderLinesReleased,
+    OrderLinesCanceled,
+    OrderLinesStatusChanged,
+    BackorderCheckStarted,
 )

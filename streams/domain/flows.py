@@ -16,7 +16,8 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from streams.domain.order import OrderState
+from streams.domain.backorders import BackorderSettings
+from streams.domain.order import LineState, OrderState
 from streams.domain.policies import AssignmentPolicy, Rule, ValidationPolicy, header_fields, holds
 from streams.domain.values import Value
 
@@ -98,6 +99,11 @@ class Flow(Value):
                     raise ValueError(f"{where}: policy '{step.policy}' validates the header, not lines")
             elif not step.provider:
                 raise ValueError(f"{where}: '{step.action}' is a provider action and needs a provider")
+            if step.action == "send_to_fulfillment_optimization":
+                try:
+                    BackorderSettings.from_params(step.params)
+                except ValueError as exc:
+                    raise ValueError(f"{where}: params: {exc}") from exc
             for trigger in step.on:
                 name, _, result = trigger.rpartition(" ")
                 if result in ("succeeded", "failed") and name not in ids and " " not in name:
@@ -145,6 +151,16 @@ class FlowCatalog:
         return len(self._flows)
 
 
+def lines_to_sync(state: OrderState, sync_lines: str = "all") -> list[LineState]:
+    """The lines an export sends: every open line, or (``with_warehouse``, journey 6) only
+    the lines with a shipping warehouse that no earlier sync sent. Lines waiting in
+    Backorder hold are never sent."""
+    lines = [line for line in state.lines if state.line_status(line) != "Canceled" and not line.parked]
+    if sync_lines == "with_warehouse":
+        lines = [line for line in lines if line.warehouse and not line.synced]
+    return lines
+
+
 def readiness(state: OrderState, sync_lines: str = "all") -> list[str]:
     """Why the order may not be exported yet (empty: ready). Like the product's dual-write
     filters: a company on the header, and a site and a warehouse on every line to sync.
@@ -153,11 +169,9 @@ def readiness(state: OrderState, sync_lines: str = "all") -> list[str]:
     missing = []
     if not state.company:
         missing.append("the header has no company")
-    lines = [line for line in state.lines if line.status != "Canceled"]
-    if sync_lines == "with_warehouse":
-        lines = [line for line in lines if line.warehouse]
-        if not lines:
-            missing.append("no line has a shipping warehouse")
+    lines = lines_to_sync(state, sync_lines)
+    if sync_lines == "with_warehouse" and not lines:
+        missing.append("no line has a shipping warehouse")
     for line in lines:
         gaps = [name for name in ("site", "warehouse") if not getattr(line, name)]
         if gaps:

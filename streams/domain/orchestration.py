@@ -27,8 +27,15 @@ from streams.domain.commands import (
 )
 from streams.domain.decider import decide
 from streams.domain.errors import DomainError
-from streams.domain.events import Event, FlowStarted, FlowStepRecorded, OrderCreated, OrderReprocessed
-from streams.domain.flows import START, SYNC_ACTIONS, Flow, FlowCatalog, Step, readiness
+from streams.domain.events import (
+    BackorderCheckStarted,
+    Event,
+    FlowStarted,
+    FlowStepRecorded,
+    OrderCreated,
+    OrderReprocessed,
+)
+from streams.domain.flows import START, SYNC_ACTIONS, Flow, FlowCatalog, Step, lines_to_sync, readiness
 from streams.domain.order import OrderState, evolve
 from streams.domain.policies import AssignmentPolicy, ValidationPolicy, assign, header_fields, holds, validate
 from streams.domain.transitions import CANCELED, DEFAULT_TRANSITIONS, ON_HOLD, TransitionTable
@@ -54,7 +61,7 @@ class FlowEngine:
             return []  # a version this writer has not loaded yet: nothing to run
         if isinstance(event, OrderReprocessed):
             return self._run(flow, flow.step(event.step), state, event)
-        if state.status in STOPPED:
+        if state.status in STOPPED and not _backorder_check_of_a_backordered_order(state, event):
             return []
         commands: list[Command] = []
         for trigger in _triggers(event):
@@ -124,6 +131,10 @@ class FlowEngine:
             if not step.critical:
                 return [result("failed", why)]
             return [HoldOrder(envelope=env(1), reason=f"step '{step.id}': {why}"), result("failed", why)]
+        params = step.params
+        if step.action in SYNC_ACTIONS and sync_lines == "with_warehouse":
+            # the provider is told exactly which lines to sync; the order marks them synced
+            params = {**params, "lines": ",".join(x.line_id for x in lines_to_sync(state, sync_lines))}
         at = cause.envelope.occurred_at
         return [
             RequestProviderAction(
@@ -134,7 +145,7 @@ class FlowEngine:
                 attempt=1,
                 max_attempts=step.max_attempts,
                 critical=step.critical,
-                params=step.params,
+                params=params,
                 not_before=at,
                 deadline=at + timedelta(seconds=step.timeout_seconds),
             )
@@ -186,6 +197,13 @@ def process(
             if engine is not None:
                 queue.extend(engine.react(outcome.state, event))
     return outcome
+
+
+def _backorder_check_of_a_backordered_order(state: OrderState, event: Event) -> bool:
+    """An order whose every open line waits in Backorder hold is On hold, yet the backorder
+    job's check must still reach DOM: that hold is the lines', not an operator's."""
+    open_lines = [line for line in state.lines if state.line_status(line) != CANCELED]
+    return isinstance(event, BackorderCheckStarted) and bool(open_lines) and all(x.parked for x in open_lines)
 
 
 def _triggers(event: Event) -> list[str]:

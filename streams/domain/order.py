@@ -17,16 +17,23 @@ from pydantic import Field
 
 from streams.domain.errors import OutOfSequence, UnknownOrder
 from streams.domain.events import (
+    BackorderCheckStarted,
     ChannelStatusUpdated,
     Event,
     FlowStarted,
     FlowStepRecorded,
+    FulfillmentOrderCreated,
     FulfillmentPicked,
+    LineEvent,
     OrderAssigned,
     OrderCanceled,
     OrderCreated,
     OrderHeld,
     OrderInvoiced,
+    OrderLinesBackordered,
+    OrderLinesCanceled,
+    OrderLinesReleased,
+    OrderLinesStatusChanged,
     OrderReprocessed,
     OrderSentToBilling,
     OrderSentToFulfillment,
@@ -35,7 +42,7 @@ from streams.domain.events import (
     OrderValidationFailed,
     ProviderActionRequested,
 )
-from streams.domain.values import Address, ExternalRef, LineAssignment, Value
+from streams.domain.values import Address, ExternalRef, FulfillmentOrderLine, LineAssignment, Value
 
 
 class LineState(Value):
@@ -47,6 +54,28 @@ class LineState(Value):
     warehouse: str | None = None
     status: str | None = None
     """The line's own status; ``None`` while it follows the order header."""
+    status_reason: str | None = None
+    backordered_at: datetime | None = None
+    """Set while the line waits in Backorder hold (it is "parked": order-level events pass it by)."""
+    backorder_cancel_at: datetime | None = None
+    """When a parked line's cancellation SLA runs out."""
+    synced: bool = False
+    """Sent to the fulfillment or billing provider by a line-selective sync (journey 6)."""
+
+    @property
+    def parked(self) -> bool:
+        return self.backordered_at is not None
+
+
+class FulfillmentOrder(Value):
+    """What one source ships for the order (IOM: one fulfillment order per source)."""
+
+    fulfillment_order_id: str
+    source: str
+    warehouse: str
+    site: str | None = None
+    strategy: str
+    lines: tuple[FulfillmentOrderLine, ...]
 
 
 class PendingAction(Value):
@@ -99,6 +128,7 @@ class OrderState(Value):
     invoice_id: str | None = None
     channel_status: str | None = None
     validation_errors: tuple[str, ...] = ()
+    fulfillment_orders: tuple[FulfillmentOrder, ...] = ()
     created_by: str
     """The id of the command that created the order: a redelivered create is a no-op."""
     created_at: datetime
@@ -106,6 +136,22 @@ class OrderState(Value):
 
     def line_status(self, line: LineState) -> str:
         return line.status if line.status is not None else self.status
+
+    def line_status_reason(self, line: LineState) -> str:
+        return line.status_reason if line.status is not None and line.status_reason else self.status_reason
+
+    def line(self, line_id: str) -> LineState | None:
+        return next((line for line in self.lines if line.line_id == line_id), None)
+
+    @property
+    def lines_have_statuses(self) -> bool:
+        """Once a line moves on its own (backorder, line cancel), every order-level event is
+        applied line by line and the header follows its lines (see ``domain.lines``)."""
+        return any(line.status is not None for line in self.lines)
+
+    @property
+    def parked_lines(self) -> tuple[LineState, ...]:
+        return tuple(line for line in self.lines if line.parked)
 
     def external_ref(self, system: str) -> str | None:
         return next((r.ref for r in self.external_refs if r.system == system), None)
@@ -174,6 +220,48 @@ def _action_requested(state: OrderState, e: ProviderActionRequested) -> dict[str
     return {"pending_actions": (*others, pending)}
 
 
+def _synced(state: OrderState, provider: str) -> dict[str, Any]:
+    """A line-selective sync names its lines in the request (``params["lines"]``); the
+    request is still pending when its success is folded."""
+    named: set[str] = set()
+    for p in state.pending_actions:
+        if p.provider == provider and p.params.get("lines"):
+            named.update(p.params["lines"].split(","))
+    if not named:
+        return {}
+    return {
+        "lines": tuple(
+            x.model_copy(update={"synced": True}) if x.line_id in named else x for x in state.lines
+        )
+    }
+
+
+def _lines_moved(state: OrderState, e: LineEvent) -> dict[str, Any]:
+    changes = {c.line_id: c for c in e.lines}
+    extra: dict[str, Any] = {}
+    if isinstance(e, OrderLinesBackordered):
+        extra = {"backordered_at": e.envelope.occurred_at, "backorder_cancel_at": e.cancel_at}
+    elif isinstance(e, OrderLinesReleased | OrderLinesCanceled):
+        extra = {"backordered_at": None, "backorder_cancel_at": None}
+    lines = []
+    for line in state.lines:
+        change = changes.get(line.line_id)
+        if change is None:
+            lines.append(line)
+        else:
+            lines.append(
+                line.model_copy(
+                    update={"status": change.status, "status_reason": change.status_reason, **extra}
+                )
+            )
+    return {"lines": tuple(lines)}
+
+
+def _fulfillment_order(state: OrderState, e: FulfillmentOrderCreated) -> dict[str, Any]:
+    fo = FulfillmentOrder(**{name: getattr(e, name) for name in FulfillmentOrder.model_fields})
+    return {"fulfillment_orders": (*state.fulfillment_orders, fo)}
+
+
 _CHANGES: dict[type[Event], Callable[[OrderState, Any], dict[str, Any]]] = {
     OrderValidated: lambda s, e: {"validation_errors": ()},
     OrderValidationFailed: lambda s, e: {"validation_errors": e.reasons},
@@ -181,6 +269,7 @@ _CHANGES: dict[type[Event], Callable[[OrderState, Any], dict[str, Any]]] = {
     OrderSentToFulfillment: lambda s, e: {
         "fulfillment_provider": e.provider,
         "provider_order_id": e.provider_order_id,
+        **_synced(s, e.provider),
     },
     FulfillmentPicked: lambda s, e: {},
     OrderShipped: lambda s, e: {"tracking_number": e.tracking_number},
@@ -188,11 +277,17 @@ _CHANGES: dict[type[Event], Callable[[OrderState, Any], dict[str, Any]]] = {
     OrderCanceled: lambda s, e: {},
     OrderHeld: lambda s, e: {},
     ChannelStatusUpdated: lambda s, e: {"channel_status": e.channel_status},
-    OrderSentToBilling: lambda s, e: {"billing_provider": e.provider},
+    OrderSentToBilling: lambda s, e: {"billing_provider": e.provider, **_synced(s, e.provider)},
     FlowStarted: lambda s, e: {"flow": e.flow, "flow_version": e.flow_version},
     FlowStepRecorded: _step_recorded,
     ProviderActionRequested: _action_requested,
     OrderReprocessed: lambda s, e: {},
+    FulfillmentOrderCreated: _fulfillment_order,
+    OrderLinesBackordered: _lines_moved,
+    OrderLinesReleased: _lines_moved,
+    OrderLinesCanceled: _lines_moved,
+    OrderLinesStatusChanged: _lines_moved,
+    BackorderCheckStarted: lambda s, e: {},
 }
 """What each event changes besides version and status: one small function per event type."""
 

@@ -23,6 +23,9 @@ CANCELED = "Canceled"
 
 STATUSES = (NEW, IN_PROGRESS, ON_HOLD, FULFILLMENT_IN_PROGRESS, COMPLETED, CANCELED)
 
+BACKORDER_HOLD = "Backorder hold"
+"""The reason of a line waiting for inventory (IOM's "Sales Order Line Backorder Hold")."""
+
 FROM_EVENT = "*"
 """A target reason of ``*`` takes the reason the event carries (e.g. why an order is held)."""
 
@@ -77,6 +80,14 @@ class TransitionTable(BaseModel):
             return row.target, event_reason or business_event
         return row.target, row.reason
 
+    def has_rows(self, business_event: str) -> bool:
+        """Whether the table governs ``business_event`` at all (else it never moves a status)."""
+        return business_event in self._index
+
+    def allows(self, business_event: str, status: str | None) -> bool:
+        """Whether ``business_event`` may happen to something in ``status``."""
+        return status in self._index.get(business_event, {})
+
     def with_rows(self, rows: Iterable[Transition]) -> TransitionTable:
         """This table with ``rows`` added or replacing the rows for the same (event, source)."""
         replaced = {(r.event, r.source): r for r in self.transitions}
@@ -105,6 +116,10 @@ _DEFAULT_ROWS: list[tuple[str, list[str | None], str, str]] = [
     ("Order canceled",             [NEW, IN_PROGRESS, ON_HOLD],  CANCELED,     FROM_EVENT),
     ("Order put on hold",          _ANY_OPEN,                    ON_HOLD,      FROM_EVENT),
     ("Order reprocessed",          [ON_HOLD],                    IN_PROGRESS,  "Reprocessed"),
+    # line-level events (journey 6): each row moves one line; the header follows its lines
+    ("Order lines backordered",    [NEW, IN_PROGRESS],           ON_HOLD,      BACKORDER_HOLD),
+    ("Backorder released",         [ON_HOLD],                    IN_PROGRESS,  "Backorder released"),
+    ("Order lines canceled",       [NEW, IN_PROGRESS, ON_HOLD],  CANCELED,     FROM_EVENT),
 ]
 # fmt: on
 

@@ -45,3 +45,20 @@ class ExternalRef(Value):
 
     system: str
     ref: str
+
+
+class LineStatusChange(Value):
+    """A line's status after a line-level event: recorded, so a replay never needs the table."""
+
+    line_id: str
+    status: str
+    status_reason: str
+
+
+class FulfillmentOrderLine(Value):
+    """The part of an order line one source ships, and the inventory reservation that holds it."""
+
+    line_id: str
+    sku: str
+    quantity: int
+    reservation_id: str | None = None

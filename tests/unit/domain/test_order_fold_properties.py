@@ -20,6 +20,8 @@ from streams.domain.commands import (
     COMMAND_TYPES,
     AssignOrderData,
     CancelOrder,
+    CancelOrderLines,
+    CheckBackorders,
     Command,
     CommandEnvelope,
     CreateOrder,
@@ -503,7 +505,10 @@ TestOrderLifecycle = OrderLifecycle.TestCase
 ORCHESTRATION_KINDS = {StartFlow, RecordStepResult, RequestProviderAction, RecordActionResult, ReprocessOrder}
 """Issued by the flow engine against flow state; their properties live in tests/unit/domain/orchestration."""
 
+LINE_KINDS = {CancelOrderLines, CheckBackorders}
+"""Line-level commands (journey 6); their properties live in tests/unit/domain/sourcing."""
+
 
 def test_the_generators_know_every_lifecycle_command_kind() -> None:
-    assert set(KINDS) | ORCHESTRATION_KINDS == set(COMMAND_TYPES)
+    assert set(KINDS) | ORCHESTRATION_KINDS | LINE_KINDS == set(COMMAND_TYPES)
     assert set(KINDS) == set(_TEMPLATES)

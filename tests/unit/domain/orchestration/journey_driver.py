@@ -58,6 +58,23 @@ def shipped_engine() -> FlowEngine:
     return FlowEngine(FlowCatalog(shipped_flows()))
 
 
+def journey_6_engine(**dom_params: str) -> FlowEngine:
+    """The shipped flows, with journey 6's order-handling settings (the params of its
+    ``optimize-fulfillment`` step) changed, e.g. ``backorders="disabled"``."""
+    flows = []
+    for flow in shipped_flows():
+        if flow.name == "bigcommerce-dom-fno":
+            steps = tuple(
+                s.model_copy(update={"params": {**s.params, **dom_params}})
+                if s.id == "optimize-fulfillment"
+                else s
+                for s in flow.steps
+            )
+            flow = flow.model_copy(update={"steps": steps})
+        flows.append(flow)
+    return FlowEngine(FlowCatalog(flows))
+
+
 @dataclass
 class Providers:
     """Answers each provider request at once; ``failures[(provider, action)]`` attempts

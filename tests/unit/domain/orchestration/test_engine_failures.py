@@ -20,6 +20,7 @@ from journey_driver import (
     VALIDATED,
     Journey,
     Providers,
+    journey_6_engine,
     shipped_flows,
 )
 
@@ -325,8 +326,8 @@ def test_dom_stamps_each_line_with_the_warehouse_it_chose() -> None:
     assert state.steps["send-lines-to-fno-billing"].result == "succeeded"  # lines 1 and 3 go
 
 
-def test_when_dom_sources_no_line_nothing_goes_to_fno_and_the_order_is_held() -> None:
-    j = Journey()
+def test_without_backorders_when_dom_sources_no_line_nothing_goes_to_fno_and_the_order_is_held() -> None:
+    j = Journey(engine=journey_6_engine(backorders="disabled"))
     created = j.order(6)
     j.providers = Providers(unsourced_skus=frozenset(x.sku for x in created.lines))
 

@@ -1,0 +1,90 @@
+"""Backorders: the order-handling settings, and what the backorder job should do. Pure.
+
+IOM's order-handling settings switch backorders on and set a *cancellation SLA*. Here
+they are parameters of the flow step that sends the order to fulfillment optimization
+(``backorders: enabled``, ``cancellation_sla: 7d``), so each flow version carries its own
+and a change publishes a new version. With backorders on, a line DOM cannot source waits
+in Backorder hold; the backorder job asks DOM again when inventory arrives, and cancels
+a line still held when its SLA runs out.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime, timedelta
+
+from streams.domain.order import LineState, OrderState
+from streams.domain.transitions import CANCELED
+from streams.domain.values import Value
+
+_ON = frozenset({"enabled", "true", "yes", "on"})
+_OFF = frozenset({"disabled", "false", "no", "off"})
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(d|h|m|s)\s*$")
+_UNITS = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
+
+
+def parse_duration(text: str) -> timedelta:
+    """``7d``, ``12h``, ``30m``, ``5s`` (what a flow file says) as a timedelta."""
+    match = _DURATION.match(text)
+    if match is None:
+        raise ValueError(f"'{text}' is not a duration such as 7d, 12h, 30m or 45s")
+    return timedelta(**{_UNITS[match.group(2)]: float(match.group(1))})
+
+
+class BackorderSettings(Value):
+    enabled: bool = False
+    cancellation_sla: timedelta | None = None
+    sla_text: str = ""
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, str]) -> BackorderSettings:
+        """Raises ``ValueError`` naming the parameter that is wrong."""
+        flag = params.get("backorders", "disabled").strip().lower()
+        if flag not in _ON | _OFF:
+            raise ValueError(f"backorders: '{flag}' is neither enabled nor disabled")
+        sla = params.get("cancellation_sla", "").strip()
+        return cls(enabled=flag in _ON, cancellation_sla=parse_duration(sla) if sla else None, sla_text=sla)
+
+
+def held_lines(state: OrderState) -> list[LineState]:
+    """Lines waiting in Backorder hold."""
+    return [line for line in state.lines if line.parked and state.line_status(line) != CANCELED]
+
+
+def past_sla(state: OrderState, now: datetime) -> list[LineState]:
+    """Held lines whose cancellation SLA has run out by ``now``."""
+    return [
+        line
+        for line in held_lines(state)
+        if line.backorder_cancel_at is not None and line.backorder_cancel_at <= now
+    ]
+
+
+def worth_rechecking(state: OrderState, has_stock: Callable[[str, int], bool]) -> list[LineState]:
+    """Held lines for which some source now shows enough units (``has_stock(sku, quantity)``);
+    DOM decides for real, under its constraints and through reservations."""
+    if any(p.params.get("scope") == "backorders" for p in state.pending_actions):
+        return []  # DOM is already on it
+    return [line for line in held_lines(state) if has_stock(line.sku, line.quantity)]
+
+
+class BackorderJobRun(Value):
+    """The job's log entry for one run (topic ``backorder.job-runs``)."""
+
+    run_id: str
+    started_at: datetime
+    finished_at: datetime
+    orders_examined: int
+    lines_held: int
+    rechecked: tuple[str, ...] = ()
+    """Orders sent back to DOM, as ``<order id>: <line ids>``."""
+    canceled: tuple[str, ...] = ()
+    """Lines canceled past their SLA, as ``<order id>: <line ids>``."""
+    waiting: int = 0
+    """Held lines still without stock."""
+    trigger: str = "schedule"
+
+
+def describe(order_id: str, lines: Iterable[LineState]) -> str:
+    return f"{order_id}: {', '.join(line.line_id for line in lines)}"
