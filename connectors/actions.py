@@ -111,8 +111,11 @@ async def answer(
     if wait > 0:  # a retry: the writer's backoff
         await asyncio.sleep(wait)
     window = (request.deadline - request.not_before).total_seconds()
-    left = (request.deadline - datetime.now(UTC)).total_seconds()
-    deadline = time.monotonic() + left - min(DEADLINE_MARGIN, 0.1 * window)
+    left = (request.deadline - datetime.now(UTC)).total_seconds() - min(DEADLINE_MARGIN, 0.1 * window)
+    if left <= 0:
+        log.info("%s %s of %s: too late to start", request.provider, request.action, request.order_id)
+        return None
+    deadline = time.monotonic() + left
     outcome = await _perform(connector, request, deadline)
     log.info(
         "%s %s of %s (attempt %d): %s%s",

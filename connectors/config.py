@@ -93,6 +93,7 @@ class RuntimeConfig:
     provider: str
     settings: Settings
     group_id: str
+    instance_id: str
     state_dir: Path
     listen_host: str
     listen_port: int
@@ -131,6 +132,12 @@ def base_parser(provider: str, title: str, default_port: int, description: str) 
         "--group-id",
         default=env_default(f"{upper}_GROUP_ID"),
         help=f"consumer group ({upper}_GROUP_ID; default <prefix>oms-connector-{provider})",
+    )
+    kafka.add_argument(
+        "--instance-id",
+        default=env_default(f"{upper}_INSTANCE_ID", "1"),
+        help="stable per process of this connector: its static group membership, so a restart "
+        f"takes its partitions back at once ({upper}_INSTANCE_ID; default %(default)s)",
     )
     kafka.add_argument(
         "--state-dir",
@@ -208,6 +215,7 @@ def runtime_config(provider: str, args: argparse.Namespace) -> RuntimeConfig:
         provider=provider,
         settings=settings,
         group_id=args.group_id or f"{prefix}oms-connector-{provider}",
+        instance_id=f"{provider}-{args.instance_id}",
         state_dir=Path(state_dir),
         listen_host=args.listen_host,
         listen_port=args.listen_port,

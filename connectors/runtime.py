@@ -135,6 +135,8 @@ def run(config: RuntimeConfig, make: Callable[[Publisher, ConnectorStore], Provi
         web_enabled=True,  # serves ConnectorWebServer; Faust's own web views stay off
         topic_partitions=config.settings.partitions,
         consumer_auto_offset_reset="earliest",
+        consumer_group_instance_id=config.instance_id,
+        broker_session_timeout=30.0,
         key_serializer="raw",
         value_serializer="raw",
         producer_acks=-1,

@@ -82,8 +82,11 @@ async def test_a_failure_answers_failed_with_what_went_wrong(error: BaseExceptio
 async def test_a_request_past_its_deadline_is_not_performed() -> None:
     publisher = RecordingPublisher()
     provider = Provider(ActionOutcome.done())
-    past = datetime.now(UTC) - timedelta(seconds=1)
-    assert await answer(provider, request(deadline=past), publisher) is None
+    now = datetime.now(UTC)
+    assert await answer(provider, request(deadline=now - timedelta(seconds=1)), publisher) is None
+    # Within the margin kept for the answer to reach the writer: too late as well.
+    late = request(not_before=now - timedelta(seconds=30), deadline=now + timedelta(seconds=1))
+    assert await answer(provider, late, publisher) is None
     assert provider.calls == [] and publisher.commands == []
 
 
