@@ -1,0 +1,547 @@
+"""The providers' world for the demo and the end-to-end tests: the four simulators and the
+four connectors (and a DOM stand-in), each a process of its own, and a driver that plays
+the people at the providers: a shopper orders in BigCommerce, a clerk confirms an order in
+F&O, the warehouse picks, packs and ships, accounting invoices in F&O or bills in SAP.
+
+The driver only uses the simulators' control planes (``/_sim/...``), and reads the order
+history from the event topics to know when the next person may act, as someone watching
+the order in IOM would. It never talks to a connector or publishes a command.
+
+    world = start_world(settings, workdir)          # processes up, webhooks wired
+    try:
+        ids = drive_journeys(world, settings, 5)    # {journey: [order ids]}
+    finally:
+        world.stop()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import random
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import ClientError, ClientSession, ClientTimeout
+from confluent_kafka import Consumer, KafkaError, TopicPartition
+
+from streams.adapters.avro import AvroCodec
+from streams.adapters.kafka import consumer_config, value_of
+from streams.adapters.topics import TopicRegistry
+from streams.bootstrap import bootstrap
+from streams.domain.events import Event
+from streams.domain.history import OrderHistories
+from streams.domain.order import OrderState
+from streams.settings import REPO_ROOT, Settings
+
+log = logging.getLogger(__name__)
+
+PROVIDERS = ("bigcommerce", "fno", "flexe", "sap")
+JOURNEYS = (1, 2, 3, 4, 5, 6)
+SIM_CREDENTIALS: Mapping[str, Mapping[str, str]] = {
+    "bigcommerce": {
+        "BIGCOMMERCE_ACCESS_TOKEN": "sim-bc-token",
+        "BIGCOMMERCE_CLIENT_SECRET": "sim-bc-client-secret",
+    },
+    "fno": {"FNO_CLIENT_SECRET": "sim-fno-secret"},
+    "flexe": {"FLEXE_API_TOKEN": "sim-flexe-token"},
+    "sap": {"SAP_PASSWORD": "sim-sap-password"},
+}
+"""The simulators' default credentials; the connectors read them from files (``*_FILE``)."""
+WEBHOOK_KEY = "demo-webhook-key"
+"""F&O, Flexe and SAP call their connector with ``?key=`` this (a shared URL secret)."""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class World:
+    """The running processes, and where each listens."""
+
+    simulators: dict[str, str]
+    """provider -> simulator base URL (vendor API and /_sim control plane)."""
+    connectors: dict[str, str]
+    """provider -> the connector's webhook server."""
+    processes: dict[str, subprocess.Popen[bytes]]
+    workdir: Path
+    bigcommerce_prefix: str
+    fno_prefix: str
+    notes: dict[str, str] = field(default_factory=dict)
+    """order id -> why the driver stopped driving it (orders that went all the way: none)."""
+
+    def bigcommerce_order_id(self, bc_id: int) -> str:
+        return f"{self.bigcommerce_prefix}{bc_id}"
+
+    def fno_order_id(self, number: str, company: str = "USMF") -> str:
+        return f"{self.fno_prefix}{company.upper()}-{number}"
+
+    def check(self) -> None:
+        """Raise if a process died: its log says why."""
+        for name, process in self.processes.items():
+            if process.poll() is not None:
+                raise RuntimeError(
+                    f"{name} exited with code {process.returncode}; see {self.workdir / 'logs' / name}.log"
+                )
+
+    def stop(self, timeout: float = 20.0) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.terminate()
+        deadline = time.monotonic() + timeout
+        for process in self.processes.values():
+            try:
+                process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)
+
+
+def start_world(
+    settings: Settings,
+    workdir: Path,
+    *,
+    run_id: str = "",
+    time_scale: float = 0.001,
+    http_tries: int = 4,
+    http_timeout: float = 5.0,
+    http_backoff: float = 0.2,
+    hang_seconds: float = 3.0,
+    generous_quotas: bool = True,
+    with_dom: bool = True,
+    ready_timeout: float = 90.0,
+) -> World:
+    """Start the simulators, the connectors and (``with_dom``) a DOM stand-in, and wait
+    until every one answers. ``settings`` names the broker and topics (the writer's).
+
+    Order ids: ``<run_id>BC-<BigCommerce id>`` and ``<run_id>FNO-<company>-<number>``, so
+    that runs on one broker never collide (the simulators number from scratch each time).
+    ``generous_quotas`` lifts the BigCommerce and Flexe rate limits, which a demo with
+    many orders would hit (the connectors wait as told, but the demo gets slow).
+    """
+    logs = workdir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    secrets = workdir / "secrets"
+    secrets.mkdir(exist_ok=True)
+    sim_port = {p: free_port() for p in PROVIDERS}
+    conn_port = {p: free_port() for p in PROVIDERS}
+    sims = {p: f"http://127.0.0.1:{sim_port[p]}" for p in PROVIDERS}
+    conns = {p: f"http://127.0.0.1:{conn_port[p]}" for p in PROVIDERS}
+    python = sys.executable
+    key = f"?key={WEBHOOK_KEY}"
+    common = ["--time-scale", str(time_scale), "--hang-seconds", str(hang_seconds), "--log-level", "WARNING"]
+    sim_commands = {
+        "bigcommerce": [
+            "--webhook-url",
+            f"{conns['bigcommerce']}/webhooks/bigcommerce",
+            "--webhook-scopes",
+            "store/order/created,store/order/statusUpdated",
+            *(["--rate-limit-quota", "100000"] if generous_quotas else []),
+        ],
+        "fno": ["--webhook-url", f"{conns['fno']}/webhooks/fno{key}"],
+        "flexe": [
+            "--webhook-url",
+            f"{conns['flexe']}/webhooks/flexe{key}",
+            *(["--rate-limit", "100000"] if generous_quotas else []),
+        ],
+        "sap": ["--webhook-url", f"{conns['sap']}/webhooks/sap{key}"],
+    }
+    base_env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
+        "OMS_TOPIC_PREFIX": settings.topic_prefix,
+        "OMS_PARTITIONS": str(settings.partitions),
+        "OMS_HTTP_TRIES": str(http_tries),
+        "OMS_HTTP_TIMEOUT": str(http_timeout),
+        "OMS_HTTP_BACKOFF": str(http_backoff),
+        "PYTHONUNBUFFERED": "1",
+    }
+    for variables in SIM_CREDENTIALS.values():
+        for name, value in variables.items():
+            (secrets / name).write_text(value + "\n")
+            base_env[f"{name}_FILE"] = str(secrets / name)
+            base_env.pop(name, None)
+    (secrets / "WEBHOOK_KEY").write_text(WEBHOOK_KEY)
+    bc_prefix, fno_prefix = f"{run_id}BC-", f"{run_id}FNO-"
+    conn_env = {
+        "bigcommerce": {
+            "BIGCOMMERCE_API_URL": sims["bigcommerce"],
+            "BIGCOMMERCE_STORE_HASH": "simstore",
+            "BIGCOMMERCE_ORDER_ID_PREFIX": bc_prefix,
+        },
+        "fno": {
+            "FNO_URL": sims["fno"],
+            "FNO_TOKEN_URL": f"{sims['fno']}/sim-tenant/oauth2/v2.0/token",
+            "FNO_CLIENT_ID": "sim-fno-client",
+            "FNO_ORDER_ID_PREFIX": fno_prefix,
+            "FNO_WEBHOOK_KEY_FILE": str(secrets / "WEBHOOK_KEY"),
+        },
+        "flexe": {
+            "FLEXE_API_URL": sims["flexe"],
+            "FLEXE_OWNER_ID": "sim-owner",
+            "FLEXE_WEBHOOK_KEY_FILE": str(secrets / "WEBHOOK_KEY"),
+        },
+        "sap": {
+            "SAP_API_URL": sims["sap"],
+            "SAP_USER": "SIM_USER",
+            "SAP_WEBHOOK_KEY_FILE": str(secrets / "WEBHOOK_KEY"),
+        },
+    }
+    processes: dict[str, subprocess.Popen[bytes]] = {}
+
+    def spawn(name: str, argv: list[str], env: Mapping[str, str]) -> None:
+        with (logs / f"{name}.log").open("wb") as out:
+            processes[name] = subprocess.Popen(
+                [python, *argv], env=dict(env), stdout=out, stderr=subprocess.STDOUT, cwd=REPO_ROOT
+            )
+
+    world = World(sims, conns, processes, workdir, bc_prefix, fno_prefix)
+    try:
+        for p in PROVIDERS:
+            spawn(
+                f"sim-{p}",
+                ["-m", f"simulators.{p}", "--port", str(sim_port[p]), *common, *sim_commands[p]],
+                base_env,
+            )
+            spawn(
+                f"connector-{p}",
+                [
+                    "-m",
+                    f"connectors.{p}",
+                    "--listen-port",
+                    str(conn_port[p]),
+                    "--state-dir",
+                    str(workdir / "state" / p),
+                    "--log-level",
+                    "INFO",
+                ],
+                {**base_env, **conn_env[p]},
+            )
+        if with_dom:
+            spawn("stand-in-dom", ["-m", "connectors.stand_in", "--provider", "dom"], base_env)
+        _wait_ready(world, ready_timeout)
+    except BaseException:
+        world.stop()
+        raise
+    return world
+
+
+def _wait_ready(world: World, timeout: float) -> None:
+    urls = [f"{u}/_sim/health" for u in world.simulators.values()]
+    urls += [f"{u}/health" for u in world.connectors.values()]
+
+    async def poll() -> None:
+        deadline = time.monotonic() + timeout
+        async with ClientSession(timeout=ClientTimeout(total=2)) as http:
+            for url in urls:
+                while True:
+                    world.check()
+                    try:
+                        async with http.get(url) as reply:
+                            if reply.status == 200:
+                                break
+                    except (ClientError, OSError, TimeoutError):
+                        pass
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"{url} did not answer within {timeout:.0f}s")
+                    await asyncio.sleep(0.2)
+
+    asyncio.run(poll())
+
+
+# --- watching orders on the event topics --------------------------------------------
+
+
+class OrderWatch:
+    """Folds the event topics in a background thread, for orders whose id starts with one of
+    ``prefixes``: what a person watching IOM would see, a moment after it happens."""
+
+    def __init__(self, settings: Settings, topics: TopicRegistry, codec: AvroCodec, prefixes: Iterable[str]):
+        self._settings = settings
+        self._topics = topics
+        self._codec = codec
+        self._prefixes = tuple(p.encode() for p in prefixes)
+        self.states: dict[str, OrderState] = {}
+        self.timelines: dict[str, list[Event]] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="order-watch", daemon=True)
+
+    def __enter__(self) -> OrderWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def state(self, order_id: str) -> OrderState | None:
+        with self._lock:
+            return self.states.get(order_id)
+
+    def timeline(self, order_id: str) -> list[Event]:
+        with self._lock:
+            return list(self.timelines.get(order_id, []))
+
+    def _run(self) -> None:
+        consumer = Consumer(consumer_config(self._settings, None))
+        consumer.assign(
+            [
+                TopicPartition(t, p, 0)
+                for t in self._topics.event_topics()
+                for p in range(self._topics.partitions)
+            ]
+        )
+
+        def applied(event: Event, state: OrderState) -> None:
+            self.timelines.setdefault(state.order_id, []).append(event)
+
+        histories = OrderHistories(self.states, on_applied=applied)
+        try:
+            while not self._stop.is_set():
+                for msg in consumer.consume(1000, 0.2):
+                    error = msg.error()
+                    if error is not None:
+                        if error.code() != KafkaError._PARTITION_EOF:
+                            log.warning("order watch: %s", error)
+                        continue
+                    key = msg.key() or b""
+                    if not key.startswith(self._prefixes):
+                        continue
+                    event = self._codec.decode(value_of(msg))
+                    with self._lock:
+                        histories.add(event)  # type: ignore[arg-type]
+        finally:
+            consumer.close()
+
+
+# --- the driver -----------------------------------------------------------------------
+
+_SKUS = ("SKU-TSHIRT-M", "SKU-MUG-01", "SKU-CAP-RED", "SKU-BAG-XL", "SKU-SOCKS-3")
+_CITIES = (("Seattle", "WA", "98101"), ("Austin", "TX", "73301"), ("Denver", "CO", "80202"))
+_BIGCOMMERCE_JOURNEYS = {1: "fulfillment=fno", 2: "fulfillment=flexe", 6: "fulfillment=dom"}
+_FNO_JOURNEYS = {3: "FLEXE-FNO", 4: "FNO", 5: "FLEXE-SAP"}
+
+
+class DriveError(Exception):
+    """An order did not get where the driver waited for it."""
+
+
+@dataclass
+class Driver:
+    world: World
+    watch: OrderWatch
+    http: ClientSession
+    rng: random.Random
+    step_timeout: float
+    notes: dict[str, str] = field(default_factory=dict)
+    """order id -> why the driver stopped driving it (empty when it went all the way)."""
+
+    async def call(self, provider: str, method: str, path: str, body: Any = None) -> Any:
+        url = self.world.simulators[provider] + path
+        async with self.http.request(method, url, json=body) as reply:
+            text = await reply.text()
+            if reply.status >= 400:
+                raise DriveError(f"{provider} {method} {path} -> {reply.status}: {text[:200]}")
+            return json.loads(text) if text else None
+
+    async def wait(self, order_id: str, what: str, done: Callable[[OrderState], bool]) -> OrderState:
+        deadline = time.monotonic() + self.step_timeout
+        while True:
+            state = self.watch.state(order_id)
+            if state is not None and done(state):
+                return state
+            if state is not None and state.status in ("On hold", "Canceled"):
+                raise DriveError(f"{order_id} is {state.status} / {state.status_reason} (waited for {what})")
+            if time.monotonic() > deadline:
+                seen = f"{state.status} / {state.status_reason}" if state else "nothing yet"
+                raise DriveError(f"{order_id}: no '{what}' within {self.step_timeout:.0f}s ({seen})")
+            await asyncio.sleep(0.1)
+
+    def _products(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "sku": sku,
+                "name": sku,
+                "quantity": self.rng.randint(1, 4),
+                "price": f"{self.rng.randint(500, 9900) / 100:.2f}",
+            }
+            for sku in self.rng.sample(_SKUS, self.rng.randint(1, 3))
+        ]
+
+    async def bigcommerce_order(self, journey: int) -> str:
+        city, state, postal = self.rng.choice(_CITIES)
+        address = {
+            "first_name": "Jane",
+            "last_name": "Doe",
+            "street_1": "1 Main St",
+            "city": city,
+            "state": state,
+            "zip": postal,
+            "country": "United States",
+            "country_iso2": "US",
+        }
+        created = await self.call(
+            "bigcommerce",
+            "POST",
+            "/_sim/orders",
+            {
+                "products": self._products(),
+                "shipping_addresses": [address],
+                "staff_notes": _BIGCOMMERCE_JOURNEYS[journey],
+            },
+        )
+        return self.world.bigcommerce_order_id(created["order"]["id"])
+
+    async def fno_order(self, journey: int) -> str:
+        city, state, postal = self.rng.choice(_CITIES)
+        lines = [
+            {"ItemNumber": p["sku"], "OrderedSalesQuantity": p["quantity"], "SalesPrice": float(p["price"]),
+             "ShippingSiteId": "1", "ShippingWarehouseId": "11"}
+            for p in self._products()
+        ]  # fmt: skip
+        header = {
+            "dataAreaId": "usmf",
+            "OrderingCustomerAccountNumber": "US-001",
+            "SalesOrderOriginCode": _FNO_JOURNEYS[journey],
+            "DeliveryAddressName": "Contoso Retail",
+            "DeliveryAddressStreet": "1 Main St",
+            "DeliveryAddressCity": city,
+            "DeliveryAddressStateId": state,
+            "DeliveryAddressZipCode": postal,
+            "DeliveryAddressCountryRegionId": "USA",
+        }
+        created = await self.call("fno", "POST", "/_sim/salesorders", {**header, "lines": lines})
+        number = created["header"]["SalesOrderNumber"]
+        await self.call("fno", "POST", f"/_sim/salesorders/{number}/confirm")
+        return self.world.fno_order_id(number)
+
+    async def fno_number(self, order_id: str) -> str:
+        """The F&O sales order our connector created for ``order_id``."""
+        listing = await self.call("fno", "GET", "/_sim/salesorders")
+        for order in listing["salesorders"]:
+            if order["header"].get("CustomersOrderReference") == order_id:
+                return str(order["header"]["SalesOrderNumber"])
+        raise DriveError(f"{order_id}: no sales order in F&O")
+
+    async def fno_advance(self, order_id: str, number: str, to: str, reason: str) -> None:
+        await self.call("fno", "POST", f"/_sim/salesorders/{number}/advance", {"to": to})
+        await self.wait(order_id, reason, lambda s: s.status_reason == reason or s.status == "Completed")
+
+    async def flexe_ship(self, order_id: str) -> None:
+        state = await self.wait(
+            order_id,
+            "sent to Flexe",
+            lambda s: s.fulfillment_provider == "flexe" and bool(s.provider_order_id),
+        )
+        await self.call("flexe", "POST", f"/_sim/outbound_orders/{state.provider_order_id}/ship", {})
+        await self.wait(order_id, "Packed", lambda s: s.status_reason == "Packed")
+
+    async def sap_bill(self, order_id: str) -> None:
+        await self.wait(order_id, "sent to SAP", lambda s: s.billing_provider == "sap")
+        listing = await self.call("sap", "GET", "/_sim/salesorders")
+        numbers = [
+            o["SalesOrder"] for o in listing["salesorders"] if o.get("PurchaseOrderByCustomer") == order_id
+        ]
+        if not numbers:
+            raise DriveError(f"{order_id}: no sales order in SAP")
+        await self.call("sap", "POST", f"/_sim/salesorders/{numbers[0]}/bill", {})
+
+    async def journey(self, journey: int) -> str:
+        """Create one order of ``journey`` and play every provider's part in it."""
+        order_id = await (
+            self.bigcommerce_order(journey) if journey in (1, 2, 6) else self.fno_order(journey)
+        )
+        try:
+            await self._play(journey, order_id)
+        except DriveError as exc:
+            self.notes[order_id] = str(exc)
+            log.warning("%s", exc)
+        return order_id
+
+    async def _play(self, journey: int, order_id: str) -> None:
+        if journey in (1, 6):
+            if journey == 1:
+                state = await self.wait(order_id, "sent to F&O", lambda s: s.fulfillment_provider == "fno")
+                number = state.provider_order_id or await self.fno_number(order_id)
+            else:
+                await self.wait(order_id, "lines sent to F&O", lambda s: s.billing_provider == "fno")
+                number = await self.fno_number(order_id)
+            await self.fno_advance(order_id, number, "picked", "Picked")
+            await self.fno_advance(order_id, number, "packed", "Packed")
+            await self.fno_advance(order_id, number, "invoiced", "Fulfilled")
+        elif journey in (2, 3):
+            await self.flexe_ship(order_id)
+            await self.wait(order_id, "sent to F&O for billing", lambda s: s.billing_provider == "fno")
+            number = await self.fno_number(order_id) if journey == 2 else order_id.rsplit("-", 1)[1]
+            await self.call("fno", "POST", f"/_sim/salesorders/{number}/advance", {"to": "invoiced"})
+        elif journey == 4:
+            await self.wait(order_id, "validated", lambda s: s.status_reason == "Validation succeeded")
+            number = order_id.rsplit("-", 1)[1]
+            await self.fno_advance(order_id, number, "packed", "Packed")
+            await self.call("fno", "POST", f"/_sim/salesorders/{number}/advance", {"to": "invoiced"})
+        elif journey == 5:
+            await self.flexe_ship(order_id)
+            await self.sap_bill(order_id)
+        await self.wait(order_id, "completed", settled)
+
+
+def settled(state: OrderState) -> bool:
+    """Completed, with nothing left to do (BigCommerce told, where a flow tells it)."""
+    return state.status == "Completed" and not state.pending_actions
+
+
+def drive_journeys(
+    world: World,
+    settings: Settings,
+    orders_per_journey: int,
+    *,
+    journeys: Iterable[int] = JOURNEYS,
+    step_timeout: float = 60.0,
+    seed: int = 7,
+    watch: OrderWatch | None = None,
+) -> dict[int, list[str]]:
+    """Run ``orders_per_journey`` orders through each journey, all at once, via the
+    simulators' control planes; return the order ids per journey once every order is
+    completed or stuck (``world.notes`` says why a stuck one stopped)."""
+    chosen = list(journeys)
+    with _watching(world, settings, watch) as watching:
+
+        async def run() -> dict[int, list[str]]:
+            async with ClientSession(timeout=ClientTimeout(total=30)) as http:
+                driver = Driver(world, watching, http, random.Random(seed), step_timeout)
+                plays = [(j, driver.journey(j)) for j in chosen for _ in range(orders_per_journey)]
+                ids = await asyncio.gather(*(play for _, play in plays))
+                world.notes.update(driver.notes)
+                out: dict[int, list[str]] = {j: [] for j in chosen}
+                for (journey, _), order_id in zip(plays, ids, strict=True):
+                    out[journey].append(order_id)
+                return out
+
+        return asyncio.run(run())
+
+
+@contextmanager
+def _watching(world: World, settings: Settings, watch: OrderWatch | None) -> Iterator[OrderWatch]:
+    if watch is not None:
+        yield watch
+        return
+    components = bootstrap(settings)
+    with OrderWatch(
+        settings, components.topics, components.codec, (world.bigcommerce_prefix, world.fno_prefix)
+    ) as own:
+        yield own
