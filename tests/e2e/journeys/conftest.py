@@ -1,0 +1,100 @@
+"""End-to-end journeys: everything as its own process, as a user would start it.
+
+The broker (``kafka_bootstrap``, the same approach as tests/integration/conftest.py: the
+broker named by KAFKA_BOOTSTRAP_SERVERS if it answers, else one on 127.0.0.1:39092,
+started for the session if need be), ``oms topics create``, ``oms flows publish``, the
+order writer, and ``connectors.demo_world``: the four provider simulators, the four
+connectors and a DOM stand-in. One stack per test module, on topics of its own prefix.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from conn_e2e_stack import Stack
+
+from connectors.demo_world import OrderWatch, World, start_world
+from streams.adapters.kafka import admin, delete_topics
+from streams.adapters.local_broker import LocalBroker, broker_answers
+from streams.bootstrap import bootstrap
+from streams.settings import REPO_ROOT, Settings
+
+TEST_BROKER_PORT = 39092
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    """The bootstrap servers of a broker that answers, started for the session if need be."""
+    external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "").strip()
+    if external and broker_answers(external, timeout=5.0):
+        yield external
+        return
+    broker = LocalBroker(home=Settings.from_env().kafka_home, port=TEST_BROKER_PORT)
+    if broker.is_running() or broker_answers(broker.bootstrap_servers):
+        if broker.is_running():
+            broker.start()  # returns at once, or waits while it is still starting
+        yield broker.bootstrap_servers
+        return
+    broker.start(timeout=120)
+    try:
+        yield broker.bootstrap_servers
+    finally:
+        broker.stop()
+
+
+def _oms(env: dict[str, str], *argv: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "streams.cli", *argv], env=env, cwd=REPO_ROOT, capture_output=True, timeout=120
+    )
+    assert done.returncode == 0, f"oms {' '.join(argv)} failed: {done.stderr.decode()[-2000:]}"
+
+
+@pytest.fixture(scope="module")
+def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    workdir = tmp_path_factory.mktemp("journeys")
+    prefix = f"e{uuid.uuid4().hex[:8]}."
+    settings = Settings(
+        bootstrap_servers=kafka_bootstrap, topic_prefix=prefix, partitions=3, state_dir=workdir / "oms-state"
+    )
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "OMS_TOPIC_PREFIX": prefix,
+        "OMS_PARTITIONS": "3",
+        "OMS_STATE_DIR": str(settings.state_dir),
+        "OMS_INSTANCE_ID": f"writer-{prefix}",
+    }
+    components = bootstrap(settings)
+    _oms(env, "topics", "create")
+    _oms(env, "flows", "publish")
+    log = (workdir / "writer.log").open("wb")
+    writer = subprocess.Popen(
+        [sys.executable, "-m", "streams.cli", "writer", "--log-level", "WARNING"],
+        env=env,
+        cwd=REPO_ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    world: World | None = None
+    try:
+        world = start_world(settings, workdir / "world", http_tries=3, http_timeout=1.0, hang_seconds=2.5)
+        prefixes = (world.bigcommerce_prefix, world.fno_prefix)
+        with OrderWatch(settings, components.topics, components.codec, prefixes) as watch:
+            yield Stack(components, world, watch, writer)
+    finally:
+        if world is not None:
+            world.stop()
+        writer.terminate()
+        try:
+            writer.wait(30)
+        except subprocess.TimeoutExpired:
+            writer.kill()
+        log.close()
+        # The registry's topics and the connectors' Faust topics; the logs stay in workdir.
+        ours = [t for t in admin(settings).list_topics(timeout=30).topics if t.startswith(prefix)]
+        delete_topics(settings, ours)
