@@ -362,6 +362,7 @@ class Driver:
     async def wait(self, order_id: str, what: str, done: Callable[[OrderState], bool]) -> OrderState:
         deadline = time.monotonic() + self.step_timeout
         while True:
+            self.world.check()  # a dead connector fails the drive at once, not by timeouts
             state = self.watch.state(order_id)
             if state is not None and done(state):
                 return state

@@ -97,10 +97,13 @@ class FaustPublisher:
 class ConnectorWebServer(Service):
     """The webhook server and the connector's own background work, in Faust's lifecycle."""
 
-    def __init__(self, connector: ProviderConnector, config: RuntimeConfig, **kwargs: Any) -> None:
+    def __init__(
+        self, connector: ProviderConnector, config: RuntimeConfig, lanes: OrderLanes, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.connector = connector
         self.config = config
+        self.lanes = lanes
         self._runner: web.AppRunner | None = None
 
     @property
@@ -118,6 +121,10 @@ class ConnectorWebServer(Service):
     async def on_stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+        try:  # actions under way get to publish their answers (unanswered ones are redelivered)
+            await asyncio.wait_for(self.lanes.drain(), timeout=10)
+        except TimeoutError:
+            log.warning("%s connector: stopped with actions still under way", self.config.provider)
         await self.connector.close()
 
 
@@ -182,7 +189,7 @@ def run(config: RuntimeConfig, make: Callable[[Publisher, ConnectorStore], Provi
             await lanes.submit(request.order_id, work)
 
     app.agent(requests, name=f"{config.provider}-actions")(act)
-    app.web_server(ConnectorWebServer(connector, config))
+    app.web_server(ConnectorWebServer(connector, config, lanes))
     worker = faust.Worker(app, loglevel=config.log_level, quiet=True, redirect_stdouts=False)
     try:
         worker.execute_from_commandline()
