@@ -7,14 +7,17 @@ when F&O answers 401.
 Actions:
 
 - ``send_to_fulfillment``, and ``send_to_billing`` of an order that did not come from F&O:
-  **create the sales order** — header and lines in one ``$batch`` changeset (all or
+  **the sales order and its lines** — header and lines in one ``$batch`` changeset (all or
   nothing), with an explicit ``SalesOrderNumber`` (our order id when it fits F&O's 20
-  characters, else ``IOM`` + a hash of it) and ``CustomersOrderReference`` = our order id.
-  Idempotent: ``SalesOrderHeadersV2?$filter=CustomersOrderReference eq '<order id>'
-  &cross-company=true`` first, and a "record already exists" answer to the create counts
-  as done. Lines: every line not canceled; with the step param ``sync_lines:
-  with_warehouse`` (journey 6) only lines that have a shipping warehouse. Company =
-  the order's company (``dataAreaId``), customer = its invoice customer.
+  characters, else ``IOM`` + a hash of it), ``CustomersOrderReference`` = our order id, and
+  each line's ``LineNumber`` = its position in our order. Idempotent:
+  ``SalesOrderHeadersV2?$filter=CustomersOrderReference eq '<order id>'&cross-company=true``
+  first; an existing order gets only the lines it lacks (by ``LineNumber``), and a "record
+  already exists" answer to the create counts as done. The lines: those the flow names
+  (param ``lines``, journey 6: what DOM sourced and no earlier sync sent, so lines
+  released from Backorder hold follow later), else every line not canceled (with
+  ``sync_lines: with_warehouse`` only those with a shipping warehouse). Company = the
+  order's company (``dataAreaId``), customer = its invoice customer.
 - ``send_to_billing`` of an order that came from F&O (channel ``fno``, journeys 3 and 4):
   **send the order's status to F&O**: ``PATCH SalesOrderHeadersV2(dataAreaId,
   SalesOrderNumber)`` setting ``--status-field`` (default ``CustomerRequisitionNumber``,
@@ -81,7 +84,7 @@ from streams.domain.commands import (
     RecordPicked,
     RecordShipped,
 )
-from streams.domain.order import OrderState
+from streams.domain.order import LineState, OrderState
 from streams.domain.values import Address, ExternalRef, OrderLine
 
 log = logging.getLogger(__name__)
@@ -125,6 +128,21 @@ def sales_order_number(order_id: str) -> str:
     if re.fullmatch(r"[A-Za-z0-9_-]{1,20}", order_id):
         return order_id
     return "IOM" + hashlib.sha1(order_id.encode()).hexdigest()[:17].upper()
+
+
+def lines_to_send(order: OrderState, params: Mapping[str, str]) -> list[tuple[int, LineState]]:
+    """The lines a sync sends, each with its position in the order (1-based). The flow
+    names them (``lines``, journey 6: those DOM sourced and no earlier sync sent); else
+    every line not canceled, and with ``sync_lines: with_warehouse`` only those that
+    have a shipping warehouse."""
+    numbered = list(enumerate(order.lines, start=1))
+    if "lines" in params:
+        named = {x.strip() for x in params["lines"].split(",")}
+        return [(n, line) for n, line in numbered if line.line_id in named]
+    chosen = [(n, line) for n, line in numbered if order.line_status(line) != "Canceled"]
+    if params.get("sync_lines") == "with_warehouse":
+        chosen = [(n, line) for n, line in chosen if line.warehouse]
+    return chosen
 
 
 def _amount(value: Any) -> Decimal | None:
@@ -225,30 +243,28 @@ class FnoConnector:
         self, request: ProviderActionRequest, order: OrderState, deadline: float
     ) -> ActionOutcome:
         if request.action == "send_to_fulfillment":
-            return await self.create_sales_order(order, deadline)
+            return await self.sync_sales_order(order, lines_to_send(order, request.params), deadline)
         if request.action == "send_to_billing":
             if order.channel == PROVIDER and order.external_ref(PROVIDER):
                 return await self.send_status(order, deadline)
-            return await self.create_sales_order(order, deadline, request.params.get("sync_lines", "all"))
+            return await self.sync_sales_order(order, lines_to_send(order, request.params), deadline)
         return unsupported(request)
 
-    async def create_sales_order(
-        self, order: OrderState, deadline: float, sync_lines: str = "all"
+    async def sync_sales_order(
+        self, order: OrderState, lines: Sequence[tuple[int, LineState]], deadline: float
     ) -> ActionOutcome:
-        found = await self._find(order.order_id, deadline)
-        if found is not None:
-            return ActionOutcome.done(f"sales order {found[1]} already exists", provider_order_id=found[1])
-        if not order.company:
-            raise ActionFailed("the order has no company (dataAreaId)")
-        company = order.company.lower()
-        number = sales_order_number(order.order_id)
-        lines = [line for line in order.lines if line.status != "Canceled"]
-        if sync_lines == "with_warehouse":
-            lines = [line for line in lines if line.warehouse]
+        """Make F&O hold the sales order and these lines: create it, or add the lines it
+        lacks (a later sync of lines released from Backorder hold, or a retry)."""
         if not lines:
             raise ActionFailed("no line to send")
-        customer = order.invoice_customer or order.customer_id
+        found = await self._find(order.order_id, deadline)
+        if found is not None:
+            return await self._add_lines(order, found, lines, deadline)
+        if not order.company:
+            raise ActionFailed("the order has no company (dataAreaId)")
+        company, number = order.company.lower(), sales_order_number(order.order_id)
         ship_to = order.ship_to
+        customer = order.invoice_customer or order.customer_id
         header: dict[str, Any] = {
             "dataAreaId": company,
             "SalesOrderNumber": number,
@@ -263,23 +279,76 @@ class FnoConnector:
             "DeliveryAddressZipCode": ship_to.postal_code,
             "DeliveryAddressCountryRegionId": _ISO2.get(ship_to.country.upper(), ship_to.country),
         }
-        requests = [BatchRequest("POST", self.api.url(f"data/{HEADERS}"), header)]
-        for line in lines:
-            requests.append(
-                BatchRequest(
-                    "POST",
-                    self.api.url(f"data/{self.options.lines_collection}"),
-                    {
-                        "dataAreaId": company,
-                        "SalesOrderNumber": number,
-                        "ItemNumber": line.sku,
-                        "OrderedSalesQuantity": line.quantity,
-                        "SalesPrice": float(line.unit_price),
-                        "ShippingSiteId": line.site or "",
-                        "ShippingWarehouseId": line.warehouse or "",
-                    },
-                )
+        header_post = BatchRequest("POST", self.api.url(f"data/{HEADERS}"), header)
+        failure = await self._changeset([header_post, *self._line_posts(company, number, lines)], deadline)
+        if failure is None:
+            self._map(company, number, order.order_id)
+            return ActionOutcome.done(
+                f"sales order {number} with {len(lines)} lines", provider_order_id=number
             )
+        if "already exists" in failure:  # an earlier try got through, its answer lost
+            found = await self._find(order.order_id, deadline)
+            if found is not None:
+                return await self._add_lines(order, found, lines, deadline)
+        raise ActionFailed(failure)
+
+    async def _add_lines(
+        self,
+        order: OrderState,
+        found: tuple[str, str],
+        lines: Sequence[tuple[int, LineState]],
+        deadline: float,
+    ) -> ActionOutcome:
+        company, number = found
+        self._map(company, number, order.order_id)
+        reply = await self.api.request(
+            "GET",
+            f"data/{self.options.lines_collection}",
+            params={
+                "$filter": f"dataAreaId eq {literal(company)} and SalesOrderNumber eq {literal(number)}",
+                "cross-company": "true",
+                "$select": "LineNumber",
+            },
+            deadline=deadline,
+        )
+        there = {int(row["LineNumber"]) for row in reply.json().get("value", []) if row.get("LineNumber")}
+        missing = [(n, line) for n, line in lines if n not in there]
+        if not missing:
+            return ActionOutcome.done(
+                f"sales order {number} already has these lines", provider_order_id=number
+            )
+        failure = await self._changeset(self._line_posts(company, number, missing), deadline)
+        if failure is not None:
+            raise ActionFailed(failure)
+        return ActionOutcome.done(
+            f"{len(missing)} lines added to sales order {number}", provider_order_id=number
+        )
+
+    def _line_posts(
+        self, company: str, number: str, lines: Sequence[tuple[int, LineState]]
+    ) -> list[BatchRequest]:
+        """``LineNumber`` is the line's position in our order: it finds the line again."""
+        url = self.api.url(f"data/{self.options.lines_collection}")
+        return [
+            BatchRequest(
+                "POST",
+                url,
+                {
+                    "dataAreaId": company,
+                    "SalesOrderNumber": number,
+                    "LineNumber": n,
+                    "ItemNumber": line.sku,
+                    "OrderedSalesQuantity": line.quantity,
+                    "SalesPrice": float(line.unit_price),
+                    "ShippingSiteId": line.site or "",
+                    "ShippingWarehouseId": line.warehouse or "",
+                },
+            )
+            for n, line in lines
+        ]
+
+    async def _changeset(self, requests: Sequence[BatchRequest], deadline: float) -> str | None:
+        """Send ``requests`` as one all-or-nothing changeset; None, or why F&O refused it."""
         body, content_type = changeset(requests)
         reply = await self.api.request(
             "POST", "data/$batch", data=body, headers={"Content-Type": content_type}, deadline=deadline
@@ -287,25 +356,13 @@ class FnoConnector:
         try:
             answers = batch_answers(reply.headers.get("Content-Type", ""), reply.body)
         except ValueError as exc:
-            raise ActionFailed(f"unreadable $batch answer: {exc}") from exc
+            return f"unreadable $batch answer: {exc}"
         failed = next((a for a in answers if a.status >= 400), None)
-        if failed is None and len(answers) == len(requests):
-            self._map(company, number, order.order_id)
-            return ActionOutcome.done(
-                f"sales order {number} with {len(lines)} lines", provider_order_id=number
-            )
-        detail = (
-            error_detail(failed.body) if failed is not None else f"{len(answers)} answers to {len(requests)}"
-        )
-        if failed is not None and "already exists" in detail:  # an earlier try got through
-            found = await self._find(order.order_id, deadline)
-            if found is not None:
-                self._map(found[0], found[1], order.order_id)
-                return ActionOutcome.done(
-                    f"sales order {found[1]} already exists", provider_order_id=found[1]
-                )
-        status = failed.status if failed is not None else reply.status
-        raise ActionFailed(f"HTTP {status} from the $batch changeset: {detail}")
+        if failed is not None:
+            return f"HTTP {failed.status} from the $batch changeset: {error_detail(failed.body)}"
+        if len(answers) != len(requests):
+            return f"the $batch answered {len(answers)} of {len(requests)} requests"
+        return None
 
     async def _find(self, order_id: str, deadline: float | None = None) -> tuple[str, str] | None:
         """(company, SalesOrderNumber) of the sales order we made for ``order_id``, if any."""

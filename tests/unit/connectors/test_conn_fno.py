@@ -91,7 +91,7 @@ async def test_a_request_delivered_again_finds_the_order_instead_of_making_anoth
     again = await fno.act(state, "send_to_fulfillment")
 
     assert first.success and again.success
-    assert again.details == "sales order BC-501 already exists"
+    assert again.details == "sales order BC-501 already has these lines"
     assert len(await fno.orders_for("BC-501")) == 1
 
 
@@ -139,8 +139,29 @@ async def test_a_line_f_and_o_refuses_fails_the_whole_changeset(fno: Fno) -> Non
 
 
 @pytest.mark.asyncio
-async def test_journey_6_sends_only_the_lines_dom_found_a_warehouse_for(fno: Fno) -> None:
+async def test_journey_6_sends_the_lines_the_flow_names_and_later_the_released_ones(fno: Fno) -> None:
     state = journey_state(6, "BC-505")
+    first = state.lines[0]
+    held = first.model_copy(update={"line_id": "2", "sku": "SKU-BACKORDERED"})
+    state = state.model_copy(update={"lines": (first, held)})
+
+    sourced = await fno.act(state, "send_to_billing", sync_lines="with_warehouse", lines="1")
+    released = await fno.act(state, "send_to_billing", sync_lines="with_warehouse", lines="2")
+    again = await fno.act(state, "send_to_billing", sync_lines="with_warehouse", lines="2")
+
+    assert sourced.success and released.success and again.success
+    assert released.details == "1 lines added to sales order BC-505"
+    assert again.details == "sales order BC-505 already has these lines"
+    [order] = await fno.orders_for("BC-505")
+    assert [(x["LineNumber"], x["ItemNumber"]) for x in order["lines"]] == [
+        (1.0, first.sku),
+        (2.0, "SKU-BACKORDERED"),
+    ]
+
+
+@pytest.mark.asyncio
+async def test_without_named_lines_only_lines_with_a_warehouse_go(fno: Fno) -> None:
+    state = journey_state(6, "BC-509")
     first = state.lines[0]
     unsourced = first.model_copy(update={"line_id": "2", "sku": "SKU-OUT-OF-STOCK", "warehouse": None})
     result = await fno.act(
@@ -148,7 +169,7 @@ async def test_journey_6_sends_only_the_lines_dom_found_a_warehouse_for(fno: Fno
     )
 
     assert result.success
-    [order] = await fno.orders_for("BC-505")
+    [order] = await fno.orders_for("BC-509")
     assert [x["ItemNumber"] for x in order["lines"]] == [first.sku]
 
 
