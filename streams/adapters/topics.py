@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel
 
+from streams.domain.backorders import BackorderJobRun
 from streams.domain.commands import COMMAND_TYPES, CommandRejected, ProviderActionRequest
 from streams.domain.events import (
     BackorderCheckStarted,
@@ -39,6 +40,12 @@ from streams.domain.events import (
     ProviderActionRequested,
 )
 from streams.domain.flows import FlowPublished
+from streams.domain.inventory import (
+    INVENTORY_COMMAND_TYPES,
+    ON_HAND_EVENTS,
+    RESERVATION_EVENTS,
+    InventoryEvent,
+)
 
 FOREVER = {"retention.ms": "-1", "retention.bytes": "-1"}
 """Event topics are the source of truth (and the writer's changelog): never expire them."""
@@ -83,6 +90,11 @@ _EVENT_TOPICS: tuple[tuple[str, type[Event]], ...] = (
 
 PROVIDERS = ("bigcommerce", "fno", "flexe", "sap", "dom")
 """Each has a request topic its connector (one deployment per provider) consumes."""
+
+INVENTORY_COMMANDS = "inventory.commands"
+INVENTORY_ON_HAND = "inventory.on-hand"
+INVENTORY_RESERVATIONS = "inventory.reservations"
+BACKORDER_JOB_RUNS = "backorder.job-runs"
 
 COMMANDS = "order.commands"
 REJECTIONS = "order.command-rejected"
@@ -134,8 +146,44 @@ class TopicRegistry:
             )
             for p in PROVIDERS
         ]
+        # Inventory is its own aggregate, keyed SKU@source: its topics are co-partitioned
+        # with each other (one inventory writer per partition), not with the order topics.
+        specs += [
+            TopicSpec(
+                INVENTORY_COMMANDS,
+                INVENTORY_COMMAND_TYPES,
+                key="sku@source",
+                doc="Counts, adjustments, receipts, shipments, reservations: the inventory writer's input.",
+            ),
+            TopicSpec(
+                INVENTORY_ON_HAND,
+                ON_HAND_EVENTS,
+                key="sku@source",
+                config=FOREVER,
+                doc="On-hand history per SKU@source; every event carries on hand and reserved after it.",
+            ),
+            TopicSpec(
+                INVENTORY_RESERVATIONS,
+                RESERVATION_EVENTS,
+                key="sku@source",
+                config=FOREVER,
+                doc="Reservations granted, refused, released: DOM's replies.",
+            ),
+            TopicSpec(
+                BACKORDER_JOB_RUNS,
+                (BackorderJobRun,),
+                key="run id",
+                co_partitioned=False,
+                partitions=1,
+                doc="The backorder job's log: one record per run.",
+            ),
+        ]
         self._specs = {spec.name: spec for spec in specs}
         self._event_topic = {cls: self.topic(name) for name, cls in _EVENT_TOPICS}
+        self._inventory_topic: dict[type[InventoryEvent], str] = {
+            **dict.fromkeys(ON_HAND_EVENTS, self.topic(INVENTORY_ON_HAND)),
+            **dict.fromkeys(RESERVATION_EVENTS, self.topic(INVENTORY_RESERVATIONS)),
+        }
 
     def topic(self, logical: str) -> str:
         """The real topic name of a logical one (``order.shipped`` -> ``<prefix>order.shipped``)."""
@@ -151,6 +199,24 @@ class TopicRegistry:
 
     def event_topics(self) -> list[str]:
         return list(self._event_topic.values())
+
+    def inventory_event_topic(self, event_type: type[InventoryEvent]) -> str:
+        return self._inventory_topic[event_type]
+
+    def inventory_event_topics(self) -> list[str]:
+        return [self.topic(INVENTORY_ON_HAND), self.topic(INVENTORY_RESERVATIONS)]
+
+    @property
+    def inventory_commands(self) -> str:
+        return self.topic(INVENTORY_COMMANDS)
+
+    @property
+    def inventory_reservations(self) -> str:
+        return self.topic(INVENTORY_RESERVATIONS)
+
+    @property
+    def backorder_job_runs(self) -> str:
+        return self.topic(BACKORDER_JOB_RUNS)
 
     @property
     def commands(self) -> str:

@@ -1,39 +1,25 @@
 """The order writer: the one process that appends events to an order's history.
 
 It consumes ``order.commands`` in batches, decides each command against the order's
-state, and appends the resulting events, in one Kafka transaction with the command
-offsets (consume-decide-produce, exactly once, as in Confluent's order service). Events
-go to partition ``p`` of their topic when the command came from partition ``p``: the
-writer of a partition is the only writer of its orders.
-
-Its working state (``OrderStore``) is restored for each newly assigned partition, from
-the store's checkpoint to the end of the event topics, before that partition's first
-command is decided.
+state with the flows' reactions, and appends the resulting events, in one Kafka
+transaction with the command offsets (the loop in ``transactional.py``). Events go to
+partition ``p`` of their topic when the command came from partition ``p``: the writer
+of a partition is the only writer of its orders. Provider requests leave through the
+same transaction (an outbox), and timers turn a provider's silence past its deadline
+into a failed attempt.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from pydantic import BaseModel
 
-from streams.adapters.avro import AvroCodec, UndecodableRecord
+from streams.adapters.avro import AvroCodec
 from streams.adapters.flow_definitions import FlowCatalogFeed
-from streams.adapters.kafka import (
-    consumer_config,
-    dead_letter,
-    offset_of,
-    partition_for,
-    producer_config,
-    read_to_end,
-    value_of,
-    where,
-)
+from streams.adapters.kafka import partition_for
 from streams.adapters.order_store import OrderStore
 from streams.adapters.topics import TopicRegistry
 from streams.domain.commands import (
@@ -49,27 +35,17 @@ from streams.domain.history import OrderHistories
 from streams.domain.orchestration import FlowEngine, process
 from streams.domain.order import OrderState
 from streams.domain.transitions import TransitionTable
+from streams.services.transactional import Folder, TransactionalWriter, WriterStats
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
 
 WRITER_GROUP = "oms-order-writer"
 
-
-@dataclass
-class WriterStats:
-    commands: int = 0
-    events: int = 0
-    rejected: int = 0
-    dead_letters: int = 0
-    restored_events: int = 0
-    transactions: int = 0
-    requests: int = 0
-    timeouts: int = 0
-    started: float = field(default_factory=time.monotonic)
+__all__ = ["WRITER_GROUP", "OrderWriter", "WriterStats"]
 
 
-class OrderWriter:
+class OrderWriter(TransactionalWriter):
     def __init__(
         self,
         settings: Settings,
@@ -80,195 +56,47 @@ class OrderWriter:
         batch_size: int = 2000,
         flows: FlowCatalogFeed | None = None,
     ) -> None:
-        self.settings = settings
-        self.topics = topics
-        self.codec = codec
-        self.store = store
+        super().__init__(
+            settings,
+            topics,
+            codec,
+            store,
+            group=WRITER_GROUP,
+            commands_topic=topics.commands,
+            event_topics=topics.event_topics(),
+            batch_size=batch_size,
+        )
+        self.store: OrderStore = store
         self.transitions = transitions
-        self.batch_size = batch_size
         self.flows = flows
         self.engine = FlowEngine(flows.catalog) if flows is not None else None
         self._timers: dict[str, datetime] = {}
-        self._produced: dict[tuple[str, int], int] = {}
-        self.stats = WriterStats()
-        self._event_topics = topics.event_topics()
-        self._offsets: dict[tuple[str, int], int] = {}
-        group = topics.prefix + WRITER_GROUP
-        self._consumer = Consumer(
-            consumer_config(
-                settings,
-                group,
-                **{
-                    "max.poll.interval.ms": 600_000,
-                    # Static membership: a restarted writer takes its partitions back at
-                    # once instead of waiting for its dead predecessor's session to expire.
-                    "group.instance.id": settings.instance_id,
-                    "session.timeout.ms": 15_000,
-                },
-            )
-        )
-        self._producer = Producer(
-            producer_config(
-                settings,
-                **{
-                    "transactional.id": f"{group}-{settings.instance_id}",
-                    "linger.ms": 20,
-                    "batch.num.messages": 10_000,
-                    "queue.buffering.max.messages": 500_000,
-                },
-            )
-        )
-        self._restorer = Consumer(consumer_config(settings, None, **{"enable.partition.eof": True}))
 
-    # -- lifecycle
-    def run(self, stop: threading.Event | None = None, on_batch: Callable[[], None] | None = None) -> None:
-        """Process commands until ``stop`` is set."""
-        stop = stop or threading.Event()
-        self._producer.init_transactions(30)
-        self._consumer.subscribe([self.topics.commands], on_assign=self._on_assign, on_revoke=self._on_revoke)
-        last_tick = 0.0
-        try:
-            while not stop.is_set():
-                msgs = self._consumer.consume(self.batch_size, 0.2)
-                batch = [m for m in msgs if self._usable(m)]
-                if batch:
-                    self._process(batch)
-                    if on_batch is not None:
-                        on_batch()
-                if time.monotonic() - last_tick >= 0.5:
-                    last_tick = time.monotonic()
-                    self._sweep()
-                    if self.flows is not None:
-                        self.flows.poll()
-        finally:
-            self._consumer.close()
-            self._restorer.close()
-            self._producer.flush(10)
-            if self.flows is not None:
-                self.flows.close()
+    # -- the loop's hooks
+    def _accepts(self, record: BaseModel) -> bool:
+        return isinstance(record, Command)
 
-    @staticmethod
-    def _usable(msg: Message) -> bool:
-        err = msg.error()
-        if err is None:
-            return True
-        if err.code() == KafkaError._PARTITION_EOF:
-            return False
-        raise KafkaException(err)
+    def _folder(self) -> Folder:
+        return OrderHistories(self.store)
 
-    # -- rebalance
-    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        for tp in partitions:
-            self._restore(tp.partition)
-        self._load_timers({tp.partition for tp in partitions})
+    def _tick(self) -> None:
+        self._sweep()
+        if self.flows is not None:
+            self.flows.poll()
 
-    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        # Another writer may own these orders next; our cache must not outlive that.
-        self.store.discard_pending()
-        gone = {tp.partition for tp in partitions}
-        for order_id in [o for o in self._timers if partition_for(o, self.topics.partitions) in gone]:
+    def _assigned(self, partitions: set[int]) -> None:
+        self._load_timers(partitions)
+
+    def _revoked(self, partitions: set[int]) -> None:
+        for order_id in [o for o in self._timers if partition_for(o, self.topics.partitions) in partitions]:
             del self._timers[order_id]
 
-    def _restore(self, partition: int) -> None:
-        """Fold the events appended since the checkpoint (by us before a crash, or by the
-        partition's previous owner), so the first command sees the latest state."""
-        start = self.store.checkpoint(self._event_topics, partition)
-        histories = OrderHistories(self.store)
-        folded = 0
-        last: dict[tuple[str, int], int] = {}
-        began = time.monotonic()
-        for batch in read_to_end(self._restorer, start):
-            for msg in batch:
-                last[where(msg)] = offset_of(msg) + 1
-                try:
-                    event = self.codec.decode(value_of(msg))
-                except UndecodableRecord as exc:
-                    log.error(
-                        "skipping undecodable event %s[%s]@%s during restore: %s",
-                        msg.topic(),
-                        msg.partition(),
-                        msg.offset(),
-                        exc,
-                    )
-                    continue
-                histories.add(event)  # type: ignore[arg-type]
-                folded += 1
-        if histories.held:
-            log.error(
-                "partition %s: %d events wait for missing predecessors: %s",
-                partition,
-                histories.held,
-                histories.held_orders(),
-            )
-        checkpoint = {**start, **last}
-        self.store.flush(checkpoint)
-        self._offsets.update({k: v for k, v in checkpoint.items()})
-        self.stats.restored_events += folded
-        if folded:
-            log.info(
-                "partition %s: restored %d events in %.1fs",
-                partition,
-                folded,
-                time.monotonic() - began,
-            )
+    def _closing(self) -> None:
+        if self.flows is not None:
+            self.flows.close()
 
-    # -- the hot path
-    def _process(self, batch: list[Message]) -> None:
-        def work() -> None:
-            for msg in batch:
-                self._handle(msg)
-
-        def offsets() -> list[TopicPartition]:
-            return self._consumer.position([TopicPartition(t, p) for t, p in {where(m) for m in batch}])
-
-        if not self._transaction(work, offsets):
-            self._rewind(batch)
-
-    def _transaction(
-        self, work: Callable[[], None], offsets: Callable[[], list[TopicPartition]] | None
-    ) -> bool:
-        """Run ``work`` (which produces) in one Kafka transaction, with the consumed
-        ``offsets`` if any; then persist the states it changed. False if aborted."""
-        producer = self._producer
-        self._produced = {}
-        producer.begin_transaction()
-        try:
-            work()
-            if offsets is not None:
-                producer.send_offsets_to_transaction(offsets(), self._consumer.consumer_group_metadata(), 30)
-            producer.commit_transaction(60)
-        except KafkaException as exc:
-            error = exc.args[0]
-            if isinstance(error, KafkaError) and error.txn_requires_abort():
-                log.warning("aborting transaction: %s; the batch will be read again", error)
-                producer.abort_transaction(30)
-                self.store.discard_pending()
-                return False
-            raise
-        self.stats.transactions += 1
-        for key, offset in self._produced.items():
-            self._offsets[key] = offset + 1
-        self.store.flush({k: v for k, v in self._offsets.items() if k in self._produced})
-        return True
-
-    def _delivered(self, err: KafkaError | None, msg: Message) -> None:
-        if err is None:
-            key = where(msg)
-            self._produced[key] = max(offset_of(msg), self._produced.get(key, -1))
-
-    def _handle(self, msg: Message) -> None:
-        self.stats.commands += 1
-        try:
-            command = self.codec.decode(value_of(msg))
-            if not isinstance(command, Command):
-                raise UndecodableRecord(f"{type(command).__name__} is not a command")
-        except UndecodableRecord as exc:
-            dead_letter(self._producer, self.topics.dead_letters, msg, str(exc))
-            self.stats.dead_letters += 1
-            return
-        self._apply(command, where(msg)[1])
-
-    def _apply(self, command: Command, partition: int) -> None:
+    # -- deciding
+    def _apply(self, command: Any, partition: int) -> None:
         """Decide ``command`` and the flow's reactions; append, request, reject as they say."""
         order_id = command.envelope.order_id
         state = self.store.get(order_id)
@@ -288,14 +116,7 @@ class OrderWriter:
             self._watch(outcome.state)
 
     def _append(self, event: Event, partition: int) -> None:
-        self._producer.produce(
-            self.topics.event_topic(type(event)),
-            key=event.envelope.order_id.encode(),
-            value=self.codec.encode(event),
-            partition=partition,
-            on_delivery=self._delivered,
-        )
-        self.stats.events += 1
+        self._produce_event(self.topics.event_topic(type(event)), event.envelope.order_id, event, partition)
 
     def _request(self, event: ProviderActionRequested, state: OrderState | None, partition: int) -> None:
         """The outbox: the history says a provider was asked; this asks it."""
@@ -339,14 +160,6 @@ class OrderWriter:
         )
         self.stats.rejected += 1
         log.info("rejected %s: %s", type(command).__name__, error)
-
-    def _rewind(self, batch: list[Message]) -> None:
-        firsts: dict[tuple[str, int], int] = {}
-        for m in batch:
-            key = where(m)
-            firsts[key] = min(firsts.get(key, offset_of(m)), offset_of(m))
-        for (topic, partition), offset in firsts.items():
-            self._consumer.seek(TopicPartition(topic, partition, offset))
 
     # -- timers: a provider action past its deadline counts as failed
     def _watch(self, state: OrderState) -> None:

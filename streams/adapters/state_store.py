@@ -1,0 +1,123 @@
+"""A writer's working state in RocksDB: each aggregate's state and a per-partition checkpoint.
+
+The store is a cache, not a source of truth: the event topics are its changelog. The
+checkpoint says which event-topic offsets the stored states reflect; states and
+checkpoint are written in one atomic batch, so after any crash the writer reads the
+event topics from the checkpoint on and is exactly up to date again. The order writer
+and the inventory writer each keep one (``OrderStore``, ``InventoryStore``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
+from pathlib import Path
+from typing import Generic, TypeVar
+
+from pydantic import BaseModel
+from rocksdict import Options, Rdict, WriteBatch
+
+from streams.domain.inventory import InventoryState
+
+S = TypeVar("S", bound=BaseModel)
+
+STATE = b"s/"
+CHECKPOINT = b"c/"
+
+
+class StateStore(MutableMapping[str, S], Generic[S]):
+    """A mapping of aggregate id to state, backed by RocksDB, with an in-memory read cache.
+    Writes wait in memory until ``flush`` persists them with the offsets they reflect."""
+
+    model: type[S]
+
+    def __init__(self, path: Path, cache_size: int = 200_000) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+        options = Options(raw_mode=True)
+        options.create_if_missing(True)
+        self._db = Rdict(str(path), options)
+        self._cache: dict[str, S] = {}
+        self._dirty: dict[str, S] = {}
+        self._cache_size = cache_size
+
+    # -- mapping interface: reads go through the cache, writes wait for ``flush``
+    def __getitem__(self, key: str) -> S:
+        state = self.get(key)
+        if state is None:
+            raise KeyError(key)
+        return state
+
+    def get(self, key: str, default: S | None = None) -> S | None:  # type: ignore[override]
+        state = self._cache.get(key)
+        if state is not None:
+            return state
+        raw = self._db.get(STATE + key.encode())
+        if raw is None:
+            return default
+        state = self.model.model_validate_json(raw)
+        self._remember(key, state)
+        return state
+
+    def __setitem__(self, key: str, state: S) -> None:
+        self._remember(key, state)
+        self._dirty[key] = state
+
+    def __delitem__(self, key: str) -> None:
+        raise NotImplementedError("aggregates are never deleted from a writer's state")
+
+    def scan(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        it = self._db.iter()
+        it.seek(prefix)
+        while it.valid():
+            key = it.key()
+            if not key.startswith(prefix):
+                break
+            yield key[len(prefix) :], it.value()
+            it.next()
+
+    def __iter__(self) -> Iterator[str]:
+        return (key.decode() for key, _ in self.scan(STATE))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def _remember(self, key: str, state: S) -> None:
+        if len(self._cache) >= self._cache_size:
+            self._cache.clear()
+        self._cache[key] = state
+
+    # -- durability
+    def _also_write(self, batch: WriteBatch, key: str, state: S) -> None:
+        """Secondary entries a subclass keeps beside a state (written in the same batch)."""
+
+    def flush(self, checkpoint: Mapping[tuple[str, int], int]) -> None:
+        """Persist pending states and the offsets they reflect, atomically."""
+        batch = WriteBatch(raw_mode=True)
+        for key, state in self._dirty.items():
+            batch.put(STATE + key.encode(), state.model_dump_json().encode())
+            self._also_write(batch, key, state)
+        for (topic, partition), offset in checkpoint.items():
+            batch.put(CHECKPOINT + f"{topic}/{partition}".encode(), str(offset).encode())
+        self._db.write(batch)
+        self._dirty.clear()
+
+    def discard_pending(self) -> None:
+        """Forget unflushed writes (an aborted transaction): the cache may hold them too."""
+        self._dirty.clear()
+        self._cache.clear()
+
+    def checkpoint(self, topics: Iterable[str], partition: int) -> dict[tuple[str, int], int]:
+        """The next offset to fold for each (topic, partition); 0 when never folded."""
+        out = {}
+        for topic in topics:
+            raw = self._db.get(CHECKPOINT + f"{topic}/{partition}".encode())
+            out[(topic, partition)] = int(raw) if raw is not None else 0
+        return out
+
+    def close(self) -> None:
+        self._db.close()
+
+
+class InventoryStore(StateStore[InventoryState]):
+    """SKU@source -> inventory state, for the inventory writer."""
+
+    model = InventoryState

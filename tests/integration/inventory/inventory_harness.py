@@ -1,0 +1,137 @@
+"""Running inventory writers, DOM coordinators and the order side for the inventory tests:
+in threads of the test process, or as subprocesses started the way an operator would."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from confluent_kafka import Consumer
+
+from streams.adapters.kafka import consumer_config, read_to_end, value_of
+from streams.adapters.state_store import InventoryStore
+from streams.bootstrap import Components
+from streams.domain.inventory import (
+    InventoryCommand,
+    InventoryEvent,
+    InventoryHistories,
+    InventoryState,
+    SetOnHand,
+)
+from streams.services.inventory import InventoryFeed, inventory_envelope
+from streams.services.inventory_writer import InventoryWriter
+from streams.settings import REPO_ROOT
+
+
+def wait_for(what: str, done: Callable[[], bool], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout}s")
+        time.sleep(0.1)
+
+
+def stock(c: Components, *entries: tuple[str, str, int]) -> None:
+    """On-hand snapshots for (sku, source, units)."""
+    feed = InventoryFeed(c.settings, c.topics, c.codec)
+    feed.send_all(
+        SetOnHand(envelope=inventory_envelope(sku, source, "tests"), quantity=units)
+        for sku, source, units in entries
+    )
+    feed.flush()
+
+
+def send(c: Components, *commands: InventoryCommand) -> None:
+    feed = InventoryFeed(c.settings, c.topics, c.codec)
+    feed.send_all(commands)
+    feed.flush()
+
+
+@contextmanager
+def inventory_writer(c: Components, instance: str = "inv-1", store_name: str = "") -> Iterator[InventoryWriter]:
+    """An inventory writer in a thread. A restart keeps the instance id (static group
+    membership takes the partitions back at once); ``store_name`` picks its RocksDB store."""
+    settings = c.settings.model_copy(update={"instance_id": instance})
+    store = InventoryStore(settings.state_dir / f"inventory-{store_name or instance}")
+    writer = InventoryWriter(settings, c.topics, c.codec, store, batch_size=500)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            writer.run(stop)
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    try:
+        yield writer
+    finally:
+        stop.set()
+        thread.join(30)
+        store.close()
+    if errors:
+        raise errors[0]
+
+
+def levels(c: Components) -> dict[str, InventoryState]:
+    """Every SKU@source as the inventory topics say (a fresh read, folded by seq)."""
+    histories = InventoryHistories()
+    consumer = Consumer(consumer_config(c.settings, None, **{"enable.partition.eof": True}))
+    try:
+        start = {(t, p): 0 for t in c.topics.inventory_event_topics() for p in range(c.topics.partitions)}
+        for batch in read_to_end(consumer, start):
+            for msg in batch:
+                event = c.codec.decode(value_of(msg))
+                assert isinstance(event, InventoryEvent)
+                histories.add(event)
+    finally:
+        consumer.close()
+    return dict(histories.states)
+
+
+def process_env(c: Components, instance: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": c.settings.bootstrap_servers,
+        "OMS_TOPIC_PREFIX": c.settings.topic_prefix,
+        "OMS_PARTITIONS": str(c.settings.partitions),
+        "OMS_STATE_DIR": str(c.settings.state_dir),
+        "OMS_INSTANCE_ID": instance,
+        "PYTHONPATH": str(REPO_ROOT),
+    }
+
+
+@contextmanager
+def processes(
+    c: Components, *argvs: tuple[str, list[str]], log_dir: Path
+) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Start ``(instance id, argv)`` as ``python <argv>`` subprocesses; stop them at the end."""
+    started: list[subprocess.Popen[bytes]] = []
+    try:
+        for instance, argv in argvs:
+            log = (log_dir / f"{instance}.log").open("wb")
+            started.append(
+                subprocess.Popen(
+                    [sys.executable, *argv],
+                    env=process_env(c, instance),
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+        yield started
+    finally:
+        for p in started:
+            p.terminate()
+        for p in started:
+            try:
+                p.wait(30)
+            except subprocess.TimeoutExpired:
+                p.kill()
