@@ -23,6 +23,8 @@ from fastavro.schema import fingerprint, to_parsing_canonical_form
 from pydantic import BaseModel, ValidationError
 
 SINGLE_OBJECT_MAGIC = b"\xc3\x01"
+LOCK_NAME = "versions.lock.json"
+"""Every released version of every record (see ``schema_lock.py``)."""
 CONFLUENT_MAGIC = 0
 
 
@@ -75,6 +77,7 @@ class SchemaCatalog:
     """
 
     def __init__(self, schemas_dir: Path) -> None:
+        self.schemas_dir = schemas_dir
         files = sorted(schemas_dir.rglob("*.avsc"), key=lambda p: (p.parent != schemas_dir, p.name))
         defs: dict[str, Any] = {}
         raw: list[dict[str, Any]] = []
@@ -97,6 +100,15 @@ class SchemaCatalog:
         self.fingerprints: dict[str, bytes] = {
             name: bytes.fromhex(fingerprint(form, "CRC-64-AVRO")) for name, form in self.canonical.items()
         }
+        self.earlier: dict[bytes, tuple[str, Any]] = {}
+        """Fingerprint of an earlier released version -> (record name, its parsed schema)."""
+        lock = schemas_dir / LOCK_NAME
+        current = set(self.fingerprints.values())
+        for name, versions in (json.loads(lock.read_text()) if lock.exists() else {}).items():
+            for version in versions:
+                print_ = bytes.fromhex(version["fingerprint"])
+                if name in self.parsed and print_ not in current:
+                    self.earlier[print_] = (name, fastavro.parse_schema(version["schema"]))
 
     def names(self) -> Iterable[str]:
         return self.parsed.keys()
@@ -127,6 +139,7 @@ class AvroCodec:
             self._name_of[model] = full
             self._model_of[full] = model
         self._by_fingerprint = {catalog.fingerprints[n]: n for n in self._model_of}
+        self._earlier = {fp: v for fp, v in catalog.earlier.items() if v[0] in self._model_of}
         self._prefix: dict[str, bytes] = {
             n: SINGLE_OBJECT_MAGIC + catalog.fingerprints[n] for n in self._model_of
         }
@@ -156,7 +169,7 @@ class AvroCodec:
                 raise UndecodableRecord("bad single-object header")
             name = self._by_fingerprint.get(data[2:10])
             if name is None:
-                raise UndecodableRecord(f"unknown schema fingerprint {data[2:10].hex()}")
+                return self._decode_earlier(data)
             offset = 10
         elif data[0] == CONFLUENT_MAGIC:
             (schema_id,) = struct.unpack_from(">I", data, 1)
@@ -168,6 +181,18 @@ class AvroCodec:
             datum = fastavro.schemaless_reader(io.BytesIO(data[offset:]), self.catalog.parsed[name], None)
         except Exception as exc:  # fastavro raises many types on corrupt input
             raise UndecodableRecord(f"{name}: corrupt Avro body ({type(exc).__name__}: {exc})") from exc
+        return name, datum  # type: ignore[return-value]
+
+    def _decode_earlier(self, data: bytes) -> tuple[str, dict[str, Any]]:
+        """A record written with an earlier released version, resolved to today's schema."""
+        found = self._earlier.get(data[2:10])
+        if found is None:
+            raise UndecodableRecord(f"unknown schema fingerprint {data[2:10].hex()}")
+        name, writer = found
+        try:
+            datum = fastavro.schemaless_reader(io.BytesIO(data[10:]), writer, self.catalog.parsed[name])
+        except Exception as exc:
+            raise UndecodableRecord(f"{name} (earlier version): corrupt Avro body ({exc})") from exc
         return name, datum  # type: ignore[return-value]
 
     def decode(self, data: bytes) -> BaseModel:
