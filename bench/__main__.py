@@ -1,0 +1,216 @@
+"""``python -m bench``: every stage on the same 20,000 orders, in one run, side by side.
+
+One run keeps the figures comparable: same broker, same topics, same machine load.
+Topics get a unique prefix and are deleted at the end, so runs never see each other.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import shlex
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from bench import machine, micro, report
+from bench.broker import Broker, acquire
+from bench.progress import say
+from bench.stages import (
+    FaustFloor,
+    StageResult,
+    full_replay,
+    publish,
+    read,
+    settle,
+    write_side,
+)
+from streams.adapters.kafka import admin, create_topics, delete_topics
+from streams.bootstrap import Components, bootstrap
+from streams.scenarios import journey1_orders
+from streams.services.writer import WRITER_GROUP
+from streams.settings import Settings
+
+EVENTS_PER_ORDER = 10
+"""Journey 1: ten commands, each appending one event (``streams.scenarios.journey1``)."""
+
+
+def parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=(
+            "Throughput of the write side, raw consume, consume + Avro decode, full replay and "
+            "a per-record Faust agent, in events/s, on the journey-1 events of --orders orders "
+            "(10 events each). Uses KAFKA_BOOTSTRAP_SERVERS if it answers, else starts a local "
+            "broker on port 29092 (and stops it at the end). Progress goes to stderr, results "
+            "to stdout."
+        ),
+    )
+    parser.add_argument("--orders", type=int, default=20_000, help="orders (default 20000)")
+    parser.add_argument("--skip-faust", action="store_true", help="leave out the Faust floor")
+    parser.add_argument(
+        "--faust-timeout",
+        type=float,
+        default=300.0,
+        help="seconds before the Faust floor reports a partial rate (default 300)",
+    )
+    parser.add_argument(
+        "--faust-table",
+        action="store_true",
+        help="also run the floor with the states in a Faust Table (changelogged)",
+    )
+    parser.add_argument(
+        "--faust-store",
+        default="rocksdb://",
+        help="the Table's store with --faust-table (default rocksdb://; or memory://)",
+    )
+    parser.add_argument("--write-timeout", type=float, default=600.0, help="seconds the writer may take")
+    parser.add_argument(
+        "--bootstrap", help="broker to use (default: KAFKA_BOOTSTRAP_SERVERS or 127.0.0.1:9092)"
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="run the writer, the replay and the Faust worker under cProfile and print where the "
+        "time goes (the rates are then lower than unprofiled)",
+    )
+    args = parser.parse_args(argv)
+    if args.orders < 1:
+        parser.error("--orders must be at least 1")
+    return args
+
+
+def cleanup(components: Components) -> None:
+    """Delete this run's topics and consumer groups (all named with its prefix)."""
+    settings = components.settings
+    prefix = settings.topic_prefix
+    try:
+        client = admin(settings)
+        names = [t for t in client.list_topics(timeout=30).topics if t.startswith(prefix)]
+        delete_topics(settings, names)
+        say(f"deleted {len(names)} topics named {prefix}*")
+        groups = [prefix + WRITER_GROUP, f"{prefix}faust-floor", f"{prefix}faust-floor-table"]
+        for future in client.delete_consumer_groups(groups, request_timeout=30).values():
+            with contextlib.suppress(Exception):  # a group that never formed
+                future.result()
+    except Exception as exc:
+        say(f"cleanup failed: {exc}; delete the topics named {prefix}* by hand")
+
+
+def run(args: argparse.Namespace, broker: Broker, workdir: Path) -> str:
+    stamp = time.strftime("%Y%m%d%H%M%S")
+    # A snapshot: the Faust worker starts later and must decode with the very same schemas.
+    schemas = shutil.copytree(Settings().schemas_dir, workdir / "schemas")
+    settings = Settings(
+        bootstrap_servers=broker.bootstrap_servers,
+        topic_prefix=f"bench{stamp}.",
+        partitions=6,
+        state_dir=workdir / "state",
+        schemas_dir=schemas,
+    )
+    components = bootstrap(settings)
+    facts = machine.facts(broker.version)
+    load = facts["load average (1 5 15 min)"]
+    say(f"machine: {facts['nproc']} cores, {facts['cpu']}, load {load}")
+    stages: list[StageResult] = []
+    extras: list[str] = []
+    floors: list[FaustFloor] = []
+    try:
+        components.codec  # noqa: B018 -- built now, from the same tree as the Faust workers
+        variants = [] if args.skip_faust else [False, *([True] if args.faust_table else [])]
+        floors += [
+            FaustFloor(
+                components,
+                args.orders * EVENTS_PER_ORDER,
+                args.orders,
+                args.faust_timeout,
+                workdir / ("faust-table" if table else "faust"),
+                args.faust_store,
+                table,
+                args.profile,
+            )
+            for table in variants
+        ]
+        create_topics(settings, components.topics)
+        say(f"created the topics {settings.topic_prefix}* ({settings.partitions} partitions)")
+        say(f"generating the journey-1 commands of {args.orders:,} orders")
+        commands = [c for order in journey1_orders(args.orders) for c in order]
+        expected = len(commands)  # journey 1: every command appends exactly one event
+        if expected != args.orders * EVENTS_PER_ORDER:
+            raise SystemExit(
+                f"journey 1 now has {expected // args.orders} commands per order: update EVENTS_PER_ORDER"
+            )
+
+        say(f"1/6 publishing {expected:,} commands")
+        stages.append(publish(components, commands))
+        del commands
+
+        say("2/6 write side: OrderWriter over the backlog")
+        written, join = write_side(components, expected, args.write_timeout, args.profile)
+        stages.append(written)
+        extras.append(f"writer group join + transaction init + first batch: {join:.2f}s")
+
+        settled = settle(components)
+        extras.append(f"last commit markers written {settled:.2f}s after the writer stopped")
+        say("3/6 raw consume")
+        stages.append(read(components, "raw consume", None, expected))
+        say("4/6 consume + Avro decode")
+        codec = components.codec
+        decoded = read(components, "consume + decode_dict (Avro)", codec.decode_dict, expected)
+        stages.append(decoded)
+        models = read(components, "consume + decode (pydantic models)", codec.decode, expected)
+        stages.append(models)
+        say("5/6 full replay")
+        replayed = full_replay(components, args.orders, expected, args.profile)
+        stages.append(replayed)
+
+        if args.skip_faust:
+            say("6/6 Faust floor skipped (--skip-faust)")
+        for floor in floors:
+            say(f"6/6 {floor.name}, in a Faust worker subprocess")
+            stage, startup = floor.measure()
+            stages.append(stage)
+            extras.append(f"{floor.name}: worker startup + group join {startup:.2f}s")
+    finally:
+        for floor in floors:
+            floor.close()
+        cleanup(components)
+
+    targets = [
+        report.Target(
+            "replay / consume + decode_dict",
+            replayed.rate / decoded.rate if decoded.rate else 0.0,
+            report.REPLAY_TARGET,
+            "x",
+        ),
+        report.Target("write side", written.rate, report.WRITE_TARGET, " events/s"),
+    ]
+    if models.rate:
+        extras.append(f"replay / consume + decode (models): {replayed.rate / models.rate:.2f}x")
+    costs: list[str] = []
+    if args.profile:
+        extras.append("PROFILED RUN: the rates are lower than in an unprofiled run")
+        say("measuring the per-event cost of each step in memory")
+        costs = micro.step_costs(components)
+    command = "python -m bench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    return report.render(facts, command, stages, decoded, extras, targets, machine.load_average(), costs)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse(argv)
+    broker = acquire(args.bootstrap)
+    workdir = Path(tempfile.mkdtemp(prefix="oms-bench-"))
+    try:
+        text = run(args, broker, workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+        broker.stop()
+    sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

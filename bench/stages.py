@@ -1,0 +1,425 @@
+"""The measured stages. Each returns events, seconds and what it checked.
+
+The read stages share one consumer configuration (the replay's), so their differences
+are the work done per record: nothing, Avro decode, decode to models, decode + fold.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import importlib.util
+import json
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Consumer, TopicPartition
+
+from bench.profiling import REPLAY_STEPS, WRITER_STEPS, Breakdown, breakdown
+from bench.progress import Ticker, say
+from streams.adapters.command_bus import CommandBus
+from streams.adapters.kafka import consumer_config, read_to_end
+from streams.adapters.order_store import OrderStore
+from streams.bootstrap import Components
+from streams.domain.commands import Command
+from streams.services.replay import Progress, replay
+from streams.services.writer import OrderWriter
+from streams.settings import REPO_ROOT
+
+DONE = ("Completed", "Fulfilled")
+"""Where journey 1 leaves every order."""
+
+
+@dataclass
+class StageResult:
+    name: str
+    events: int
+    seconds: float
+    cpu: float = 0.0
+    """CPU seconds of the measuring process over the same window, all threads (librdkafka's too)."""
+    notes: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    """Failed checks: the figure is not to be trusted."""
+    profile: list[str] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.seconds if self.seconds > 0 else 0.0
+
+
+def _profile_lines(profiler: cProfile.Profile | None, steps: tuple[str, ...]) -> list[str]:
+    if profiler is None:
+        return []
+    found: Breakdown = breakdown(profiler, steps)
+    return found.lines()
+
+
+def publish(components: Components, commands: list[Command]) -> StageResult:
+    """Commands to ``order.commands`` through the CommandBus, encoding included."""
+    bus = CommandBus(components.settings, components.topics, components.codec)
+    ticker = Ticker()
+    began, cpu = time.monotonic(), time.process_time()
+    for i, command in enumerate(commands, 1):
+        bus.send(command)
+        if i % 1000 == 0 and ticker.due():
+            say(f"publish: {i:,} / {len(commands):,} commands sent")
+    say("publish: flushing")
+    bus.flush(120)
+    return StageResult(
+        "publish commands (CommandBus)",
+        len(commands),
+        time.monotonic() - began,
+        time.process_time() - cpu,
+    )
+
+
+class _WriterClock:
+    """Times the writer from the end of its first batch to the batch that completes the run,
+    so the group join, transaction init and restore are left out (and reported apart).
+    A profiler, if any, covers the same window: it runs in the writer's thread."""
+
+    def __init__(
+        self,
+        writer: OrderWriter,
+        expected: int,
+        stop: threading.Event,
+        profiler: cProfile.Profile | None,
+    ) -> None:
+        self.writer = writer
+        self.expected = expected
+        self.stop = stop
+        self.profiler = profiler
+        self.started = time.monotonic()
+        self.first: float | None = None
+        self.first_cpu = 0.0
+        self.first_events = 0
+        self.last: float | None = None
+        self.last_cpu = 0.0
+
+    def on_batch(self) -> None:
+        now, cpu = time.monotonic(), time.process_time()
+        if self.first is None:
+            self.first, self.first_cpu = now, cpu
+            self.first_events = self.writer.stats.events
+            if self.profiler is not None:
+                self.profiler.enable()
+        self.last, self.last_cpu = now, cpu
+        if self.writer.stats.events >= self.expected and not self.stop.is_set():
+            if self.profiler is not None:
+                self.profiler.disable()
+            self.stop.set()
+
+
+def write_side(
+    components: Components, expected: int, timeout: float, profile: bool
+) -> tuple[StageResult, float]:
+    """``OrderWriter`` in a thread over the published backlog; returns the stage and join time."""
+    settings = components.settings
+    store = OrderStore(settings.state_dir / "writer")
+    writer = OrderWriter(settings, components.topics, components.codec, store, components.transitions)
+    stop = threading.Event()
+    profiler = cProfile.Profile() if profile else None
+    clock = _WriterClock(writer, expected, stop, profiler)
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            writer.run(stop, clock.on_batch)
+        except BaseException as exc:
+            errors.append(exc)
+            stop.set()
+
+    thread = threading.Thread(target=run, name="order-writer", daemon=True)
+    thread.start()
+    ticker = Ticker()
+    deadline = clock.started + timeout
+    while thread.is_alive():
+        thread.join(0.25)
+        if time.monotonic() > deadline and not stop.is_set():
+            say(f"write: timed out after {timeout:.0f}s; stopping the writer")
+            stop.set()
+        if ticker.due():
+            stats = writer.stats
+            say(f"write: {stats.events:,} / {expected:,} events, {stats.transactions:,} transactions")
+    store.close()
+    if errors:
+        raise RuntimeError("the writer failed") from errors[0]
+    stats = writer.stats
+    result = StageResult("write side (OrderWriter)", 0, 0.0)
+    if clock.first is None or clock.last is None:
+        result.problems.append("the writer processed no batch")
+        return result, time.monotonic() - clock.started
+    result.events = stats.events - clock.first_events
+    result.seconds = clock.last - clock.first
+    result.cpu = clock.last_cpu - clock.first_cpu
+    result.notes.append(
+        f"{stats.commands:,} commands -> {stats.events:,} events in {stats.transactions:,} "
+        f"transactions; the first batch ({clock.first_events:,} events) is in the join time"
+    )
+    if result.events == 0:
+        result.problems.append("every event was in the first batch: too few orders to time the writer")
+    if stats.events < expected:
+        result.problems.append(f"only {stats.events:,} of {expected:,} events written (timeout)")
+    if stats.rejected or stats.dead_letters:
+        result.problems.append(f"{stats.rejected} rejected, {stats.dead_letters} dead-lettered")
+    result.profile = _profile_lines(profiler, WRITER_STEPS)
+    return result, clock.first - clock.started
+
+
+def settle(components: Components, timeout: float = 60.0) -> float:
+    """Wait until every event partition's last stable offset is its high watermark.
+
+    ``commit_transaction`` returns before the coordinator has written the commit markers;
+    until they land, a read_committed consumer's partition end is the last stable offset
+    and a read stage would stop short of the last transaction (seen: up to ~1 s).
+    """
+    settings = components.settings
+    topics = components.topics
+    partitions = [TopicPartition(t, p) for t in topics.event_topics() for p in range(topics.partitions)]
+    clients = {
+        level: Consumer(consumer_config(settings, None, **{"isolation.level": level}))
+        for level in ("read_committed", "read_uncommitted")
+    }
+    began = time.monotonic()
+    try:
+        while True:
+            ends = {
+                level: [c.get_watermark_offsets(tp, timeout=10, cached=False)[1] for tp in partitions]
+                for level, c in clients.items()
+            }
+            if ends["read_committed"] == ends["read_uncommitted"]:
+                return time.monotonic() - began
+            if time.monotonic() - began > timeout:
+                raise TimeoutError(f"transaction markers not written within {timeout:.0f}s")
+            time.sleep(0.05)
+    finally:
+        for client in clients.values():
+            client.close()
+
+
+def _reader(components: Components) -> Consumer:
+    """The replay's consumer settings (``streams.services.replay``), for a like-for-like bound."""
+    return Consumer(
+        consumer_config(
+            components.settings,
+            None,
+            **{
+                "enable.partition.eof": True,
+                "fetch.max.bytes": 52_428_800,
+                "max.partition.fetch.bytes": 10_485_760,
+            },
+        )
+    )
+
+
+def read(
+    components: Components, name: str, per_record: Callable[[Any], object] | None, expected: int
+) -> StageResult:
+    """Every event topic from the start to its end, doing ``per_record`` on each value."""
+    topics = components.topics
+    start = {(t, p): 0 for t in topics.event_topics() for p in range(topics.partitions)}
+    consumer = _reader(components)
+    ticker = Ticker()
+    count = 0
+    began, cpu = time.monotonic(), time.process_time()
+    try:
+        for batch in read_to_end(consumer, start):
+            if per_record is not None:
+                for msg in batch:
+                    per_record(msg.value())
+            count += len(batch)
+            if ticker.due():
+                say(f"{name}: {count:,} events")
+    finally:
+        consumer.close()
+    stage = StageResult(name, count, time.monotonic() - began, time.process_time() - cpu)
+    if count != expected:
+        stage.problems.append(f"read {count:,} events, expected {expected:,}")
+    return stage
+
+
+def full_replay(components: Components, orders: int, expected: int, profile: bool) -> StageResult:
+    """``streams.services.replay.replay`` as shipped, and a check of what it rebuilt."""
+
+    def progress(p: Progress) -> None:
+        say(f"replay: {p.events:,} events, {p.orders:,} orders, {p.rate:,.0f}/s")
+
+    profiler = cProfile.Profile() if profile else None
+    args = (components.settings, components.topics, components.codec, progress, 2.0)
+    cpu = time.process_time()
+    result = profiler.runcall(replay, *args) if profiler is not None else replay(*args)
+    cpu = time.process_time() - cpu
+    stage = StageResult("replay (decode + merge + fold)", result.events, result.seconds, cpu)
+    statuses = result.by_status()
+    done = statuses.get(DONE, 0)
+    stage.notes.append(f"{len(result.states):,} orders rebuilt, {done:,} {'/'.join(DONE)}")
+    if result.events != expected:
+        stage.problems.append(f"read {result.events:,} events, expected {expected:,}")
+    if len(result.states) != orders or done != orders:
+        stage.problems.append(f"expected {orders:,} orders all {'/'.join(DONE)}; got {dict(statuses)}")
+    if result.held or result.undecodable or result.duplicates:
+        stage.problems.append(
+            f"{len(result.held)} orders with gaps, {result.undecodable} undecodable, "
+            f"{result.duplicates} duplicates"
+        )
+    stage.profile = _profile_lines(profiler, REPLAY_STEPS)
+    return stage
+
+
+RESULT_MARK = "BENCH-RESULT "
+"""The child prints its JSON result after this, on stdout."""
+
+
+class FaustFloor:
+    """The per-record Faust agent in its own process (``bench.faust_floor``).
+
+    The process starts with the run, so it imports the same code and schemas as this one
+    while other people edit the tree, and waits on its stdin; ``measure`` lets it go.
+    """
+
+    def __init__(
+        self,
+        components: Components,
+        expected: int,
+        orders: int,
+        timeout: float,
+        datadir: Path,
+        store: str,
+        table: bool,
+        profile: bool,
+    ) -> None:
+        settings = components.settings
+        self.expected, self.orders, self.timeout = expected, orders, timeout
+        self.store, self.table = store, table
+        self.name = f"faust floor, Table {store}" if table else "faust floor (per-record agent)"
+        self.chatter: deque[str] = deque(maxlen=40)
+        self.proc: subprocess.Popen[str] | None = None
+        if importlib.util.find_spec("cramjam") is None:
+            return  # measure() says why
+        command = [
+            sys.executable,
+            "-m",
+            "bench.faust_floor",
+            "--bootstrap",
+            settings.bootstrap_servers,
+            "--prefix",
+            settings.topic_prefix,
+            "--partitions",
+            str(settings.partitions),
+            "--topics",
+            ",".join(components.topics.event_topics()),
+            "--schemas-dir",
+            str(settings.schemas_dir),
+            "--expected",
+            str(expected),
+            "--timeout",
+            str(timeout),
+            "--app-id",
+            f"{settings.topic_prefix}faust-floor{'-table' if table else ''}",
+            "--datadir",
+            str(datadir),
+            "--store",
+            store,
+        ]
+        if table:
+            command.append("--table")
+        if profile:
+            command.append("--profile")
+        self.proc = subprocess.Popen(
+            command,
+            cwd=REPO_ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self._relayer = threading.Thread(target=self._relay, name="faust-stderr", daemon=True)
+        self._relayer.start()
+
+    def _relay(self) -> None:
+        assert self.proc is not None and self.proc.stderr is not None
+        for line in self.proc.stderr:
+            if line.startswith("[faust-floor]"):
+                say(line.rstrip())
+            else:
+                self.chatter.append(line.rstrip())
+
+    def close(self) -> None:
+        """Make sure the worker is gone: EOF on its stdin ends a waiting one."""
+        proc = self.proc
+        if proc is None or proc.poll() is not None:
+            return
+        if proc.stdin is not None and not proc.stdin.closed:
+            proc.stdin.close()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            say(f"faust: worker pid {proc.pid} did not exit; killing it")
+            proc.kill()
+            proc.wait()
+
+    def measure(self) -> tuple[StageResult, float]:
+        name, timeout = self.name, self.timeout
+        proc = self.proc
+        if proc is None:
+            stage = StageResult(name, 0, 0.0)
+            stage.problems.append(
+                "not run: aiokafka cannot read lz4-compressed records (the producers' "
+                "compression.type) without cramjam: pip install 'aiokafka[lz4]'"
+            )
+            return stage, 0.0
+        assert proc.stdin is not None and proc.stdout is not None
+        outcome: dict[str, Any] | None = None
+        try:
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+        except BrokenPipeError:
+            pass  # it died while waiting: no result, its output says why
+        for line in proc.stdout:
+            at = line.find(RESULT_MARK)  # after any terminal escapes the worker writes
+            if at >= 0:
+                outcome = json.loads(line[at + len(RESULT_MARK) :])
+                break
+        try:
+            proc.wait(timeout=60 if outcome is not None else timeout + 120)
+        except subprocess.TimeoutExpired:
+            say(f"faust: worker pid {proc.pid} did not exit; killing it")
+            proc.kill()
+            proc.wait()
+        self._relayer.join(5)
+        if outcome is None:
+            stage = StageResult(name, 0, 0.0)
+            stage.problems.append(f"the Faust worker gave no result (exit {proc.returncode})")
+            stage.problems += [f"  {line}" for line in self.chatter]
+            return stage, 0.0
+        return self._stage(outcome), float(outcome["startup_seconds"])
+
+    def _stage(self, outcome: dict[str, Any]) -> StageResult:
+        name, expected, timeout, orders = self.name, self.expected, self.timeout, self.orders
+        store, table = self.store, self.table
+        stage = StageResult(name, int(outcome["events"]), float(outcome["seconds"]), float(outcome["cpu"]))
+        mode = f"Table, store {store}" if table else "plain dict"
+        stage.notes.append(
+            f"states in a {mode}; {outcome['folded']:,} of {expected:,} events folded, "
+            f"{outcome['orders']:,} orders, {outcome['done']:,} {'/'.join(DONE)}"
+        )
+        if outcome["error"]:
+            stage.problems.append(f"the agent failed: {outcome['error']}")
+        elif outcome["timed_out"]:
+            stage.problems.append(
+                f"timed out after {timeout:.0f}s: the rate is over the {outcome['folded']:,} events folded"
+            )
+        elif outcome["undecodable"] or outcome["held"]:
+            stage.problems.append(
+                f"{outcome['undecodable']:,} undecodable, {outcome['held']:,} events held for gaps"
+            )
+        elif outcome["done"] != orders:
+            stage.problems.append(f"expected {orders:,} orders {'/'.join(DONE)}, got {outcome['done']:,}")
+        stage.profile = list(outcome.get("profile", []))
+        return stage
