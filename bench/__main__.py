@@ -7,7 +7,6 @@ Topics get a unique prefix and are deleted at the end, so runs never see each ot
 from __future__ import annotations
 
 import argparse
-import contextlib
 import shlex
 import shutil
 import sys
@@ -15,6 +14,9 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient
 
 from bench import machine, micro, report
 from bench.broker import Broker, acquire
@@ -83,6 +85,30 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
+def _delete_groups(client: AdminClient, groups: list[str], patience: float = 30.0) -> list[str]:
+    """Delete ``groups``; the writer's static member keeps its group non-empty until its
+    session times out, so retry that one for a while. Returns the groups left behind."""
+    deadline = time.monotonic() + patience
+    said = False
+    while True:
+        waiting = []
+        for group, future in client.delete_consumer_groups(groups, request_timeout=30).items():
+            try:
+                future.result()
+            except KafkaException as exc:
+                if exc.args[0].code() == KafkaError.NON_EMPTY_GROUP:
+                    waiting.append(group)
+            except Exception:  # a group that never formed
+                pass
+        if not waiting or time.monotonic() > deadline:
+            return waiting
+        if not said:
+            say(f"waiting for the static member's session to end before deleting {waiting}")
+            said = True
+        groups = waiting
+        time.sleep(2.0)
+
+
 def cleanup(components: Components) -> None:
     """Delete this run's topics and consumer groups (all named with its prefix)."""
     settings = components.settings
@@ -91,11 +117,11 @@ def cleanup(components: Components) -> None:
         client = admin(settings)
         names = [t for t in client.list_topics(timeout=30).topics if t.startswith(prefix)]
         delete_topics(settings, names)
-        say(f"deleted {len(names)} topics named {prefix}*")
+        say(f"deleted {len(names)} topics named {prefix}*; deleting the consumer groups")
         groups = [prefix + WRITER_GROUP, f"{prefix}faust-floor", f"{prefix}faust-floor-table"]
-        for future in client.delete_consumer_groups(groups, request_timeout=30).values():
-            with contextlib.suppress(Exception):  # a group that never formed
-                future.result()
+        left = _delete_groups(client, groups)
+        if left:
+            say(f"consumer groups still in use, left behind: {left}")
     except Exception as exc:
         say(f"cleanup failed: {exc}; delete the topics named {prefix}* by hand")
 
