@@ -7,6 +7,7 @@ Topics get a unique prefix and are deleted at the end, so runs never see each ot
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import shutil
 import sys
@@ -25,6 +26,7 @@ from bench.stages import (
     FaustFloor,
     StageResult,
     full_replay,
+    parallel_replay,
     publish,
     read,
     settle,
@@ -190,7 +192,9 @@ def run(args: argparse.Namespace, broker: Broker, workdir: Path) -> str:
         models = read(components, "consume + decode (pydantic models)", codec.decode, expected)
         stages.append(models)
         say("5/6 full replay")
-        replayed = full_replay(components, args.orders, expected, args.profile)
+        single = full_replay(components, args.orders, expected, args.profile)
+        stages.append(single)
+        replayed = parallel_replay(components, args.orders, expected, workers=min(2, os.cpu_count() or 1))
         stages.append(replayed)
 
         if args.skip_faust:
@@ -216,6 +220,8 @@ def run(args: argparse.Namespace, broker: Broker, workdir: Path) -> str:
     ]
     if models.rate:
         extras.append(f"replay / consume + decode (models): {replayed.rate / models.rate:.2f}x")
+    if decoded.rate:
+        extras.append(f"single-process replay / consume + decode_dict: {single.rate / decoded.rate:.2f}x")
     costs: list[str] = []
     if args.profile:
         extras.append("PROFILED RUN: the rates are lower than in an unprofiled run")

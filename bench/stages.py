@@ -28,7 +28,7 @@ from streams.adapters.kafka import consumer_config, read_to_end
 from streams.adapters.order_store import OrderStore
 from streams.bootstrap import Components
 from streams.domain.commands import Command
-from streams.services.replay import Progress, replay
+from streams.services.replay import Progress, replay, replay_summary
 from streams.services.writer import OrderWriter
 from streams.settings import REPO_ROOT
 
@@ -269,6 +269,34 @@ def full_replay(components: Components, orders: int, expected: int, profile: boo
             f"{result.duplicates} duplicates"
         )
     stage.profile = _profile_lines(profiler, REPLAY_STEPS)
+    return stage
+
+
+def parallel_replay(components: Components, orders: int, expected: int, workers: int) -> StageResult:
+    """``oms replay`` as shipped: ``workers`` processes, each folding a share of the partitions."""
+
+    def progress(p: Progress) -> None:
+        say(f"replay x{workers}: {p.events:,} events, {p.rate:,.0f}/s")
+
+    cpu = time.process_time()
+    result = replay_summary(components.settings, components.topics, components.codec, workers, progress)
+    cpu = time.process_time() - cpu  # the parent's only: the workers are other processes
+    stage = StageResult(f"replay, {workers} processes (oms replay)", result.events, result.seconds, cpu)
+    done = result.by_status.get(DONE, 0)
+    stage.notes.append(
+        f"{result.orders:,} orders rebuilt, {done:,} {'/'.join(DONE)}; process start-up included"
+    )
+    if result.events != expected:
+        stage.problems.append(f"read {result.events:,} events, expected {expected:,}")
+    if result.orders != orders or done != orders:
+        stage.problems.append(
+            f"expected {orders:,} orders all {'/'.join(DONE)}; got {dict(result.by_status)}"
+        )
+    if result.held or result.undecodable or result.duplicates:
+        stage.problems.append(
+            f"{len(result.held)} orders with gaps, {result.undecodable} undecodable, "
+            f"{result.duplicates} duplicates"
+        )
     return stage
 
 

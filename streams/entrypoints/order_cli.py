@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import threading
 import time
@@ -20,7 +21,7 @@ from streams.adapters.order_store import OrderStore
 from streams.bootstrap import bootstrap
 from streams.domain.commands import CommandEnvelope, ReprocessOrder
 from streams.entrypoints.output import err, order_state, status_summary, timeline
-from streams.services.replay import Progress, order_timeline, replay
+from streams.services.replay import Progress, order_timeline, replay_summary
 from streams.services.writer import OrderWriter
 from streams.settings import REPO_ROOT
 
@@ -52,6 +53,12 @@ def register(sub: Any) -> None:
         "and prints orders by status and reason. Read-only.",
     )
     rep.add_argument("--quiet", action="store_true", help="no progress lines")
+    rep.add_argument(
+        "--workers",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        help="processes, each folding a share of the partitions (default: up to 2)",
+    )
     rep.set_defaults(run=_replay)
 
     show = sub.add_parser("show", help="one order: its current state and its timeline of events")
@@ -139,18 +146,21 @@ def _replay(args: argparse.Namespace) -> int:
     c = bootstrap()
 
     def progress(p: Progress) -> None:
-        err(f"  replayed {p.events:,} events, {p.orders:,} orders ({p.rate:,.0f} events/s)")
+        orders = f", {p.orders:,} orders" if p.orders else ""
+        err(f"  replayed {p.events:,} events{orders} ({p.rate:,.0f} events/s)")
 
-    result = replay(c.settings, c.topics, c.codec, progress=None if args.quiet else progress)
+    result = replay_summary(
+        c.settings, c.topics, c.codec, workers=args.workers, progress=None if args.quiet else progress
+    )
     print(
-        f"replayed {result.events:,} events of {len(result.states):,} orders in "
-        f"{result.seconds:.1f}s ({result.rate:,.0f} events/s); "
+        f"replayed {result.events:,} events of {result.orders:,} orders in "
+        f"{result.seconds:.1f}s ({result.rate:,.0f} events/s, {args.workers} processes); "
         f"{result.duplicates} duplicates ignored, {result.undecodable} undecodable"
     )
     if result.held:
         print(f"WARNING: {sum(map(len, result.held.values()))} events wait for missing predecessors")
     print("orders by status / reason:")
-    print(status_summary(result.by_status()))
+    print(status_summary(result.by_status))
     return 1 if result.held or result.undecodable else 0
 
 

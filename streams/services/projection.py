@@ -23,8 +23,6 @@ committed batches; listeners hear of a batch after it is durable.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import heapq
 import json
 import logging
@@ -59,6 +57,7 @@ from streams.domain.events import Event
 from streams.domain.history import OrderHistories
 from streams.domain.order import OrderState, evolve
 from streams.domain.transitions import ON_HOLD
+from streams.services.gc_pause import gc_paused
 from streams.services.replay import Progress
 from streams.settings import Settings
 
@@ -366,7 +365,7 @@ class Projection:
         hundreds of thousands of short-lived, acyclic objects per batch, and collections
         in the middle of it (scanning every cached state each time) halved throughput.
         """
-        with _gc_paused():
+        with gc_paused():
             return self._apply(records)
 
     def _apply(self, records: Iterable[Record]) -> int:
@@ -615,17 +614,6 @@ class Projection:
             providers=providers,
             caught_up=self.caught_up,
         )
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _why_held(state: OrderState) -> tuple[str, ...]:
