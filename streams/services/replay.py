@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import queue
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -173,7 +174,10 @@ def replay_summary(
         return ReplaySummary.of(replay(settings, topics, codec, progress))
     began = time.monotonic()
     shares = [list(range(topics.partitions))[i::workers] for i in range(workers)]
-    context = multiprocessing.get_context("spawn")  # no fork: the caller may run Kafka threads
+    # Fork starts a worker in milliseconds, but is unsafe once threads run (a Kafka client's,
+    # say): then spawn, which pays a fresh interpreter's imports instead.
+    method = "fork" if threading.active_count() == 1 else "spawn"
+    context: Any = multiprocessing.get_context(method)
     results = context.Queue()
     counters = [context.Value("q", 0) for _ in shares]
     processes = [
