@@ -46,6 +46,7 @@ class FakeProviders:
         failures: dict[tuple[str, str], int] | None = None,
         unsourced_skus: frozenset[str] = frozenset(),
         silent: frozenset[tuple[str, str]] = frozenset(),
+        providers: tuple[str, ...] = PROVIDERS,
     ) -> None:
         self.topics = topics
         self.codec = codec
@@ -53,12 +54,14 @@ class FakeProviders:
         self.unsourced_skus = unsourced_skus
         self.silent = silent
         """Actions that never get an answer (a provider that hangs): the writer times them out."""
+        self.providers = providers
+        """The providers played; leave one out when its real connector runs (e.g. ``dom``)."""
         self.requests: list[ProviderActionRequest] = []
         self._consumer = Consumer(consumer_config(settings, topics.prefix + "oms-fake-providers"))
         self._producer = Producer(producer_config(settings))
 
     def run(self, stop: threading.Event) -> None:
-        self._consumer.subscribe([self.topics.provider_requests(p) for p in PROVIDERS])
+        self._consumer.subscribe([self.topics.provider_requests(p) for p in self.providers])
         try:
             while not stop.is_set():
                 msgs = [m for m in self._consumer.consume(1000, 0.1) if m.error() is None]
@@ -168,6 +171,14 @@ def main(argv: list[str] | None = None) -> int:
         metavar="PROVIDER:ACTION:N",
         help="fail the first N attempts of an action, e.g. fno:send_to_fulfillment:2",
     )
+    parser.add_argument(
+        "--without",
+        action="append",
+        default=[],
+        choices=PROVIDERS,
+        metavar="PROVIDER",
+        help="leave a provider to its real connector, e.g. --without dom (python -m connectors.dom)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     failures = {}
@@ -175,11 +186,12 @@ def main(argv: list[str] | None = None) -> int:
         provider, action, count = spec.split(":")
         failures[(provider, action)] = int(count)
     c = bootstrap()
-    fakes = FakeProviders(c.settings, c.topics, c.codec, failures=failures)
+    played = tuple(p for p in PROVIDERS if p not in args.without)
+    fakes = FakeProviders(c.settings, c.topics, c.codec, failures=failures, providers=played)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    log.info("fake providers answering on %s", c.settings.bootstrap_servers)
+    log.info("fake providers (%s) answering on %s", ", ".join(played), c.settings.bootstrap_servers)
     fakes.run(stop)
     return 0
 

@@ -13,12 +13,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Event-sourced order management on Apache Kafka.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    from streams.entrypoints import api_cli, broker_cli, demo, order_cli, schemas_cli
+    from streams.entrypoints import api_cli, broker_cli, demo, inventory_cli, order_cli, schemas_cli
 
     broker_cli.register(sub)
     order_cli.register(sub)
     demo.register(sub)
     api_cli.register(sub)
+    inventory_cli.register(sub)
     schemas_cli.register(sub)
     return parser
 

@@ -23,8 +23,9 @@ from streams.domain.inventory import (
     InventoryHistories,
     InventoryState,
     SetOnHand,
+    inventory_key,
 )
-from streams.services.inventory import InventoryFeed, inventory_envelope
+from streams.services.inventory import InventoryFeed, InventoryView, inventory_envelope
 from streams.services.inventory_writer import InventoryWriter
 from streams.settings import REPO_ROOT
 
@@ -47,6 +48,24 @@ def stock(c: Components, *entries: tuple[str, str, int]) -> None:
     feed.flush()
 
 
+def stocked(c: Components, *entries: tuple[str, str, int], timeout: float = 60.0) -> None:
+    """``stock``, and wait until the inventory writer has recorded it (as DOM will see it)."""
+    stock(c, *entries)
+    view = InventoryView(c.settings, c.topics, c.codec)
+    try:
+
+        def recorded() -> bool:
+            view.poll(0.2)
+            return all(
+                (env := view.levels.get(inventory_key(sku, source))) is not None and env.on_hand == units
+                for sku, source, units in entries
+            )
+
+        wait_for("the stock recorded", recorded, timeout)
+    finally:
+        view.close()
+
+
 def send(c: Components, *commands: InventoryCommand) -> None:
     feed = InventoryFeed(c.settings, c.topics, c.codec)
     feed.send_all(commands)
@@ -54,7 +73,9 @@ def send(c: Components, *commands: InventoryCommand) -> None:
 
 
 @contextmanager
-def inventory_writer(c: Components, instance: str = "inv-1", store_name: str = "") -> Iterator[InventoryWriter]:
+def inventory_writer(
+    c: Components, instance: str = "inv-1", store_name: str = ""
+) -> Iterator[InventoryWriter]:
     """An inventory writer in a thread. A restart keeps the instance id (static group
     membership takes the partitions back at once); ``store_name`` picks its RocksDB store."""
     settings = c.settings.model_copy(update={"instance_id": instance})

@@ -1,0 +1,563 @@
+"""The DOM provider: fulfillment optimization with inventory reservations.
+
+``python -m connectors.dom`` consumes ``provider.dom.requests`` (one consumer group, so
+several coordinators share its partitions), decides a fulfillment plan per order with
+the pure ``source_order`` over the units its ``InventoryView`` shows available, and
+holds those units by a reservation saga across the order and inventory partitions:
+
+1. plan against availability minus what this coordinator is still waiting for;
+2. send a ``ReserveInventory`` per (line, source) to ``inventory.commands`` (ids derived
+   from the action, the line, the source, the quantity and the round);
+3. read the inventory writers' replies from ``inventory.reservations``; when every
+   reservation of the round is answered: all granted, the plan stands; any refused (the
+   stock went to another order first), plan again with what is held counted as its own,
+   keep what still fits, release what no longer does, reserve the rest;
+4. answer the order with ``RecordActionResult``: the plan (fulfillment orders per source,
+   reservation ids, unsourced lines) in ``data["plan"]``.
+
+Units are promised only by the inventory writer's grant, so no unit is ever promised
+twice, however many coordinators plan at once. A coordinator that restarts (or takes
+over a partition) finds the reservations an action already holds in its view and keeps
+them: it extends an answer, it never shrinks one. It gives up on a round a quarter of
+the action's timeout before its deadline and answers with what it holds.
+
+A batched confluent-kafka loop, not Faust: the saga is many small messages per order
+(see bench/dom.py for what it sustains).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter, OrderedDict, deque
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+
+from streams.adapters.avro import AvroCodec, UndecodableRecord
+from streams.adapters.kafka import consumer_config, offset_of, producer_config, value_of, where
+from streams.adapters.topics import TopicRegistry
+from streams.domain.backorders import held_lines
+from streams.domain.commands import CommandEnvelope, ProviderActionRequest, RecordActionResult
+from streams.domain.inventory import (
+    InventoryEvent,
+    InventoryReserved,
+    ReleaseReservation,
+    ReservationRefused,
+    ReserveInventory,
+)
+from streams.domain.order import OrderState
+from streams.domain.sourcing import (
+    Allocation,
+    DomConfig,
+    FulfillmentPlan,
+    Outcome,
+    SourcingLine,
+    SourcingRequest,
+    source_order,
+)
+from streams.domain.transitions import CANCELED
+from streams.services.inventory import InventoryFeed, InventoryView, inventory_envelope
+from streams.settings import Settings
+
+log = logging.getLogger(__name__)
+
+DOM_GROUP = "oms-dom"
+ACTION = "send_to_fulfillment_optimization"
+MAX_ROUNDS = 8
+"""Rounds of plan-reserve-replan before a saga settles for what it holds."""
+GIVE_UP = 0.25
+"""Answer this fraction of the action's timeout before its deadline, whatever is held."""
+
+
+def reservation_id(action_id: str, allocation: Allocation, round_: int) -> str:
+    """Deterministic: a saga step retried (after a crash or a rebalance) asks for the same id."""
+    return f"{action_id}/{allocation.line_id}/{allocation.source}/{allocation.quantity}/{round_}"
+
+
+def _round_of(rid: str) -> int:
+    tail = rid.rsplit("/", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
+
+
+@dataclass
+class DomStats:
+    requests: int = 0
+    answered: int = 0
+    rounds: int = 0
+    reserve_sent: int = 0
+    granted: int = 0
+    refused: int = 0
+    released: int = 0
+    skipped: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass
+class Saga:
+    """One order's reservation saga."""
+
+    request: ProviderActionRequest
+    order: OrderState
+    ask: SourcingRequest | None
+    partition: int
+    offset: int
+    give_up_at: datetime
+    round: int = 0
+    held: dict[str, Allocation] = field(default_factory=dict)
+    """Granted and still wanted."""
+    locked: set[str] = field(default_factory=set)
+    """Reservations an earlier incarnation may have answered with: never released."""
+    awaiting: dict[str, Allocation] = field(default_factory=dict)
+    refused: bool = False
+    plan: FulfillmentPlan | None = None
+    done: bool = False
+
+    @property
+    def action_id(self) -> str:
+        return self.request.action_id
+
+
+class _Available(Mapping[tuple[str, str], int]):
+    """What a saga may plan with: the view's availability, less what this coordinator
+    still waits to hear about, plus what the saga itself holds."""
+
+    def __init__(
+        self, view: InventoryView, tentative: Counter[tuple[str, str]], own: Counter[tuple[str, str]]
+    ):
+        self._view, self._tentative, self._own = view, tentative, own
+
+    def __getitem__(self, key: tuple[str, str]) -> int:
+        return self._view.available(*key) - self._tentative[key] + self._own[key]
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter({(env.sku, env.source) for env in self._view.levels.values()})
+
+    def __len__(self) -> int:
+        return len(self._view.levels)
+
+
+class DomCoordinator:
+    def __init__(
+        self,
+        settings: Settings,
+        topics: TopicRegistry,
+        codec: AvroCodec,
+        config: DomConfig,
+        batch_size: int = 500,
+        max_rounds: int = MAX_ROUNDS,
+    ) -> None:
+        self.settings = settings
+        self.topics = topics
+        self.codec = codec
+        self.config = config
+        self.batch_size = batch_size
+        self.max_rounds = max_rounds
+        self.stats = DomStats()
+        self.view = InventoryView(settings, topics, codec)
+        self.feed = InventoryFeed(settings, topics, codec, **{"linger.ms": 2})
+        self._answers = Producer(producer_config(settings, **{"linger.ms": 2}))
+        self._consumer = Consumer(
+            consumer_config(
+                settings,
+                topics.prefix + DOM_GROUP,
+                **{"max.poll.interval.ms": 600_000, "session.timeout.ms": 10_000},
+            )
+        )
+        self.sagas: dict[str, Saga] = {}
+        self._tentative: Counter[tuple[str, str]] = Counter()
+        self._queues: dict[int, deque[tuple[int, str | None]]] = {}
+        self._finished: OrderedDict[str, set[str]] = OrderedDict()
+        """Recently answered actions and the reservations they answered with."""
+
+    # -- the loop
+    def run(self, stop: threading.Event) -> None:
+        self._consumer.subscribe([self.topics.provider_requests("dom")], on_revoke=self._on_revoke)
+        try:
+            while not stop.is_set():
+                self.step(0.05 if self.sagas else 0.2)
+        finally:
+            self._consumer.close()
+            self.feed.flush(10)
+            self._answers.flush(10)
+            self.view.close()
+
+    def step(self, timeout: float) -> None:
+        """Take new requests, read replies, answer what is settled, commit what is answered."""
+        for msg in self._consumer.consume(self.batch_size, timeout):
+            self._take(msg)
+        for event in self.view.poll(0.02 if self.sagas else 0.0):
+            self._reply(event)
+        self._expire(datetime.now(UTC))
+        self._commit()
+
+    def _take(self, msg: Message) -> None:
+        err = msg.error()
+        if err is not None:
+            if err.code() != KafkaError._PARTITION_EOF:
+                log.warning("dom requests: %s", err)
+            return
+        partition, offset = where(msg)[1], offset_of(msg)
+        queue = self._queues.setdefault(partition, deque())
+        try:
+            request = self.codec.decode(value_of(msg))
+        except UndecodableRecord as exc:
+            log.error("undecodable DOM request at %s[%s]@%s: %s", msg.topic(), partition, offset, exc)
+            queue.append((offset, None))
+            return
+        if not isinstance(request, ProviderActionRequest) or request.action_id in self.sagas:
+            queue.append((offset, None))
+            return
+        self.stats.requests += 1
+        now = datetime.now(UTC)
+        if request.deadline <= now:
+            # the order writer has counted this attempt as failed and retried it: an answer
+            # now would be ignored, and reservations made for it would hold units for nobody
+            self.stats.skipped += 1
+            queue.append((offset, None))
+            return
+        queue.append((offset, request.action_id))
+        if request.action != ACTION:
+            self._answer_failure(request, f"DOM does not do '{request.action}'")
+            queue[-1] = (offset, None)
+            return
+        self._start(request, partition, offset, now)
+
+    # -- the saga
+    def _start(self, request: ProviderActionRequest, partition: int, offset: int, now: datetime) -> None:
+        order = OrderState.model_validate_json(request.order_json)
+        if request.params.get("scope") == "backorders":
+            lines = held_lines(order)
+        else:
+            lines = [x for x in order.lines if not x.parked and order.line_status(x) != CANCELED]
+        window = request.deadline - request.not_before
+        saga = Saga(
+            request=request,
+            order=order,
+            ask=None,
+            partition=partition,
+            offset=offset,
+            give_up_at=request.deadline - window * GIVE_UP,
+        )
+        self.sagas[request.action_id] = saga
+        # What an earlier incarnation reserved for this action: keep whole lines (they may
+        # have been answered), release parts of lines (never answered).
+        earlier = self.view.granted_to(request.action_id)
+        saga.round = 1 + max(
+            (_round_of(rid) for rid in self.view.by_action.get(request.action_id, ())), default=-1
+        )
+        by_line: dict[str, list[tuple[str, InventoryReserved]]] = {}
+        for rid, grant in earlier.items():
+            by_line.setdefault(grant.line_id, []).append((rid, grant))
+        wanted = {x.line_id: x.quantity for x in lines}
+        for line_id, grants in by_line.items():
+            if sum(g.quantity for _, g in grants) == wanted.get(line_id):
+                for rid, grant in grants:
+                    saga.held[rid] = self._allocation(grant)
+                    saga.locked.add(rid)
+            else:
+                for rid, _ in grants:
+                    self._release(saga, rid, "part of a line an earlier attempt reserved")
+        todo = [x for x in lines if x.line_id not in {a.line_id for a in saga.held.values()}]
+        strategy = order.attributes.get("dom_strategy")
+        if todo:
+            saga.ask = SourcingRequest(
+                order_id=order.order_id,
+                ship_to=self.config.locate(order.ship_to, order.attributes),
+                lines=tuple(SourcingLine(line_id=x.line_id, sku=x.sku, quantity=x.quantity) for x in todo),
+                at=request.not_before,
+                strategy=strategy if strategy in {s.name for s in self.config.strategies} else None,
+            )
+            self._plan_round(saga)
+        else:
+            self._finish(saga)
+
+    def _allocation(self, grant: InventoryReserved) -> Allocation:
+        env = grant.envelope
+        source = next((s for s in self.config.sources if s.id == env.source), None)
+        return Allocation(
+            line_id=grant.line_id,
+            sku=env.sku,
+            source=env.source,
+            warehouse=source.warehouse if source else env.source,
+            site=source.site if source else None,
+            quantity=grant.quantity,
+        )
+
+    def _plan_round(self, saga: Saga) -> None:
+        assert saga.ask is not None
+        self.stats.rounds += 1
+        own: Counter[tuple[str, str]] = Counter()
+        for a in saga.held.values():
+            if a.line_id in {x.line_id for x in saga.ask.lines}:
+                own[(a.sku, a.source)] += a.quantity
+        plan = source_order(saga.ask, self.config, _Available(self.view, self._tentative, own))
+        saga.plan = plan
+        keep: set[str] = set()
+        new: list[Allocation] = []
+        for a in plan.allocations:
+            match = next(
+                (
+                    rid
+                    for rid, h in saga.held.items()
+                    if rid not in keep
+                    and (h.line_id, h.source, h.quantity) == (a.line_id, a.source, a.quantity)
+                ),
+                None,
+            )
+            if match is None:
+                new.append(a)
+            else:
+                keep.add(match)
+        for rid in [r for r in saga.held if r not in keep and r not in saga.locked]:
+            self._release(saga, rid, "the plan changed")
+        for a in new:
+            rid = reservation_id(saga.action_id, a, saga.round)
+            if rid in self.view.fates:  # decided before: asking again would get no reply
+                saga.refused = True
+                continue
+            saga.awaiting[rid] = a
+            self._tentative[(a.sku, a.source)] += a.quantity
+            self.stats.reserve_sent += 1
+            self.feed.send(
+                ReserveInventory(
+                    envelope=inventory_envelope(
+                        a.sku,
+                        a.source,
+                        "dom",
+                        command_id=f"dom/{rid}",
+                        correlation_id=saga.request.correlation_id,
+                    ),
+                    reservation_id=rid,
+                    order_id=saga.order.order_id,
+                    line_id=a.line_id,
+                    quantity=a.quantity,
+                    keep=a.keep,
+                    requested_by=saga.action_id,
+                )
+            )
+        if not saga.awaiting:
+            self._round_over(saga)
+
+    def _reply(self, event: InventoryEvent) -> None:
+        if not isinstance(event, InventoryReserved | ReservationRefused):
+            return
+        rid = event.reservation_id
+        saga = self.sagas.get(event.requested_by)
+        if saga is None:
+            answered = self._finished.get(event.requested_by)
+            if answered is not None and isinstance(event, InventoryReserved) and rid not in answered:
+                self._release_late(event)
+            return
+        allocation = saga.awaiting.pop(rid, None)
+        if allocation is None:
+            if isinstance(event, InventoryReserved) and rid not in saga.held:
+                saga.held[rid] = self._allocation(event)  # from an earlier incarnation: sorted out below
+            return
+        self._tentative[(allocation.sku, allocation.source)] -= allocation.quantity
+        if isinstance(event, InventoryReserved):
+            self.stats.granted += 1
+            saga.held[rid] = allocation.model_copy(update={"reservation_id": rid})
+        else:
+            self.stats.refused += 1
+            saga.refused = True
+        if not saga.awaiting:
+            self._round_over(saga)
+
+    def _round_over(self, saga: Saga) -> None:
+        if saga.refused and saga.round + 1 < self.max_rounds:
+            saga.refused = False
+            saga.round += 1
+            self._plan_round(saga)
+        else:
+            self._finish(saga)
+
+    def _release(self, saga: Saga, rid: str, reason: str) -> None:
+        a = saga.held.pop(rid)
+        self.stats.released += 1
+        self.feed.send(
+            ReleaseReservation(
+                envelope=inventory_envelope(a.sku, a.source, "dom", command_id=f"dom/release/{rid}"),
+                reservation_id=rid,
+                reason=reason,
+            )
+        )
+
+    def _release_late(self, event: InventoryReserved) -> None:
+        env = event.envelope
+        self.stats.released += 1
+        self.feed.send(
+            ReleaseReservation(
+                envelope=inventory_envelope(
+                    env.sku, env.source, "dom", command_id=f"dom/release/{event.reservation_id}"
+                ),
+                reservation_id=event.reservation_id,
+                reason="granted after the order was answered",
+            )
+        )
+
+    def _finish(self, saga: Saga) -> None:
+        """Answer with what is held: whole lines only, all or none if partial is restricted."""
+        for rid, a in list(saga.awaiting.items()):
+            self._tentative[(a.sku, a.source)] -= a.quantity
+            del saga.awaiting[rid]  # a late grant for it is released when it comes
+        asked = {x.line_id: x.quantity for x in saga.ask.lines} if saga.ask else {}
+        planned = {(a.line_id, a.source, a.quantity) for a in saga.plan.allocations} if saga.plan else set()
+        held: Counter[str] = Counter()
+        for a in saga.held.values():
+            held[a.line_id] += a.quantity
+        for rid, a in list(saga.held.items()):
+            if rid in saga.locked:
+                continue
+            if held[a.line_id] != asked.get(a.line_id) or (a.line_id, a.source, a.quantity) not in planned:
+                held[a.line_id] -= a.quantity
+                self._release(saga, rid, "not part of the answer")
+        strategy = self.config.strategy(saga.plan.strategy if saga.plan else self.config.default_strategy)
+        complete = {line for line, quantity in asked.items() if held[line] == quantity}
+        if strategy.constraints.restrict_partial and complete != set(asked):
+            for rid in [r for r in saga.held if r not in saga.locked]:
+                self._release(saga, rid, "partial fulfillment is restricted")
+        order = {line.line_id: n for n, line in enumerate(saga.order.lines)}
+        allocations = tuple(
+            sorted(
+                (a.model_copy(update={"reservation_id": rid}) for rid, a in saga.held.items()),
+                key=lambda a: (order.get(a.line_id, 0), a.source),
+            )
+        )
+        sourced = {a.line_id for a in allocations}
+        unsourced = tuple(line for line in asked if line not in sourced)
+        outcome: Outcome = (
+            "fully sourced" if not unsourced else "partially sourced" if allocations else "not sourced"
+        )
+        plan = FulfillmentPlan(
+            order_id=saga.order.order_id,
+            strategy=strategy.name,
+            outcome=outcome,
+            allocations=allocations,
+            unsourced=unsourced,
+            relaxed=saga.plan.relaxed if saga.plan else (),
+            notes=saga.plan.notes if saga.plan else (),
+        )
+        saga.done = True
+        del self.sagas[saga.action_id]
+        self._finished[saga.action_id] = {a.reservation_id or "" for a in allocations}
+        while len(self._finished) > 50_000:
+            self._finished.popitem(last=False)
+        self.stats.outcomes[outcome] += 1
+        self._answer(saga.request, plan)
+
+    def _expire(self, now: datetime) -> None:
+        for saga in [s for s in self.sagas.values() if s.give_up_at <= now]:
+            log.warning(
+                "%s: no settled plan before its deadline; answering with what is held", saga.order.order_id
+            )
+            self._finish(saga)
+
+    # -- answers and offsets
+    def _answer(self, request: ProviderActionRequest, plan: FulfillmentPlan) -> None:
+        self._send_answer(request, True, plan.summary(), {"plan": plan.model_dump_json()})
+
+    def _answer_failure(self, request: ProviderActionRequest, details: str) -> None:
+        self._send_answer(request, False, details, {})
+
+    def _send_answer(
+        self, request: ProviderActionRequest, success: bool, details: str, data: dict[str, str]
+    ) -> None:
+        answer = RecordActionResult(
+            envelope=CommandEnvelope(
+                command_id=f"dom/{request.action_id}/result",
+                order_id=request.order_id,
+                issued_at=datetime.now(UTC),
+                correlation_id=request.correlation_id,
+                source="dom",
+            ),
+            action_id=request.action_id,
+            success=success,
+            details=details,
+            data=data,
+        )
+        self._answers.produce(
+            self.topics.commands, key=request.order_id.encode(), value=self.codec.encode(answer)
+        )
+        self._answers.poll(0)
+        self.stats.answered += 1
+
+    def _commit(self) -> None:
+        """Commit each partition up to its first request still in a saga (answers first)."""
+        commits = []
+        for partition, queue in self._queues.items():
+            last = None
+            while queue and (queue[0][1] is None or queue[0][1] not in self.sagas):
+                last = queue.popleft()[0]
+            if last is not None:
+                commits.append(TopicPartition(self.topics.provider_requests("dom"), partition, last + 1))
+        if commits:
+            self._answers.flush(30)
+            self._consumer.commit(offsets=commits, asynchronous=False)
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Sagas of partitions taken away are left to their next owner (which finds what
+        they hold in its view); what was answered is committed first."""
+        self._commit()
+        gone = {tp.partition for tp in partitions}
+        for saga in [s for s in self.sagas.values() if s.partition in gone]:
+            for a in saga.awaiting.values():
+                self._tentative[(a.sku, a.source)] -= a.quantity
+            del self.sagas[saga.action_id]
+        for partition in gone:
+            self._queues.pop(partition, None)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m connectors.dom``: the DOM provider (one per host; they share the requests)."""
+    import argparse
+    import signal
+    from pathlib import Path
+
+    from streams.bootstrap import bootstrap
+    from streams.services.sourcing_config import DEFAULT_DOM_CONFIG, load_dom_config
+
+    parser = argparse.ArgumentParser(
+        prog="python -m connectors.dom",
+        description="Fulfillment optimization (DOM): sources each order under the configured strategies "
+        "and reserves its units through the inventory writers; answers the order writer.",
+    )
+    parser.add_argument("--config", type=Path, default=DEFAULT_DOM_CONFIG, help="default: config/dom.yaml")
+    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--log-level", default="INFO")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    c = bootstrap()
+    config = load_dom_config(args.config)
+    coordinator = DomCoordinator(c.settings, c.topics, c.codec, config, batch_size=args.batch_size)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    log.info(
+        "DOM %s on %s: %d sources, strategies %s",
+        c.settings.instance_id,
+        c.settings.bootstrap_servers,
+        len(config.sources),
+        ", ".join(s.name for s in config.strategies),
+    )
+    began = time.monotonic()
+    coordinator.run(stop)
+    s = coordinator.stats
+    log.info(
+        "DOM stopped after %.0fs: %d requests, %d answered %s; %d granted, %d refused, %d released",
+        time.monotonic() - began,
+        s.requests,
+        s.answered,
+        dict(s.outcomes),
+        s.granted,
+        s.refused,
+        s.released,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,180 @@
+"""The backorder job: re-source held lines when stock arrives, cancel those past their SLA.
+
+Like IOM's background Back-Order job: periodic (``oms backorders run --every 60``) or run
+once (``oms backorders run``), and every run leaves a log entry on
+``backorder.job-runs`` (``oms backorders log``). It only asks: it reads the orders (a
+replay of the event topics) and the inventory (``InventoryView``), and sends the orders
+commands; the order writer decides them, DOM sources and reserves the lines, the flow
+sends released lines to F&O.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from confluent_kafka import Consumer, Producer
+
+from streams.adapters.avro import AvroCodec
+from streams.adapters.command_bus import CommandBus
+from streams.adapters.kafka import consumer_config, producer_config, read_to_end, value_of
+from streams.adapters.topics import TopicRegistry
+from streams.domain.backorders import BackorderJobRun, describe, held_lines, past_sla, worth_rechecking
+from streams.domain.commands import CancelOrderLines, CheckBackorders, Command, CommandEnvelope
+from streams.domain.order import LineState, OrderState
+from streams.domain.sourcing import DomConfig
+from streams.services.inventory import InventoryView
+from streams.services.replay import replay
+from streams.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def _sla_text(line: LineState) -> str:
+    if line.backordered_at is None or line.backorder_cancel_at is None:
+        return "its SLA"
+    span = line.backorder_cancel_at - line.backordered_at
+    if span >= timedelta(days=1) and span % timedelta(days=1) == timedelta(0):
+        return f"{span.days}d"
+    if span >= timedelta(hours=1) and span % timedelta(hours=1) == timedelta(0):
+        return f"{span // timedelta(hours=1)}h"
+    return f"{span.total_seconds():g}s"
+
+
+def stock_check(view: InventoryView, config: DomConfig) -> Callable[[str, int], bool]:
+    """Whether some active source shows ``quantity`` units of ``sku`` above its safety stock."""
+    sources = [s for s in config.sources if s.active]
+
+    def has_stock(sku: str, quantity: int) -> bool:
+        return any(view.available(sku, s.id) - s.safety_stock >= quantity for s in sources)
+
+    return has_stock
+
+
+def decide_run(
+    states: list[OrderState], has_stock: Callable[[str, int], bool], now: datetime, run_id: str
+) -> tuple[list[Command], list[str], list[str], int, int]:
+    """The commands one run sends: cancel what is past its SLA, re-check what has stock.
+    Returns (commands, rechecked, canceled, lines held, lines still waiting)."""
+    commands: list[Command] = []
+    rechecked: list[str] = []
+    canceled: list[str] = []
+    held_total = waiting = 0
+    for state in states:
+        held = held_lines(state)
+        if not held:
+            continue
+        held_total += len(held)
+
+        def envelope(what: str, state: OrderState = state) -> CommandEnvelope:
+            return CommandEnvelope(
+                command_id=what,
+                order_id=state.order_id,
+                issued_at=now,
+                correlation_id=f"backorder-job/{run_id}",
+                source="job:backorders",
+            )
+
+        overdue = past_sla(state, now)
+        if overdue:
+            first = overdue[0]
+            since = first.backordered_at.isoformat() if first.backordered_at else ""
+            ids = tuple(line.line_id for line in overdue)
+            commands.append(
+                CancelOrderLines(
+                    envelope=envelope(f"backorder-sla/{state.order_id}/{','.join(ids)}/{since}"),
+                    line_ids=ids,
+                    reason=f"Backorder hold past its cancellation SLA ({_sla_text(first)})",
+                )
+            )
+            canceled.append(describe(state.order_id, overdue))
+        gone = {line.line_id for line in overdue}
+        still = [line for line in held if line.line_id not in gone]
+        ready = worth_rechecking(state, has_stock) if still else []
+        ready = [line for line in ready if line.line_id not in gone]
+        if ready:
+            commands.append(
+                CheckBackorders(
+                    envelope=envelope(f"backorder-check/{run_id}/{state.order_id}"), job_run=run_id
+                )
+            )
+            rechecked.append(describe(state.order_id, ready))
+        waiting += len(still) - len(ready)
+    return commands, rechecked, canceled, held_total, waiting
+
+
+class BackorderJob:
+    def __init__(
+        self, settings: Settings, topics: TopicRegistry, codec: AvroCodec, config: DomConfig
+    ) -> None:
+        self.settings = settings
+        self.topics = topics
+        self.codec = codec
+        self.config = config
+
+    def run_once(self, trigger: str = "command", now: datetime | None = None) -> BackorderJobRun:
+        started = datetime.now(UTC)
+        now = now or started
+        run_id = f"backorders-{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+        orders = replay(self.settings, self.topics, self.codec)
+        view = InventoryView(self.settings, self.topics, self.codec)
+        try:
+            commands, rechecked, canceled, held, waiting = decide_run(
+                list(orders.states.values()), stock_check(view, self.config), now, run_id
+            )
+        finally:
+            view.close()
+        if commands:
+            bus = CommandBus(self.settings, self.topics, self.codec)
+            for command in commands:
+                bus.send(command)
+            bus.flush()
+        run = BackorderJobRun(
+            run_id=run_id,
+            started_at=started,
+            finished_at=datetime.now(UTC),
+            orders_examined=len(orders.states),
+            lines_held=held,
+            rechecked=tuple(rechecked),
+            canceled=tuple(canceled),
+            waiting=waiting,
+            trigger=trigger,
+        )
+        producer = Producer(producer_config(self.settings))
+        producer.produce(self.topics.backorder_job_runs, key=run_id.encode(), value=self.codec.encode(run))
+        producer.flush(10)
+        log.info(
+            "backorder job %s: %d orders, %d lines held; re-sourcing %d, canceled lines of %d, %d waiting",
+            run_id,
+            run.orders_examined,
+            held,
+            len(rechecked),
+            len(canceled),
+            waiting,
+        )
+        return run
+
+    def run_every(
+        self, seconds: float, stop: threading.Event, on_run: Callable[[BackorderJobRun], None]
+    ) -> None:
+        while not stop.is_set():
+            on_run(self.run_once(trigger=f"every {seconds:g}s"))
+            stop.wait(seconds)
+
+
+def job_log(settings: Settings, topics: TopicRegistry, codec: AvroCodec) -> list[BackorderJobRun]:
+    """Every run the job logged, oldest first."""
+    consumer = Consumer(consumer_config(settings, None, **{"enable.partition.eof": True}))
+    try:
+        runs = []
+        for batch in read_to_end(consumer, {(topics.backorder_job_runs, 0): 0}):
+            for msg in batch:
+                record = codec.decode(value_of(msg))
+                if isinstance(record, BackorderJobRun):
+                    runs.append(record)
+        return runs
+    finally:
+        consumer.close()
