@@ -1,0 +1,103 @@
+"""Journey 6 at stream level: the order writer running flow files, the inventory writer,
+the DOM coordinator, and fake providers for everybody else (F&O, BigCommerce), each in
+a thread of the test process, on the real broker."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from connectors.dom import DomCoordinator
+from connectors.fake import FakeProviders
+from streams.adapters.command_bus import CommandBus
+from streams.adapters.flow_definitions import FlowCatalogFeed, publish_flows
+from streams.adapters.flow_files import load_flows
+from streams.adapters.order_store import OrderStore
+from streams.adapters.state_store import InventoryStore
+from streams.adapters.topics import PROVIDERS
+from streams.bootstrap import Components
+from streams.domain.commands import Command
+from streams.domain.events import Event
+from streams.domain.order import OrderState
+from streams.domain.sourcing import DomConfig
+from streams.services.inventory_writer import InventoryWriter
+from streams.services.replay import order_timeline
+from streams.services.writer import OrderWriter
+
+
+@dataclass
+class DomOms:
+    c: Components
+    writer: OrderWriter
+    dom: DomCoordinator
+
+    def send(self, *commands: Command) -> None:
+        bus = CommandBus(self.c.settings, self.c.topics, self.c.codec)
+        for command in commands:
+            bus.send(command)
+        bus.flush()
+
+    def wait_until(
+        self, order_id: str, done: Callable[[OrderState], bool], timeout: float = 60.0
+    ) -> OrderState:
+        deadline = time.monotonic() + timeout
+        while True:
+            state = order_timeline(self.c.settings, self.c.topics, self.c.codec, order_id).state
+            if state is not None and done(state):
+                return state
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{order_id} did not get there in {timeout}s; it is {state}")
+            time.sleep(0.3)
+
+    def timeline(self, order_id: str) -> list[Event]:
+        return [e for _, e in order_timeline(self.c.settings, self.c.topics, self.c.codec, order_id).events]
+
+
+@contextmanager
+def running_dom_oms(c: Components, flows_dir: Path, config: DomConfig) -> Iterator[DomOms]:
+    flows = load_flows(flows_dir)
+    publish_flows(c.settings, c.topics, c.codec, [(f, f.name) for f in flows])
+    store = OrderStore(c.settings.state_dir / "orders")
+    inventory = InventoryStore(c.settings.state_dir / "inventory")
+    feed = FlowCatalogFeed(c.settings, c.topics, c.codec)
+    writer = OrderWriter(c.settings, c.topics, c.codec, store, c.transitions, batch_size=500, flows=feed)
+    inventory_writer = InventoryWriter(
+        c.settings.model_copy(update={"instance_id": "inventory-1"}),
+        c.topics,
+        c.codec,
+        inventory,
+        batch_size=500,
+    )
+    dom = DomCoordinator(c.settings, c.topics, c.codec, config)
+    fakes = FakeProviders(c.settings, c.topics, c.codec, providers=tuple(p for p in PROVIDERS if p != "dom"))
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def guard(target: Callable[[threading.Event], None]) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                target(stop)
+            except BaseException as exc:
+                errors.append(exc)
+
+        return run
+
+    threads = [
+        threading.Thread(target=guard(x.run), daemon=True) for x in (writer, inventory_writer, dom, fakes)
+    ]
+    for t in threads:
+        t.start()
+    try:
+        yield DomOms(c, writer, dom)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30)
+        store.close()
+        inventory.close()
+    if errors:
+        raise errors[0]

@@ -1,0 +1,214 @@
+"""Journey 6 end to end on the real broker: DOM sources each order and reserves its units
+through the inventory writer, one fulfillment order per source, warehouses stamped, only
+the sourced lines synced to F&O; with backorders, lines without stock wait in Backorder
+hold until a receipt and the backorder job release them, or until their cancellation
+SLA runs out; without backorders they are simply left out."""
+
+from __future__ import annotations
+
+import shutil
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from dom_oms import DomOms, running_dom_oms
+from inventory_harness import levels, send, stocked
+
+from streams.adapters.kafka import create_topics, delete_topics
+from streams.bootstrap import bootstrap
+from streams.domain.events import (
+    FulfillmentOrderCreated,
+    OrderLinesBackordered,
+    OrderLinesCanceled,
+    OrderLinesReleased,
+    ProviderActionRequested,
+)
+from streams.domain.inventory import RecordReceipt
+from streams.domain.order import OrderState
+from streams.domain.transitions import BACKORDER_HOLD
+from streams.domain.values import OrderLine
+from streams.scenarios import CommandFactory, journey_order
+from streams.services.backorders import BackorderJob, job_log
+from streams.services.inventory import inventory_envelope
+from streams.services.sourcing_config import load_dom_config
+from streams.settings import REPO_ROOT, Settings
+
+DONE = ("Completed", "Fulfilled")
+JOURNEY_6 = REPO_ROOT / "flows" / "journey-6-bigcommerce-dom-fno.yaml"
+SLA_SECONDS = 3
+
+
+def _variant(text: str, name: str, attribute: str, params: str) -> str:
+    """Journey 6 under another name and filter, with other order-handling settings."""
+    return (
+        text.replace("name: bigcommerce-dom-fno", f"name: {name}")
+        .replace(
+            "{field: attributes.fulfillment, op: eq, value: dom}",
+            f"{{field: attributes.fulfillment, op: eq, value: {attribute}}}",
+        )
+        .replace("params: {backorders: enabled, cancellation_sla: 7d}", f"params: {params}")
+    )
+
+
+@pytest.fixture(scope="module")
+def oms(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DomOms]:
+    state = tmp_path_factory.mktemp("j6")
+    flows = tmp_path_factory.mktemp("j6-flows")
+    shutil.copy(REPO_ROOT / "flows" / "policies.yaml", flows)
+    shutil.copy(JOURNEY_6, flows)
+    text = JOURNEY_6.read_text()
+    (flows / "no-backorders.yaml").write_text(
+        _variant(text, "dom-without-backorders", "dom-nobo", "{backorders: disabled}")
+    )
+    (flows / "short-sla.yaml").write_text(
+        _variant(
+            text, "dom-short-sla", "dom-sla", f"{{backorders: enabled, cancellation_sla: {SLA_SECONDS}s}}"
+        )
+    )
+    settings = Settings(
+        bootstrap_servers=kafka_bootstrap,
+        topic_prefix=f"j6{uuid.uuid4().hex[:8]}.",
+        partitions=3,
+        state_dir=state,
+    )
+    c = bootstrap(settings)
+    create_topics(settings, c.topics)
+    try:
+        with running_dom_oms(c, flows, load_dom_config()) as running:
+            yield running
+    finally:
+        delete_topics(settings, [c.topics.topic(s.name) for s in c.topics.specs()])
+
+
+_factory = CommandFactory(source="j6-test", start=datetime.now(UTC))
+_n = [0]
+
+
+def _order(oms: DomOms, *skus: str, fulfillment: str = "dom") -> str:
+    """A Seattle order for one of each SKU (2 units a line), in the flow ``fulfillment`` picks."""
+    import random
+
+    _n[0] += 1
+    order_id = f"J6-{_n[0]:03d}"
+    created = journey_order(6, _factory, order_id, random.Random(_n[0]), ref=_n[0])
+    lines = tuple(
+        OrderLine(line_id=str(i), sku=sku, quantity=2, unit_price=Decimal("12.00"))
+        for i, sku in enumerate(skus, 1)
+    )
+    ship_to = created.ship_to.model_copy(update={"city": "Seattle", "postal_code": "98101"})
+    oms.send(
+        created.model_copy(
+            update={"lines": lines, "ship_to": ship_to, "attributes": {"fulfillment": fulfillment}}
+        )
+    )
+    return order_id
+
+
+def _line(state: OrderState, line_id: str) -> tuple[str, str]:
+    line = state.line(line_id)
+    assert line is not None
+    return state.line_status(line), state.line_status_reason(line)
+
+
+def _fno_syncs(oms: DomOms, order_id: str) -> list[str]:
+    return [
+        e.params.get("lines", "")
+        for e in oms.timeline(order_id)
+        if isinstance(e, ProviderActionRequested) and e.provider == "fno"
+    ]
+
+
+def _settled(state: OrderState) -> bool:
+    return not state.pending_actions
+
+
+def test_dom_reserves_the_units_and_makes_one_fulfillment_order_per_source(oms: DomOms) -> None:
+    stocked(oms.c, ("J6-TEE", "SEA-DC", 10), ("J6-MUG", "DEN-DC", 10))
+    order_id = _order(oms, "J6-TEE", "J6-MUG")
+
+    state = oms.wait_until(order_id, lambda s: (s.status, s.status_reason) == DONE and _settled(s))
+
+    fos = [e for e in oms.timeline(order_id) if isinstance(e, FulfillmentOrderCreated)]
+    assert [(f.source, f.warehouse, [(x.line_id, x.quantity) for x in f.lines]) for f in fos] == [
+        ("SEA-DC", "11", [("1", 2)]),
+        ("DEN-DC", "12", [("2", 2)]),
+    ]
+    assert [(x.line_id, x.warehouse, x.synced) for x in state.lines] == [("1", "11", True), ("2", "12", True)]
+    assert _fno_syncs(oms, order_id) == ["1,2"]
+    inventory = levels(oms.c)
+    promised = {x.reservation_id for f in fos for x in f.lines}
+    held = {rid for key in ("J6-TEE@SEA-DC", "J6-MUG@DEN-DC") for rid in inventory[key].reservations}
+    assert promised == held and len(held) == 2
+    assert (inventory["J6-TEE@SEA-DC"].reserved, inventory["J6-TEE@SEA-DC"].available) == (2, 8)
+
+
+def test_without_backorders_a_line_without_stock_is_left_out_of_the_sync(oms: DomOms) -> None:
+    stocked(oms.c, ("J6-CAP", "SEA-DC", 10))
+    order_id = _order(oms, "J6-CAP", "J6-NONE-1", fulfillment="dom-nobo")
+
+    state = oms.wait_until(order_id, lambda s: (s.status, s.status_reason) == DONE and _settled(s))
+
+    assert _fno_syncs(oms, order_id) == ["1"]
+    assert state.line("2") is not None and state.line("2").warehouse is None  # type: ignore[union-attr]
+    assert not any(isinstance(e, OrderLinesBackordered) for e in oms.timeline(order_id))
+    assert state.steps["optimize-fulfillment"].details.startswith("partially sourced")
+
+
+def test_with_backorders_the_line_waits_until_a_receipt_and_the_backorder_job_release_it(
+    oms: DomOms, tmp_path: Path
+) -> None:
+    stocked(oms.c, ("J6-SOCK", "SEA-DC", 10))
+    order_id = _order(oms, "J6-SOCK", "J6-BAG")
+
+    held = oms.wait_until(order_id, lambda s: _line(s, "1") == DONE and _settled(s))
+    assert _line(held, "2") == ("On hold", BACKORDER_HOLD)
+    assert (held.status, held.status_reason) == ("In progress", "Validation succeeded")  # the lines disagree
+    assert _fno_syncs(oms, order_id) == ["1"]
+
+    job = BackorderJob(oms.c.settings, oms.c.topics, oms.c.codec, load_dom_config())
+    quiet = job.run_once()  # no stock yet: nothing to do but wait
+    assert quiet.rechecked == () and quiet.waiting >= 1
+
+    send(
+        oms.c,
+        RecordReceipt(
+            envelope=inventory_envelope("J6-BAG", "DEN-DC", "tests"), quantity=12, reference="ASN-1"
+        ),
+    )
+    deadline = time.monotonic() + 20
+    while not any(order_id in x for x in job.run_once().rechecked):  # until the receipt is visible
+        assert time.monotonic() < deadline, "the receipt never showed up in the inventory"
+        time.sleep(0.5)
+
+    done = oms.wait_until(order_id, lambda s: (s.status, s.status_reason) == DONE and _settled(s))
+    timeline = oms.timeline(order_id)
+    (released,) = [e for e in timeline if isinstance(e, OrderLinesReleased)]
+    assert [c.line_id for c in released.lines] == ["2"]
+    assert _fno_syncs(oms, order_id) == ["1", "2"]
+    assert [(x.line_id, x.warehouse) for x in done.lines] == [("1", "11"), ("2", "12")]
+    assert [f.source for f in timeline if isinstance(f, FulfillmentOrderCreated)] == ["SEA-DC", "DEN-DC"]
+    assert levels(oms.c)["J6-BAG@DEN-DC"].reserved == 2
+    assert any(
+        order_id in x for run in job_log(oms.c.settings, oms.c.topics, oms.c.codec) for x in run.rechecked
+    )
+
+
+def test_a_line_held_past_the_cancellation_sla_is_canceled_with_the_reason(oms: DomOms) -> None:
+    stocked(oms.c, ("J6-PEN", "SEA-DC", 10))
+    order_id = _order(oms, "J6-PEN", "J6-NONE-2", fulfillment="dom-sla")
+    held = oms.wait_until(order_id, lambda s: _line(s, "1") == DONE and _settled(s))
+    assert _line(held, "2") == ("On hold", BACKORDER_HOLD)
+
+    time.sleep(SLA_SECONDS)
+    run = BackorderJob(oms.c.settings, oms.c.topics, oms.c.codec, load_dom_config()).run_once()
+
+    assert f"{order_id}: 2" in run.canceled
+    state = oms.wait_until(order_id, lambda s: _line(s, "2")[0] == "Canceled")
+    reason = f"Backorder hold past its cancellation SLA ({SLA_SECONDS}s)"
+    assert _line(state, "2") == ("Canceled", reason)
+    assert (state.status, state.status_reason) == DONE  # the header follows its open line
+    assert [e.reason for e in oms.timeline(order_id) if isinstance(e, OrderLinesCanceled)] == [reason]
