@@ -79,8 +79,10 @@ test: lint test-unit test-integration test-e2e ## lint and all three test tiers 
 demo: venv ## run the demo
 	$(OMS) demo
 
-bench: venv ## run the benchmark
+bench: venv ## run the benchmarks (write side, replay, Faust floor; journeys; DOM) - see BENCHMARKS.md
 	$(BIN)/python -m bench
+	$(BIN)/python -m bench.journeys
+	@if [ -f bench/dom.py ]; then $(BIN)/python -m bench.dom; fi
 
 clean: ## remove caches and build output (keeps .venv and the broker: see broker-reset)
 	rm -rf .mypy_cache .ruff_cache .pytest_cache .hypothesis build dist *.egg-info .oms
