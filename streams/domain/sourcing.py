@@ -27,6 +27,8 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from functools import partial
+from itertools import takewhile
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -270,28 +272,49 @@ class _Candidate:
     rank: tuple[float, float, int, str]
 
 
+def _distances(request: SourcingRequest, config: DomConfig) -> dict[str, float | None]:
+    """Each source's distance to the ship-to point, computed once per decision."""
+    point = request.ship_to
+    return {s.id: (distance_km(point, s.location) if point is not None else None) for s in config.sources}
+
+
 def _candidates(
-    request: SourcingRequest, config: DomConfig, strategy: Strategy, c: Constraints
+    request: SourcingRequest,
+    config: DomConfig,
+    strategy: Strategy,
+    c: Constraints,
+    distances: Mapping[str, float | None],
 ) -> list[_Candidate]:
     listed = set(strategy.sources)
+    limit_distance = c.distance_limits
+    local_time: dict[float, time] = {}  # offset -> the local time of the decision
     out = []
     for source in config.sources:
         if not source.active or (listed and source.id not in listed):
             continue
-        distance = distance_km(request.ship_to, source.location) if request.ship_to is not None else None
-        if c.is_on("max_distance") and (c.max_distance_km is not None or source.max_distance_km is not None):
-            limits = [x for x in (c.max_distance_km, source.max_distance_km) if x is not None]
-            if distance is None or distance > min(limits):
+        distance = distances[source.id]
+        if limit_distance:
+            limit = c.max_distance_km
+            if source.max_distance_km is not None and (limit is None or source.max_distance_km < limit):
+                limit = source.max_distance_km
+            if limit is not None and (distance is None or distance > limit):
                 continue
         if c.respect_cutoff and source.cutoff is not None:
-            local = (request.at + timedelta(hours=source.utc_offset_hours)).time()
-            if local >= source.cutoff:
+            offset = source.utc_offset_hours
+            if offset not in local_time:
+                local_time[offset] = (request.at + timedelta(hours=offset)).time()
+            if local_time[offset] >= source.cutoff:
                 continue
         tier = float(source.priority) if c.priority_first else 0.0
         far = distance if distance is not None else math.inf
         out.append(_Candidate(source, distance, (tier, far, source.priority, source.id)))
     out.sort(key=lambda x: x.rank)
     return out
+
+
+def _same_distance(a: _Candidate, b: _Candidate) -> bool:
+    """Same priority tier and distance: only the tie-breaks tell them apart."""
+    return a.rank[:2] == b.rank[:2]
 
 
 def _usable(availability: Availability, c: Constraints, sku: str, source: Source) -> int:
@@ -330,17 +353,24 @@ def _assign(
             left[key] = _usable(availability, c, sku, cand.source)
         return left[key]
 
+    def key(x: _Candidate) -> tuple[float, float, bool, int, str]:
+        return (x.rank[0], x.rank[1], x.source.id not in used, x.rank[2], x.rank[3])
+
     for line in lines:
         limit_reached = c.max_sources_per_order is not None and len(used) >= c.max_sources_per_order
-        ranked = sorted(
-            (x for x in candidates if not limit_reached or x.source.id in used),
-            key=lambda x: (x.rank[0], x.rank[1], x.source.id not in used, x.rank[2], x.rank[3]),
-        )
-        single = next((x for x in ranked if free(line.sku, x) >= line.quantity), None)
+        allowed = [x for x in candidates if not limit_reached or x.source.id in used]
+        single = None
+        for n, x in enumerate(allowed):  # in rank order: the first that can ship the line...
+            if free(line.sku, x) >= line.quantity:
+                # ...unless a source at the same distance is already used by the order
+                ties = takewhile(partial(_same_distance, x), allowed[n:])
+                single = min((y for y in ties if free(line.sku, y) >= line.quantity), key=key)
+                break
         picked: list[tuple[_Candidate, int]] = []
         if single is not None:
             picked = [(single, line.quantity)]
         elif c.max_sources_per_line > 1:
+            ranked = sorted(allowed, key=key)
             need, new_sources = line.quantity, 0
             room = None if c.max_sources_per_order is None else c.max_sources_per_order - len(used)
             for x in ranked:
@@ -376,22 +406,24 @@ def _consolidate(
     sources: choose the sources that can ship the most lines whole, then assign closest
     first among them."""
     assert c.max_sources_per_order is not None
+    ships = {
+        x.source.id: {
+            line.line_id for line in lines if _usable(availability, c, line.sku, x.source) >= line.quantity
+        }
+        for x in candidates
+    }
     chosen: list[_Candidate] = []
-    open_lines = list(lines)
+    open_lines = {line.line_id for line in lines}
     for _ in range(c.max_sources_per_order):
         best: tuple[int, _Candidate] | None = None
         for x in candidates:
-            if x in chosen:
-                continue
-            n = sum(1 for line in open_lines if _usable(availability, c, line.sku, x.source) >= line.quantity)
-            if n and (best is None or n > best[0]):
+            n = len(ships[x.source.id] & open_lines)
+            if n and x not in chosen and (best is None or n > best[0]):
                 best = (n, x)
         if best is None:
             break
         chosen.append(best[1])
-        open_lines = [
-            line for line in open_lines if _usable(availability, c, line.sku, best[1].source) < line.quantity
-        ]
+        open_lines -= ships[best[1].source.id]
     return _assign(lines, chosen, availability, c)
 
 
@@ -405,8 +437,9 @@ def _plan(
     strategy: Strategy,
     c: Constraints,
     availability: Availability,
+    distances: Mapping[str, float | None],
 ) -> FulfillmentPlan:
-    candidates = _candidates(request, config, strategy, c)
+    candidates = _candidates(request, config, strategy, c, distances)
     allocations, unsourced = _assign(request.lines, candidates, availability, c)
     if unsourced and c.max_sources_per_order is not None:
         other, other_unsourced = _consolidate(request.lines, candidates, availability, c)
@@ -440,14 +473,19 @@ def _better(a: FulfillmentPlan, b: FulfillmentPlan, lines: int) -> bool:
 
 
 def plan_with(
-    request: SourcingRequest, config: DomConfig, strategy: Strategy, availability: Availability
+    request: SourcingRequest,
+    config: DomConfig,
+    strategy: Strategy,
+    availability: Availability,
+    distances: Mapping[str, float | None] | None = None,
 ) -> FulfillmentPlan:
     """One strategy, in two passes: all constraints, then without the soft ones."""
+    distances = distances if distances is not None else _distances(request, config)
     c = strategy.constraints
-    first = _plan(request, config, strategy, c, availability)
+    first = _plan(request, config, strategy, c, availability, distances)
     if first.outcome == "fully sourced" or not c.soft:
         return first
-    second = _plan(request, config, strategy, c.relaxed(), availability)
+    second = _plan(request, config, strategy, c.relaxed(), availability, distances)
     if _better(second, first, len(request.lines)):
         return second.model_copy(update={"relaxed": tuple(sorted(c.soft))})
     return first
@@ -460,8 +498,9 @@ def source_order(request: SourcingRequest, config: DomConfig, availability: Avai
     if config.alternate_strategy is not None and config.alternate_strategy not in names:
         names.append(config.alternate_strategy)
     best: FulfillmentPlan | None = None
+    distances = _distances(request, config)
     for name in names:
-        plan = plan_with(request, config, config.strategy(name), availability)
+        plan = plan_with(request, config, config.strategy(name), availability, distances)
         if best is None or _better(plan, best, len(request.lines)):
             best = plan
         if best.outcome == "fully sourced":
