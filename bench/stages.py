@@ -26,7 +26,7 @@ from bench.progress import Ticker, say
 from streams.adapters.command_bus import CommandBus
 from streams.adapters.kafka import consumer_config, read_to_end
 from streams.adapters.order_store import OrderStore
-from streams.bootstrap import Components
+from streams.bootstrap import Components, bootstrap
 from streams.domain.commands import Command
 from streams.services.replay import Progress, replay, replay_summary
 from streams.services.writer import OrderWriter
@@ -279,7 +279,9 @@ def parallel_replay(components: Components, orders: int, expected: int, workers:
         say(f"replay x{workers}: {p.events:,} events, {p.rate:,.0f}/s")
 
     cpu = time.process_time()
-    result = replay_summary(components.settings, components.topics, components.codec, workers, progress)
+    result = replay_summary(
+        components.settings, components.topics, components.codec, workers, progress, wire=bootstrap
+    )
     cpu = time.process_time() - cpu  # the parent's only: the workers are other processes
     stage = StageResult(f"replay, {workers} processes (oms replay)", result.events, result.seconds, cpu)
     done = result.by_status.get(DONE, 0)

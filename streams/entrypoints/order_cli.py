@@ -150,7 +150,12 @@ def _replay(args: argparse.Namespace) -> int:
         err(f"  replayed {p.events:,} events{orders} ({p.rate:,.0f} events/s)")
 
     result = replay_summary(
-        c.settings, c.topics, c.codec, workers=args.workers, progress=None if args.quiet else progress
+        c.settings,
+        c.topics,
+        c.codec,
+        workers=args.workers,
+        progress=None if args.quiet else progress,
+        wire=bootstrap,
     )
     print(
         f"replayed {result.events:,} events of {result.orders:,} orders in "

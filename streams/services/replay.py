@@ -15,7 +15,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from confluent_kafka import Consumer
 
@@ -146,15 +146,24 @@ class ReplaySummary:
         )
 
 
-def _replay_part(settings: Settings, partitions: list[int], counter: Any, results: Any) -> None:
+class Wiring(Protocol):
+    @property
+    def topics(self) -> TopicRegistry: ...
+
+    @property
+    def codec(self) -> AvroCodec: ...
+
+
+def _replay_part(
+    settings: Settings, partitions: list[int], counter: Any, results: Any, wire: Callable[[Settings], Wiring]
+) -> None:
     """A worker process: replay ``partitions`` and send back the summary (or the error)."""
-    from streams.bootstrap import bootstrap
 
     def report(p: Progress) -> None:
         counter.value = p.events
 
     try:
-        c = bootstrap(settings)
+        c = wire(settings)
         results.put(ReplaySummary.of(replay(settings, c.topics, c.codec, report, 0.5, partitions)))
     except BaseException as exc:
         results.put(RuntimeError(f"replay of partitions {partitions} failed: {exc!r}"))
@@ -167,10 +176,13 @@ def replay_summary(
     codec: AvroCodec,
     workers: int = 1,
     progress: Callable[[Progress], None] | None = None,
+    wire: Callable[[Settings], Wiring] | None = None,
 ) -> ReplaySummary:
     """A replay of every partition, in ``workers`` processes that each fold a share of the
-    partitions (no order spans partitions, so their states never meet), summarised."""
-    if workers <= 1:
+    partitions (no order spans partitions, so their states never meet), summarised.
+    ``wire`` (a module-level function, e.g. the composition root) builds each worker's
+    topics and codec."""
+    if workers <= 1 or wire is None:
         return ReplaySummary.of(replay(settings, topics, codec, progress))
     began = time.monotonic()
     shares = [list(range(topics.partitions))[i::workers] for i in range(workers)]
@@ -181,7 +193,7 @@ def replay_summary(
     results = context.Queue()
     counters = [context.Value("q", 0) for _ in shares]
     processes = [
-        context.Process(target=_replay_part, args=(settings, share, counter, results), daemon=True)
+        context.Process(target=_replay_part, args=(settings, share, counter, results, wire), daemon=True)
         for share, counter in zip(shares, counters, strict=True)
     ]
     for process in processes:
