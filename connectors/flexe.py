@@ -15,7 +15,6 @@ kept in this one module so that it can be replaced when the real one is known.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -23,20 +22,18 @@ from aiohttp import web
 
 from connectors import config
 from connectors.actions import ActionFailed, ActionOutcome, Publisher, envelope, unsupported
+from connectors.base import HttpConnector
 from connectors.http import ProviderHttp, ProviderHttpError, StaticAuth
-from connectors.state import ConnectorStore, KeyedLocks
+from connectors.state import ConnectorStore
 from connectors.webhooks import (
     acknowledged,
     check_shared_key,
     json_object,
     read_body,
     require,
-    unavailable,
 )
 from streams.domain.commands import ProviderActionRequest, RecordShipped
 from streams.domain.order import OrderState
-
-log = logging.getLogger(__name__)
 
 PROVIDER = "flexe"
 WEBHOOK_PATH = "/webhooks/flexe"
@@ -48,32 +45,9 @@ class FlexeOptions:
     shipping_method: str = "ground"
 
 
-class FlexeConnector:
+class FlexeConnector(HttpConnector[FlexeOptions, config.Secret]):
     provider = PROVIDER
-
-    def __init__(
-        self,
-        api: ProviderHttp,
-        store: ConnectorStore,
-        publisher: Publisher,
-        options: FlexeOptions,
-        webhook_key: config.Secret | None = None,
-    ) -> None:
-        self.api = api
-        self.store = store
-        self.publisher = publisher
-        self.options = options
-        self._webhook_key = webhook_key
-        self._locks = KeyedLocks()
-
-    def routes(self) -> Sequence[web.RouteDef]:
-        return [web.post(WEBHOOK_PATH, self.webhook)]
-
-    async def start(self) -> None:
-        return None
-
-    async def close(self) -> None:
-        await self.api.close()
+    webhook_path = WEBHOOK_PATH
 
     async def perform(
         self, request: ProviderActionRequest, order: OrderState, deadline: float
@@ -121,27 +95,22 @@ class FlexeConnector:
             return acknowledged()
         require(data, ("externalId", str), ("orderId", str), ("shipment", dict))
         shipment = data["shipment"]
-        event_id: str = data["eventId"]
-        async with self._locks.hold(event_id):
-            if self.store.seen("event", event_id):
-                return acknowledged()
-            tracking = shipment.get("trackingNumber")
-            command = RecordShipped(
-                envelope=envelope(
-                    PROVIDER, data["externalId"], f"event/{event_id}", f"flexe/{data['orderId']}"
-                ),
-                provider=PROVIDER,
-                shipment_id=f"{data['orderId']}/{tracking}" if tracking else data["orderId"],
-                carrier=str(shipment.get("carrier") or "") or None,
-                tracking_number=str(tracking) if tracking else None,
-            )
-            try:
-                await self.publisher.publish(command)
-            except Exception as exc:
-                log.warning("flexe: shipment of %s not taken now: %s", data["externalId"], exc)
-                raise unavailable("could not take the event now; send it again") from exc
-            self.store.remember("event", event_id)
-        return acknowledged()
+        tracking = shipment.get("trackingNumber")
+        command = RecordShipped(
+            envelope=envelope(
+                PROVIDER, data["externalId"], f"event/{data['eventId']}", f"flexe/{data['orderId']}"
+            ),
+            provider=PROVIDER,
+            shipment_id=f"{data['orderId']}/{tracking}" if tracking else data["orderId"],
+            carrier=str(shipment.get("carrier") or "") or None,
+            tracking_number=str(tracking) if tracking else None,
+        )
+        return await self.take_once(
+            "event",
+            data["eventId"],
+            lambda: self.publisher.publish(command),
+            f"shipment of {data['externalId']}",
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
