@@ -29,9 +29,10 @@ from aiohttp import web
 
 from connectors import config
 from connectors.actions import ActionOutcome, Publisher, envelope, unsupported
+from connectors.base import HttpConnector
 from connectors.http import ProviderHttp, ProviderHttpError, Reply
 from connectors.odata import literal
-from connectors.state import ConnectorStore, KeyedLocks
+from connectors.state import ConnectorStore
 from connectors.webhooks import (
     acknowledged,
     check_shared_key,
@@ -39,7 +40,6 @@ from connectors.webhooks import (
     read_body,
     refused,
     require,
-    unavailable,
 )
 from streams.domain.commands import ProviderActionRequest, RecordInvoiced
 from streams.domain.order import OrderState
@@ -105,8 +105,9 @@ def _decimal(value: Any) -> Decimal:
         return Decimal(0)
 
 
-class SapConnector:
+class SapConnector(HttpConnector[SapOptions, config.Secret]):
     provider = PROVIDER
+    webhook_path = WEBHOOK_PATH
 
     def __init__(
         self,
@@ -118,22 +119,8 @@ class SapConnector:
         webhook_key: config.Secret | None = None,
     ) -> None:
         """``api`` is rooted at the S/4HANA host, keeps cookies, and has ``session`` as auth."""
-        self.api = api
+        super().__init__(api, store, publisher, options, webhook_key)
         self.session = session
-        self.store = store
-        self.publisher = publisher
-        self.options = options
-        self._webhook_key = webhook_key
-        self._locks = KeyedLocks()
-
-    def routes(self) -> Sequence[web.RouteDef]:
-        return [web.post(WEBHOOK_PATH, self.webhook)]
-
-    async def start(self) -> None:
-        return None
-
-    async def close(self) -> None:
-        await self.api.close()
 
     # -- billing --
 
@@ -214,16 +201,13 @@ class SapConnector:
         data = event.get("data")
         if not isinstance(data, dict) or not isinstance(data.get("BillingDocument"), str):
             raise refused(422, "missing or invalid: data.BillingDocument")
-        async with self._locks.hold(event["id"]):
-            if self.store.seen("event", event["id"]):
-                return acknowledged()
-            try:
-                await self._invoiced(data["BillingDocument"], event["id"])
-            except Exception as exc:
-                log.warning("sap: billing document %s not taken now: %s", data["BillingDocument"], exc)
-                raise unavailable("could not take the event now; send it again") from exc
-            self.store.remember("event", event["id"])
-        return acknowledged()
+        document: str = data["BillingDocument"]
+        return await self.take_once(
+            "event",
+            event["id"],
+            lambda: self._invoiced(document, event["id"]),
+            f"billing document {document}",
+        )
 
     async def _invoiced(self, document: str, event_id: str) -> None:
         reply = await self.api.request(
