@@ -64,9 +64,10 @@ from aiohttp import web
 
 from connectors import config
 from connectors.actions import ActionFailed, ActionOutcome, Publisher, envelope, unsupported
+from connectors.base import HttpConnector
 from connectors.http import ProviderHttp, ProviderHttpError, Reply, error_detail
 from connectors.odata import BatchRequest, batch_answers, changeset, key, literal
-from connectors.state import ConnectorStore, KeyedLocks
+from connectors.state import ConnectorStore
 from connectors.webhooks import (
     acknowledged,
     check_shared_key,
@@ -74,7 +75,6 @@ from connectors.webhooks import (
     read_body,
     refused,
     require,
-    unavailable,
 )
 from streams.domain.commands import (
     Command,
@@ -209,33 +209,11 @@ class EntraToken:
             return self._token
 
 
-class FnoConnector:
+class FnoConnector(HttpConnector[FnoOptions, config.Secret]):
+    """``api`` is rooted at the F&O environment URL, with an ``EntraToken`` as its auth."""
+
     provider = PROVIDER
-
-    def __init__(
-        self,
-        api: ProviderHttp,
-        store: ConnectorStore,
-        publisher: Publisher,
-        options: FnoOptions,
-        webhook_key: config.Secret | None = None,
-    ) -> None:
-        """``api`` is rooted at the F&O environment URL, with an ``EntraToken`` as its auth."""
-        self.api = api
-        self.store = store
-        self.publisher = publisher
-        self.options = options
-        self._webhook_key = webhook_key
-        self._locks = KeyedLocks()
-
-    def routes(self) -> Sequence[web.RouteDef]:
-        return [web.post(WEBHOOK_PATH, self.webhook)]
-
-    async def start(self) -> None:
-        return None
-
-    async def close(self) -> None:
-        await self.api.close()
+    webhook_path = WEBHOOK_PATH
 
     # -- actions --
 
@@ -404,18 +382,13 @@ class FnoConnector:
     async def webhook(self, request: web.Request) -> web.Response:
         check_shared_key(request, self._webhook_key)
         data = json_object(await read_body(request))
-        try:
+        with self.sent_again_on_failure("event"):
             if "BusinessEventId" in data:
                 await self._business_event(data)
             elif data.get("entity") == "salesorders":
                 await self._dual_write(data)
             else:
                 raise refused(422, "neither a business event nor a dual-write sales order")
-        except web.HTTPException:
-            raise
-        except Exception as exc:
-            log.warning("fno: event not taken now: %s", exc)
-            raise unavailable("could not take the event now; send it again") from exc
         return acknowledged()
 
     async def _business_event(self, data: Mapping[str, Any]) -> None:
