@@ -44,17 +44,16 @@ from aiohttp import web
 
 from connectors import config
 from connectors.actions import ActionFailed, ActionOutcome, Publisher, envelope, unsupported
+from connectors.base import HttpConnector
 from connectors.http import ProviderHttp, ProviderHttpError, StaticAuth
-from connectors.state import ConnectorStore, KeyedLocks
+from connectors.state import ConnectorStore
 from connectors.webhooks import (
     SignatureError,
-    acknowledged,
     json_object,
     read_body,
     refused,
     require,
     standard_webhooks_key,
-    unavailable,
     verify_standard_webhook,
 )
 from streams.domain.commands import CreateOrder, ProviderActionRequest
@@ -115,8 +114,9 @@ class BigCommerceOptions:
     """The first ``min_date_modified`` (RFC 2822 or ISO 8601); None: every order."""
 
 
-class BigCommerceConnector:
+class BigCommerceConnector(HttpConnector[BigCommerceOptions, bytes]):
     provider = PROVIDER
+    webhook_path = WEBHOOK_PATH
 
     def __init__(
         self,
@@ -127,18 +127,13 @@ class BigCommerceConnector:
         webhook_key: bytes | None,
     ) -> None:
         """``api`` is rooted at ``.../stores/{store_hash}``; ``webhook_key`` None: no webhooks."""
-        self.api = api
-        self.store = store
-        self.publisher = publisher
-        self.options = options
-        self._webhook_key = webhook_key
-        self._locks = KeyedLocks()
+        super().__init__(api, store, publisher, options, webhook_key)
         self._poller: asyncio.Task[None] | None = None
 
     # -- lifecycle --
 
     def routes(self) -> Sequence[web.RouteDef]:
-        return [web.post(WEBHOOK_PATH, self.webhook)] if self._webhook_key is not None else []
+        return super().routes() if self._webhook_key is not None else []
 
     async def start(self) -> None:
         if self.options.poll:
@@ -148,7 +143,7 @@ class BigCommerceConnector:
         if self._poller is not None:
             self._poller.cancel()
             await asyncio.gather(self._poller, return_exceptions=True)
-        await self.api.close()
+        await super().close()
 
     # -- intake by webhook --
 
@@ -163,19 +158,12 @@ class BigCommerceConnector:
         require(data, ("scope", str), ("hash", str), ("data", dict))
         payload: dict[str, Any] = data["data"]
         require(payload, ("id", int))
-        event_hash: str = data["hash"]
-        async with self._locks.hold(f"hash/{event_hash}"):
-            if self.store.seen("hash", event_hash):
-                return acknowledged()
-            try:
-                await self._on_event(data["scope"], payload)
-            except web.HTTPException:
-                raise
-            except Exception as exc:
-                log.warning("bigcommerce %s %s not taken now: %s", data["scope"], payload["id"], exc)
-                raise unavailable("could not take the event now; send it again") from exc
-            self.store.remember("hash", event_hash)
-        return acknowledged()
+        return await self.take_once(
+            "hash",
+            data["hash"],
+            lambda: self._on_event(data["scope"], payload),
+            f"{data['scope']} {payload['id']}",
+        )
 
     async def _on_event(self, scope: str, payload: Mapping[str, Any]) -> None:
         bc_id: int = payload["id"]
