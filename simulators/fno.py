@@ -102,7 +102,6 @@ from simulators.common import (
     iso,
     json_body,
     ms_since_epoch,
-    retry_after_header,
     serve,
     settings_from_args,
 )
@@ -367,10 +366,6 @@ class FnoSimulator(Simulator):
         if "/oauth2/" in request.path:
             return _entra_error(error)
         return _to_http(_error_result(error))
-
-    def throttled_response(self, request: web.Request, retry_after: float) -> web.Response:
-        error = ApiError(429, "Too Many Requests", headers={"Retry-After": retry_after_header(retry_after)})
-        return self.error_response(request, error)
 
     # -- HTTP handlers: thin wrappers over the operations that $batch shares --
 

@@ -71,7 +71,6 @@ from simulators.common import (
     base_parser,
     iso,
     json_body,
-    retry_after_header,
     serve,
     settings_from_args,
 )
@@ -403,10 +402,6 @@ class SapSimulator(Simulator):
             }
         }
         return web.json_response(body, status=error.status, headers=error.headers)
-
-    def throttled_response(self, request: web.Request, retry_after: float) -> web.Response:
-        error = ApiError(429, "Too Many Requests", headers={"Retry-After": retry_after_header(retry_after)})
-        return self.error_response(request, error)
 
     # -- service documents --
 
