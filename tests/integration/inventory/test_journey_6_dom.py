@@ -69,6 +69,10 @@ def oms(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
             text, "dom-short-sla", "dom-sla", f"{{backorders: enabled, cancellation_sla: {SLA_SECONDS}s}}"
         )
     )
+    global _factory
+    # Commands are issued from now, not from import time: a provider action's deadline counts
+    # from its cause's time (and DOM skips requests already past theirs).
+    _factory = CommandFactory(source="j6-test", start=datetime.now(UTC))
     settings = Settings(
         bootstrap_servers=kafka_bootstrap,
         topic_prefix=f"j6{uuid.uuid4().hex[:8]}.",

@@ -15,7 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, ConsumerGroupState, Producer
 from inventory_harness import levels, processes, stock, wait_for
 
 from streams.adapters.kafka import (
@@ -91,12 +91,16 @@ def _dom_config(folder: Path) -> Path:
 
 
 def _members(c: Components, group: str) -> int:
+    """Members of a stable group that have partitions assigned."""
     client = admin(c.settings)  # must outlive its future
     future = client.describe_consumer_groups([c.topics.prefix + group])[c.topics.prefix + group]
     try:
-        return len(future.result(timeout=10).members)
+        described = future.result(timeout=10)
     except Exception:
         return 0
+    if described.state != ConsumerGroupState.STABLE:
+        return 0
+    return sum(1 for m in described.members if m.assignment and m.assignment.topic_partitions)
 
 
 def _request(c: Components, n: int, rng: random.Random, now: datetime) -> ProviderActionRequest:

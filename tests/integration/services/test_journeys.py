@@ -32,6 +32,10 @@ DONE = ("Completed", "Fulfilled")
 
 @pytest.fixture(scope="module")
 def oms(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningOms]:
+    global _factory
+    # Commands are issued from now, not from import time: a provider action's deadline counts
+    # from its cause's time, and the modules that run before this one take their time.
+    _factory = CommandFactory(source="journey-test", start=datetime.now(UTC))
     c = components(kafka_bootstrap, f"j{uuid.uuid4().hex[:8]}.", tmp_path_factory.mktemp("state"))
     try:
         with running_oms(c) as running:
