@@ -31,9 +31,10 @@ import logging
 import threading
 import time
 from collections import Counter, OrderedDict, deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
@@ -43,6 +44,7 @@ from streams.adapters.topics import TopicRegistry
 from streams.domain.backorders import held_lines
 from streams.domain.commands import CommandEnvelope, ProviderActionRequest, RecordActionResult
 from streams.domain.inventory import (
+    InventoryCommand,
     InventoryEvent,
     InventoryReserved,
     ReleaseReservation,
@@ -60,7 +62,7 @@ from streams.domain.sourcing import (
     source_order,
 )
 from streams.domain.transitions import CANCELED
-from streams.services.inventory import InventoryFeed, InventoryView, inventory_envelope
+from streams.services.inventory import InventoryFeed, InventoryView, ReservationFate, inventory_envelope
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -126,7 +128,7 @@ class _Available(Mapping[tuple[str, str], int]):
     still waits to hear about, plus what the saga itself holds."""
 
     def __init__(
-        self, view: InventoryView, tentative: Counter[tuple[str, str]], own: Counter[tuple[str, str]]
+        self, view: ReservationView, tentative: Counter[tuple[str, str]], own: Counter[tuple[str, str]]
     ):
         self._view, self._tentative, self._own = view, tentative, own
 
@@ -134,100 +136,67 @@ class _Available(Mapping[tuple[str, str], int]):
         return self._view.available(*key) - self._tentative[key] + self._own[key]
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
-        return iter({(env.sku, env.source) for env in self._view.levels.values()})
+        return iter(self._view.availability())
 
     def __len__(self) -> int:
-        return len(self._view.levels)
+        return len(self._view.availability())
 
 
-class DomCoordinator:
+class ReservationView(Protocol):
+    """What the sagas read of the inventory (``InventoryView``)."""
+
+    fates: dict[str, ReservationFate]
+    by_action: dict[str, set[str]]
+
+    def available(self, sku: str, source: str) -> int: ...
+
+    def granted_to(self, action_id: str) -> dict[str, InventoryReserved]: ...
+
+    def availability(self) -> dict[tuple[str, str], int]: ...
+
+
+class CommandSink(Protocol):
+    """Where the sagas send inventory commands (``InventoryFeed``)."""
+
+    def send(self, command: InventoryCommand) -> None: ...
+
+
+class ReservationSagas:
+    """The sagas in flight on one coordinator: plan, reserve, re-plan, answer.
+
+    No Kafka here: it reads an ``InventoryView``-like view, sends inventory commands to a
+    feed and hands each settled plan to ``answer``, so the logic is tested on its own.
+    """
+
     def __init__(
         self,
-        settings: Settings,
-        topics: TopicRegistry,
-        codec: AvroCodec,
         config: DomConfig,
-        batch_size: int = 500,
+        view: ReservationView,
+        feed: CommandSink,
+        answer: Callable[[ProviderActionRequest, FulfillmentPlan], None],
+        stats: DomStats | None = None,
         max_rounds: int = MAX_ROUNDS,
     ) -> None:
-        self.settings = settings
-        self.topics = topics
-        self.codec = codec
         self.config = config
-        self.batch_size = batch_size
+        self.view = view
+        self.feed = feed
+        self._answer = answer
+        self.stats = stats or DomStats()
         self.max_rounds = max_rounds
-        self.stats = DomStats()
-        self.view = InventoryView(settings, topics, codec)
-        self.feed = InventoryFeed(settings, topics, codec, **{"linger.ms": 2})
-        self._answers = Producer(producer_config(settings, **{"linger.ms": 2}))
-        self._consumer = Consumer(
-            consumer_config(
-                settings,
-                topics.prefix + DOM_GROUP,
-                **{"max.poll.interval.ms": 600_000, "session.timeout.ms": 10_000},
-            )
-        )
-        self.sagas: dict[str, Saga] = {}
+        self.running: dict[str, Saga] = {}
         self._tentative: Counter[tuple[str, str]] = Counter()
-        self._queues: dict[int, deque[tuple[int, str | None]]] = {}
         self._finished: OrderedDict[str, set[str]] = OrderedDict()
         """Recently answered actions and the reservations they answered with."""
 
-    # -- the loop
-    def run(self, stop: threading.Event) -> None:
-        self._consumer.subscribe([self.topics.provider_requests("dom")], on_revoke=self._on_revoke)
-        try:
-            while not stop.is_set():
-                self.step(0.05 if self.sagas else 0.2)
-        finally:
-            self._consumer.close()
-            self.feed.flush(10)
-            self._answers.flush(10)
-            self.view.close()
+    def drop(self, partitions: set[int]) -> None:
+        """Forget the sagas of partitions taken away: their next owner finds what they hold."""
+        for saga in [s for s in self.running.values() if s.partition in partitions]:
+            for a in saga.awaiting.values():
+                self._tentative[(a.sku, a.source)] -= a.quantity
+            del self.running[saga.action_id]
 
-    def step(self, timeout: float) -> None:
-        """Take new requests, read replies, answer what is settled, commit what is answered."""
-        for msg in self._consumer.consume(self.batch_size, timeout):
-            self._take(msg)
-        for event in self.view.poll(0.02 if self.sagas else 0.0):
-            self._reply(event)
-        self._expire(datetime.now(UTC))
-        self._commit()
-
-    def _take(self, msg: Message) -> None:
-        err = msg.error()
-        if err is not None:
-            if err.code() != KafkaError._PARTITION_EOF:
-                log.warning("dom requests: %s", err)
-            return
-        partition, offset = where(msg)[1], offset_of(msg)
-        queue = self._queues.setdefault(partition, deque())
-        try:
-            request = self.codec.decode(value_of(msg))
-        except UndecodableRecord as exc:
-            log.error("undecodable DOM request at %s[%s]@%s: %s", msg.topic(), partition, offset, exc)
-            queue.append((offset, None))
-            return
-        if not isinstance(request, ProviderActionRequest) or request.action_id in self.sagas:
-            queue.append((offset, None))
-            return
-        self.stats.requests += 1
-        now = datetime.now(UTC)
-        if request.deadline <= now:
-            # the order writer has counted this attempt as failed and retried it: an answer
-            # now would be ignored, and reservations made for it would hold units for nobody
-            self.stats.skipped += 1
-            queue.append((offset, None))
-            return
-        queue.append((offset, request.action_id))
-        if request.action != ACTION:
-            self._answer_failure(request, f"DOM does not do '{request.action}'")
-            queue[-1] = (offset, None)
-            return
-        self._start(request, partition, offset, now)
-
-    # -- the saga
-    def _start(self, request: ProviderActionRequest, partition: int, offset: int, now: datetime) -> None:
+    def start(self, request: ProviderActionRequest, partition: int = 0, offset: int = 0) -> None:
+        """Begin an order's saga (an answer may go out at once)."""
         order = OrderState.model_validate_json(request.order_json)
         if request.params.get("scope") == "backorders":
             lines = held_lines(order)
@@ -242,7 +211,7 @@ class DomCoordinator:
             offset=offset,
             give_up_at=request.deadline - window * GIVE_UP,
         )
-        self.sagas[request.action_id] = saga
+        self.running[request.action_id] = saga
         # What an earlier incarnation reserved for this action: keep whole lines (they may
         # have been answered), release parts of lines (never answered).
         earlier = self.view.granted_to(request.action_id)
@@ -259,7 +228,8 @@ class DomCoordinator:
                     saga.held[rid] = self._allocation(grant)
                     saga.locked.add(rid)
             else:
-                for rid, _ in grants:
+                for rid, grant in grants:
+                    saga.held[rid] = self._allocation(grant)
                     self._release(saga, rid, "part of a line an earlier attempt reserved")
         todo = [x for x in lines if x.line_id not in {a.line_id for a in saga.held.values()}]
         strategy = order.attributes.get("dom_strategy")
@@ -342,11 +312,12 @@ class DomCoordinator:
         if not saga.awaiting:
             self._round_over(saga)
 
-    def _reply(self, event: InventoryEvent) -> None:
+    def reply(self, event: InventoryEvent) -> None:
+        """An inventory event: a reply to one of our reservations, or a late grant to undo."""
         if not isinstance(event, InventoryReserved | ReservationRefused):
             return
         rid = event.reservation_id
-        saga = self.sagas.get(event.requested_by)
+        saga = self.running.get(event.requested_by)
         if saga is None:
             answered = self._finished.get(event.requested_by)
             if answered is not None and isinstance(event, InventoryReserved) and rid not in answered:
@@ -442,19 +413,106 @@ class DomCoordinator:
             notes=saga.plan.notes if saga.plan else (),
         )
         saga.done = True
-        del self.sagas[saga.action_id]
+        del self.running[saga.action_id]
         self._finished[saga.action_id] = {a.reservation_id or "" for a in allocations}
         while len(self._finished) > 50_000:
             self._finished.popitem(last=False)
         self.stats.outcomes[outcome] += 1
         self._answer(saga.request, plan)
 
-    def _expire(self, now: datetime) -> None:
-        for saga in [s for s in self.sagas.values() if s.give_up_at <= now]:
+    def expire(self, now: datetime) -> None:
+        """Answer every saga that reached its give-up time with what it holds."""
+        for saga in [s for s in self.running.values() if s.give_up_at <= now]:
             log.warning(
                 "%s: no settled plan before its deadline; answering with what is held", saga.order.order_id
             )
             self._finish(saga)
+
+
+class DomCoordinator:
+    """The process: requests in, sagas run, answers out, offsets committed behind them."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        topics: TopicRegistry,
+        codec: AvroCodec,
+        config: DomConfig,
+        batch_size: int = 500,
+        max_rounds: int = MAX_ROUNDS,
+    ) -> None:
+        self.settings = settings
+        self.topics = topics
+        self.codec = codec
+        self.config = config
+        self.batch_size = batch_size
+        self.max_rounds = max_rounds
+        self.stats = DomStats()
+        self.view = InventoryView(settings, topics, codec)
+        self.feed = InventoryFeed(settings, topics, codec, **{"linger.ms": 2})
+        self._answers = Producer(producer_config(settings, **{"linger.ms": 2}))
+        self._consumer = Consumer(
+            consumer_config(
+                settings,
+                topics.prefix + DOM_GROUP,
+                **{"max.poll.interval.ms": 600_000, "session.timeout.ms": 10_000},
+            )
+        )
+        self.sagas = ReservationSagas(config, self.view, self.feed, self._answer, self.stats, max_rounds)
+        self._queues: dict[int, deque[tuple[int, str | None]]] = {}
+
+    # -- the loop
+    def run(self, stop: threading.Event) -> None:
+        self._consumer.subscribe([self.topics.provider_requests("dom")], on_revoke=self._on_revoke)
+        try:
+            while not stop.is_set():
+                self.step(0.05 if self.sagas.running else 0.2)
+        finally:
+            self._consumer.close()
+            self.feed.flush(10)
+            self._answers.flush(10)
+            self.view.close()
+
+    def step(self, timeout: float) -> None:
+        """Take new requests, read replies, answer what is settled, commit what is answered."""
+        for msg in self._consumer.consume(self.batch_size, timeout):
+            self._take(msg)
+        for event in self.view.poll(0.02 if self.sagas.running else 0.0):
+            self.sagas.reply(event)
+        self.sagas.expire(datetime.now(UTC))
+        self._commit()
+
+    def _take(self, msg: Message) -> None:
+        err = msg.error()
+        if err is not None:
+            if err.code() != KafkaError._PARTITION_EOF:
+                log.warning("dom requests: %s", err)
+            return
+        partition, offset = where(msg)[1], offset_of(msg)
+        queue = self._queues.setdefault(partition, deque())
+        try:
+            request = self.codec.decode(value_of(msg))
+        except UndecodableRecord as exc:
+            log.error("undecodable DOM request at %s[%s]@%s: %s", msg.topic(), partition, offset, exc)
+            queue.append((offset, None))
+            return
+        if not isinstance(request, ProviderActionRequest) or request.action_id in self.sagas.running:
+            queue.append((offset, None))
+            return
+        self.stats.requests += 1
+        now = datetime.now(UTC)
+        if request.deadline <= now:
+            # the order writer has counted this attempt as failed and retried it: an answer
+            # now would be ignored, and reservations made for it would hold units for nobody
+            self.stats.skipped += 1
+            queue.append((offset, None))
+            return
+        queue.append((offset, request.action_id))
+        if request.action != ACTION:
+            self._answer_failure(request, f"DOM does not do '{request.action}'")
+            queue[-1] = (offset, None)
+            return
+        self.sagas.start(request, partition, offset)
 
     # -- answers and offsets
     def _answer(self, request: ProviderActionRequest, plan: FulfillmentPlan) -> None:
@@ -490,7 +548,7 @@ class DomCoordinator:
         commits = []
         for partition, queue in self._queues.items():
             last = None
-            while queue and (queue[0][1] is None or queue[0][1] not in self.sagas):
+            while queue and (queue[0][1] is None or queue[0][1] not in self.sagas.running):
                 last = queue.popleft()[0]
             if last is not None:
                 commits.append(TopicPartition(self.topics.provider_requests("dom"), partition, last + 1))
@@ -503,10 +561,7 @@ class DomCoordinator:
         they hold in its view); what was answered is committed first."""
         self._commit()
         gone = {tp.partition for tp in partitions}
-        for saga in [s for s in self.sagas.values() if s.partition in gone]:
-            for a in saga.awaiting.values():
-                self._tentative[(a.sku, a.source)] -= a.quantity
-            del self.sagas[saga.action_id]
+        self.sagas.drop(gone)
         for partition in gone:
             self._queues.pop(partition, None)
 
