@@ -38,6 +38,7 @@ from streams.adapters.kafka import (
 )
 from streams.adapters.state_store import StateStore
 from streams.adapters.topics import TopicRegistry
+from streams.services.gc_pause import gc_paused
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,8 @@ class TransactionalWriter(ABC):
         self.codec = codec
         self.store = store
         self.batch_size = batch_size
+        self.poll_timeout = 0.05
+        """How long a poll waits for a batch to fill: short, so a lone command waits little."""
         self.stats = WriterStats()
         self._commands_topic = commands_topic
         self._event_topics = event_topics
@@ -155,7 +158,7 @@ class TransactionalWriter(ABC):
         last_tick = 0.0
         try:
             while not stop.is_set():
-                msgs = self._consumer.consume(self.batch_size, 0.2)
+                msgs = self._consumer.consume(self.batch_size, self.poll_timeout)
                 batch = [m for m in msgs if self._usable(m)]
                 if batch:
                     self._process(batch)
@@ -181,8 +184,7 @@ class TransactionalWriter(ABC):
 
     # -- rebalance
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        for tp in partitions:
-            self._restore(tp.partition)
+        self._restore(sorted({tp.partition for tp in partitions}))
         self._assigned({tp.partition for tp in partitions})
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -190,38 +192,39 @@ class TransactionalWriter(ABC):
         self.store.discard_pending()
         self._revoked({tp.partition for tp in partitions})
 
-    def _restore(self, partition: int) -> None:
+    def _restore(self, partitions: list[int]) -> None:
         """Fold the events appended since the checkpoint (by us before a crash, or by the
-        partition's previous owner), so the first command sees the latest state."""
-        start = self.store.checkpoint(self._event_topics, partition)
+        partitions' previous owner), so the first command sees the latest state. All newly
+        assigned partitions are read in one pass: each end-of-partition wait overlaps."""
+        start: dict[tuple[str, int], int] = {}
+        for partition in partitions:
+            start.update(self.store.checkpoint(self._event_topics, partition))
         folder = self._folder()
         folded = 0
         last: dict[tuple[str, int], int] = {}
         began = time.monotonic()
-        for batch in read_to_end(self._restorer, start):
-            for msg in batch:
-                last[where(msg)] = offset_of(msg) + 1
-                try:
-                    event = self.codec.decode(value_of(msg))
-                except UndecodableRecord as exc:
-                    log.error(
-                        "skipping undecodable event %s[%s]@%s during restore: %s",
-                        msg.topic(),
-                        msg.partition(),
-                        msg.offset(),
-                        exc,
-                    )
-                    continue
-                folder.add(event)
-                folded += 1
+        with gc_paused():
+            for batch in read_to_end(self._restorer, start):
+                for msg in batch:
+                    last[where(msg)] = offset_of(msg) + 1
+                    try:
+                        event = self.codec.decode(value_of(msg))
+                    except UndecodableRecord as exc:
+                        at = f"{msg.topic()}[{msg.partition()}]@{msg.offset()}"
+                        log.error("skipping undecodable event %s during restore: %s", at, exc)
+                        continue
+                    folder.add(event)
+                    folded += 1
         if folder.held:
-            log.error("partition %s: %d events wait for missing predecessors", partition, folder.held)
+            log.error("partitions %s: %d events wait for missing predecessors", partitions, folder.held)
         checkpoint = {**start, **last}
         self.store.flush(checkpoint)
         self._offsets.update(checkpoint)
         self.stats.restored_events += folded
         if folded:
-            log.info("partition %s: restored %d events in %.1fs", partition, folded, time.monotonic() - began)
+            log.info(
+                "partitions %s: restored %d events in %.1fs", partitions, folded, time.monotonic() - began
+            )
 
     # -- the hot path
     def _process(self, batch: list[Message]) -> None:
@@ -232,7 +235,9 @@ class TransactionalWriter(ABC):
         def offsets() -> list[TopicPartition]:
             return self._consumer.position([TopicPartition(t, p) for t, p in {where(m) for m in batch}])
 
-        if not self._transaction(work, offsets):
+        with gc_paused():
+            done = self._transaction(work, offsets)
+        if not done:
             self._rewind(batch)
 
     def _transaction(
