@@ -77,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         err(f"[1/6] using the broker at {settings.bootstrap_servers}")
     writer: subprocess.Popen[bytes] | None = None
+    helpers: list[subprocess.Popen[bytes]] = []
     world: World | None = None
     try:
         created = create_topics(settings, c.topics)
@@ -92,11 +93,31 @@ def run(args: argparse.Namespace) -> int:
             env=env,
             stderr=subprocess.DEVNULL,
         )
+        # Fulfillment optimization for journey 6: the inventory writer and DOM, real stock.
+        for argv, instance in (
+            (["-m", "streams.cli", "inventory-writer", "--log-level", "WARNING"], "inventory-1"),
+            (["-m", "connectors.dom", "--log-level", "WARNING"], "dom-1"),
+        ):
+            helpers.append(
+                subprocess.Popen(
+                    [sys.executable, *argv],
+                    env={**env, "OMS_INSTANCE_ID": instance},
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+        subprocess.run(
+            [sys.executable, "-m", "streams.cli", "inventory", "load"],
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        _wait_for_stock(c)
         run_id = time.strftime("%H%M%S")
         workdir = Path(tempfile.mkdtemp(prefix="oms-demo-"))
-        world = start_world(settings, workdir, run_id=f"D{run_id}-")
+        world = start_world(settings, workdir, run_id=f"D{run_id}-", with_dom=False)
         err(
-            f"[4/6] order writer (pid {writer.pid}); "
+            f"[4/6] order writer (pid {writer.pid}), inventory writer (pid {helpers[0].pid}), "
+            f"DOM (pid {helpers[1].pid}); "
             + ", ".join(f"{name} (pid {p.pid})" for name, p in world.processes.items())
             + f"; logs in {workdir / 'logs'}"
         )
@@ -104,6 +125,9 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if world is not None:
             world.stop()
+        for helper in helpers:
+            helper.terminate()
+            helper.wait(30)
         if writer is not None:
             writer.terminate()
             writer.wait(30)
@@ -152,6 +176,18 @@ def _drive(
         print(f"\nFAILED: only {done}/{len(journeys)} orders settled")
         return 1
     return 0
+
+
+def _wait_for_stock(c: Components, timeout: float = 60.0) -> None:
+    """DOM sources from what the inventory topics say: wait until the opening stock is there."""
+    from streams.services.inventory import InventoryView
+    from streams.services.sourcing_config import load_opening_stock
+
+    want, view = len(load_opening_stock().entries()), InventoryView(c.settings, c.topics, c.codec)
+    deadline = time.monotonic() + timeout
+    while len(view.levels) < want and time.monotonic() < deadline:
+        view.poll(0.2)
+    view.close()
 
 
 def _settled(state: OrderState) -> bool:

@@ -58,6 +58,9 @@ _DETAIL_FIELDS = (
     "invoice_id",
     "tracking_number",
     "channel_status",
+    "source",
+    "line_ids",
+    "cause",
     "company",
     "flow",
 )
