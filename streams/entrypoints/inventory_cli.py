@@ -8,7 +8,6 @@ import argparse
 import logging
 import signal
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from streams.domain.inventory import (
     SetOnHand,
 )
 from streams.entrypoints.output import err
+from streams.entrypoints.running import run_writer
 from streams.services.backorders import BackorderJob, job_log
 from streams.services.inventory import InventoryFeed, InventoryView, inventory_envelope
 from streams.services.inventory_writer import InventoryWriter
@@ -96,30 +96,7 @@ def _writer(args: argparse.Namespace) -> int:
     create_topics(c.settings, c.topics)
     store = InventoryStore(c.settings.state_dir / f"inventory-{c.settings.instance_id}")
     writer = InventoryWriter(c.settings, c.topics, c.codec, store, batch_size=args.batch_size)
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    last = [time.monotonic(), 0]
-
-    def report() -> None:
-        now = time.monotonic()
-        if now - last[0] >= 5:
-            s = writer.stats
-            logging.info(
-                "inventory commands %d, events %d (%.0f events/s)",
-                s.commands,
-                s.events,
-                (s.events - last[1]) / (now - last[0]),
-            )
-            last[0], last[1] = now, s.events
-
-    logging.info("inventory writer %s on %s", c.settings.instance_id, c.settings.bootstrap_servers)
-    try:
-        writer.run(stop, on_batch=report)
-    finally:
-        store.close()
-    s = writer.stats
-    logging.info("inventory writer stopped: %d commands, %d events", s.commands, s.events)
+    run_writer(writer, store, "inventory writer", c.settings.instance_id)
     return 0
 
 

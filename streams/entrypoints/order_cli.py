@@ -5,9 +5,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
-import threading
-import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +18,7 @@ from streams.adapters.order_store import OrderStore
 from streams.bootstrap import bootstrap
 from streams.domain.commands import CommandEnvelope, ReprocessOrder
 from streams.entrypoints.output import err, order_state, status_summary, timeline
+from streams.entrypoints.running import run_writer
 from streams.services.replay import Progress, order_timeline, replay_summary
 from streams.services.writer import OrderWriter
 from streams.settings import REPO_ROOT
@@ -115,30 +113,7 @@ def _writer(args: argparse.Namespace) -> int:
     writer = OrderWriter(
         c.settings, c.topics, c.codec, store, c.transitions, batch_size=args.batch_size, flows=flows
     )
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    last = [time.monotonic(), 0]
-
-    def report() -> None:
-        now = time.monotonic()
-        if now - last[0] >= 5:
-            s = writer.stats
-            logging.info(
-                "commands %d, events %d, rejected %d, dead letters %d (%.0f events/s)",
-                s.commands,
-                s.events,
-                s.rejected,
-                s.dead_letters,
-                (s.events - last[1]) / (now - last[0]),
-            )
-            last[0], last[1] = now, s.events
-
-    logging.info("order writer %s on %s", c.settings.instance_id, c.settings.bootstrap_servers)
-    try:
-        writer.run(stop, on_batch=report)
-    finally:
-        store.close()
+    run_writer(writer, store, "order writer", c.settings.instance_id)
     return 0
 
 
