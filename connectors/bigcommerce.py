@@ -99,8 +99,28 @@ def _money(value: Any) -> Decimal:
         raise ValueError(f"not an amount: {value!r}") from exc
 
 
-def _shipping_provider(tracking_number: str) -> str:
-    """BigCommerce wants one of its lower-case provider names or ``""``; UPS numbers say so."""
+SHIPPING_PROVIDERS = frozenset(
+    {
+        "auspost",
+        "canadapost",
+        "endicia",
+        "usps",
+        "fedex",
+        "royalmail",
+        "ups",
+        "upsready",
+        "upsonline",
+        "shipperhq",
+    }
+)
+
+
+def _shipping_provider(carrier: str | None, tracking_number: str) -> str:
+    """BigCommerce wants one of its lower-case provider names or ``""``: the carrier the
+    fulfillment provider named, else what a UPS tracking number says."""
+    named = (carrier or "").strip().lower()
+    if named in SHIPPING_PROVIDERS:
+        return named
     return "ups" if tracking_number.upper().startswith("1Z") else ""
 
 
@@ -322,13 +342,15 @@ class BigCommerceConnector(HttpConnector[BigCommerceOptions, bytes]):
         self.store.remember("echo", f"{bc_id}:{status_id}")
         details = ""
         if status_id in SHIPMENT_STATUSES and order.tracking_number:
-            details = await self._ensure_shipment(bc_id, order.tracking_number, deadline)
+            details = await self._ensure_shipment(bc_id, order.tracking_number, order.carrier, deadline)
         await self.api.request(
             "PUT", f"v2/orders/{bc_id}", json_body={"status_id": status_id}, deadline=deadline
         )
         return ActionOutcome.done(details, channel_status=str(status_id))
 
-    async def _ensure_shipment(self, bc_id: str, tracking_number: str, deadline: float) -> str:
+    async def _ensure_shipment(
+        self, bc_id: str, tracking_number: str, carrier: str | None, deadline: float
+    ) -> str:
         """A shipment carrying the tracking number, per shipping address, unless one exists."""
         reply = await self.api.request(
             "GET", f"v2/orders/{bc_id}/shipments", accept=(204,), deadline=deadline
@@ -353,7 +375,7 @@ class BigCommerceConnector(HttpConnector[BigCommerceOptions, bytes]):
                 "order_address_id": address["id"],
                 "items": items,
                 "tracking_number": tracking_number[:50],
-                "shipping_provider": _shipping_provider(tracking_number),
+                "shipping_provider": _shipping_provider(carrier, tracking_number),
             }
             shipment = (
                 await self.api.request(

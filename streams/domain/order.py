@@ -125,6 +125,7 @@ class OrderState(Value):
     fulfillment_provider: str | None = None
     provider_order_id: str | None = None
     tracking_number: str | None = None
+    carrier: str | None = None
     invoice_id: str | None = None
     channel_status: str | None = None
     validation_errors: tuple[str, ...] = ()
@@ -272,7 +273,7 @@ _CHANGES: dict[type[Event], Callable[[OrderState, Any], dict[str, Any]]] = {
         **_synced(s, e.provider),
     },
     FulfillmentPicked: lambda s, e: {},
-    OrderShipped: lambda s, e: {"tracking_number": e.tracking_number},
+    OrderShipped: lambda s, e: {"tracking_number": e.tracking_number, "carrier": e.carrier},
     OrderInvoiced: lambda s, e: {"invoice_id": e.invoice_id},
     OrderCanceled: lambda s, e: {},
     OrderHeld: lambda s, e: {},
