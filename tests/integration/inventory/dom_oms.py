@@ -5,56 +5,30 @@ a thread of the test process, on the real broker."""
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from order_watch import OrderWatch
+
 from connectors.dom import DomCoordinator
 from connectors.fake import FakeProviders
-from streams.adapters.command_bus import CommandBus
 from streams.adapters.flow_definitions import FlowCatalogFeed, publish_flows
 from streams.adapters.flow_files import load_flows
 from streams.adapters.order_store import OrderStore
 from streams.adapters.state_store import InventoryStore
 from streams.adapters.topics import PROVIDERS
 from streams.bootstrap import Components
-from streams.domain.commands import Command
-from streams.domain.events import Event
-from streams.domain.order import OrderState
 from streams.domain.sourcing import DomConfig
 from streams.services.inventory_writer import InventoryWriter
-from streams.services.replay import order_timeline
 from streams.services.writer import OrderWriter
 
 
 @dataclass
-class DomOms:
-    c: Components
+class DomOms(OrderWatch):
     writer: OrderWriter
     dom: DomCoordinator
-
-    def send(self, *commands: Command) -> None:
-        bus = CommandBus(self.c.settings, self.c.topics, self.c.codec)
-        for command in commands:
-            bus.send(command)
-        bus.flush()
-
-    def wait_until(
-        self, order_id: str, done: Callable[[OrderState], bool], timeout: float = 60.0
-    ) -> OrderState:
-        deadline = time.monotonic() + timeout
-        while True:
-            state = order_timeline(self.c.settings, self.c.topics, self.c.codec, order_id).state
-            if state is not None and done(state):
-                return state
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{order_id} did not get there in {timeout}s; it is {state}")
-            time.sleep(0.3)
-
-    def timeline(self, order_id: str) -> list[Event]:
-        return [e for _, e in order_timeline(self.c.settings, self.c.topics, self.c.codec, order_id).events]
 
 
 @contextmanager

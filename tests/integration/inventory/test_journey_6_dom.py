@@ -105,9 +105,11 @@ def _order(oms: DomOms, *skus: str, fulfillment: str = "dom") -> str:
     )
     ship_to = created.ship_to.model_copy(update={"city": "Seattle", "postal_code": "98101"})
     oms.send(
-        created.model_copy(
-            update={"lines": lines, "ship_to": ship_to, "attributes": {"fulfillment": fulfillment}}
-        )
+        [
+            created.model_copy(
+                update={"lines": lines, "ship_to": ship_to, "attributes": {"fulfillment": fulfillment}}
+            )
+        ]
     )
     return order_id
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from confluent_kafka import Consumer, Message
+from order_watch import OrderWatch
 
 from connectors.fake import FakeProviders
 from streams.adapters.command_bus import CommandBus
@@ -21,7 +22,6 @@ from streams.bootstrap import Components, bootstrap
 from streams.domain.commands import Command
 from streams.domain.events import Event
 from streams.domain.order import OrderState
-from streams.services.replay import order_timeline
 from streams.services.writer import OrderWriter
 from streams.settings import REPO_ROOT, Settings
 
@@ -107,33 +107,14 @@ def read_all(settings: Settings, topics: Iterable[str], partitions: int) -> list
 
 
 @dataclass
-class RunningOms:
+class RunningOms(OrderWatch):
     """The order writer with flows, and fake provider connectors, on one broker."""
 
-    c: Components
     writer: OrderWriter
     fakes: FakeProviders
 
-    def send(self, commands: Iterable[Command]) -> None:
-        send(self.c, commands)
-
     def state(self, order_id: str) -> OrderState | None:
         return self.writer.store.get(order_id)
-
-    def wait_until(
-        self, order_id: str, done: Callable[[OrderState], bool], timeout: float = 60.0
-    ) -> OrderState:
-        deadline = time.monotonic() + timeout
-        while True:
-            state = order_timeline(self.c.settings, self.c.topics, self.c.codec, order_id).state
-            if state is not None and done(state):
-                return state
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{order_id} did not get there in {timeout}s; it is {state}")
-            time.sleep(0.3)
-
-    def timeline(self, order_id: str) -> list[Event]:
-        return [e for _, e in order_timeline(self.c.settings, self.c.topics, self.c.codec, order_id).events]
 
 
 @contextmanager
