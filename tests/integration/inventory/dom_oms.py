@@ -4,12 +4,12 @@ a thread of the test process, on the real broker."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from loops import loops_running
 from order_watch import OrderWatch
 
 from connectors.dom import DomCoordinator
@@ -48,30 +48,9 @@ def running_dom_oms(c: Components, flows_dir: Path, config: DomConfig) -> Iterat
     )
     dom = DomCoordinator(c.settings, c.topics, c.codec, config)
     fakes = FakeProviders(c.settings, c.topics, c.codec, providers=tuple(p for p in PROVIDERS if p != "dom"))
-    stop = threading.Event()
-    errors: list[BaseException] = []
-
-    def guard(target: Callable[[threading.Event], None]) -> Callable[[], None]:
-        def run() -> None:
-            try:
-                target(stop)
-            except BaseException as exc:
-                errors.append(exc)
-
-        return run
-
-    threads = [
-        threading.Thread(target=guard(x.run), daemon=True) for x in (writer, inventory_writer, dom, fakes)
-    ]
-    for t in threads:
-        t.start()
     try:
-        yield DomOms(c, writer, dom)
+        with loops_running(writer.run, inventory_writer.run, dom.run, fakes.run):
+            yield DomOms(c, writer, dom)
     finally:
-        stop.set()
-        for t in threads:
-            t.join(30)
         store.close()
         inventory.close()
-    if errors:
-        raise errors[0]

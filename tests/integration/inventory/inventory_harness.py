@@ -6,13 +6,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from confluent_kafka import Consumer
+from loops import loops_running
 
 from streams.adapters.kafka import consumer_config, read_to_end, value_of
 from streams.adapters.state_store import InventoryStore
@@ -81,25 +81,11 @@ def inventory_writer(
     settings = c.settings.model_copy(update={"instance_id": instance})
     store = InventoryStore(settings.state_dir / f"inventory-{store_name or instance}")
     writer = InventoryWriter(settings, c.topics, c.codec, store, batch_size=500)
-    stop = threading.Event()
-    errors: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            writer.run(stop)
-        except BaseException as exc:
-            errors.append(exc)
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
     try:
-        yield writer
+        with loops_running(writer.run):
+            yield writer
     finally:
-        stop.set()
-        thread.join(30)
         store.close()
-    if errors:
-        raise errors[0]
 
 
 def levels(c: Components) -> dict[str, InventoryState]:

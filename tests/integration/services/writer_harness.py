@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -10,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from confluent_kafka import Consumer, Message
+from loops import loops_running
 from order_watch import OrderWatch
 
 from connectors.fake import FakeProviders
@@ -74,27 +74,14 @@ def running_writer(
     settings = c.settings.model_copy(update={"instance_id": instance_id})
     store = OrderStore(settings.state_dir / store_name)
     writer = OrderWriter(settings, c.topics, c.codec, store, c.transitions, batch_size=500)
-    stop = threading.Event()
-    errors: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            writer.run(stop)
-        except BaseException as exc:  # surfaced in the test thread below
-            errors.append(exc)
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
     running = RunningWriter(writer, store)
     try:
-        yield running
-    finally:
-        stop.set()
-        thread.join(30)
+        with loops_running(writer.run):
+            yield running
+        # After the loop stopped: its last transaction included.
         running.final_states = {order_id: store[order_id] for order_id in store}
+    finally:
         store.close()
-    if errors:
-        raise errors[0]
 
 
 def read_all(settings: Settings, topics: Iterable[str], partitions: int) -> list[Message]:
@@ -125,33 +112,11 @@ def running_oms(c: Components, flows_dir: Path = REPO_ROOT / "flows") -> Iterato
     feed = FlowCatalogFeed(c.settings, c.topics, c.codec)
     writer = OrderWriter(c.settings, c.topics, c.codec, store, c.transitions, batch_size=500, flows=feed)
     fakes = FakeProviders(c.settings, c.topics, c.codec)
-    stop = threading.Event()
-    errors: list[BaseException] = []
-
-    def guard(target: Callable[[threading.Event], None]) -> Callable[[], None]:
-        def run() -> None:
-            try:
-                target(stop)
-            except BaseException as exc:
-                errors.append(exc)
-
-        return run
-
-    threads = [
-        threading.Thread(target=guard(writer.run), daemon=True),
-        threading.Thread(target=guard(fakes.run), daemon=True),
-    ]
-    for t in threads:
-        t.start()
     try:
-        yield RunningOms(c, writer, fakes)
+        with loops_running(writer.run, fakes.run):
+            yield RunningOms(c, writer, fakes)
     finally:
-        stop.set()
-        for t in threads:
-            t.join(30)
         store.close()
-    if errors:
-        raise errors[0]
 
 
 def statuses(events: Iterable[Event]) -> list[tuple[str, str]]:
