@@ -18,15 +18,23 @@ from streams.domain.order import OrderState
 from streams.services.replay import order_timeline
 
 
+def send(c: Components, commands: Iterable[Command]) -> int:
+    """Publish ``commands`` to order.commands and wait until they are delivered."""
+    bus = CommandBus(c.settings, c.topics, c.codec)
+    n = 0
+    for command in commands:
+        bus.send(command)
+        n += 1
+    bus.flush()
+    return n
+
+
 @dataclass
 class OrderWatch:
     c: Components
 
     def send(self, commands: Iterable[Command]) -> None:
-        bus = CommandBus(self.c.settings, self.c.topics, self.c.codec)
-        for command in commands:
-            bus.send(command)
-        bus.flush()
+        send(self.c, commands)
 
     def wait_until(
         self, order_id: str, done: Callable[[OrderState], bool], timeout: float = 60.0

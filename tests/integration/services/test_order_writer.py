@@ -6,7 +6,8 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-from writer_harness import components, drop_topics, read_all, running_writer, send
+from order_watch import send
+from writer_harness import components, drop_topics, read_all, running_writer
 
 from streams.adapters.kafka import partition_for
 from streams.bootstrap import Components

@@ -7,7 +7,8 @@ import threading
 from collections import Counter
 from pathlib import Path
 
-from writer_harness import components, drop_topics, running_writer, send
+from order_watch import send
+from writer_harness import components, drop_topics, running_writer
 
 from streams.bootstrap import Components
 from streams.scenarios import journey1_orders

@@ -10,7 +10,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from writer_harness import components, drop_topics, read_all, send
+from order_watch import send
+from writer_harness import components, drop_topics, read_all
 
 from streams.bootstrap import Components
 from streams.scenarios import journey1_orders

@@ -13,13 +13,11 @@ from loops import loops_running
 from order_watch import OrderWatch
 
 from connectors.fake import FakeProviders
-from streams.adapters.command_bus import CommandBus
 from streams.adapters.flow_definitions import FlowCatalogFeed, publish_flows
 from streams.adapters.flow_files import load_flows
 from streams.adapters.kafka import consumer_config, create_topics, delete_topics, read_to_end
 from streams.adapters.order_store import OrderStore
 from streams.bootstrap import Components, bootstrap
-from streams.domain.commands import Command
 from streams.domain.events import Event
 from streams.domain.order import OrderState
 from streams.services.writer import OrderWriter
@@ -40,16 +38,6 @@ def components(bootstrap_servers: str, prefix: str, state_dir: Path, partitions:
 
 def drop_topics(c: Components) -> None:
     delete_topics(c.settings, [c.topics.topic(s.name) for s in c.topics.specs()])
-
-
-def send(c: Components, commands: Iterable[Command]) -> int:
-    bus = CommandBus(c.settings, c.topics, c.codec)
-    n = 0
-    for command in commands:
-        bus.send(command)
-        n += 1
-    bus.flush()
-    return n
 
 
 @dataclass
