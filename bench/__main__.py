@@ -32,14 +32,14 @@ from bench.stages import (
     settle,
     write_side,
 )
+from devkit.scenarios import journey1_orders
 from streams.adapters.kafka import admin, create_topics, delete_topics
 from streams.bootstrap import Components, bootstrap
-from streams.scenarios import journey1_orders
 from streams.services.writer import WRITER_GROUP
 from streams.settings import Settings
 
 EVENTS_PER_ORDER = 10
-"""Journey 1: ten commands, each appending one event (``streams.scenarios.journey1``)."""
+"""Journey 1: ten commands, each appending one event (``devkit.scenarios.journey1``)."""
 
 
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:

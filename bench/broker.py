@@ -53,10 +53,10 @@ def acquire(bootstrap_servers: str | None) -> Broker:
         say(f"using the broker at {candidate}")
         return Broker(candidate, detect_version(candidate), started_here=False)
     try:
-        from streams.adapters.local_broker import LocalBroker
+        from devkit.local_broker import LocalBroker
     except ImportError as exc:
         raise SystemExit(
-            f"no broker answers at {candidate} and streams.adapters.local_broker is not "
+            f"no broker answers at {candidate} and devkit.local_broker is not "
             "available: start one and set KAFKA_BOOTSTRAP_SERVERS"
         ) from exc
     local = LocalBroker(home=Settings.from_env().kafka_home, port=OWN_PORT)

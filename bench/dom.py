@@ -33,8 +33,8 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, Producer
 
+from devkit.local_broker import LocalBroker, broker_answers
 from streams.adapters.kafka import consumer_config, create_topics, delete_topics, producer_config, value_of
-from streams.adapters.local_broker import LocalBroker, broker_answers
 from streams.bootstrap import Components, bootstrap
 from streams.domain.commands import ProviderActionRequest, RecordActionResult
 from streams.domain.inventory import InventoryReserved, ReservationRefused, ReserveInventory, SetOnHand
@@ -323,7 +323,7 @@ def bench_sagas(
     c: Components, config: DomConfig, points: list[GeoPoint], count: int, config_file: Path
 ) -> Row:
     seed_stock(c, config, units=5_000)
-    with process(c, "bench-dom", "-m", "connectors.dom", "--config", str(config_file)):
+    with process(c, "bench-dom", "-m", "streams.entrypoints.dom_cli", "--config", str(config_file)):
         time.sleep(6)  # the coordinator reads the inventory topics and joins its group
         consumer = Consumer(consumer_config(c.settings, None))
         consumer.subscribe([c.topics.commands])

@@ -1,7 +1,7 @@
 """Orchestration at stream level: journey-1 orders per second, and latency at half that rate.
 
 ``python -m bench.journeys`` runs the order writer (flows loaded) and the stand-in
-provider connectors (``connectors.fake``, answering at once) as processes of their own,
+provider connectors (``devkit.fake_providers``, answering at once) as processes of their own,
 one per role, on a real broker. It then
 
 1. publishes ``--orders`` BigCommerce orders as fast as it can and counts how many reach
@@ -32,13 +32,13 @@ from confluent_kafka import Consumer, TopicPartition
 from bench import machine
 from bench.broker import acquire
 from bench.progress import say
+from devkit.scenarios import CommandFactory, journey_order
 from streams.adapters.command_bus import CommandBus
 from streams.adapters.flow_definitions import publish_flows
 from streams.adapters.flow_files import load_flows
 from streams.adapters.kafka import consumer_config, create_topics, delete_topics
 from streams.bootstrap import Components, bootstrap
 from streams.domain.events import OrderInvoiced, OrderSentToFulfillment
-from streams.scenarios import CommandFactory, journey_order
 from streams.settings import REPO_ROOT, Settings
 
 TARGET = 500.0
@@ -54,7 +54,7 @@ def _processes(c: Components, state_dir: Path) -> list[subprocess.Popen[bytes]]:
         "OMS_INSTANCE_ID": f"bench-{uuid.uuid4().hex[:6]}",
     }
     writer = [sys.executable, "-m", "streams.cli", "writer", "--log-level", "WARNING"]
-    fakes = [sys.executable, "-m", "connectors.fake"]
+    fakes = [sys.executable, "-m", "devkit.fake_providers"]
     logs = state_dir.parent
     return [
         subprocess.Popen(argv, env=env, stderr=(logs / f"{name}.log").open("wb"))

@@ -12,13 +12,13 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from devkit.scenarios import journey1_orders
 from streams.bootstrap import Components
 from streams.domain.commands import Command
 from streams.domain.decider import decide
 from streams.domain.events import Event
 from streams.domain.history import OrderHistories
 from streams.domain.order import OrderState, evolve
-from streams.scenarios import journey1_orders
 
 
 def _per_item(items: Iterable[Any], step: Callable[[Any], object], repeat: int = 3) -> float:

@@ -1,6 +1,6 @@
 """``oms inventory-writer``, ``oms inventory ...`` and ``oms backorders ...``: inventory,
 reservations and the backorder job, for operators. DOM itself runs as
-``python -m connectors.dom``."""
+``python -m streams.entrypoints.dom_cli``."""
 
 from __future__ import annotations
 

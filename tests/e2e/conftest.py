@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from streams.adapters.local_broker import LocalBroker, broker_answers
+from devkit.local_broker import LocalBroker, broker_answers
 from streams.settings import Settings
 
 TEST_BROKER_PORT = 39092

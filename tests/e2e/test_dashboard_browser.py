@@ -10,10 +10,10 @@ import pytest
 from chromium_cdp import chromium_page
 from oms_processes import free_port, oms, oms_env, wait_until_up
 
+from devkit.scenarios import journey1_orders
 from streams.adapters.command_bus import CommandBus
 from streams.adapters.kafka import create_topics, delete_topics
 from streams.bootstrap import bootstrap
-from streams.scenarios import journey1_orders
 from streams.settings import Settings
 
 ORDERS = 3

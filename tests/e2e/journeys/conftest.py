@@ -3,7 +3,7 @@
 The broker (``kafka_bootstrap``, the same approach as tests/integration/conftest.py: the
 broker named by KAFKA_BOOTSTRAP_SERVERS if it answers, else one on 127.0.0.1:39092,
 started for the session if need be), ``oms topics create``, ``oms flows publish``, the
-order writer, and ``connectors.demo_world``: the four provider simulators, the four
+order writer, and ``devkit.world``: the four provider simulators, the four
 connectors and a DOM stand-in. One stack per test module, on topics of its own prefix.
 """
 
@@ -18,9 +18,9 @@ from collections.abc import Iterator
 import pytest
 from conn_e2e_stack import Stack
 
-from connectors.demo_world import OrderWatch, World, start_world
+from devkit.local_broker import LocalBroker, broker_answers
+from devkit.world import OrderWatch, World, start_world
 from streams.adapters.kafka import admin, delete_topics
-from streams.adapters.local_broker import LocalBroker, broker_answers
 from streams.bootstrap import bootstrap
 from streams.settings import REPO_ROOT, Settings
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import ClientSession
 
-from connectors.demo_world import OrderWatch, World
+from devkit.world import OrderWatch, World
 from streams.bootstrap import Components
 from streams.settings import Settings
 

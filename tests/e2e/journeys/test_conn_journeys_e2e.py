@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from conn_e2e_stack import Stack
 
-from connectors.demo_world import SIM_CREDENTIALS, drive_journeys, settled
+from devkit.world import SIM_CREDENTIALS, drive_journeys, settled
 from streams.domain.events import (
     Event,
     FlowStepRecorded,

@@ -19,12 +19,12 @@ from typing import Any
 
 from confluent_kafka import Producer
 
+from devkit.scenarios import journey1_orders
 from streams.adapters.command_bus import CommandBus
 from streams.adapters.kafka import create_topics, delete_topics, partition_for, producer_config
 from streams.bootstrap import Components, bootstrap
 from streams.domain.decider import decide
 from streams.domain.order import evolve
-from streams.scenarios import journey1_orders
 from streams.settings import Settings
 
 

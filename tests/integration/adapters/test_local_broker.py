@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from confluent_kafka.admin import AdminClient
 
-from streams.adapters.local_broker import LocalBroker, LocalBrokerError
+from devkit.local_broker import LocalBroker, LocalBrokerError
 from streams.settings import Settings
 
 

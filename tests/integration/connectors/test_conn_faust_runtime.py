@@ -22,7 +22,8 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer, Producer
 
-from connectors.demo_world import free_port
+from devkit.scenarios import CommandFactory, journey_order
+from devkit.world import free_port
 from streams.adapters.kafka import (
     admin,
     consumer_config,
@@ -35,7 +36,6 @@ from streams.bootstrap import Components, bootstrap
 from streams.domain.commands import ProviderActionRequest, RecordActionResult
 from streams.domain.decider import decide
 from streams.domain.order import OrderState, evolve
-from streams.scenarios import CommandFactory, journey_order
 from streams.settings import REPO_ROOT, Settings
 
 
@@ -199,7 +199,7 @@ def test_the_flexe_connector_answers_its_requests_and_survives_a_kill_without_a_
 def test_the_dom_stand_in_answers_doms_topic_only(oms: Components, tmp_path: Path) -> None:
     log = (tmp_path / "stand-in.log").open("wb")
     stand_in = subprocess.Popen(
-        [sys.executable, "-m", "connectors.stand_in", "--provider", "dom"],
+        [sys.executable, "-m", "devkit.stand_in", "--provider", "dom"],
         env=_env(oms),
         cwd=REPO_ROOT,
         stdout=log,

@@ -12,8 +12,7 @@ from pathlib import Path
 from loops import loops_running
 from order_watch import OrderWatch
 
-from connectors.dom import DomCoordinator
-from connectors.fake import FakeProviders
+from devkit.fake_providers import FakeProviders
 from streams.adapters.flow_definitions import FlowCatalogFeed, publish_flows
 from streams.adapters.flow_files import load_flows
 from streams.adapters.order_store import OrderStore
@@ -21,6 +20,7 @@ from streams.adapters.state_store import InventoryStore
 from streams.adapters.topics import PROVIDERS
 from streams.bootstrap import Components
 from streams.domain.sourcing import DomConfig
+from streams.services.dom import DomCoordinator
 from streams.services.inventory_writer import InventoryWriter
 from streams.services.writer import OrderWriter
 

@@ -18,6 +18,7 @@ import pytest
 from dom_oms import DomOms, running_dom_oms
 from inventory_harness import levels, send, stocked
 
+from devkit.scenarios import CommandFactory, journey_order
 from streams.adapters.kafka import create_topics, delete_topics
 from streams.bootstrap import bootstrap
 from streams.domain.events import (
@@ -31,7 +32,6 @@ from streams.domain.inventory import RecordReceipt
 from streams.domain.order import OrderState
 from streams.domain.transitions import BACKORDER_HOLD
 from streams.domain.values import OrderLine
-from streams.scenarios import CommandFactory, journey_order
 from streams.services.backorders import BackorderJob, job_log
 from streams.services.inventory import inventory_envelope
 from streams.services.sourcing_config import load_dom_config

@@ -161,8 +161,8 @@ def test_a_thousand_orders_on_two_coordinators_and_two_inventory_writers_reserve
     argvs = [
         ("inv-1", ["-m", "streams.cli", "inventory-writer", "--batch-size", "500"]),
         ("inv-2", ["-m", "streams.cli", "inventory-writer", "--batch-size", "500"]),
-        ("dom-1", ["-m", "connectors.dom", "--config", str(config)]),
-        ("dom-2", ["-m", "connectors.dom", "--config", str(config)]),
+        ("dom-1", ["-m", "streams.entrypoints.dom_cli", "--config", str(config)]),
+        ("dom-2", ["-m", "streams.entrypoints.dom_cli", "--config", str(config)]),
     ]
     with processes(c, *argvs, log_dir=tmp_path) as running:
         wait_for(

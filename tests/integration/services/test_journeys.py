@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 from writer_harness import RunningOms, components, drop_topics, running_oms, statuses
 
+from devkit.scenarios import CommandFactory, journey_order
 from streams.adapters.flow_definitions import publish_flows
 from streams.adapters.flow_files import FlowFileError, load_flows
 from streams.domain.commands import CreateOrder, RecordInvoiced, RecordShipped, ReprocessOrder
 from streams.domain.events import ProviderActionRequested
 from streams.domain.order import OrderState
-from streams.scenarios import CommandFactory, journey_order
 from streams.settings import REPO_ROOT
 
 NEW = ("New", "Created")

@@ -9,11 +9,11 @@ import pytest
 from order_watch import send
 from writer_harness import components, drop_topics, read_all, running_writer
 
+from devkit.scenarios import CommandFactory, journey1_orders
 from streams.adapters.kafka import partition_for
 from streams.bootstrap import Components
 from streams.domain.commands import CommandRejected, RecordPicked
 from streams.domain.events import Event
-from streams.scenarios import CommandFactory, journey1_orders
 from streams.services.replay import replay
 
 ORDERS = 40

@@ -10,8 +10,8 @@ from pathlib import Path
 from order_watch import send
 from writer_harness import components, drop_topics, running_writer
 
+from devkit.scenarios import journey1_orders
 from streams.bootstrap import Components
-from streams.scenarios import journey1_orders
 from streams.services.projection import Projection, ProjectionRunner, ProjectionStore, RunResult
 
 ORDERS = 300

@@ -13,8 +13,8 @@ from pathlib import Path
 from order_watch import send
 from writer_harness import components, drop_topics, read_all
 
+from devkit.scenarios import journey1_orders
 from streams.bootstrap import Components
-from streams.scenarios import journey1_orders
 from streams.services.replay import replay
 
 ORDERS = 300

@@ -12,7 +12,7 @@ from confluent_kafka import Consumer, Message
 from loops import loops_running
 from order_watch import OrderWatch
 
-from connectors.fake import FakeProviders
+from devkit.fake_providers import FakeProviders
 from streams.adapters.flow_definitions import FlowCatalogFeed, publish_flows
 from streams.adapters.flow_files import load_flows
 from streams.adapters.kafka import consumer_config, create_topics, delete_topics, read_to_end

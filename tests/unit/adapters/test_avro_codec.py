@@ -9,11 +9,11 @@ from typing import Any, get_args, get_origin
 import pytest
 from pydantic import BaseModel
 
+from devkit.scenarios import journey1_orders
 from streams.adapters.avro import AvroCodec, SchemaCatalog, UndecodableRecord
 from streams.adapters.topics import TopicRegistry
 from streams.domain.decider import decide
 from streams.domain.order import fold
-from streams.scenarios import journey1_orders
 from streams.settings import Settings
 
 CATALOG = SchemaCatalog(Settings().schemas_dir)

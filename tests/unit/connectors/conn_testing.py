@@ -11,10 +11,10 @@ from typing import Any
 
 from aiohttp import ClientSession, web
 
+from devkit.scenarios import CommandFactory, journey_order
 from streams.domain.commands import Command, CreateOrder, ProviderActionRequest
 from streams.domain.decider import decide
 from streams.domain.order import OrderState, evolve
-from streams.scenarios import CommandFactory, journey_order
 
 
 @dataclass

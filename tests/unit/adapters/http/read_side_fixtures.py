@@ -8,13 +8,13 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
+from devkit.scenarios import CommandFactory, journey1_orders
 from streams.adapters.kafka import partition_for
 from streams.bootstrap import bootstrap
 from streams.domain.commands import Command, HoldOrder, RecordStepResult
 from streams.domain.decider import decide
 from streams.domain.events import Event
 from streams.domain.order import OrderState, evolve
-from streams.scenarios import CommandFactory, journey1_orders
 from streams.services.projection import Record
 from streams.settings import Settings
 

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
+from devkit.scenarios import CommandFactory, journey_order
 from streams.adapters.flow_files import load_flows
 from streams.domain.commands import (
     Command,
@@ -32,7 +33,6 @@ from streams.domain.flows import Flow, FlowCatalog
 from streams.domain.orchestration import FlowEngine, Outcome, process
 from streams.domain.order import OrderState
 from streams.domain.transitions import DEFAULT_TRANSITIONS, FULFILLMENT_IN_PROGRESS, TransitionTable
-from streams.scenarios import CommandFactory, journey_order
 from streams.settings import REPO_ROOT
 
 FLOWS_DIR = REPO_ROOT / "flows"

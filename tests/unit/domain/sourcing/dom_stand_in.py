@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from journey_driver import Providers
 
+from devkit.scenarios import CommandFactory
 from streams.domain.backorders import held_lines
 from streams.domain.commands import Command, RecordActionResult
 from streams.domain.events import ProviderActionRequested
@@ -23,7 +24,6 @@ from streams.domain.sourcing import (
     source_order,
 )
 from streams.domain.transitions import CANCELED
-from streams.scenarios import CommandFactory
 
 DEMO_SOURCES = (
     Source(id="SEA-DC", location=GeoPoint(lat=47.61, lon=-122.33), warehouse="11", site="1"),

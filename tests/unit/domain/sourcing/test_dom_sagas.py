@@ -8,7 +8,6 @@ from decimal import Decimal
 
 from sourcing_fixtures import HOME, source
 
-from connectors.dom import ReservationSagas
 from streams.domain.commands import ProviderActionRequest
 from streams.domain.inventory import (
     InventoryCommand,
@@ -22,6 +21,7 @@ from streams.domain.inventory import (
 from streams.domain.order import LineState, OrderState
 from streams.domain.sourcing import Constraints, DomConfig, FulfillmentPlan, Strategy
 from streams.domain.values import Address
+from streams.services.dom import ReservationSagas
 from streams.services.inventory import InventoryView, inventory_envelope
 
 NOW = datetime(2026, 11, 28, 15, 0, tzinfo=UTC)

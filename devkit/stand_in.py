@@ -1,11 +1,11 @@
-"""Stand-in connectors for some providers only: ``connectors.fake`` answering just the
+"""Stand-in connectors for some providers only: ``devkit.fake_providers`` answering just the
 topics it is told to, beside the real connectors for the others.
 
 Journey 6 needs DOM (``send_to_fulfillment_optimization``), which has no connector yet:
-``python -m connectors.stand_in --provider dom`` plays it while the HTTP connectors play
+``python -m devkit.stand_in --provider dom`` plays it while the HTTP connectors play
 BigCommerce, F&O, Flexe and SAP. The answers are ``FakeProviders.answer``'s; only the
 subscription differs (and the consumer group, so that it never shares one with a full
-``connectors.fake``).
+``devkit.fake_providers``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 from confluent_kafka import Consumer, Producer
 
-from connectors.fake import FakeProviders
+from devkit.fake_providers import FakeProviders
 from streams.adapters.avro import AvroCodec, UndecodableRecord
 from streams.adapters.kafka import consumer_config, producer_config, value_of
 from streams.adapters.topics import PROVIDERS, TopicRegistry
@@ -73,12 +73,12 @@ class StandIn:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m connectors.stand_in --provider dom``."""
+    """``python -m devkit.stand_in --provider dom``."""
     from streams.bootstrap import bootstrap
 
     parser = argparse.ArgumentParser(
-        prog="python -m connectors.stand_in",
-        description="connectors.fake for some providers only (e.g. DOM beside the real "
+        prog="python -m devkit.stand_in",
+        description="devkit.fake_providers for some providers only (e.g. DOM beside the real "
         "BigCommerce, F&O, Flexe and SAP connectors). Kafka settings from the environment "
         "(KAFKA_BOOTSTRAP_SERVERS, OMS_TOPIC_PREFIX, OMS_PARTITIONS).",
     )

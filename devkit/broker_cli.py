@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from streams.adapters.local_broker import LocalBroker, LocalBrokerError
+from devkit.local_broker import LocalBroker, LocalBrokerError
 from streams.settings import Settings
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}

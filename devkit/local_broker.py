@@ -55,7 +55,7 @@ def _say_stderr(message: str) -> None:
 
 def _silent_logger() -> logging.Logger:
     """A logger that swallows librdkafka's "Connection refused" noise while we poll."""
-    logger = logging.getLogger("streams.adapters.local_broker.librdkafka")
+    logger = logging.getLogger("devkit.local_broker.librdkafka")
     logger.propagate = False
     logger.setLevel(logging.CRITICAL + 1)
     if not logger.handlers:
@@ -333,7 +333,7 @@ class LocalBroker:
             "broker.session.timeout.ms": "3000",
             "broker.heartbeat.interval.ms": "500",
         }
-        header = "# Written by streams.adapters.local_broker on every start: edits are lost.\n"
+        header = "# Written by devkit.local_broker on every start: edits are lost.\n"
         self.server_properties.write_text(
             header + "".join(f"{key}={value}\n" for key, value in server.items())
         )

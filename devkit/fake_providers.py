@@ -153,14 +153,14 @@ class FakeProviders:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m connectors.fake``: every provider played at once, for demos and benchmarks."""
+    """``python -m devkit.fake_providers``: every provider played at once, for demos and benchmarks."""
     import argparse
     import signal
 
     from streams.bootstrap import bootstrap
 
     parser = argparse.ArgumentParser(
-        prog="python -m connectors.fake",
+        prog="python -m devkit.fake_providers",
         description="Stand-in connectors for every provider: answer each action at once and "
         "play the provider's later part (F&O picks/packs/invoices, Flexe ships, SAP bills).",
     )
@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         choices=PROVIDERS,
         metavar="PROVIDER",
-        help="leave a provider to its real connector, e.g. --without dom (python -m connectors.dom)",
+        help="leave a provider to its real connector, e.g. --without dom (oms dom)",
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -25,16 +25,16 @@ from typing import Any
 
 from confluent_kafka import Producer
 
-from connectors.demo_world import World, drive_journeys, start_world
+from devkit.local_broker import LocalBroker, broker_answers
+from devkit.scenarios import CommandFactory, journey_order
+from devkit.world import World, drive_journeys, start_world
 from streams.adapters.command_bus import CommandBus
 from streams.adapters.flow_definitions import publish_flows
 from streams.adapters.flow_files import flow_paths, load_flows
 from streams.adapters.kafka import create_topics
-from streams.adapters.local_broker import LocalBroker, broker_answers
 from streams.bootstrap import Components, bootstrap
 from streams.domain.order import OrderState
 from streams.entrypoints.output import err, order_state, status_summary, timeline
-from streams.scenarios import CommandFactory, journey_order
 from streams.services.replay import order_timeline, replay
 from streams.settings import REPO_ROOT
 
@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
         # Fulfillment optimization for journey 6: the inventory writer and DOM, real stock.
         for argv, instance in (
             (["-m", "streams.cli", "inventory-writer", "--log-level", "WARNING"], "inventory-1"),
-            (["-m", "connectors.dom", "--log-level", "WARNING"], "dom-1"),
+            (["-m", "streams.entrypoints.dom_cli", "--log-level", "WARNING"], "dom-1"),
         ):
             helpers.append(
                 subprocess.Popen(

@@ -232,7 +232,7 @@ def start_world(
                 {**base_env, **conn_env[p]},
             )
         if with_dom:
-            spawn("stand-in-dom", ["-m", "connectors.stand_in", "--provider", "dom"], base_env)
+            spawn("stand-in-dom", ["-m", "devkit.stand_in", "--provider", "dom"], base_env)
         _wait_ready(world, ready_timeout)
     except BaseException:
         world.stop()
