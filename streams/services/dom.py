@@ -41,7 +41,7 @@ from streams.adapters.avro import AvroCodec, UndecodableRecord
 from streams.adapters.kafka import consumer_config, offset_of, producer_config, value_of, where
 from streams.adapters.topics import TopicRegistry
 from streams.domain.backorders import held_lines
-from streams.domain.commands import CommandEnvelope, ProviderActionRequest, RecordActionResult
+from streams.domain.commands import ProviderActionRequest
 from streams.domain.inventory import (
     InventoryCommand,
     InventoryEvent,
@@ -523,18 +523,8 @@ class DomCoordinator:
     def _send_answer(
         self, request: ProviderActionRequest, success: bool, details: str, data: dict[str, str]
     ) -> None:
-        answer = RecordActionResult(
-            envelope=CommandEnvelope(
-                command_id=f"dom/{request.action_id}/result",
-                order_id=request.order_id,
-                issued_at=datetime.now(UTC),
-                correlation_id=request.correlation_id,
-                source="dom",
-            ),
-            action_id=request.action_id,
-            success=success,
-            details=details,
-            data=data,
+        answer = request.answer(
+            source="dom", success=success, issued_at=datetime.now(UTC), details=details, data=data
         )
         self._answers.produce(
             self.topics.commands, key=request.order_id.encode(), value=self.codec.encode(answer)
