@@ -32,7 +32,12 @@ Vendor API:
   references are not supported: give the header an explicit SalesOrderNumber.
 - Errors use the OData v4 shape ``{"error": {"code", "message", "innererror": {"message",
   "type", "stacktrace"}}}``; write failures are 400 with an ``AxODataWriteException``
-  inner error. Throttling is 429 with ``Retry-After`` (section 3.3), injected on demand.
+  inner error. No idempotency on writes (section 3.3): a header with an existing
+  SalesOrderNumber, or a line with an existing LineNumber in its order, is refused with
+  the infolog ``Cannot create a record in Sales orders (SalesTable). Sales order: <no>.
+  The record already exists.`` (``Order lines (SalesLine)`` for a line): the kernel's
+  duplicate-key pattern, not a captured F&O answer. Throttling is 429 with
+  ``Retry-After`` (section 3.3), injected on demand.
 
 Business events (section 3.4) go to ``--webhook-url`` in the documented envelope
 ``{BusinessEventId, BusinessEventLegalEntity, ContextRecordSubject, ControlNumber,

@@ -21,6 +21,10 @@ sim" contract of section 6. Base path ``/sap/opu/odata/sap``.
   paging with ``__next``), ``GET A_SalesOrder('{id}')``, ``.../to_Item``,
   ``GET A_SalesOrderItem``; ``PATCH`` or ``MERGE A_SalesOrder('{id}')`` needs ``If-Match``
   (428 without, 412 when stale, ``*`` accepted) and answers 204.
+- Idempotent services (section 4.4, [SAP-IDEM]): a write with ``RequestID`` and
+  ``RepeatabilityCreation`` runs once, a repeat gets the first answer with
+  ``RepeatabilityResult: accepted`` (see :meth:`SapSimulator.repeatable`);
+  ``--no-idempotent-services`` plays a system where they are not configured.
 - ``GET /API_BILLING_DOCUMENT_SRV/A_BillingDocument('{id}')?$expand=to_Item``,
   ``A_BillingDocument``, ``A_BillingDocumentItem?$filter=SalesDocument eq '{so}'``; every
   write to these sets is 405 (the service is read-only, section 4.3).
