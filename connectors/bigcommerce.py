@@ -25,7 +25,9 @@ defaults of ``--default-attributes``. The merchant picks a journey that way, e.g
 
 Action ``update_channel_status`` (param ``status_id``): ``PUT /v2/orders/{id}
 {"status_id": n}``, idempotent by nature (the same status again changes nothing), so every
-attempt simply writes it. For Shipped (2), Partially Shipped (3) and Completed (10), when
+attempt writes it, unless the order is further along already (``FULFILMENT_PROGRESS``: a
+retry of "Shipped" that comes after "Completed" was written is done without writing, and
+reports the store's status). For Shipped (2), Partially Shipped (3) and Completed (10), when
 the order has a tracking number and the store has no shipment with it yet, a shipment with
 that tracking number is created first (``POST /v2/orders/{id}/shipments``). Shipments have
 no idempotency key: the tracking number is ours, looked up per shipping address before
@@ -77,6 +79,17 @@ NOT_ORDERS = {
     6: "Declined",
 }
 SHIPMENT_STATUSES = frozenset({2, 3, 10})
+FULFILMENT_PROGRESS = {11: 1, 9: 2, 8: 2, 3: 3, 2: 4, 10: 5}
+"""How far along an order is: Awaiting Fulfillment, Awaiting Shipment or Pickup,
+Partially Shipped, Shipped, Completed. A status write never moves an order back."""
+
+
+def behind(status_id: int, current: int) -> bool:
+    """Whether writing ``status_id`` would move an order that is at ``current`` back."""
+    progress = FULFILMENT_PROGRESS
+    return status_id in progress and current in progress and progress[current] > progress[status_id]
+
+
 PAGE = 250
 _PAIR = re.compile(r"^\s*([A-Za-z_][\w.-]*)\s*=\s*(.*?)\s*$")
 
@@ -343,6 +356,13 @@ class BigCommerceConnector(HttpConnector[BigCommerceOptions, bytes]):
         if not raw.isdigit():
             raise ActionFailed(f"the step's status_id {raw!r} is not a BigCommerce status id")
         status_id = int(raw)
+        current = (await self.api.request("GET", f"v2/orders/{bc_id}", deadline=deadline)).json()
+        if behind(status_id, int(current.get("status_id", -1))):
+            return ActionOutcome.done(
+                f"BigCommerce order {bc_id} is already {current.get('status')} ({current['status_id']}): "
+                f"status {status_id} not written back",
+                channel_status=str(current["status_id"]),
+            )
         self.store.remember("echo", f"{bc_id}:{status_id}")
         details = ""
         if status_id in SHIPMENT_STATUSES and order.tracking_number:

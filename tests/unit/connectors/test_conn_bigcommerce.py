@@ -243,6 +243,26 @@ async def test_a_shipment_whose_answer_was_lost_is_not_made_twice_and_every_atte
 
 
 @pytest.mark.asyncio
+async def test_a_late_retry_of_an_earlier_status_never_moves_the_order_back(bc: Store) -> None:
+    bc_id = await bc.new_order()
+    state = created_state(bc.publisher.of(CreateOrder)[0])
+    shipped = request_for(
+        state, "bigcommerce", "update_channel_status", {"status_id": "2"}, action_id="shipped"
+    )
+    completed = request_for(
+        state, "bigcommerce", "update_channel_status", {"status_id": "10"}, action_id="done"
+    )
+
+    await answer(bc.connector, completed, bc.publisher)
+    late = await answer(bc.connector, shipped.model_copy(update={"attempt": 2}), bc.publisher)
+
+    assert late is not None and late.success and late.data == {"channel_status": "10"}
+    assert late.details == f"BigCommerce order {bc_id} is already Completed (10): status 2 not written back"
+    view = await control(bc.sim, "GET", f"/_sim/orders/{bc_id}")
+    assert [h["new_status_id"] for h in view["status_history"] if h["source"] == "api"] == [10]
+
+
+@pytest.mark.asyncio
 async def test_a_throttled_status_update_waits_for_the_quota_and_succeeds(bc: Store) -> None:
     await bc.new_order()
     state = created_state(bc.publisher.of(CreateOrder)[0])
