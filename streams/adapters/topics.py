@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from streams.domain.backorders import BackorderJobRun
 from streams.domain.commands import COMMAND_TYPES, CommandRejected, ProviderActionRequest
+from streams.domain.error_queue import ErrorRecorded, ErrorResolved
 from streams.domain.events import (
     BackorderCheckStarted,
     ChannelStatusUpdated,
@@ -100,6 +101,7 @@ COMMANDS = "order.commands"
 REJECTIONS = "order.command-rejected"
 DEAD_LETTERS = "oms.dead-letter"
 FLOW_DEFINITIONS = "flow.definitions"
+ERRORS = "oms.errors"
 
 
 def provider_requests(provider: str) -> str:
@@ -124,6 +126,16 @@ class TopicRegistry:
                 doc="Records nobody could decode: original bytes, reason and origin in headers.",
             ),
         ]
+        specs.append(
+            TopicSpec(
+                ERRORS,
+                (ErrorRecorded, ErrorResolved),
+                key="error id",
+                co_partitioned=False,
+                config=FOREVER,
+                doc="The error queues: provider inbound, provider action, step and policy errors.",
+            )
+        )
         specs += [
             TopicSpec(name, (cls,), config=FOREVER, doc=cls.__doc__ or "") for name, cls in _EVENT_TOPICS
         ]
@@ -229,6 +241,10 @@ class TopicRegistry:
     @property
     def dead_letters(self) -> str:
         return self.topic(DEAD_LETTERS)
+
+    @property
+    def errors(self) -> str:
+        return self.topic(ERRORS)
 
     @property
     def flow_definitions(self) -> str:

@@ -217,3 +217,7 @@ class CommandRejected(Value):
     error: str
     correlation_id: str
     rejected_at: datetime
+    source: str | None = None
+    """Who sent the command (``connector:fno``, ``flow:...``): the error queues sort by it."""
+    command: bytes | None = None
+    """The command as encoded on ``order.commands``: a reprocess can send it again."""

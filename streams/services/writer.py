@@ -158,6 +158,8 @@ class OrderWriter(TransactionalWriter):
             error=error,
             correlation_id=env.correlation_id,
             rejected_at=datetime.now(UTC),
+            source=env.source,
+            command=self.codec.encode(command),
         )
         self._producer.produce(
             self.topics.rejections,
