@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel
 
+from streams.domain.alerts import AlertChanged
 from streams.domain.backorders import BackorderJobRun
 from streams.domain.commands import COMMAND_TYPES, CommandRejected, ProviderActionRequest
 from streams.domain.error_queue import ErrorRecorded, ErrorResolved
@@ -102,6 +103,7 @@ REJECTIONS = "order.command-rejected"
 DEAD_LETTERS = "oms.dead-letter"
 FLOW_DEFINITIONS = "flow.definitions"
 ERRORS = "oms.errors"
+ALERTS = "oms.alerts"
 
 
 def provider_requests(provider: str) -> str:
@@ -134,6 +136,17 @@ class TopicRegistry:
                 co_partitioned=False,
                 config=FOREVER,
                 doc="The error queues: provider inbound, provider action, step and policy errors.",
+            )
+        )
+        specs.append(
+            TopicSpec(
+                ALERTS,
+                (AlertChanged,),
+                key="alert id",
+                co_partitioned=False,
+                partitions=1,
+                config={"cleanup.policy": "compact"},
+                doc="Alerts as they change: the latest state of each alert is kept.",
             )
         )
         specs += [
@@ -245,6 +258,10 @@ class TopicRegistry:
     @property
     def errors(self) -> str:
         return self.topic(ERRORS)
+
+    @property
+    def alerts(self) -> str:
+        return self.topic(ALERTS)
 
     @property
     def flow_definitions(self) -> str:
