@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from streams.domain.alerts import AlertChanged
 from streams.domain.backorders import BackorderJobRun
 from streams.domain.commands import COMMAND_TYPES, CommandRejected, ProviderActionRequest
+from streams.domain.control import TargetPaused, TargetResumed
 from streams.domain.error_queue import ErrorRecorded, ErrorResolved
 from streams.domain.events import (
     BackorderCheckStarted,
@@ -39,6 +40,8 @@ from streams.domain.events import (
     OrderShipped,
     OrderValidated,
     OrderValidationFailed,
+    ProviderActionHeld,
+    ProviderActionReleased,
     ProviderActionRequested,
 )
 from streams.domain.flows import FlowPublished
@@ -88,6 +91,8 @@ _EVENT_TOPICS: tuple[tuple[str, type[Event]], ...] = (
     ("order.lines-canceled", OrderLinesCanceled),
     ("order.lines-status-changed", OrderLinesStatusChanged),
     ("order.backorder-check-started", BackorderCheckStarted),
+    ("order.action-held", ProviderActionHeld),
+    ("order.action-released", ProviderActionReleased),
 )
 
 PROVIDERS = ("bigcommerce", "fno", "flexe", "sap", "dom")
@@ -104,6 +109,7 @@ DEAD_LETTERS = "oms.dead-letter"
 FLOW_DEFINITIONS = "flow.definitions"
 ERRORS = "oms.errors"
 ALERTS = "oms.alerts"
+CONTROL = "oms.control"
 
 
 def provider_requests(provider: str) -> str:
@@ -147,6 +153,17 @@ class TopicRegistry:
                 partitions=1,
                 config={"cleanup.policy": "compact"},
                 doc="Alerts as they change: the latest state of each alert is kept.",
+            )
+        )
+        specs.append(
+            TopicSpec(
+                CONTROL,
+                (TargetPaused, TargetResumed),
+                key="target key",
+                co_partitioned=False,
+                partitions=1,
+                config=FOREVER,
+                doc="Pauses and resumes of flows and providers, in order; every writer reads them all.",
             )
         )
         specs += [
@@ -262,6 +279,10 @@ class TopicRegistry:
     @property
     def alerts(self) -> str:
         return self.topic(ALERTS)
+
+    @property
+    def control(self) -> str:
+        return self.topic(CONTROL)
 
     @property
     def flow_definitions(self) -> str:

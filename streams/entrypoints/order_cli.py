@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from streams.adapters.command_bus import CommandBus
+from streams.adapters.control_feed import ControlFeed
 from streams.adapters.flow_definitions import FlowCatalogFeed, publish_flows, read_published
 from streams.adapters.flow_files import FlowFileError, flow_paths, load_flows
 from streams.adapters.kafka import create_topics
@@ -110,8 +111,18 @@ def _writer(args: argparse.Namespace) -> int:
     store = OrderStore(c.settings.state_dir / f"writer-{c.settings.instance_id}")
     flows = FlowCatalogFeed(c.settings, c.topics, c.codec)
     logging.info("loaded %d published flow versions", len(flows.catalog))
+    control = ControlFeed(c.settings, c.topics, c.codec)
+    if len(control.pauses):
+        logging.warning("paused: %s", ", ".join(p.target.key for p in control.pauses.paused()))
     writer = OrderWriter(
-        c.settings, c.topics, c.codec, store, c.transitions, batch_size=args.batch_size, flows=flows
+        c.settings,
+        c.topics,
+        c.codec,
+        store,
+        c.transitions,
+        batch_size=args.batch_size,
+        flows=flows,
+        control=control,
     )
     run_writer(writer, store, "order writer", c.settings.instance_id)
     return 0
