@@ -1,4 +1,5 @@
-"""A single-node KRaft Kafka broker on this machine, for development, tests and the demo.
+"""A single-node KRaft Kafka broker on this machine, for development, tests and the demo,
+and a cluster of N such nodes (``LocalCluster``) for replication and failover.
 
 No Docker needed: the broker jars come from Maven Central (``deploy/kafka/pom.xml``, fetched
 once with ``mvn``) and run on the local JVM. Everything lives under one cache root::
@@ -7,6 +8,8 @@ once with ``mvn``) and run on the local JVM. Everything lives under one cache ro
     <home>/broker-<port>/data/            the KRaft metadata and topic logs
     <home>/broker-<port>/logs/broker.log  the broker's stdout/stderr (WARN and up)
     <home>/broker-<port>/server.properties, log4j.properties, broker.pid
+    <home>/cluster-<port>/cluster.id      a cluster's id, shared by its nodes
+    <home>/cluster-<port>/node-<n>/       each node laid out as a broker dir
 
 ``stop()`` only ever signals the process this class started (checked through
 ``/proc/<pid>/cmdline``), so a stale pid file can never take down an unrelated process.
