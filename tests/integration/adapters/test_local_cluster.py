@@ -3,13 +3,16 @@ SIGKILLed while the order writer streams loses no event and duplicates none."""
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
-from confluent_kafka.admin import AdminClient, ConfigResource, PartitionMetadata  # type: ignore[attr-defined]
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient, ConfigResource
 from writer_harness import (
     assert_each_event_once,
     committed_events,
@@ -30,6 +33,8 @@ CLUSTER_PORT = 39192
 """Not the session broker's 39092: nodes on 39192, 39194, 39196 (controllers one above)."""
 ORDERS = 300
 EVENTS_PER_ORDER = 10
+AFTER_KILL = ORDERS // 3
+T = TypeVar("T")
 
 
 @pytest.fixture(scope="module")
@@ -52,30 +57,41 @@ def oms(cluster: LocalCluster, topic_prefix: str, tmp_path: Path) -> Iterator[Co
         drop_topics(c)
 
 
-def _partitions(admin: AdminClient, topic: str, timeout: float = 30) -> dict[int, PartitionMetadata]:
-    """The topic's partitions once every broker's metadata has them (a new topic takes a moment)."""
+def _eventually(ask: Callable[[], T], timeout: float = 30) -> T:
+    """``ask()`` once it stops failing with UNKNOWN_TOPIC_OR_PART or comes back empty: a new
+    topic reaches each broker's metadata a moment apart, and any broker may be asked."""
     deadline = time.monotonic() + timeout
-    while not (partitions := admin.list_topics(topic, timeout=10).topics[topic].partitions):
-        assert time.monotonic() < deadline, f"{topic} has no partitions after {timeout}s"
+    while True:
+        try:
+            if answer := ask():
+                return answer
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
+                raise
+        assert time.monotonic() < deadline, f"no answer within {timeout}s"
         time.sleep(0.2)
-    return partitions
 
 
 def test_topics_get_three_replicas_of_which_two_must_be_in_sync(oms: Components) -> None:
     admin = AdminClient({"bootstrap.servers": oms.settings.bootstrap_servers})
     topic = oms.topics.commands
 
-    partitions = _partitions(admin, topic)
-    [config] = admin.describe_configs([ConfigResource("topic", topic)]).values()
+    partitions = _eventually(lambda: admin.list_topics(topic, timeout=10).topics[topic].partitions)
+    resource = ConfigResource("topic", topic)
+    config = _eventually(lambda: admin.describe_configs([resource])[resource].result())
 
     assert {len(p.replicas) for p in partitions.values()} == {3}
-    assert config.result()["min.insync.replicas"].value == "2"
+    assert config["min.insync.replicas"].value == "2"
 
 
-def _stream(c: Components) -> int:
-    """Send the orders one at a time, as a channel would: still sending when a node dies."""
+def _stream(c: Components, killed: threading.Event) -> int:
+    """Send the orders one at a time, as a channel would. The last ``AFTER_KILL`` wait for
+    the kill, so the stream goes on through a cluster that has lost a node, however fast
+    the writer was before."""
     bus = CommandBus(c.settings, c.topics, c.codec)
-    for order in journey1_orders(ORDERS):
+    for i, order in enumerate(journey1_orders(ORDERS)):
+        if i == ORDERS - AFTER_KILL:
+            killed.wait(90)
         for command in order:
             bus.send(command)
         bus.flush()
@@ -86,14 +102,17 @@ def test_a_broker_killed_mid_stream_loses_no_event_and_duplicates_none(
     cluster: LocalCluster, oms: Components
 ) -> None:
     total = ORDERS * EVENTS_PER_ORDER
+    killed = threading.Event()
     with running_writer(oms, instance_id="cluster-test"), ThreadPoolExecutor(1) as pool:
-        sending: Future[int] = pool.submit(_stream, oms)
-        seen = wait_for_events(oms, total // 5, timeout=60)
-        victim = cluster.leader(oms.topics.commands, 0)
-        cluster.kill(victim)
-        assert seen < total and not sending.done(), "the stream ended before the kill; raise ORDERS"
+        sending: Future[int] = pool.submit(_stream, oms, killed)
+        try:
+            wait_for_events(oms, total // 5, timeout=60)
+            victim = cluster.leader(oms.topics.commands, 0)
+            cluster.kill(victim)
+        finally:
+            killed.set()  # on a failure too: the sender must not keep the test waiting
 
-        assert sending.result(timeout=90) == ORDERS
+        assert sending.result(timeout=120) == ORDERS
         wait_for_events(oms, total, timeout=90)
     # The writer has stopped: every transaction it began is committed or aborted by now.
 
