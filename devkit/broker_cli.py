@@ -29,16 +29,17 @@ def default_port(bootstrap_servers: str) -> int:
 def local_kafka(home: Path, port: int, nodes: int | None, action: str) -> LocalKafka:
     """The broker or cluster an action is about.
 
-    ``--nodes`` says it; without it ``start`` means the single broker, and the other actions
-    find a cluster started on the port by themselves (unless only a single broker runs there).
+    ``--nodes`` says it. Without it: a cluster on the port that runs (a node at least), or
+    for stop/status/reset one that ran there once, unless the single broker runs there;
+    else the single broker (``--nodes 1`` names it for sure).
     """
     if nodes is not None:
         return LocalCluster(home, nodes=nodes, port=port) if nodes > 1 else LocalBroker(home, port=port)
     single = LocalBroker(home, port=port)
-    cluster = None if action == "start" else LocalCluster.found(home, port)
-    if cluster is None or (single.is_running() and not cluster.running_nodes()):
+    cluster = LocalCluster.found(home, port)
+    if cluster is None or single.is_running():
         return single
-    return cluster
+    return cluster if cluster.running_nodes() or action != "start" else single
 
 
 def _node_count(text: str) -> int:
@@ -77,8 +78,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=None,
         help=(
             "run a KRaft cluster of this many combined broker+controller nodes; node n uses "
-            "port+2(n-1) and its controller the port after (start default: 1, a single broker; "
-            "stop/status/reset find a cluster on --port by themselves)"
+            "port+2(n-1) and its controller the port after (default: the cluster that runs or "
+            "ran on --port, for start only one that runs; else 1, the single broker)"
         ),
     )
     common.add_argument(
