@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from streams.domain.commands import (
+    AssignOrderData,
     CancelOrder,
     CancelOrderLines,
     CheckBackorders,
@@ -37,6 +38,7 @@ from streams.domain.commands import (
     RecordSentToBilling,
     RecordSentToFulfillment,
     RecordShipped,
+    RecordValidation,
     ReprocessOrder,
 )
 from streams.domain.errors import DomainError
@@ -56,6 +58,8 @@ from streams.domain.events import (
     OrderSentToBilling,
     OrderSentToFulfillment,
     OrderShipped,
+    OrderValidated,
+    OrderValidationFailed,
     ProviderActionReleased,
     ProviderActionRequested,
 )
@@ -149,6 +153,7 @@ _OPERATOR: dict[type[Event], tuple[type[Command], tuple[str, ...]]] = {
     ChannelStatusUpdated: (RecordChannelStatus, ("channel", "channel_status")),
     OrderSentToFulfillment: (RecordSentToFulfillment, ("provider", "provider_order_id")),
     OrderSentToBilling: (RecordSentToBilling, ("provider", "provider_order_id")),
+    OrderAssigned: (AssignOrderData, ("company", "invoice_customer", "lines", "policy")),
 }
 
 
@@ -225,6 +230,12 @@ def _command(group: list[Event], first: Event) -> Command | None:
     for kind, (cls, names) in _OPERATOR.items():
         if kind in kinds:
             return cls(envelope=env, **_body(kinds[kind], *names))
+    if OrderValidated in kinds or OrderValidationFailed in kinds:
+        verdict = kinds.get(OrderValidated) or kinds[OrderValidationFailed]
+        reasons = verdict.reasons if isinstance(verdict, OrderValidationFailed) else ()
+        return RecordValidation(
+            envelope=env, policy=getattr(verdict, "policy", ""), passed=not reasons, reasons=reasons
+        )
     return None
 
 
