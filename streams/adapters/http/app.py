@@ -46,6 +46,9 @@ _ASSETS = {
     "dashboard.css": "text/css",
     "dashboard.js": "text/javascript",
     "favicon.svg": "image/svg+xml",
+    "operations.js": "text/javascript",
+    "chart.umd.min.js": "text/javascript",
+    "chart.js-LICENSE.md": "text/markdown",
 }
 
 
