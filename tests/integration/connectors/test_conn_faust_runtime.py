@@ -15,9 +15,11 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 from confluent_kafka import Consumer, Producer
@@ -32,6 +34,7 @@ from streams.adapters.kafka import (
     partition_for,
     producer_config,
 )
+from streams.adapters.lag import consumer_lag
 from streams.bootstrap import Components, bootstrap
 from streams.domain.commands import ProviderActionRequest, RecordActionResult
 from streams.domain.decider import decide
@@ -71,13 +74,33 @@ def _request(c: Components, provider: str, action: str, order_id: str, journey: 
     )
 
 
-def _send(c: Components, requests: list[ProviderActionRequest]) -> None:
-    producer = Producer(producer_config(c.settings))
+def _send(c: Components, requests: list[ProviderActionRequest], transactional: bool = False) -> None:
+    """Publish requests; ``transactional`` as the order writer does (one transaction each,
+    so each ends with a commit marker)."""
+    extra = {"transactional.id": f"it-writer-{uuid.uuid4().hex}"} if transactional else {}
+    producer = Producer(producer_config(c.settings, **extra))
+    if transactional:
+        producer.init_transactions(30)
     for r in requests:
+        if transactional:
+            producer.begin_transaction()
         producer.produce(
             c.topics.provider_requests(r.provider), key=r.order_id.encode(), value=c.codec.encode(r)
         )
+        if transactional:
+            producer.commit_transaction(30)
     producer.flush(10)
+
+
+def _lag_reaches_zero(c: Components, group: str, timeout: float = 60.0) -> dict[tuple[str, int], int]:
+    """The group's lag on the request topics, polled until it is 0 everywhere (or ``timeout``)."""
+    client = admin(c.settings)
+    deadline = time.monotonic() + timeout
+    while True:
+        lag = consumer_lag(client, group)
+        if (lag and not any(lag.values())) or time.monotonic() > deadline:
+            return lag
+        time.sleep(1.0)
 
 
 def _answers(
@@ -135,38 +158,60 @@ def _env(c: Components, **extra: str) -> dict[str, str]:
     }
 
 
+@dataclass
+class FlexeRig:
+    """The Flexe simulator and connector processes of a test, stopped at its end."""
+
+    sim_url: str
+    port: int
+    argv: list[str]
+    env: dict[str, str]
+    log: IO[bytes]
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def start_connector(self) -> subprocess.Popen[bytes]:
+        connector = subprocess.Popen(
+            self.argv, env=self.env, cwd=REPO_ROOT, stdout=self.log, stderr=subprocess.STDOUT
+        )
+        self.processes.append(connector)
+        _wait_http(f"http://127.0.0.1:{self.port}/health", connector)
+        return connector
+
+
+@contextmanager
+def _flexe(c: Components, tmp_path: Path) -> Iterator[FlexeRig]:
+    sim_port, port = free_port(), free_port()
+    with (tmp_path / "processes.log").open("wb") as log:
+        sim = subprocess.Popen(
+            [sys.executable, "-m", "simulators.flexe", "--port", str(sim_port), "--log-level", "WARNING"],
+            cwd=REPO_ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        env = _env(
+            c,
+            FLEXE_API_TOKEN="sim-flexe-token",
+            FLEXE_OWNER_ID="sim-owner",
+            FLEXE_API_URL=f"http://127.0.0.1:{sim_port}",
+        )
+        argv = [sys.executable, "-m", "connectors.flexe", "--listen-port", str(port)]
+        rig = FlexeRig(f"http://127.0.0.1:{sim_port}", port, [*argv, "--state-dir", str(tmp_path)], env, log)
+        rig.processes.append(sim)
+        try:
+            _wait_http(f"{rig.sim_url}/_sim/health", sim)
+            yield rig
+        finally:
+            for process in rig.processes:
+                process.terminate()
+            for process in rig.processes:
+                process.wait(20)
+
+
 def test_the_flexe_connector_answers_its_requests_and_survives_a_kill_without_a_second_order(
     oms: Components, tmp_path: Path
 ) -> None:
-    sim_port, port = free_port(), free_port()
-    log = (tmp_path / "processes.log").open("wb")
-    sim = subprocess.Popen(
-        [sys.executable, "-m", "simulators.flexe", "--port", str(sim_port), "--log-level", "WARNING"],
-        cwd=REPO_ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    env = _env(
-        oms,
-        FLEXE_API_TOKEN="sim-flexe-token",
-        FLEXE_OWNER_ID="sim-owner",
-        FLEXE_API_URL=f"http://127.0.0.1:{sim_port}",
-    )
-    argv = [
-        sys.executable,
-        "-m",
-        "connectors.flexe",
-        "--listen-port",
-        str(port),
-        "--state-dir",
-        str(tmp_path / "state"),
-    ]
-    processes = [sim]
-    try:
-        connector = subprocess.Popen(argv, env=env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)
-        processes.append(connector)
-        _wait_http(f"http://127.0.0.1:{sim_port}/_sim/health", sim)
-        _wait_http(f"http://127.0.0.1:{port}/health", connector)
+    with _flexe(oms, tmp_path) as flexe:
+        connector = flexe.start_connector()
         first = [_request(oms, "flexe", "send_to_fulfillment", f"IT-{n}", 2) for n in range(6)]
         # Not Flexe's: another provider's topic, which this connector must leave alone.
         _send(oms, [*first, _request(oms, "sap", "send_to_billing", "IT-SAP", 5)])
@@ -176,16 +221,9 @@ def test_the_flexe_connector_answers_its_requests_and_survives_a_kill_without_a_
         connector.wait(10)
         second = [_request(oms, "flexe", "send_to_fulfillment", f"IT-{n}", 2) for n in range(6, 10)]
         _send(oms, second)
-        connector = subprocess.Popen(argv, env=env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)
-        processes.append(connector)
+        flexe.start_connector()
         answered = _answers(oms, {r.action_id for r in first + second})
-        outbound = _get_json(f"http://127.0.0.1:{sim_port}/_sim/outbound_orders")["outbound_orders"]
-    finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(20)
-        log.close()
+        outbound = _get_json(f"{flexe.sim_url}/_sim/outbound_orders")["outbound_orders"]
 
     assert "IT-SAP/send_to_billing/1" not in answered
     for r in first + second:
@@ -218,3 +256,17 @@ def test_the_dom_stand_in_answers_doms_topic_only(oms: Components, tmp_path: Pat
     lines = OrderState.model_validate_json(dom.order_json).lines
     assert result.success and result.data == {f"warehouse.{line.line_id}": "11" for line in lines}
     assert "IT-FNO/send_to_billing/1" not in answered
+
+
+def test_a_caught_up_connector_reads_lag_0_past_the_writers_transaction_markers(
+    oms: Components, tmp_path: Path
+) -> None:
+    with _flexe(oms, tmp_path) as flexe:
+        flexe.start_connector()
+        requests = [_request(oms, "flexe", "send_to_fulfillment", f"IT-LAG-{n}", 2) for n in range(6)]
+        _send(oms, requests, transactional=True)
+        _answers(oms, {r.action_id for r in requests}, linger=0)
+        lag = _lag_reaches_zero(oms, f"{oms.topics.prefix}oms-connector-flexe")
+
+    topic = oms.topics.provider_requests("flexe")
+    assert lag == {(topic, p): 0 for p in range(3)}
