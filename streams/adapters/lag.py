@@ -9,6 +9,7 @@ is past the marker, and read 0 when caught up.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
 
 from confluent_kafka import ConsumerGroupTopicPartitions, IsolationLevel, TopicPartition
@@ -86,3 +87,30 @@ def groups(admin: AdminClient, prefix: str = "", timeout: float = 10.0) -> list[
     """The consumer groups whose id starts with ``prefix``."""
     listed = admin.list_consumer_groups(request_timeout=timeout).result(timeout)
     return sorted(g.group_id for g in listed.valid if g.group_id.startswith(prefix))
+
+
+Lagging = dict[str, dict[Partition, int]]
+"""group -> (topic, partition) -> lag, for what is behind."""
+
+
+def lagging(admin: AdminClient, groups: Iterable[str], timeout: float = 10.0) -> Lagging:
+    """Each group's partitions with lag above 0 (groups with none are left out)."""
+    out = {}
+    for group in groups:
+        behind = {where: n for where, n in consumer_lag(admin, group, timeout=timeout).items() if n}
+        if behind:
+            out[group] = behind
+    return out
+
+
+def wait_until_caught_up(
+    admin: AdminClient, groups: Iterable[str], timeout: float, every: float = 1.0
+) -> Lagging:
+    """Poll ``lagging`` until it is empty or ``timeout`` seconds passed; its last answer."""
+    wanted = list(groups)
+    deadline = time.monotonic() + timeout
+    while True:
+        behind = lagging(admin, wanted)
+        if not behind or time.monotonic() >= deadline:
+            return behind
+        time.sleep(every)

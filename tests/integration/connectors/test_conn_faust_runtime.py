@@ -34,7 +34,7 @@ from streams.adapters.kafka import (
     partition_for,
     producer_config,
 )
-from streams.adapters.lag import consumer_lag
+from streams.adapters.lag import consumer_lag, wait_until_caught_up
 from streams.bootstrap import Components, bootstrap
 from streams.domain.commands import ProviderActionRequest, RecordActionResult
 from streams.domain.decider import decide
@@ -90,17 +90,6 @@ def _send(c: Components, requests: list[ProviderActionRequest], transactional: b
         if transactional:
             producer.commit_transaction(30)
     producer.flush(10)
-
-
-def _lag_reaches_zero(c: Components, group: str, timeout: float = 60.0) -> dict[tuple[str, int], int]:
-    """The group's lag on the request topics, polled until it is 0 everywhere (or ``timeout``)."""
-    client = admin(c.settings)
-    deadline = time.monotonic() + timeout
-    while True:
-        lag = consumer_lag(client, group)
-        if (lag and not any(lag.values())) or time.monotonic() > deadline:
-            return lag
-        time.sleep(1.0)
 
 
 def _answers(
@@ -266,7 +255,9 @@ def test_a_caught_up_connector_reads_lag_0_past_the_writers_transaction_markers(
         requests = [_request(oms, "flexe", "send_to_fulfillment", f"IT-LAG-{n}", 2) for n in range(6)]
         _send(oms, requests, transactional=True)
         _answers(oms, {r.action_id for r in requests}, linger=0)
-        lag = _lag_reaches_zero(oms, f"{oms.topics.prefix}oms-connector-flexe")
+        group = f"{oms.topics.prefix}oms-connector-flexe"
+        behind = wait_until_caught_up(admin(oms.settings), [group], timeout=60)
+        committed = consumer_lag(admin(oms.settings), group)
 
-    topic = oms.topics.provider_requests("flexe")
-    assert lag == {(topic, p): 0 for p in range(3)}
+    assert behind == {}
+    assert committed == {(oms.topics.provider_requests("flexe"), p): 0 for p in range(3)}
