@@ -27,6 +27,14 @@ def store(tmp_path: Path) -> Iterator[ConnectorStore]:
     opened.close()
 
 
+@pytest.fixture
+def second_store(tmp_path: Path) -> Iterator[ConnectorStore]:
+    """The store of a second instance of the same connector (each instance has its own)."""
+    opened = ConnectorStore(tmp_path / "second-store")
+    yield opened
+    opened.close()
+
+
 @pytest_asyncio.fixture
 async def serve() -> AsyncIterator[Serve]:
     servers: list[TestServer] = []
