@@ -12,7 +12,13 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping
 
-from confluent_kafka import ConsumerGroupTopicPartitions, IsolationLevel, TopicPartition
+from confluent_kafka import (
+    ConsumerGroupState,
+    ConsumerGroupTopicPartitions,
+    IsolationLevel,
+    KafkaException,
+    TopicPartition,
+)
 from confluent_kafka.admin import AdminClient, OffsetSpec  # type: ignore[attr-defined]
 
 Partition = tuple[str, int]
@@ -83,6 +89,17 @@ def _partition_counts(admin: AdminClient, seen: Mapping[str, int], timeout: floa
     }
 
 
+def members_with_partitions(admin: AdminClient, group: str, timeout: float = 10.0) -> int:
+    """Members of ``group`` holding partitions; 0 while it is rebalancing or unknown."""
+    try:
+        described = admin.describe_consumer_groups([group], request_timeout=timeout)[group].result(timeout)
+    except KafkaException:
+        return 0
+    if described.state != ConsumerGroupState.STABLE:
+        return 0
+    return sum(1 for m in described.members if m.assignment and m.assignment.topic_partitions)
+
+
 def groups(admin: AdminClient, prefix: str = "", timeout: float = 10.0) -> list[str]:
     """The consumer groups whose id starts with ``prefix``."""
     listed = admin.list_consumer_groups(request_timeout=timeout).result(timeout)
@@ -94,11 +111,13 @@ Lagging = dict[str, dict[Partition, int]]
 
 
 def lagging(admin: AdminClient, groups: Iterable[str], timeout: float = 10.0) -> Lagging:
-    """Each group's partitions with lag above 0 (groups with none are left out)."""
+    """Each group's partitions with lag above 0; caught-up groups are left out, and a
+    group that has committed nothing yet maps to ``{}`` (nothing says it is caught up)."""
     out = {}
     for group in groups:
-        behind = {where: n for where, n in consumer_lag(admin, group, timeout=timeout).items() if n}
-        if behind:
+        lag = consumer_lag(admin, group, timeout=timeout)
+        behind = {where: n for where, n in lag.items() if n}
+        if behind or not lag:
             out[group] = behind
     return out
 

@@ -25,14 +25,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from confluent_kafka import ConsumerGroupState
 from conn_e2e_stack import EXPECTED_STATUSES, Stack, statuses
 from oms_processes import oms_env
 
 from devkit.webhook_front import Spread
 from devkit.world import PROVIDERS, OrderWatch, drive_journeys, free_port, settled, start_world
 from streams.adapters.kafka import admin, delete_topics
-from streams.adapters.lag import groups, wait_until_caught_up
+from streams.adapters.lag import groups, members_with_partitions, wait_until_caught_up
 from streams.bootstrap import bootstrap
 from streams.domain.events import FulfillmentPicked, OrderCreated, OrderInvoiced, OrderShipped
 from streams.services.dom import DOM_GROUP
@@ -171,24 +170,14 @@ def _run(
         yield Doubled(components, world, watch, processes["writer-1"], processes)
 
 
-def _members_with_partitions(stack: Doubled, group: str) -> int:
-    client = admin(stack.settings)  # must outlive its future
-    try:
-        described = client.describe_consumer_groups([group])[group].result(timeout=10)
-    except Exception:
-        return 0
-    if described.state != ConsumerGroupState.STABLE:
-        return 0
-    return sum(1 for m in described.members if m.assignment and m.assignment.topic_partitions)
-
-
 @pytest.fixture(scope="module")
 def shared(doubled: Doubled) -> dict[str, int]:
     """kind -> members of its group holding partitions, once all have joined (or 90 s)."""
     wanted = {kind: group for kind, group in doubled.groups().items() if kind != "projection"}
     deadline = time.monotonic() + 90
     while True:
-        members = {kind: _members_with_partitions(doubled, group) for kind, group in wanted.items()}
+        client = admin(doubled.settings)
+        members = {kind: members_with_partitions(client, group) for kind, group in wanted.items()}
         if all(n == INSTANCES for n in members.values()) or time.monotonic() > deadline:
             return members
         time.sleep(1.0)
