@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 from order_watch import send
-from writer_harness import components, drop_topics, read_all
+from writer_harness import committed_events, components, drop_topics, read_all, start_writer
 
 from devkit.scenarios import journey1_orders
 from streams.bootstrap import Components
@@ -21,39 +19,10 @@ ORDERS = 300
 EVENTS_PER_ORDER = 10
 
 
-def _start_writer(c: Components, state_dir: Path) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "KAFKA_BOOTSTRAP_SERVERS": c.settings.bootstrap_servers,
-        "OMS_TOPIC_PREFIX": c.settings.topic_prefix,
-        "OMS_PARTITIONS": str(c.settings.partitions),
-        "OMS_STATE_DIR": str(state_dir),
-        "OMS_INSTANCE_ID": "crash-test",
-    }
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streams.cli",
-            "writer",
-            "--batch-size",
-            "50",
-            "--log-level",
-            "WARNING",
-        ],
-        env=env,
-    )
-
-
-def _committed_events(c: Components) -> list[tuple[str, int]]:
-    msgs = read_all(c.settings, c.topics.event_topics(), c.topics.partitions)
-    return [(m.key().decode(), c.codec.decode(m.value()).envelope.seq) for m in msgs]  # type: ignore[attr-defined]
-
-
 def _wait_until(c: Components, done: int, writer: subprocess.Popen[bytes], timeout: float) -> int:
     deadline = time.monotonic() + timeout
     while True:
-        n = len(_committed_events(c))
+        n = len(committed_events(c))
         if n >= done:
             return n
         assert writer.poll() is None, f"writer exited with {writer.returncode}"
@@ -69,7 +38,7 @@ def test_sigkill_mid_stream_leaves_no_duplicate_and_no_gap(
         total = ORDERS * EVENTS_PER_ORDER
         send(c, (cmd for order in journey1_orders(ORDERS) for cmd in order))
 
-        first = _start_writer(c, tmp_path / "state")
+        first = start_writer(c, tmp_path / "state", "crash-test")
         try:
             seen = _wait_until(c, total // 5, first, timeout=60)
         finally:
@@ -77,7 +46,7 @@ def test_sigkill_mid_stream_leaves_no_duplicate_and_no_gap(
             first.wait(10)
         assert seen < total, "the writer finished before it could be killed; raise ORDERS"
 
-        second = _start_writer(c, tmp_path / "state")
+        second = start_writer(c, tmp_path / "state", "crash-test")
         try:
             _wait_until(c, total, second, timeout=90)
             time.sleep(1)  # anything extra (a duplicate) would show up now
@@ -85,7 +54,7 @@ def test_sigkill_mid_stream_leaves_no_duplicate_and_no_gap(
             second.terminate()
             second.wait(30)
 
-        events = _committed_events(c)
+        events = committed_events(c)
         per_order_seq = Counter(events)
         assert max(per_order_seq.values()) == 1, "an event was appended twice"
         seqs: dict[str, list[int]] = {}
