@@ -14,19 +14,18 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 import urllib.request
 import uuid
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from conn_e2e_stack import EXPECTED_STATUSES, Stack, statuses
-from oms_processes import oms_env
+from oms_processes import oms_env, python_module, run_oms
 
 from devkit.webhook_front import Spread
 from devkit.world import PROVIDERS, OrderWatch, drive_journeys, free_port, settled, start_world
@@ -40,7 +39,7 @@ from streams.services.inventory_writer import INVENTORY_GROUP
 from streams.services.projection import PROJECTION_GROUP
 from streams.services.sourcing_config import load_opening_stock
 from streams.services.writer import WRITER_GROUP
-from streams.settings import REPO_ROOT, Settings
+from streams.settings import Settings
 
 INSTANCES = 2
 
@@ -69,37 +68,6 @@ class Doubled(Stack):
         return answered
 
 
-@contextmanager
-def _process(
-    processes: dict[str, subprocess.Popen[bytes]],
-    name: str,
-    argv: Sequence[str],
-    env: dict[str, str],
-    logs: Path,
-) -> Iterator[None]:
-    """``python -m ARGV`` as process ``name`` until the context ends; output to its log."""
-    with (logs / f"{name}.log").open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", *argv], env=env, cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT
-        )
-        processes[name] = process
-        try:
-            yield
-        finally:
-            process.terminate()
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-
-
-def _oms(env: dict[str, str], *argv: str) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "streams.cli", *argv], env=env, cwd=REPO_ROOT, capture_output=True, timeout=120
-    )
-    assert done.returncode == 0, f"oms {' '.join(argv)} failed: {done.stderr.decode()[-2000:]}"
-
-
 def _wait_for_stock(settings: Settings) -> None:
     c = bootstrap(settings)
     want, view = len(load_opening_stock().entries()), InventoryView(settings, c.topics, c.codec)
@@ -120,8 +88,8 @@ def doubled(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> I
         bootstrap_servers=kafka_bootstrap, topic_prefix=prefix, partitions=3, state_dir=workdir / "oms-state"
     )
     env = oms_env(kafka_bootstrap, prefix, settings.state_dir)
-    _oms(env, "topics", "create")
-    _oms(env, "flows", "publish")
+    run_oms(env, "topics", "create")
+    run_oms(env, "flows", "publish")
     processes: dict[str, subprocess.Popen[bytes]] = {}
     try:
         with ExitStack() as running:
@@ -147,10 +115,11 @@ def _run(
     for kind, argv in kinds.items():
         for n in range(1, INSTANCES + 1):
             name = f"{kind}-{n}"
-            running.enter_context(_process(processes, name, argv, {**env, "OMS_INSTANCE_ID": name}, workdir))
+            started = python_module(argv, {**env, "OMS_INSTANCE_ID": name}, workdir / f"{name}.log")
+            processes[name] = running.enter_context(started)
     api = ["streams.cli", "api", "--port", str(free_port()), "--log-level", "WARNING"]
-    running.enter_context(_process(processes, "api", api, env, workdir))
-    _oms(env, "inventory", "load")
+    processes["api"] = running.enter_context(python_module(api, env, workdir / "api.log"))
+    run_oms(env, "inventory", "load")
     _wait_for_stock(settings)
     world = start_world(
         settings,
