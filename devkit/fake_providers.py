@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from confluent_kafka import Consumer, Producer
 
 from streams.adapters.avro import AvroCodec
-from streams.adapters.kafka import consumer_config, producer_config, value_of
+from streams.adapters.kafka import OffsetCommits, consumer_config, producer_config, value_of
 from streams.adapters.topics import PROVIDERS, TopicRegistry
 from streams.domain.commands import (
     Command,
@@ -62,6 +62,7 @@ class FakeProviders:
 
     def run(self, stop: threading.Event) -> None:
         self._consumer.subscribe([self.topics.provider_requests(p) for p in self.providers])
+        commits = OffsetCommits(self._consumer)  # positions: past the writer's transaction markers
         try:
             while not stop.is_set():
                 msgs = [m for m in self._consumer.consume(1000, 0.1) if m.error() is None]
@@ -75,9 +76,7 @@ class FakeProviders:
                                 key=command.envelope.order_id.encode(),
                                 value=self.codec.encode(command),
                             )
-                if msgs:
-                    self._producer.flush(10)
-                    self._consumer.commit(asynchronous=False)
+                commits.commit_positions(self._consumer.assignment(), lambda: self._producer.flush(10))
         finally:
             self._consumer.close()
             self._producer.flush(10)

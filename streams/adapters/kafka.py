@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -250,3 +250,43 @@ def read_to_end(
                 raise KafkaException(err)
         if batch:
             yield batch
+
+
+class OffsetCommits:
+    """A consumer's commits, made only when an offset moved on.
+
+    Commit a partition's *position* once everything consumed from it is done: the
+    position is past the commit markers of transactions, where "last record + 1" leaves
+    a caught-up group at lag 1 on any topic the writers write in transactions.
+    """
+
+    def __init__(self, consumer: Consumer) -> None:
+        self._consumer = consumer
+        self._done: dict[tuple[str, int], int] = {}
+
+    def positions(self, partitions: Iterable[TopicPartition]) -> list[TopicPartition]:
+        """The consumer's positions of ``partitions``, where it has one."""
+        wanted = [TopicPartition(tp.topic, tp.partition) for tp in partitions]
+        return [tp for tp in self._consumer.position(wanted) if tp.offset >= 0] if wanted else []
+
+    def commit(self, offsets: Iterable[TopicPartition], first: Callable[[], object] | None = None) -> None:
+        """Commit the offsets that moved on (synchronously), after ``first`` (e.g. a flush
+        of what was produced for them)."""
+        moved = [tp for tp in offsets if tp.offset > self._done.get((tp.topic, tp.partition), -1)]
+        if not moved:
+            return
+        if first is not None:
+            first()
+        self._consumer.commit(offsets=moved, asynchronous=False)
+        self._done.update({(tp.topic, tp.partition): tp.offset for tp in moved})
+
+    def commit_positions(
+        self, partitions: Iterable[TopicPartition], first: Callable[[], object] | None = None
+    ) -> None:
+        """Commit the positions of ``partitions`` that moved on: everything consumed is done."""
+        self.commit(self.positions(partitions), first)
+
+    def forget(self, partitions: Iterable[TopicPartition]) -> None:
+        """Partitions revoked: whoever gets them next commits them."""
+        for tp in partitions:
+            self._done.pop((tp.topic, tp.partition), None)

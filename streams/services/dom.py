@@ -38,7 +38,14 @@ from typing import Protocol
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
 from streams.adapters.avro import AvroCodec, UndecodableRecord
-from streams.adapters.kafka import consumer_config, offset_of, producer_config, value_of, where
+from streams.adapters.kafka import (
+    OffsetCommits,
+    consumer_config,
+    offset_of,
+    producer_config,
+    value_of,
+    where,
+)
 from streams.adapters.topics import TopicRegistry
 from streams.domain.backorders import held_lines
 from streams.domain.commands import ProviderActionRequest
@@ -459,6 +466,7 @@ class DomCoordinator:
         )
         self.sagas = ReservationSagas(config, self.view, self.feed, self._answer, self.stats, max_rounds)
         self._queues: dict[int, deque[tuple[int, str | None]]] = {}
+        self._commits = OffsetCommits(self._consumer)
 
     # -- the loop
     def run(self, stop: threading.Event) -> None:
@@ -533,17 +541,22 @@ class DomCoordinator:
         self.stats.answered += 1
 
     def _commit(self) -> None:
-        """Commit each partition up to its first request still in a saga (answers first)."""
-        commits = []
-        for partition, queue in self._queues.items():
+        """Commit each partition up to its first request still in a saga (answers first).
+
+        A partition with no request left in a saga is committed at the consumer's
+        position: past the commit markers of the order writer's transactions, so that
+        the group's lag reads 0 when DOM is caught up (``last + 1`` would read 1)."""
+        commits, idle = [], []
+        for tp in self._consumer.assignment():
+            queue = self._queues.get(tp.partition, deque())
             last = None
             while queue and (queue[0][1] is None or queue[0][1] not in self.sagas.running):
                 last = queue.popleft()[0]
-            if last is not None:
-                commits.append(TopicPartition(self.topics.provider_requests("dom"), partition, last + 1))
-        if commits:
-            self._answers.flush(30)
-            self._consumer.commit(offsets=commits, asynchronous=False)
+            if not queue:
+                idle.append(tp)
+            elif last is not None:
+                commits.append(TopicPartition(tp.topic, tp.partition, last + 1))
+        self._commits.commit([*commits, *self._commits.positions(idle)], lambda: self._answers.flush(30))
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Sagas of partitions taken away are left to their next owner (which finds what
@@ -551,5 +564,6 @@ class DomCoordinator:
         self._commit()
         gone = {tp.partition for tp in partitions}
         self.sagas.drop(gone)
+        self._commits.forget(partitions)
         for partition in gone:
             self._queues.pop(partition, None)

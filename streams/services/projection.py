@@ -29,7 +29,7 @@ import logging
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Set
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -718,6 +718,7 @@ class ProjectionRunner:
             [TopicPartition(t, p, stored.get((t, p), OFFSET_BEGINNING)) for t, p in partitions]
         )
         not_at_end = set(partitions)
+        ends: dict[tuple[str, int], int] = {}
         result = RunResult()
         began = last_report = last_commit = time.monotonic()
         consume = self._consumer.consume
@@ -734,6 +735,7 @@ class ProjectionRunner:
                     elif err.code() == KafkaError._PARTITION_EOF:
                         # In order with the records: a partition's EOF follows its last record.
                         not_at_end.discard((msg.topic() or "", msg.partition() or 0))
+                        ends[(msg.topic() or "", msg.partition() or 0)] = msg.offset() or 0
                     elif err.fatal():
                         raise KafkaException(err)
                     else:
@@ -749,19 +751,30 @@ class ProjectionRunner:
                     progress(Progress(result.records, projection.stats().orders, now - began))
                     last_report = now
                 if now - last_commit >= commit_every:
-                    self._commit_for_monitoring()
+                    self._commit_for_monitoring(ends, not_at_end)
                     last_commit = now
                 if until_caught_up and not not_at_end:
                     result.caught_up = True
                     break
         finally:
             result.seconds = time.monotonic() - began
-            self._commit_for_monitoring()
+            self._commit_for_monitoring(ends, not_at_end)
             self._consumer.close()
         return result
 
-    def _commit_for_monitoring(self) -> None:
-        offsets = [TopicPartition(t, p, o) for (t, p), o in self.projection.offsets().items()]
+    def _commit_for_monitoring(
+        self, ends: Mapping[tuple[str, int], int], not_at_end: Set[tuple[str, int]]
+    ) -> None:
+        """Commit where the projection resumes; a partition read to its end with nothing
+        held at its end offset instead, past the writer's transaction markers, so that
+        the group's lag reads 0 when the projection is caught up."""
+        resume = self.projection.offsets()
+        read = self.projection.store.offsets(read=True)
+        for where, end in ends.items():
+            at = resume.get(where, 0)
+            if where not in not_at_end and read.get(where, at) == at and end > at:
+                resume[where] = end
+        offsets = [TopicPartition(t, p, o) for (t, p), o in resume.items()]
         if not offsets:
             return
         try:
