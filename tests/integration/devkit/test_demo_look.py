@@ -19,7 +19,10 @@ from streams.adapters.kafka import create_topics, delete_topics
 from streams.bootstrap import bootstrap
 from streams.settings import Settings
 
-LOOK = "from devkit.demo_look import look_around; import os, pathlib; look_around(dict(os.environ), pathlib.Path('{work}'), 'ORD-1')"
+LOOK = (
+    "from devkit.demo_look import look_around; import os, pathlib; "
+    "look_around(dict(os.environ), pathlib.Path('{work}'), 'ORD-1')"
+)
 
 
 def _read_until(fd: int, pattern: str, timeout: float) -> str:
