@@ -1,0 +1,151 @@
+"""Commands whose flags come from a settings class: one way to give a process its CLI.
+
+``@with_settings(WriterSettings)`` below ``@app.command(...)`` gives the command one
+flag per non-secret field (``--bootstrap-servers``, ``--batch-size``...; the help names
+each field's variable and default) and calls it with the validated settings: flags on
+top of the environment on top of the defaults. A value out of range is a usage error of
+that command (exit 2, its usage). The expected failures of a process (broker away,
+state folder of another cluster, bad configuration) print their message and exit 1,
+without a traceback; logging is configured from the settings before the command runs.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import sys
+import types
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from enum import Enum
+from typing import Annotated, Any, TypeVar, Union, get_args, get_origin, get_type_hints
+
+import click
+import typer
+from pydantic import ValidationError
+from pydantic.fields import FieldInfo
+
+from streams.shell.logging import configure_from
+from streams.shell.process import BrokerUnreachable
+from streams.shell.settings import Settings, SettingsFileError, env_names, is_secret
+from streams.shell.state import StateMismatch
+
+S = TypeVar("S", bound=Settings)
+F = TypeVar("F", bound=Callable[..., Any])
+
+PANEL = "Settings (flag > environment > default)"
+
+
+class CommandFailed(Exception):
+    """An expected failure: its message is all the operator needs (exit 1, no traceback)."""
+
+
+EXPECTED_FAILURES: tuple[type[BaseException], ...] = (
+    BrokerUnreachable,
+    StateMismatch,
+    CommandFailed,
+    SettingsFileError,
+)
+
+
+def flag_name(field: str) -> str:
+    return "--" + field.replace("_", "-")
+
+
+def _plain_type(annotation: Any) -> Any:
+    """``X`` of ``X | None``."""
+    if get_origin(annotation) in (Union, types.UnionType):
+        args = [a for a in get_args(annotation) if a is not type(None)]
+        return args[0] if len(args) == 1 else str
+    return annotation
+
+
+def _shown_default(field: FieldInfo) -> str | bool:
+    if field.default_factory is not None or field.default in (None, ""):
+        return False
+    default = field.default
+    return str(default.value if isinstance(default, Enum) else default)
+
+
+def _flag(cls: type[Settings], name: str, field: FieldInfo) -> inspect.Parameter:
+    plain = _plain_type(field.annotation)
+    variables = ", ".join(env_names(cls, name))
+    helptext = f"{field.description or name} [env: {variables}]"
+    flag = flag_name(name)
+    decls = [f"{flag}/--no-{flag[2:]}"] if plain is bool else [flag]
+    option = typer.Option(
+        *decls,
+        help=helptext,
+        show_default=_shown_default(field),
+        rich_help_panel=PANEL,
+        case_sensitive=False,
+    )
+    return inspect.Parameter(
+        name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[plain | None, option]
+    )
+
+
+def settings_flags(cls: type[Settings]) -> list[inspect.Parameter]:
+    return [_flag(cls, n, f) for n, f in cls.model_fields.items() if not is_secret(f)]
+
+
+def usage_error(message: str) -> click.UsageError:
+    """A usage error of the command being run (its usage is printed with it)."""
+    return click.UsageError(message, ctx=click.get_current_context(silent=True))
+
+
+def load_settings(cls: type[S], flags: dict[str, Any]) -> S:
+    """``cls`` from the environment with ``flags`` on top; a bad value is a usage error naming
+    the flag (and its variable)."""
+    try:
+        return cls(**{k: v for k, v in flags.items() if v is not None})
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = str(error["loc"][0]) if error["loc"] else ""
+            where = field
+            if field in cls.model_fields:
+                where = f"{flag_name(field)} ({' or '.join(env_names(cls, field))})"
+            problems.append(f"{where}: {error['msg']} (got {error.get('input')!r})")
+        raise usage_error("; ".join(problems)) from None
+    except SettingsFileError as exc:
+        raise usage_error(str(exc)) from None
+
+
+@contextmanager
+def expected_failures() -> Iterator[None]:
+    """An expected failure ends the command with its message and exit code 1."""
+    try:
+        yield
+    except EXPECTED_FAILURES as exc:
+        print(f"oms: {exc}", file=sys.stderr, flush=True)
+        raise typer.Exit(1) from None
+
+
+def with_settings(cls: type[Settings]) -> Callable[[F], F]:
+    """The command gets ``settings: cls`` first and one flag per setting (see the module doc)."""
+
+    def decorate(func: F) -> F:
+        hints = get_type_hints(func, include_extras=True)
+        own = [
+            p.replace(annotation=hints.get(p.name, p.annotation))
+            for p in inspect.signature(func).parameters.values()
+            if p.name != "settings"
+        ]
+        flags = settings_flags(cls)
+        names = {p.name for p in flags}
+
+        @functools.wraps(func)
+        def command(**kwargs: Any) -> Any:
+            settings = load_settings(cls, {n: kwargs.pop(n) for n in names})
+            configure_from(settings)
+            with expected_failures():
+                return func(settings, **kwargs)
+
+        parameters = own + flags
+        command.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+        command.__annotations__ = {p.name: p.annotation for p in parameters}
+        del command.__wrapped__
+        return command  # type: ignore[return-value]
+
+    return decorate

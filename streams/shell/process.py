@@ -1,0 +1,145 @@
+"""What a process does around its work: stop on a signal within 5 s, find the broker or
+say clearly that it cannot, own its state folder, and report readiness.
+
+- :func:`check_broker` answers within its timeout (10 s at most): the cluster's id, or
+  :class:`BrokerUnreachable` naming the address and what to check. One-shot commands
+  call it first and exit non-zero on failure; long-running processes call
+  :func:`wait_for_broker`, which keeps trying with one warning per interval while
+  ``/ready`` says the broker is away.
+- :class:`Stopper` turns SIGTERM and SIGINT into a ``threading.Event`` the loops watch;
+  if the process is still there ``grace`` seconds later (a loop stuck in a call), it
+  ends it, so a stop never takes longer than that.
+- :func:`kafka_hooks` are the ``logger`` and ``error_cb`` a confluent-kafka client gets:
+  librdkafka's lines go through the rate-limited logging, and a transport error turns
+  the ``broker`` check false until the broker answers again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
+
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient
+
+from streams.shell.health import READINESS, Check, Readiness
+from streams.shell.settings import Settings
+
+log = logging.getLogger(__name__)
+
+BROKER_TIMEOUT = 8.0
+"""Seconds a command waits for the broker before it gives up (so it says so within 10 s)."""
+STOP_GRACE = 4.5
+"""Seconds between SIGTERM and the forced end of a process whose loops did not stop."""
+
+
+class BrokerUnreachable(Exception):
+    """The broker did not answer: the message says where we looked and what to check."""
+
+
+def unreachable_message(servers: str, timeout: float, detail: str = "") -> str:
+    why = f" ({detail})" if detail else ""
+    return (
+        f"cannot reach the Kafka broker at {servers} within {timeout:.0f} s{why}.\n"
+        "Is it running? `oms broker status` tells for the local broker (`oms broker start` starts it).\n"
+        "Otherwise check KAFKA_BOOTSTRAP_SERVERS or --bootstrap-servers."
+    )
+
+
+def kafka_hooks(readiness: Readiness = READINESS) -> dict[str, Any]:
+    """``logger`` and ``error_cb`` for a confluent-kafka client's configuration."""
+
+    def on_error(error: KafkaError) -> None:
+        if error.code() in (KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT):
+            readiness.set(Check.BROKER, False, error.str())
+        logging.getLogger("librdkafka").warning("%s", error.str())
+
+    return {"logger": logging.getLogger("librdkafka"), "error_cb": on_error}
+
+
+def check_broker(settings: Settings, timeout: float = BROKER_TIMEOUT) -> str:
+    """The cluster id, once the broker answers within ``timeout`` seconds."""
+    failures: list[str] = []
+
+    def on_error(error: KafkaError) -> None:
+        failures.append(error.str())
+
+    config: dict[str, Any] = {
+        "bootstrap.servers": settings.bootstrap_servers,
+        "logger": logging.getLogger("librdkafka"),
+        "error_cb": on_error,
+        "log_level": 3,  # librdkafka's own errors only; the answer here says the rest
+    }
+    client = AdminClient(config)
+    try:
+        metadata = client.list_topics(timeout=timeout)
+    except KafkaException as exc:
+        error = exc.args[0]
+        detail = failures[-1] if failures else error.str() if isinstance(error, KafkaError) else str(error)
+        raise BrokerUnreachable(unreachable_message(settings.bootstrap_servers, timeout, detail)) from None
+    return str(metadata.cluster_id)
+
+
+def wait_for_broker(
+    settings: Settings,
+    stop: threading.Event,
+    readiness: Readiness = READINESS,
+    interval: float = 30.0,
+    timeout: float = BROKER_TIMEOUT,
+) -> str | None:
+    """The cluster id once the broker answers; ``None`` if stopped first. One warning per
+    ``interval`` while it does not."""
+    last_warning = -interval
+    while not stop.is_set():
+        try:
+            cluster = check_broker(settings, timeout)
+        except BrokerUnreachable as exc:
+            readiness.set(Check.BROKER, False, f"{settings.bootstrap_servers} does not answer")
+            if time.monotonic() - last_warning >= interval:
+                log.warning("%s Trying again until it answers.", exc)
+                last_warning = time.monotonic()
+            stop.wait(1.0)
+            continue
+        readiness.set(Check.BROKER, True, f"cluster {cluster} at {settings.bootstrap_servers}")
+        return cluster
+    return None
+
+
+class Stopper:
+    """SIGTERM/SIGINT set :attr:`stop`; the process ends by itself ``grace`` seconds later
+    at the latest (a second signal ends it at once)."""
+
+    def __init__(self, grace: float = STOP_GRACE, on_force: Callable[[], None] | None = None) -> None:
+        self.stop = threading.Event()
+        self.grace = grace
+        self._on_force = on_force
+
+    def install(self) -> Stopper:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._signalled)
+        return self
+
+    def _signalled(self, signum: int, frame: FrameType | None) -> None:
+        if self.stop.is_set():
+            self._force(f"second {signal.Signals(signum).name}")
+            return
+        log.info("%s: stopping", signal.Signals(signum).name)
+        self.stop.set()
+        threading.Thread(target=self._watchdog, name="stop-watchdog", daemon=True).start()
+
+    def _watchdog(self) -> None:
+        time.sleep(self.grace)
+        self._force(f"still running {self.grace:.1f}s after the stop signal")
+
+    def _force(self, why: str) -> None:
+        log.error("%s: ending the process now", why)
+        if self._on_force is not None:
+            self._on_force()
+        logging.shutdown()
+        os._exit(1)
