@@ -20,7 +20,6 @@ from contextlib import contextmanager
 from enum import Enum
 from typing import Annotated, Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
-import click
 import typer
 from pydantic import ValidationError
 from pydantic.fields import FieldInfo
@@ -34,6 +33,7 @@ S = TypeVar("S", bound=Settings)
 F = TypeVar("F", bound=Callable[..., Any])
 
 PANEL = "Settings (flag > environment > default)"
+_CONTEXT = "oms_command_context"
 
 
 class CommandFailed(Exception):
@@ -89,12 +89,7 @@ def settings_flags(cls: type[Settings]) -> list[inspect.Parameter]:
     return [_flag(cls, n, f) for n, f in cls.model_fields.items() if not is_secret(f)]
 
 
-def usage_error(message: str) -> click.UsageError:
-    """A usage error of the command being run (its usage is printed with it)."""
-    return click.UsageError(message, ctx=click.get_current_context(silent=True))
-
-
-def load_settings(cls: type[S], flags: dict[str, Any]) -> S:
+def load_settings(cls: type[S], flags: dict[str, Any], ctx: typer.Context | None = None) -> S:
     """``cls`` from the environment with ``flags`` on top; a bad value is a usage error naming
     the flag (and its variable)."""
     try:
@@ -107,9 +102,9 @@ def load_settings(cls: type[S], flags: dict[str, Any]) -> S:
             if field in cls.model_fields:
                 where = f"{flag_name(field)} ({' or '.join(env_names(cls, field))})"
             problems.append(f"{where}: {error['msg']} (got {error.get('input')!r})")
-        raise usage_error("; ".join(problems)) from None
+        raise typer.BadParameter("; ".join(problems), ctx=ctx) from None
     except SettingsFileError as exc:
-        raise usage_error(str(exc)) from None
+        raise typer.BadParameter(str(exc), ctx=ctx) from None
 
 
 @contextmanager
@@ -128,7 +123,7 @@ def with_settings(cls: type[Settings]) -> Callable[[F], F]:
     def decorate(func: F) -> F:
         hints = get_type_hints(func, include_extras=True)
         own = [
-            p.replace(annotation=hints.get(p.name, p.annotation))
+            p.replace(annotation=hints.get(p.name, p.annotation), kind=inspect.Parameter.KEYWORD_ONLY)
             for p in inspect.signature(func).parameters.values()
             if p.name != "settings"
         ]
@@ -137,12 +132,14 @@ def with_settings(cls: type[Settings]) -> Callable[[F], F]:
 
         @functools.wraps(func)
         def command(**kwargs: Any) -> Any:
-            settings = load_settings(cls, {n: kwargs.pop(n) for n in names})
+            ctx = kwargs.pop(_CONTEXT)
+            settings = load_settings(cls, {n: kwargs.pop(n) for n in names}, ctx)
             configure_from(settings)
             with expected_failures():
                 return func(settings, **kwargs)
 
-        parameters = own + flags
+        context = inspect.Parameter(_CONTEXT, inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context)
+        parameters = [context, *own, *flags]
         command.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
         command.__annotations__ = {p.name: p.annotation for p in parameters}
         del command.__wrapped__

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -50,6 +50,13 @@ class Readiness:
     def __init__(self, checks: Iterable[Check] = ()) -> None:
         self._lock = threading.Lock()
         self._checks: dict[Check, CheckState] = {c: CheckState(False, "not yet") for c in checks}
+        self._probes: dict[Check, Callable[[], tuple[bool, str]]] = {}
+
+    def probe(self, check: Check, ask: Callable[[], tuple[bool, str]]) -> None:
+        """Ask ``ask()`` for this check whenever readiness is read (e.g. a projection's caught_up)."""
+        with self._lock:
+            self._probes[check] = ask
+            self._checks.setdefault(check, CheckState(False, "not yet"))
 
     def require(self, *checks: Check) -> None:
         """Declare more checks (false until set)."""
@@ -61,20 +68,40 @@ class Readiness:
         with self._lock:
             self._checks[check] = CheckState(ok, detail)
 
+    def _snapshot(self) -> dict[Check, CheckState]:
+        with self._lock:
+            probes = dict(self._probes)
+            states = dict(self._checks)
+        for check, ask in probes.items():
+            states[check] = CheckState(*ask())
+        return states
+
     @property
     def ready(self) -> bool:
-        with self._lock:
-            return all(s.ok for s in self._checks.values())
+        return all(s.ok for s in self._snapshot().values())
 
     def report(self) -> dict[str, Any]:
         """The body of ``/ready``: the verdict and each check with what it last said."""
-        with self._lock:
-            checks = {c.value: {"ok": s.ok, "detail": s.detail} for c, s in self._checks.items()}
+        checks = {c.value: {"ok": s.ok, "detail": s.detail} for c, s in self._snapshot().items()}
         return {"ready": all(c["ok"] for c in checks.values()), "checks": checks}
 
 
 READINESS = Readiness()
 """This process's readiness: one per process, like the metrics registry."""
+
+
+_before_scrape: list[Callable[[], None]] = []
+
+
+def before_scrape(refresh: Callable[[], None]) -> None:
+    """Run ``refresh`` before each ``/metrics`` answer (gauges read from state, e.g. orders by status)."""
+    _before_scrape.append(refresh)
+
+
+def scrape() -> bytes:
+    for refresh in list(_before_scrape):
+        refresh()
+    return metrics.render()
 
 
 def _ready_answer(readiness: Readiness) -> tuple[int, bytes]:
@@ -89,7 +116,7 @@ def add_routes(app: web.Application, readiness: Readiness = READINESS) -> None:
     """Mount ``/metrics``, ``/health`` and ``/ready`` on an aiohttp application."""
 
     async def get_metrics(request: web.Request) -> web.Response:
-        return web.Response(body=metrics.render(), headers={"Content-Type": metrics.CONTENT_TYPE})
+        return web.Response(body=scrape(), headers={"Content-Type": metrics.CONTENT_TYPE})
 
     async def get_health(request: web.Request) -> web.Response:
         return web.Response(body=_HEALTHY, content_type="application/json")
@@ -109,7 +136,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
         if path == "/metrics":
-            self._answer(200, metrics.render(), metrics.CONTENT_TYPE)
+            self._answer(200, scrape(), metrics.CONTENT_TYPE)
         elif path == "/health":
             self._answer(200, _HEALTHY, "application/json")
         elif path == "/ready":

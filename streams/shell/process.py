@@ -28,8 +28,9 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 
-from streams.shell.health import READINESS, Check, Readiness
-from streams.shell.settings import Settings
+from streams.shell.health import READINESS, Check, HealthServer, Readiness
+from streams.shell.settings import ServiceSettings, Settings
+from streams.shell.state import StateIdentity, claim_state
 
 log = logging.getLogger(__name__)
 
@@ -112,34 +113,107 @@ def wait_for_broker(
 
 
 class Stopper:
-    """SIGTERM/SIGINT set :attr:`stop`; the process ends by itself ``grace`` seconds later
-    at the latest (a second signal ends it at once)."""
+    """SIGTERM/SIGINT set :attr:`stop` and run the ``on_stop`` callbacks; the process ends by
+    itself ``grace`` seconds later at the latest (a second signal ends it at once)."""
 
-    def __init__(self, grace: float = STOP_GRACE, on_force: Callable[[], None] | None = None) -> None:
+    def __init__(self, grace: float = STOP_GRACE) -> None:
         self.stop = threading.Event()
         self.grace = grace
-        self._on_force = on_force
+        self._callbacks: list[Callable[[], None]] = []
 
     def install(self) -> Stopper:
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, self._signalled)
         return self
 
+    def on_stop(self, callback: Callable[[], None]) -> None:
+        """E.g. wake an event loop: ``lambda: loop.call_soon_threadsafe(done.set)``."""
+        self._callbacks.append(callback)
+
     def _signalled(self, signum: int, frame: FrameType | None) -> None:
+        name = signal.Signals(signum).name
         if self.stop.is_set():
-            self._force(f"second {signal.Signals(signum).name}")
+            self._force(f"second {name}")
+        self.request(name)
+
+    def request(self, why: str) -> None:
+        """Stop: the loops see :attr:`stop`; the watchdog ends the process after ``grace``."""
+        if self.stop.is_set():
             return
-        log.info("%s: stopping", signal.Signals(signum).name)
+        log.info("%s: stopping", why)
         self.stop.set()
+        for callback in self._callbacks:
+            callback()
         threading.Thread(target=self._watchdog, name="stop-watchdog", daemon=True).start()
 
     def _watchdog(self) -> None:
         time.sleep(self.grace)
         self._force(f"still running {self.grace:.1f}s after the stop signal")
 
-    def _force(self, why: str) -> None:
+    @staticmethod
+    def _force(why: str) -> None:
         log.error("%s: ending the process now", why)
-        if self._on_force is not None:
-            self._on_force()
         logging.shutdown()
         os._exit(1)
+
+
+def start_up(
+    settings: Settings,
+    stop: threading.Event,
+    *,
+    health_at: tuple[str, int] | None = None,
+    owns_state: bool = True,
+) -> str | None:
+    """Wait for the broker, then claim the state folder; the cluster id (``None``: stopped
+    first). With ``health_at``, ``/health`` and ``/ready`` answer there meanwhile (for a
+    process whose own server needs the broker before it can start)."""
+    server = HealthServer(*health_at).start() if health_at is not None else None
+    try:
+        cluster = wait_for_broker(settings, stop)
+    finally:
+        if server is not None:
+            server.close()
+    if cluster is not None and owns_state:
+        owner = StateIdentity(cluster, settings.topic_prefix)
+        claim_state(settings.state_dir, owner, rebuild=settings.state_rebuild)
+    return cluster
+
+
+def _health_server(settings: ServiceSettings) -> HealthServer:
+    """On the kind's default port, or any free one when another process of the kind has it."""
+    try:
+        return HealthServer(settings.metrics_host, settings.health_port)
+    except OSError as exc:
+        if settings.metrics_port is not None:
+            raise
+        log.warning(
+            "port %d is taken (%s); serving /metrics on a free port", settings.health_port, exc.strerror
+        )
+        return HealthServer(settings.metrics_host, 0)
+
+
+def run_service(
+    settings: ServiceSettings,
+    body: Callable[[threading.Event], None],
+    *,
+    checks: tuple[Check, ...] = (Check.BROKER,),
+    owns_state: bool = True,
+) -> int:
+    """A threaded service's life: ``/metrics`` ``/health`` ``/ready``, the broker (waited
+    for), the state folder (claimed), then ``body(stop)`` until SIGTERM or SIGINT."""
+    stopper = Stopper().install()
+    READINESS.require(*checks)
+    server = _health_server(settings).start()
+    log.info(
+        "%s %s: /metrics, /health, /ready on http://%s:%d",
+        settings.process,
+        settings.instance_id,
+        settings.metrics_host,
+        server.port,
+    )
+    try:
+        if start_up(settings, stopper.stop, owns_state=owns_state) is not None:
+            body(stopper.stop)
+    finally:
+        server.close()
+    return 0

@@ -130,6 +130,9 @@ class Settings(BaseSettings):
     transitions_file: Path | None = Field(
         None, description="a YAML status transition table replacing the built-in one"
     )
+    state_rebuild: bool = Field(
+        False, description="when the state folder belongs to another cluster or prefix, clear it"
+    )
     instance_id: str = Field(
         "writer-1",
         description="stable per process: a writer's transactional id (a restart fences its zombie)",
@@ -171,9 +174,6 @@ class ServiceSettings(Settings):
     metrics_host: str = Field("127.0.0.1", description="address of the /metrics, /health, /ready listener")
     metrics_port: int | None = Field(
         None, ge=0, le=65535, description="its port (0: any free one; default: the process kind's own)"
-    )
-    state_rebuild: bool = Field(
-        False, description="when the state folder belongs to another cluster or prefix, clear it"
     )
 
     @property

@@ -22,6 +22,7 @@ from streams.adapters.http import params, representation
 from streams.adapters.http.live import LiveHub
 from streams.adapters.http.openapi import openapi
 from streams.adapters.http.read_model import OrderQuery, ReadModel
+from streams.domain.order import OrderState
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ Reprocess = Callable[[str], Awaitable[str]]
 MAX_WAIT = 30.0
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 50
-PUBLIC = frozenset({"/", "/healthz", "/openapi.json"})
+PUBLIC = frozenset({"/", "/healthz", "/openapi.json", "/metrics", "/health", "/ready"})
 """No token needed: the dashboard's pages and assets (they hold no data), health, the spec."""
 
 _READ_MODEL = web.AppKey("read_model", ReadModel)
@@ -201,6 +202,20 @@ async def list_orders(request: web.Request) -> web.Response:
     )
 
 
+def reprocess_refusal(order_id: str, state: OrderState | None) -> tuple[int, str] | None:
+    """Why a reprocess of this order is refused, as an HTTP status and message (``None``: it
+    may go ahead). The API and ``oms reprocess`` both ask this, so they answer alike."""
+    if state is None:
+        return 404, f"order {order_id} not found"
+    if state.failed_step is None:
+        # The writer would refuse it too; say so now rather than publish a doomed command.
+        return 409, (
+            f"order {order_id} has no failed step to reprocess from "
+            f"(it is {state.status} / {state.status_reason})"
+        )
+    return None
+
+
 async def reprocess(request: web.Request) -> web.Response:
     _known(request)
     order_id = request.match_info["order_id"]
@@ -210,16 +225,9 @@ async def reprocess(request: web.Request) -> web.Response:
             501,
             "reprocessing is not available yet: no reprocess command is wired into this API",
         )
-    state = request.app[_READ_MODEL].order(order_id)
-    if state is None:
-        return _error(404, f"order {order_id} not found")
-    if state.failed_step is None:
-        # The writer would refuse it too; say so now rather than publish a doomed command.
-        return _error(
-            409,
-            f"order {order_id} has no failed step to reprocess from "
-            f"(it is {state.status} / {state.status_reason})",
-        )
+    refused = reprocess_refusal(order_id, request.app[_READ_MODEL].order(order_id))
+    if refused is not None:
+        return _error(*refused)
     command_id = await publish(order_id)
     return web.json_response(
         {"order_id": order_id, "command_id": command_id, "status": "accepted"}, status=202
