@@ -39,12 +39,12 @@ from streams.shell.settings import ApiSettings, LogLevel
 
 log = logging.getLogger(__name__)
 
-MakeReprocess = Callable[[CommandEnvelope], Command]
-"""Builds the command that asks the writer to reprocess an order, from its envelope."""
+MakeReprocess = Callable[[CommandEnvelope, str], Command]
+"""Builds the command that asks the writer to reprocess an order, from its envelope and reason."""
 
 
-def _reprocess_order(envelope: CommandEnvelope) -> Command:
-    return ReprocessOrder(envelope=envelope, reason="requested through the read-side API")
+def _reprocess_order(envelope: CommandEnvelope, reason: str) -> Command:
+    return ReprocessOrder(envelope=envelope, reason=reason)
 
 
 REPROCESS_COMMAND: MakeReprocess | None = _reprocess_order
@@ -99,7 +99,7 @@ def reprocess_publisher(c: Components, make: MakeReprocess | None) -> Reprocess 
         return None
     bus = CommandBus(c.settings, c.topics, c.codec)
 
-    def send(order_id: str) -> str:
+    def send(order_id: str, reason: str) -> str:
         envelope = CommandEnvelope(
             command_id=f"api-reprocess-{uuid.uuid4()}",
             order_id=order_id,
@@ -107,12 +107,12 @@ def reprocess_publisher(c: Components, make: MakeReprocess | None) -> Reprocess 
             correlation_id=f"reprocess-{order_id}",
             source="oms-api",
         )
-        bus.send(make(envelope))
+        bus.send(make(envelope, reason))
         bus.flush(10)
         return envelope.command_id
 
-    async def publish(order_id: str) -> str:
-        return await asyncio.get_running_loop().run_in_executor(None, send, order_id)
+    async def publish(order_id: str, reason: str) -> str:
+        return await asyncio.get_running_loop().run_in_executor(None, send, order_id, reason)
 
     return publish
 
