@@ -70,7 +70,7 @@ def _shown_default(field: FieldInfo) -> str | bool:
 def _flag(cls: type[Settings], name: str, field: FieldInfo) -> inspect.Parameter:
     plain = _plain_type(field.annotation)
     variables = ", ".join(env_names(cls, name))
-    helptext = f"{field.description or name} [env: {variables}]"
+    helptext = f"{field.description or name} (env {variables})"
     flag = flag_name(name)
     decls = [f"{flag}/--no-{flag[2:]}"] if plain is bool else [flag]
     option = typer.Option(
