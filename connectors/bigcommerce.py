@@ -439,7 +439,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="the first poll's min_date_modified (BIGCOMMERCE_POLL_SINCE; default: every order)",
     )
     args = parser.parse_args(argv)
-    config.configure_logging(args.log_level.upper())
+    config.configure_logging(args.log_level, PROVIDER, args.log_format)
     try:
         runtime = config.runtime_config(PROVIDER, args)
         if not args.store_hash:

@@ -10,7 +10,6 @@ so no log line or traceback can print it.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,6 +17,11 @@ from pathlib import Path
 
 from connectors.http import RetryPolicy
 from streams.settings import Settings
+from streams.shell.logging import configure
+from streams.shell.settings import LogFormat, LogLevel
+
+_SECRETS: list[str] = []
+"""Every secret value read so far: the log formatter masks them."""
 
 
 class ConfigError(Exception):
@@ -32,6 +36,7 @@ class Secret:
     def __init__(self, name: str, value: str) -> None:
         self.name = name
         self._value = value
+        _SECRETS.append(value)
 
     def reveal(self) -> str:
         return self._value
@@ -101,6 +106,7 @@ class RuntimeConfig:
     in_flight: int
     http: RetryPolicy
     log_level: str
+    log_format: str = "auto"
 
 
 def base_parser(provider: str, title: str, default_port: int, description: str) -> argparse.ArgumentParser:
@@ -193,8 +199,16 @@ def base_parser(provider: str, title: str, default_port: int, description: str) 
     )
     parser.add_argument(
         "--log-level",
-        default=env_default("OMS_LOG_LEVEL", "INFO"),
-        help="DEBUG, INFO, WARNING... (OMS_LOG_LEVEL; default %(default)s)",
+        type=str.upper,
+        choices=[level.value for level in LogLevel],
+        default=(env_default("OMS_LOG_LEVEL") or "INFO").upper(),
+        help="the least severe log lines shown (OMS_LOG_LEVEL; default %(default)s)",
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=[f.value for f in LogFormat],
+        default=env_default("OMS_LOG_FORMAT", "auto"),
+        help="text, or json lines with the order's ids; auto: text on a terminal (OMS_LOG_FORMAT)",
     )
     return parser
 
@@ -223,8 +237,12 @@ def runtime_config(provider: str, args: argparse.Namespace) -> RuntimeConfig:
         in_flight=args.in_flight,
         http=RetryPolicy(tries=args.http_tries, timeout=args.http_timeout, backoff=args.http_backoff),
         log_level=args.log_level.upper(),
+        log_format=args.log_format,
     )
 
 
-def configure_logging(level: str) -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def configure_logging(level: str, provider: str = "", log_format: str | None = None) -> None:
+    """The process's logging (``streams.shell.logging``), masking every secret read so far;
+    called again once the secrets are read."""
+    fmt = LogFormat(log_format or env_default("OMS_LOG_FORMAT", "auto") or "auto")
+    configure(f"connector-{provider}" if provider else "connector", LogLevel(level), fmt, _SECRETS)

@@ -143,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="for every outbound order (FLEXE_SHIPPING_METHOD; default %(default)s)",
     )
     args = parser.parse_args(argv)
-    config.configure_logging(args.log_level.upper())
+    config.configure_logging(args.log_level, PROVIDER, args.log_format)
     try:
         runtime = config.runtime_config(PROVIDER, args)
         if not args.owner_id:

@@ -587,7 +587,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="sales origin code -> order attributes (FNO_ORIGIN_ATTRIBUTES; default %(default)s)",
     )
     args = parser.parse_args(argv)
-    config.configure_logging(args.log_level.upper())
+    config.configure_logging(args.log_level, PROVIDER, args.log_format)
     try:
         runtime = config.runtime_config(PROVIDER, args)
         for name in ("url", "client_id"):

@@ -34,12 +34,14 @@ from aiohttp import web
 from mode import Service
 
 from connectors.actions import ProviderConnector, Publisher, answer
-from connectors.config import RuntimeConfig
+from connectors.config import RuntimeConfig, configure_logging
 from connectors.state import ConnectorStore
 from connectors.webhooks import make_web_app
 from streams.adapters.avro import AvroCodec, UndecodableRecord
 from streams.bootstrap import bootstrap
 from streams.domain.commands import Command, ProviderActionRequest
+from streams.shell.health import READINESS, Check, add_routes
+from streams.shell.process import Stopper, start_up
 
 log = logging.getLogger(__name__)
 
@@ -112,10 +114,12 @@ class ConnectorWebServer(Service):
 
     async def on_start(self) -> None:
         app = make_web_app(self.config.provider, self.connector.routes(), self.config.max_body_bytes)
+        add_routes(app, health=False)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, self.config.listen_host, self.config.listen_port).start()
         await self.connector.start()
+        READINESS.set(Check.SERVING, True, self.web_url)
         log.info("%s connector: webhooks on %s", self.config.provider, self.web_url)
 
     async def on_stop(self) -> None:
@@ -129,7 +133,14 @@ class ConnectorWebServer(Service):
 
 
 def run(config: RuntimeConfig, make: Callable[[Publisher, ConnectorStore], ProviderConnector]) -> int:
-    """Run one connector until SIGTERM or Ctrl-C; returns the exit code."""
+    """Run one connector until SIGTERM or Ctrl-C; returns the exit code. Until the broker
+    answers, ``/health`` and ``/ready`` (false) answer on the webhook port."""
+    configure_logging(config.log_level, config.provider, config.log_format)  # with the secrets read
+    READINESS.require(Check.BROKER, Check.SERVING)
+    waiting = Stopper().install()
+    health_at = (config.listen_host, config.listen_port)
+    if start_up(config.settings, waiting.stop, health_at=health_at, owns_state=False) is None:
+        return 0
     components = bootstrap(config.settings)
     codec = components.codec
     topics = components.topics
@@ -190,7 +201,9 @@ def run(config: RuntimeConfig, make: Callable[[Publisher, ConnectorStore], Provi
 
     app.agent(requests, name=f"{config.provider}-actions")(act)
     app.web_server(ConnectorWebServer(connector, config, lanes))
-    worker = faust.Worker(app, loglevel=config.log_level, quiet=True, redirect_stdouts=False)
+    worker = faust.Worker(
+        app, loglevel=config.log_level, quiet=True, redirect_stdouts=False, override_logging=False
+    )
     try:
         worker.execute_from_commandline()
     except SystemExit as exit_:

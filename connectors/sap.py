@@ -303,7 +303,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="the SAP customer of every order (SAP_SOLD_TO_PARTY; default %(default)s)",
     )
     args = parser.parse_args(argv)
-    config.configure_logging(args.log_level.upper())
+    config.configure_logging(args.log_level, PROVIDER, args.log_format)
     try:
         runtime = config.runtime_config(PROVIDER, args)
         if not args.api_url:

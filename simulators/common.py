@@ -42,6 +42,7 @@ import dataclasses
 import json
 import logging
 import math
+import os
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -52,6 +53,10 @@ from typing import Any, ClassVar, Final, TypeVar, cast
 from urllib.parse import parse_qsl
 
 from aiohttp import ClientError, ClientSession, ClientTimeout, web
+
+from streams.shell.health import READINESS, Check, add_routes
+from streams.shell.logging import configure
+from streams.shell.settings import LogFormat, LogLevel
 
 log = logging.getLogger("simulators")
 
@@ -922,6 +927,17 @@ def retry_after_header(seconds: float) -> str:
     return str(math.ceil(seconds)) if seconds > 0 else "0"
 
 
+def _port_number(text: str) -> int:
+    """A TCP port (0: any free one): a bad one is a usage error, not an OverflowError at bind."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not in 0..65535")
+    return port
+
+
 def base_parser(prog: str, description: str, default_port: int) -> argparse.ArgumentParser:
     """The flags every simulator has; each adds its vendor's credentials."""
     parser = argparse.ArgumentParser(
@@ -930,7 +946,7 @@ def base_parser(prog: str, description: str, default_port: int) -> argparse.Argu
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind")
-    parser.add_argument("--port", type=int, default=default_port, help="port to bind")
+    parser.add_argument("--port", type=_port_number, default=default_port, help="port to bind")
     parser.add_argument(
         "--webhook-url", default=None, help="where outbound events are POSTed (none: not sent)"
     )
@@ -947,7 +963,13 @@ def base_parser(prog: str, description: str, default_port: int) -> argparse.Argu
         help="how long an injected 'timeout' fault holds a request",
     )
     parser.add_argument("--delivery-timeout", type=float, default=10.0, help="seconds per webhook attempt")
-    parser.add_argument("--log-level", default="INFO", help="logging level")
+    parser.add_argument(
+        "--log-level",
+        type=str.upper,
+        choices=[v.value for v in LogLevel],
+        default="INFO",
+        help="logging level",
+    )
     return parser
 
 
@@ -956,21 +978,28 @@ def settings_from_args(cls: type[S], args: argparse.Namespace) -> S:
     return cls(**{k: v for k, v in vars(args).items() if k in names})
 
 
+SECRET_WORDS = ("secret", "token", "password", "key")
+
+
 def serve(sim: Simulator, log_level: str = "INFO") -> None:
-    """Run a simulator until interrupted; one log line per request at INFO."""
-    logging.basicConfig(
-        level=getattr(logging, log_level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    """Run a simulator until interrupted, in the process shell: its logging (one line per
+    request at INFO; ``OMS_LOG_FORMAT``; its credentials masked) and ``/metrics``,
+    ``/health``, ``/ready`` beside the vendor routes and ``/_sim``."""
     settings = sim.settings
+    credentials = [
+        v
+        for k, v in dataclasses.asdict(settings).items()
+        if isinstance(v, str) and any(w in k for w in SECRET_WORDS)
+    ]
+    fmt = LogFormat(os.environ.get("OMS_LOG_FORMAT", "").strip() or "auto")
+    level = LogLevel(log_level.upper()) if log_level.upper() in LogLevel.__members__ else LogLevel.INFO
+    configure(f"sim-{sim.name}", level, fmt, credentials)
+    app = sim.make_app()
+    add_routes(app)
+    READINESS.set(Check.SERVING, True, f"http://{settings.host}:{settings.port}")
     log.info("%s simulator on http://%s:%d", sim.name, settings.host, settings.port)
     web.run_app(
-        sim.make_app(),
-        host=settings.host,
-        port=settings.port,
-        print=None,
-        access_log=None,
-        shutdown_timeout=1.0,
+        app, host=settings.host, port=settings.port, print=None, access_log=None, shutdown_timeout=1.0
     )
 
 

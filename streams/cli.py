@@ -18,6 +18,8 @@ from importlib.metadata import entry_points
 
 import typer
 
+from streams.shell.commands import run_app
+
 PLUGIN_GROUP = "oms.commands"
 
 
@@ -46,12 +48,7 @@ def build_app() -> typer.Typer:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; its exit code (2: a usage error, printed with the command's usage)."""
-    command = typer.main.get_command(build_app())
-    try:
-        command.main(args=list(argv) if argv is not None else None, prog_name="oms")
-    except SystemExit as done:
-        return done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
-    return 0
+    return run_app(build_app(), argv, "oms")
 
 
 if __name__ == "__main__":

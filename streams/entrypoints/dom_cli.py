@@ -12,7 +12,7 @@ import typer
 from streams.bootstrap import bootstrap
 from streams.services.dom import DomCoordinator
 from streams.services.sourcing_config import ConfigFileError, load_dom_config
-from streams.shell.commands import CommandFailed, with_settings
+from streams.shell.commands import CommandFailed, run_app, with_settings
 from streams.shell.process import run_service
 from streams.shell.settings import DomSettings
 
@@ -64,9 +64,9 @@ def run(settings: DomSettings) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m streams.entrypoints.dom_cli``: an alias of ``oms dom``."""
-    from streams.cli import main as oms
-
-    return oms(["dom", *(sys.argv[1:] if argv is None else argv)])
+    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    register(app)
+    return run_app(app, sys.argv[1:] if argv is None else argv, "python -m streams.entrypoints.dom_cli")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import functools
 import inspect
 import sys
 import types
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from enum import Enum
 from typing import Annotated, Any, TypeVar, Union, get_args, get_origin, get_type_hints
@@ -146,3 +146,13 @@ def with_settings(cls: type[Settings]) -> Callable[[F], F]:
         return command  # type: ignore[return-value]
 
     return decorate
+
+
+def run_app(app: typer.Typer, argv: Sequence[str] | None, prog: str) -> int:
+    """Run a typer app as a command line; its exit code (2: a usage error, with the usage)."""
+    command = typer.main.get_command(app)
+    try:
+        command.main(args=list(argv) if argv is not None else None, prog_name=prog)
+    except SystemExit as done:
+        return done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+    return 0

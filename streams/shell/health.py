@@ -112,8 +112,8 @@ def _ready_answer(readiness: Readiness) -> tuple[int, bytes]:
 _HEALTHY = json.dumps({"alive": True}).encode()
 
 
-def add_routes(app: web.Application, readiness: Readiness = READINESS) -> None:
-    """Mount ``/metrics``, ``/health`` and ``/ready`` on an aiohttp application."""
+def add_routes(app: web.Application, readiness: Readiness = READINESS, *, health: bool = True) -> None:
+    """Mount ``/metrics``, ``/health`` (unless the app has its own) and ``/ready`` on an aiohttp app."""
 
     async def get_metrics(request: web.Request) -> web.Response:
         return web.Response(body=scrape(), headers={"Content-Type": metrics.CONTENT_TYPE})
@@ -126,7 +126,8 @@ def add_routes(app: web.Application, readiness: Readiness = READINESS) -> None:
         return web.Response(status=status, body=body, content_type="application/json")
 
     app.router.add_get("/metrics", get_metrics)
-    app.router.add_get("/health", get_health)
+    if health:
+        app.router.add_get("/health", get_health)
     app.router.add_get("/ready", get_ready)
 
 
