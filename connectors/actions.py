@@ -22,6 +22,8 @@ from pydantic import ValidationError
 from connectors.http import ProviderHttpError
 from streams.domain.commands import Command, CommandEnvelope, ProviderActionRequest, RecordActionResult
 from streams.domain.order import OrderState
+from streams.shell.logging import order_context
+from streams.shell.metrics import provider_action
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +118,13 @@ async def answer(
         log.info("%s %s of %s: too late to start", request.provider, request.action, request.order_id)
         return None
     deadline = time.monotonic() + left
-    outcome = await _perform(connector, request, deadline)
+    with (
+        order_context(
+            order_id=request.order_id, correlation_id=request.correlation_id, causation_id=request.action_id
+        ),
+        provider_action(request.action),
+    ):
+        outcome = await _perform(connector, request, deadline)
     log.info(
         "%s %s of %s (attempt %d): %s%s",
         request.provider,

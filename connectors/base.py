@@ -18,6 +18,7 @@ from connectors.actions import Publisher
 from connectors.http import ProviderHttp
 from connectors.state import ConnectorStore, KeyedLocks
 from connectors.webhooks import acknowledged, unavailable
+from streams.shell.metrics import WEBHOOKS, WebhookOutcome
 
 OptionsT = TypeVar("OptionsT")
 KeyT = TypeVar("KeyT")
@@ -78,8 +79,15 @@ class HttpConnector(ABC, Generic[OptionsT, KeyT]):
         once wait for each other, and the message is remembered only after ``take`` succeeded."""
         async with self._locks.hold(f"{kind}/{message_id}"):
             if self.store.seen(kind, message_id):
+                WEBHOOKS.labels(provider=self.provider, outcome=WebhookOutcome.DUPLICATE).inc()
                 return acknowledged()
-            with self.sent_again_on_failure(what):
-                await take()
+            try:
+                with self.sent_again_on_failure(what):
+                    await take()
+            except web.HTTPException as answered:
+                failed = WebhookOutcome.FAILED if answered.status >= 500 else WebhookOutcome.INVALID
+                WEBHOOKS.labels(provider=self.provider, outcome=failed).inc()
+                raise
             self.store.remember(kind, message_id)
+        WEBHOOKS.labels(provider=self.provider, outcome=WebhookOutcome.ACCEPTED).inc()
         return acknowledged()

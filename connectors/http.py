@@ -29,6 +29,8 @@ from aiohttp import ClientError, ClientSession, ClientTimeout, CookieJar
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
+from streams.shell.metrics import ProviderCallOutcome, observe_provider_call
+
 log = logging.getLogger(__name__)
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -240,11 +242,18 @@ class ProviderHttp:
                 budget = min(budget, left)
             status: int | None = None
             wait: float | None = None
+            began = time.monotonic()
             try:
                 reply = await self._send(method, path, params, json_body, data, headers, budget, use_auth)
             except (ClientError, TimeoutError) as exc:
                 detail = "timed out" if isinstance(exc, TimeoutError) else f"{type(exc).__name__}: {exc}"
+                outcome = _outcome(None, False, tries >= self.policy.tries)
+                observe_provider_call(self.name, None, time.monotonic() - began, outcome)
             else:
+                outcome = _outcome(
+                    reply.status, reply.ok or reply.status in accept, tries >= self.policy.tries
+                )
+                observe_provider_call(self.name, reply.status, time.monotonic() - began, outcome)
                 if reply.ok or reply.status in accept:
                     return reply
                 status = reply.status
@@ -315,3 +324,13 @@ class ProviderHttp:
         ) as response:
             content = await response.read()
             return Reply(response.status, response.headers, content, method, response.url.path)
+
+
+def _outcome(status: int | None, ok: bool, last_try: bool) -> ProviderCallOutcome:
+    """How one try counts (``status`` None: no answer): a 4xx other than 429 (and 401/403,
+    renewed once) is not tried again."""
+    if ok:
+        return ProviderCallOutcome.OK
+    if status is not None and status < 500 and status not in (401, 403, 429):
+        return ProviderCallOutcome.REFUSED
+    return ProviderCallOutcome.FAILED if last_try else ProviderCallOutcome.RETRIED

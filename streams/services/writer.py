@@ -37,12 +37,21 @@ from streams.domain.order import OrderState
 from streams.domain.transitions import TransitionTable
 from streams.services.transactional import Folder, TransactionalWriter, WriterStats
 from streams.settings import Settings
+from streams.shell import metrics
+from streams.shell.metrics import CommandOutcome
 
 log = logging.getLogger(__name__)
 
 WRITER_GROUP = "oms-order-writer"
 
 __all__ = ["WRITER_GROUP", "OrderWriter", "WriterStats"]
+
+
+def _count(command: str, outcome: CommandOutcome, error: BaseException | None = None) -> None:
+    """``oms_commands_total`` and, for a rejection, ``oms_rejections_total`` by the error's kind."""
+    metrics.COMMANDS.labels(command=command, outcome=outcome.value).inc()
+    if error is not None:
+        metrics.REJECTIONS.labels(reason=type(error).__name__).inc()
 
 
 class OrderWriter(TransactionalWriter):
@@ -100,10 +109,12 @@ class OrderWriter(TransactionalWriter):
         """Decide ``command`` and the flow's reactions; append, request, reject as they say."""
         order_id = command.envelope.order_id
         state = self.store.get(order_id)
+        kind = type(command).__name__
         try:
             outcome = process(command, state, self.engine, self.transitions)
         except DomainError as exc:
             self._reject(command, partition, str(exc))
+            _count(kind, CommandOutcome.REJECTED, exc)
             return
         for event in outcome.events:
             self._append(event, partition)
@@ -111,6 +122,9 @@ class OrderWriter(TransactionalWriter):
                 self._request(event, outcome.state, partition)
         for refused, error in outcome.refused:
             self._reject(refused, partition, str(error))
+            _count(type(refused).__name__, CommandOutcome.REJECTED, error)
+        if outcome.events or not outcome.refused:
+            _count(kind, CommandOutcome.APPENDED if outcome.events else CommandOutcome.DUPLICATE)
         if outcome.events and outcome.state is not None:
             self.store[order_id] = outcome.state
             self._watch(outcome.state)

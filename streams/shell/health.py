@@ -18,11 +18,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
-
-from aiohttp import web
+from typing import TYPE_CHECKING, Any
 
 from streams.shell import metrics
+
+if TYPE_CHECKING:  # aiohttp only for the processes that serve with it: commands start faster
+    from aiohttp import web
 
 
 class Check(StrEnum):
@@ -114,6 +115,7 @@ _HEALTHY = json.dumps({"alive": True}).encode()
 
 def add_routes(app: web.Application, readiness: Readiness = READINESS, *, health: bool = True) -> None:
     """Mount ``/metrics``, ``/health`` (unless the app has its own) and ``/ready`` on an aiohttp app."""
+    from aiohttp import web
 
     async def get_metrics(request: web.Request) -> web.Response:
         return web.Response(body=scrape(), headers={"Content-Type": metrics.CONTENT_TYPE})

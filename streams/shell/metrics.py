@@ -11,6 +11,9 @@ without bound.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from enum import StrEnum
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, generate_latest
@@ -31,6 +34,8 @@ __all__ = [
     "CommandOutcome",
     "ProviderCallOutcome",
     "WebhookOutcome",
+    "observe_provider_call",
+    "provider_action",
     "render",
 ]
 
@@ -114,6 +119,27 @@ FLOW_STEP_SECONDS = Histogram(
 ORDERS = Gauge("oms_orders", "Orders in the projection, by status.", ["status"])
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+_provider_action: ContextVar[str] = ContextVar("oms_provider_action", default="other")
+
+
+@contextmanager
+def provider_action(action: str) -> Iterator[None]:
+    """Provider calls made inside count under this action (outside one: ``other``, e.g. a poll)."""
+    token = _provider_action.set(action)
+    try:
+        yield
+    finally:
+        _provider_action.reset(token)
+
+
+def observe_provider_call(
+    provider: str, status: int | None, seconds: float, outcome: ProviderCallOutcome
+) -> None:
+    """One try of an HTTP call to a provider: its latency and outcome, by the current action."""
+    action, code = _provider_action.get(), str(status or 0)
+    PROVIDER_CALL_SECONDS.labels(provider=provider, action=action, status=code).observe(seconds)
+    PROVIDER_CALLS.labels(provider=provider, action=action, outcome=outcome.value, status=code).inc()
 
 
 def render() -> bytes:

@@ -34,7 +34,7 @@ from streams.shell.state import StateIdentity, claim_state
 
 log = logging.getLogger(__name__)
 
-BROKER_TIMEOUT = 6.0
+BROKER_TIMEOUT = 5.0
 """Seconds a command waits for the broker before it gives up (so it says so within 10 s)."""
 STOP_GRACE = 4.5
 """Seconds between SIGTERM and the forced end of a process whose loops did not stop."""
