@@ -18,7 +18,7 @@ from connectors.actions import Publisher
 from connectors.http import ProviderHttp
 from connectors.state import ConnectorStore, KeyedLocks
 from connectors.webhooks import acknowledged, unavailable
-from streams.shell.metrics import WEBHOOKS, WebhookOutcome
+from streams.shell.metrics import WebhookOutcome, mark_webhook
 
 OptionsT = TypeVar("OptionsT")
 KeyT = TypeVar("KeyT")
@@ -79,15 +79,9 @@ class HttpConnector(ABC, Generic[OptionsT, KeyT]):
         once wait for each other, and the message is remembered only after ``take`` succeeded."""
         async with self._locks.hold(f"{kind}/{message_id}"):
             if self.store.seen(kind, message_id):
-                WEBHOOKS.labels(provider=self.provider, outcome=WebhookOutcome.DUPLICATE).inc()
+                mark_webhook(WebhookOutcome.DUPLICATE)
                 return acknowledged()
-            try:
-                with self.sent_again_on_failure(what):
-                    await take()
-            except web.HTTPException as answered:
-                failed = WebhookOutcome.FAILED if answered.status >= 500 else WebhookOutcome.INVALID
-                WEBHOOKS.labels(provider=self.provider, outcome=failed).inc()
-                raise
+            with self.sent_again_on_failure(what):
+                await take()
             self.store.remember(kind, message_id)
-        WEBHOOKS.labels(provider=self.provider, outcome=WebhookOutcome.ACCEPTED).inc()
         return acknowledged()

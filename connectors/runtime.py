@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 import faust
 from aiohttp import web
@@ -41,6 +41,7 @@ from streams.adapters.avro import AvroCodec, UndecodableRecord
 from streams.bootstrap import bootstrap
 from streams.domain.commands import Command, ProviderActionRequest
 from streams.shell.health import READINESS, Check, add_routes
+from streams.shell.metrics import count_webhook
 from streams.shell.process import Stopper, start_up
 
 log = logging.getLogger(__name__)
@@ -114,6 +115,7 @@ class ConnectorWebServer(Service):
 
     async def on_start(self) -> None:
         app = make_web_app(self.config.provider, self.connector.routes(), self.config.max_body_bytes)
+        app.middlewares.append(_webhook_counter(self.config.provider))
         add_routes(app, health=False)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -130,6 +132,27 @@ class ConnectorWebServer(Service):
         except TimeoutError:
             log.warning("%s connector: stopped with actions still under way", self.config.provider)
         await self.connector.close()
+
+
+def _webhook_counter(provider: str) -> Any:
+    """``oms_webhooks_total``: every request under ``/webhooks/``, by how it was answered."""
+
+    @web.middleware
+    async def count(request: web.Request, handler: Any) -> web.StreamResponse:
+        if not request.path.startswith("/webhooks/"):
+            return cast(web.StreamResponse, await handler(request))
+        try:
+            response = cast(web.StreamResponse, await handler(request))
+        except web.HTTPException as answered:
+            count_webhook(provider, answered.status)
+            raise
+        except Exception:
+            count_webhook(provider, 500)
+            raise
+        count_webhook(provider, response.status)
+        return response
+
+    return count
 
 
 def run(config: RuntimeConfig, make: Callable[[Publisher, ConnectorStore], ProviderConnector]) -> int:

@@ -28,12 +28,15 @@ __all__ = [
     "PROVIDER_CALLS",
     "PROVIDER_CALL_SECONDS",
     "RECORDS_CONSUMED",
+    "REGISTRY",
     "REJECTIONS",
     "TRANSACTION_COMMIT_SECONDS",
     "WEBHOOKS",
     "CommandOutcome",
     "ProviderCallOutcome",
     "WebhookOutcome",
+    "count_webhook",
+    "mark_webhook",
     "observe_provider_call",
     "provider_action",
     "render",
@@ -119,6 +122,31 @@ FLOW_STEP_SECONDS = Histogram(
 ORDERS = Gauge("oms_orders", "Orders in the projection, by status.", ["status"])
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+_webhook_outcome: ContextVar[WebhookOutcome | None] = ContextVar("oms_webhook_outcome", default=None)
+
+
+def mark_webhook(outcome: WebhookOutcome) -> None:
+    """Say what became of the webhook being handled when its HTTP status does not (a duplicate)."""
+    _webhook_outcome.set(outcome)
+
+
+def count_webhook(provider: str, status: int) -> None:
+    """Count one webhook delivery by its answer: 2xx accepted (or what :func:`mark_webhook`
+    said), 401/403 unauthorized, other 4xx invalid, 5xx failed."""
+    outcome = _webhook_outcome.get()
+    _webhook_outcome.set(None)  # a connection's next request starts afresh
+    if outcome is None or status >= 300:
+        if status < 300:
+            outcome = WebhookOutcome.ACCEPTED
+        elif status in (401, 403):
+            outcome = WebhookOutcome.UNAUTHORIZED
+        elif status < 500:
+            outcome = WebhookOutcome.INVALID
+        else:
+            outcome = WebhookOutcome.FAILED
+    WEBHOOKS.labels(provider=provider, outcome=outcome.value).inc()
+
 
 _provider_action: ContextVar[str] = ContextVar("oms_provider_action", default="other")
 

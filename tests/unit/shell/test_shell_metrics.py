@@ -51,3 +51,22 @@ def test_counters_render_with_the_total_suffix() -> None:
     for name in ("oms_records_consumed_total", "oms_commands_total", "oms_provider_calls_total"):
         assert f"\n{name}{{" in text
     assert 'oms_commands_total{command="CreateOrder",outcome="rejected"}' in text
+
+
+def _webhooks(provider: str, outcome: str) -> float:
+    value = metrics.REGISTRY.get_sample_value(
+        "oms_webhooks_total", {"provider": provider, "outcome": outcome}
+    )
+    return value or 0.0
+
+
+def test_a_webhook_counts_by_its_answer_or_what_the_handler_said() -> None:
+    before = {o: _webhooks("unit", o) for o in ("accepted", "duplicate", "unauthorized", "invalid", "failed")}
+    metrics.count_webhook("unit", 200)
+    metrics.mark_webhook(metrics.WebhookOutcome.DUPLICATE)
+    metrics.count_webhook("unit", 200)
+    metrics.count_webhook("unit", 204)  # the mark does not outlive its request
+    for status in (401, 400, 503):
+        metrics.count_webhook("unit", status)
+    moved = {o: _webhooks("unit", o) - n for o, n in before.items()}
+    assert moved == {"accepted": 2, "duplicate": 1, "unauthorized": 1, "invalid": 1, "failed": 1}
