@@ -82,6 +82,7 @@ def run(
         started = broker
     else:
         err(f"[1/6] using the broker at {settings.bootstrap_servers}")
+    os.environ.setdefault("OMS_LOG_FORMAT", "json")  # every process's log: one jq filter follows an order
     shutil.rmtree(DEMO_DIR, ignore_errors=True)
     logs = DEMO_DIR / "logs"
     logs.mkdir(parents=True)

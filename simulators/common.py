@@ -64,6 +64,8 @@ Json = Any
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 CONTROL_PREFIX: Final = "/_sim"
+SHELL_ROUTES = frozenset({"/metrics", "/health", "/ready"})
+"""The process shell's routes: like ``/_sim``, never faulted, authenticated or logged as vendor calls."""
 REQUEST_FAULTS: Final = frozenset({"5xx", "429", "timeout", "bad_payload"})
 WEBHOOK_FAULTS: Final = frozenset({"duplicate_webhook"})
 FAULT_KINDS: Final = REQUEST_FAULTS | WEBHOOK_FAULTS
@@ -666,7 +668,7 @@ class Simulator:
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         started = time.perf_counter()
         body = await request.read()
-        vendor = not request.path.startswith(CONTROL_PREFIX)
+        vendor = not request.path.startswith(CONTROL_PREFIX) and request.path not in SHELL_ROUTES
         entry: LoggedRequest | None = None
         fault: Fault | None = None
         if vendor:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -63,7 +64,9 @@ def claim_state(state_dir: Path, owner: StateIdentity, *, rebuild: bool = False)
         found = StateIdentity("?", "?")
     if found == owner:
         return
-    holds_stores = state_dir.is_dir() and any(p.name != IDENTITY_FILE for p in state_dir.iterdir())
+    holds_stores = state_dir.is_dir() and any(
+        not p.name.startswith((IDENTITY_FILE, ".")) for p in state_dir.iterdir()
+    )
     if found is not None and holds_stores and not rebuild:
         raise StateMismatch(
             f"the state folder {state_dir} belongs to cluster {found.cluster_id} with topic prefix "
@@ -75,4 +78,6 @@ def claim_state(state_dir: Path, owner: StateIdentity, *, rebuild: bool = False)
         log.warning("clearing the state folder %s (rebuilt from the topics)", state_dir)
         clear_state(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
-    (state_dir / IDENTITY_FILE).write_text(json.dumps(asdict(owner), indent=2) + "\n")
+    written = state_dir / f".{IDENTITY_FILE}.{os.getpid()}"
+    written.write_text(json.dumps(asdict(owner), indent=2) + "\n")
+    written.replace(state_dir / IDENTITY_FILE)  # atomic: a process starting beside never reads half
