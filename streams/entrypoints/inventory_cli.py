@@ -100,7 +100,7 @@ def _load(
     except ConfigFileError as exc:
         err(f"not loaded:\n{exc}")
         return 2
-    c = connected(settings)
+    c = connected(settings, topics=False)
     create_topics(c.settings, c.topics)
     feed = InventoryFeed(c.settings, c.topics, c.codec)
     n = feed.send_all(
@@ -192,7 +192,7 @@ def _backorders_run(settings: BackorderSettings) -> int:
     except ConfigFileError as exc:
         raise CommandFailed(str(exc)) from None
     if settings.every is None:
-        c = connected(settings)
+        c = connected(settings, topics=False)
         create_topics(c.settings, c.topics)
         with Status("backorder job running", console=Console(stderr=True)):
             run = BackorderJob(c.settings, c.topics, c.codec, config).run_once()

@@ -70,7 +70,7 @@ def register(app: typer.Typer) -> None:
 
 @with_settings(Settings)
 def _topics_create(settings: Settings) -> None:
-    c = connected(settings)
+    c = connected(settings, topics=False)
     created = create_topics(c.settings, c.topics)
     for name in created:
         print(f"created {name} ({c.topics.partitions} partitions)")
@@ -139,7 +139,7 @@ def _flows_publish(
     except FlowFileError as exc:
         err(f"not published:\n{exc}")
         return 2
-    c = connected(settings)
+    c = connected(settings, topics=False)
     create_topics(c.settings, c.topics)
     paths = {f.name: str(p.relative_to(directory)) for f, p in zip(flows, flow_paths(directory), strict=True)}
     for result in publish_flows(c.settings, c.topics, c.codec, [(f, paths[f.name]) for f in flows]):

@@ -10,16 +10,28 @@ from typing import Any
 from streams.adapters.state_store import StateStore
 from streams.bootstrap import Components, bootstrap
 from streams.services.transactional import TransactionalWriter
+from streams.shell.commands import CommandFailed
 from streams.shell.process import check_broker
 from streams.shell.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
-def connected(settings: Settings) -> Components:
-    """The components, once the broker answered (else ``BrokerUnreachable`` within 10 s)."""
-    check_broker(settings)
-    return bootstrap(settings)
+def connected(settings: Settings, *, topics: bool = True) -> Components:
+    """The components, once the broker answered (else ``BrokerUnreachable`` within 10 s) and,
+    with ``topics``, has the registry's topics (else ``CommandFailed`` saying how to create them)."""
+    cluster = check_broker(settings)
+    components = bootstrap(settings)
+    registry = components.topics
+    wanted = [registry.topic(spec.name) for spec in registry.specs()] if topics else []
+    missing = [t for t in wanted if t not in cluster.topics]
+    if missing:
+        prefix = f"topic prefix {settings.topic_prefix!r}" if settings.topic_prefix else "no topic prefix"
+        raise CommandFailed(
+            f"{settings.bootstrap_servers} has no {missing[0]} ({len(missing)} of the OMS topics missing, "
+            f"{prefix}): create them with `oms topics create`, or check --topic-prefix (OMS_TOPIC_PREFIX)"
+        )
+    return components
 
 
 def run_writer(

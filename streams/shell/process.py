@@ -22,6 +22,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
@@ -64,8 +65,16 @@ def kafka_hooks(readiness: Readiness = READINESS) -> dict[str, Any]:
     return {"logger": logging.getLogger("librdkafka"), "error_cb": on_error}
 
 
-def check_broker(settings: Settings, timeout: float = BROKER_TIMEOUT) -> str:
-    """The cluster id, once the broker answers within ``timeout`` seconds."""
+@dataclass(frozen=True)
+class Cluster:
+    """What the broker said when it answered."""
+
+    cluster_id: str
+    topics: frozenset[str]
+
+
+def check_broker(settings: Settings, timeout: float = BROKER_TIMEOUT) -> Cluster:
+    """The cluster's id and topics, once the broker answers within ``timeout`` seconds."""
     failures: list[str] = []
 
     def on_error(error: KafkaError) -> None:
@@ -84,7 +93,7 @@ def check_broker(settings: Settings, timeout: float = BROKER_TIMEOUT) -> str:
         error = exc.args[0]
         detail = failures[-1] if failures else error.str() if isinstance(error, KafkaError) else str(error)
         raise BrokerUnreachable(unreachable_message(settings.bootstrap_servers, timeout, detail)) from None
-    return str(metadata.cluster_id)
+    return Cluster(str(metadata.cluster_id), frozenset(metadata.topics))
 
 
 def wait_for_broker(
@@ -99,7 +108,7 @@ def wait_for_broker(
     last_warning = -interval
     while not stop.is_set():
         try:
-            cluster = check_broker(settings, timeout)
+            cluster = check_broker(settings, timeout).cluster_id
         except BrokerUnreachable as exc:
             readiness.set(Check.BROKER, False, f"{settings.bootstrap_servers} does not answer")
             if time.monotonic() - last_warning >= interval:
