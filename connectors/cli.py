@@ -1,40 +1,58 @@
 """``oms connector PROVIDER``: each provider connector, registered through the ``oms.commands``
-entry point group (so ``streams`` never imports the connectors). The arguments go to the
-connector's own ``main`` (``python -m connectors.PROVIDER`` does the same)."""
+entry point group (so ``streams`` never imports the connectors). Its flags come from the
+provider's settings class (``connectors.config``); ``python -m connectors.PROVIDER`` runs
+the same command."""
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import typer
 
-PROVIDERS = {
-    "bigcommerce": "BigCommerce: orders in (signed webhooks or polling), status written back.",
-    "fno": "Dynamics 365 F&O: fulfillment and billing out; business events and dual-write in.",
-    "flexe": "Flexe: orders out for fulfillment; shipments in.",
-    "sap": "SAP S/4HANA: sales orders for billing out; billing documents in.",
+from connectors.config import BigCommerceSettings, ConnectorSettings, FlexeSettings, FnoSettings, SapSettings
+from streams.shell.commands import run_app, with_settings
+
+SETTINGS: dict[str, type[ConnectorSettings]] = {
+    "bigcommerce": BigCommerceSettings,
+    "fno": FnoSettings,
+    "flexe": FlexeSettings,
+    "sap": SapSettings,
 }
-PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}
 
 
 def register(app: typer.Typer) -> None:
     connector = typer.Typer(
-        help="Run a provider connector (its webhooks, its actions, /metrics /health /ready). "
-        "`oms connector PROVIDER --help` lists its settings.",
+        help="Run a provider connector: its actions (provider.<p>.requests), its webhooks, and "
+        "/metrics /health /ready on its port. `oms connector PROVIDER --help` lists its settings.",
         no_args_is_help=True,
     )
-    for provider, summary in PROVIDERS.items():
-        connector.command(provider, help=summary, context_settings=PASS_THROUGH, add_help_option=False)(
-            _runner(provider)
-        )
+    for provider in SETTINGS:
+        _add(connector, provider)
     app.add_typer(connector, name="connector")
 
 
-def _runner(provider: str) -> Callable[[typer.Context], None]:
-    def run(ctx: typer.Context) -> None:
-        module = importlib.import_module(f"connectors.{provider}")
-        code: int = module.main(ctx.args)
-        raise typer.Exit(code)
+def _add(app: typer.Typer, provider: str) -> None:
+    cls = SETTINGS[provider]
+    summary = (cls.__doc__ or "").split(": ", 1)[-1]
+    app.command(provider, help=f"The {cls.title} connector: {summary}")(command(cls))
 
-    return run
+
+def command(cls: type[ConnectorSettings]) -> Callable[..., Any]:
+    """The connector's command: validated settings in, the connector module's ``start`` run."""
+
+    def run(settings: ConnectorSettings) -> int:
+        start: Callable[[ConnectorSettings], int] = importlib.import_module(
+            f"connectors.{cls.provider}"
+        ).start
+        return start(settings)
+
+    return with_settings(cls)(run)
+
+
+def main(provider: str, argv: Sequence[str] | None) -> int:
+    """``python -m connectors.PROVIDER``: the same command as ``oms connector PROVIDER``."""
+    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    _add(app, provider)
+    return run_app(app, argv, f"python -m connectors.{provider}")

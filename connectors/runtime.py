@@ -34,7 +34,7 @@ from aiohttp import web
 from mode import Service
 
 from connectors.actions import ProviderConnector, Publisher, answer
-from connectors.config import RuntimeConfig, configure_logging
+from connectors.config import RuntimeConfig
 from connectors.state import ConnectorStore
 from connectors.webhooks import make_web_app
 from streams.adapters.avro import AvroCodec, UndecodableRecord
@@ -158,7 +158,6 @@ def _webhook_counter(provider: str) -> Any:
 def run(config: RuntimeConfig, make: Callable[[Publisher, ConnectorStore], ProviderConnector]) -> int:
     """Run one connector until SIGTERM or Ctrl-C; returns the exit code. Until the broker
     answers, ``/health`` and ``/ready`` (false) answer on the webhook port."""
-    configure_logging(config.log_level, config.provider, config.log_format)  # with the secrets read
     READINESS.require(Check.BROKER, Check.SERVING)
     waiting = Stopper().install()
     health_at = (config.listen_host, config.listen_port)

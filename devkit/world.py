@@ -222,7 +222,7 @@ def start_world(
                 [
                     "-m",
                     f"connectors.{p}",
-                    "--listen-port",
+                    "--port",
                     str(conn_port[p]),
                     "--state-dir",
                     str(workdir / "state" / p),

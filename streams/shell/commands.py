@@ -61,7 +61,7 @@ def _plain_type(annotation: Any) -> Any:
 
 
 def _shown_default(field: FieldInfo) -> str | bool:
-    if field.default_factory is not None or field.default in (None, ""):
+    if field.is_required() or field.default_factory is not None or field.default in (None, ""):
         return False
     default = field.default
     return str(default.value if isinstance(default, Enum) else default)
@@ -70,11 +70,11 @@ def _shown_default(field: FieldInfo) -> str | bool:
 def _flag(cls: type[Settings], name: str, field: FieldInfo) -> inspect.Parameter:
     plain = _plain_type(field.annotation)
     variables = ", ".join(env_names(cls, name))
-    helptext = f"{field.description or name} (env {variables})"
+    required = " [required]" if field.is_required() else ""
+    helptext = f"{field.description or name} (env {variables}){required}"
     flag = flag_name(name)
-    decls = [f"{flag}/--no-{flag[2:]}"] if plain is bool else [flag]
     option = typer.Option(
-        *decls,
+        flag,
         help=helptext,
         show_default=_shown_default(field),
         rich_help_panel=PANEL,
@@ -101,7 +101,9 @@ def load_settings(cls: type[S], flags: dict[str, Any], ctx: typer.Context | None
             where = field
             if field in cls.model_fields:
                 where = f"{flag_name(field)} ({' or '.join(env_names(cls, field))})"
-            problems.append(f"{where}: {error['msg']} (got {error.get('input')!r})")
+            message = error["msg"].removeprefix("Value error, ")
+            got = "" if error["type"] == "missing" or not field else f" (got {error.get('input')!r})"
+            problems.append(f"{where}: {message}{got}" if where else message)
         raise typer.BadParameter("; ".join(problems), ctx=ctx) from None
     except SettingsFileError as exc:
         raise typer.BadParameter(str(exc), ctx=ctx) from None

@@ -103,6 +103,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="OMS_", frozen=True, populate_by_name=True, extra="ignore", env_ignore_empty=True
     )
+    """A process's own fields are read from ``env_prefix`` + NAME (``OMS_BATCH_SIZE``; a
+    connector's ``FNO_URL``); the shared ones below always from ``OMS_*`` (and
+    ``KAFKA_BOOTSTRAP_SERVERS``), whatever the subclass's prefix."""
 
     process: ClassVar[str] = "oms"
     """The process kind, on every log line (``process``) and in the metrics' job."""
@@ -111,36 +114,67 @@ class Settings(BaseSettings):
         "127.0.0.1:9092", validation_alias=env("KAFKA_BOOTSTRAP_SERVERS"), description="the Kafka brokers"
     )
     topic_prefix: str = Field(
-        "", description="prepended to every topic name: tenants and tests share a broker"
+        "",
+        description="prepended to every topic name: tenants and tests share a broker",
+        validation_alias=env("OMS_TOPIC_PREFIX"),
     )
-    partitions: int = Field(6, ge=1, le=10_000, description="partitions of every order topic")
-    replication_factor: int = Field(1, ge=1, le=16, description="replicas of every topic this creates")
+    partitions: int = Field(
+        6,
+        ge=1,
+        le=10_000,
+        description="partitions of every order topic",
+        validation_alias=env("OMS_PARTITIONS"),
+    )
+    replication_factor: int = Field(
+        1,
+        ge=1,
+        le=16,
+        description="replicas of every topic this creates",
+        validation_alias=env("OMS_REPLICATION_FACTOR"),
+    )
     schema_registry_url: str | None = Field(
-        None, description="a Schema Registry: records then use the Confluent wire format"
+        None,
+        description="a Schema Registry: records then use the Confluent wire format",
+        validation_alias=env("OMS_SCHEMA_REGISTRY_URL"),
     )
-    schemas_dir: Path = Field(REPO_ROOT / "schemas" / "avro", description="the Avro schemas (.avsc)")
+    schemas_dir: Path = Field(
+        REPO_ROOT / "schemas" / "avro",
+        description="the Avro schemas (.avsc)",
+        validation_alias=env("OMS_SCHEMAS_DIR"),
+    )
     state_dir: Path = Field(
         REPO_ROOT / ".oms" / "state",
         description="local stores (RocksDB caches of the topics, rebuildable); it remembers the "
         "cluster and topic prefix it belongs to",
+        validation_alias=env("OMS_STATE_DIR"),
     )
     kafka_home: Path = Field(
-        default_factory=_default_kafka_home, description="the local broker's jars, data and logs"
+        default_factory=_default_kafka_home,
+        description="the local broker's jars, data and logs",
+        validation_alias=env("OMS_KAFKA_HOME"),
     )
     transitions_file: Path | None = Field(
-        None, description="a YAML status transition table replacing the built-in one"
+        None,
+        description="a YAML status transition table replacing the built-in one",
+        validation_alias=env("OMS_TRANSITIONS_FILE"),
     )
     state_rebuild: bool = Field(
-        False, description="when the state folder belongs to another cluster or prefix, clear it"
+        False,
+        description="when the state folder belongs to another cluster or prefix, clear it",
+        validation_alias=env("OMS_STATE_REBUILD"),
     )
     instance_id: str = Field(
         "writer-1",
         description="stable per process: a writer's transactional id (a restart fences its zombie)",
+        validation_alias=env("OMS_INSTANCE_ID"),
     )
-    log_level: LogLevel = Field(LogLevel.INFO, description="the least severe log lines shown")
+    log_level: LogLevel = Field(
+        LogLevel.INFO, description="the least severe log lines shown", validation_alias=env("OMS_LOG_LEVEL")
+    )
     log_format: LogFormat = Field(
         LogFormat.AUTO,
         description="text, or json lines (one jq filter follows an order); auto: text on a terminal",
+        validation_alias=env("OMS_LOG_FORMAT"),
     )
 
     @classmethod

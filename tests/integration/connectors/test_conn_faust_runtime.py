@@ -156,7 +156,7 @@ def test_the_flexe_connector_answers_its_requests_and_survives_a_kill_without_a_
         sys.executable,
         "-m",
         "connectors.flexe",
-        "--listen-port",
+        "--port",
         str(port),
         "--state-dir",
         str(tmp_path / "state"),

@@ -63,7 +63,7 @@ def test_flags_have_help_naming_their_variable(
     argv: list[str], flag: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     main(argv)
-    out = " ".join(capsys.readouterr().out.split())
+    out = " ".join(capsys.readouterr().out.replace("│", " ").split())
     assert flag in out
     if flag == "--log-level":
         assert "OMS_LOG_LEVEL" in out
