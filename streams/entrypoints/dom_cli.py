@@ -10,9 +10,10 @@ import time
 import typer
 
 from streams.bootstrap import bootstrap
-from streams.services.dom import DomCoordinator
+from streams.services.dom import DOM_GROUP, DomCoordinator
 from streams.services.sourcing_config import ConfigFileError, load_dom_config
 from streams.shell.commands import CommandFailed, run_app, with_settings
+from streams.shell.lag import LagMonitor
 from streams.shell.process import run_service
 from streams.shell.settings import DomSettings
 
@@ -46,7 +47,8 @@ def run(settings: DomSettings) -> int:
             ", ".join(s.name for s in config.strategies),
         )
         began = time.monotonic()
-        coordinator.run(stop)
+        with LagMonitor(settings, c.topics.prefix + DOM_GROUP, [c.topics.provider_requests("dom")]).running():
+            coordinator.run(stop)
         s = coordinator.stats
         log.info(
             "DOM stopped after %.0fs: %d requests, %d answered %s; %d granted, %d refused, %d released",

@@ -26,7 +26,7 @@ from streams.entrypoints.output import err
 from streams.entrypoints.running import connected, run_writer
 from streams.services.backorders import BackorderJob, job_log
 from streams.services.inventory import InventoryFeed, InventoryView, inventory_envelope
-from streams.services.inventory_writer import InventoryWriter
+from streams.services.inventory_writer import INVENTORY_GROUP, InventoryWriter
 from streams.services.sourcing_config import (
     DEFAULT_DOM_CONFIG,
     DEFAULT_OPENING_STOCK,
@@ -35,6 +35,7 @@ from streams.services.sourcing_config import (
     load_opening_stock,
 )
 from streams.shell.commands import CommandFailed, with_settings
+from streams.shell.lag import LagMonitor
 from streams.shell.process import run_service
 from streams.shell.settings import BackorderSettings, InventoryWriterSettings, Settings
 
@@ -82,7 +83,9 @@ def _writer(settings: InventoryWriterSettings) -> int:
         create_topics(c.settings, c.topics)
         store = InventoryStore(c.settings.state_dir / f"inventory-{c.settings.instance_id}")
         writer = InventoryWriter(c.settings, c.topics, c.codec, store, batch_size=settings.batch_size)
-        run_writer(writer, store, "inventory writer", settings.instance_id, stop)
+        group = c.topics.prefix + INVENTORY_GROUP
+        with LagMonitor(settings, group, [c.topics.inventory_commands]).running():
+            run_writer(writer, store, "inventory writer", settings.instance_id, stop)
 
     return run_service(settings, work)
 

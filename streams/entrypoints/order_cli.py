@@ -23,8 +23,9 @@ from streams.domain.commands import CommandEnvelope, ReprocessOrder
 from streams.entrypoints.output import err, live_counter, order_state, status_summary, timeline
 from streams.entrypoints.running import connected, run_writer
 from streams.services.replay import order_timeline, replay_summary
-from streams.services.writer import OrderWriter
+from streams.services.writer import WRITER_GROUP, OrderWriter
 from streams.shell.commands import CommandFailed, with_settings
+from streams.shell.lag import LagMonitor
 from streams.shell.process import run_service
 from streams.shell.settings import REPO_ROOT, Settings, WriterSettings
 
@@ -96,7 +97,8 @@ def _writer(settings: WriterSettings) -> int:
         writer = OrderWriter(
             c.settings, c.topics, c.codec, store, c.transitions, batch_size=settings.batch_size, flows=flows
         )
-        run_writer(writer, store, "order writer", settings.instance_id, stop)
+        with LagMonitor(settings, c.topics.prefix + WRITER_GROUP, [c.topics.commands]).running():
+            run_writer(writer, store, "order writer", settings.instance_id, stop)
 
     return run_service(settings, work)
 

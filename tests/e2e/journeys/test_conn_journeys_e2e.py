@@ -237,6 +237,10 @@ def test_the_writer_counted_its_commands_and_transactions(stack: Stack, driven: 
     )
     assert total(samples, "oms_records_consumed_total") > 0
     assert total(samples, "oms_transaction_commit_seconds_count") > 0
+    lag = [
+        s for s in samples if s.name == "oms_consumer_lag" and s.labels["group"].endswith("oms-order-writer")
+    ]
+    assert len(lag) == stack.settings.partitions  # one gauge per partition of order.commands
     assert _get(f"{stack.writer_url}/ready")[0] == 200
 
 
