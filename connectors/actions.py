@@ -102,6 +102,21 @@ async def answer(
     connector: ProviderConnector, request: ProviderActionRequest, publisher: Publisher
 ) -> RecordActionResult | None:
     """Perform one request and publish its result; None when it was past its deadline
+    (the writer's timer has answered it as failed, and a retry has its own request). Its
+    log lines carry the order's ids; its provider calls count under its action."""
+    ids = {
+        "order_id": request.order_id,
+        "correlation_id": request.correlation_id,
+        "causation_id": request.action_id,
+    }
+    with order_context(**ids), provider_action(request.action):
+        return await _answer(connector, request, publisher)
+
+
+async def _answer(
+    connector: ProviderConnector, request: ProviderActionRequest, publisher: Publisher
+) -> RecordActionResult | None:
+    """Perform one request and publish its result; None when it was past its deadline
     (the writer's timer has answered it as failed, and a retry has its own request)."""
     now = datetime.now(UTC)
     if request.deadline <= now:
@@ -118,13 +133,7 @@ async def answer(
         log.info("%s %s of %s: too late to start", request.provider, request.action, request.order_id)
         return None
     deadline = time.monotonic() + left
-    with (
-        order_context(
-            order_id=request.order_id, correlation_id=request.correlation_id, causation_id=request.action_id
-        ),
-        provider_action(request.action),
-    ):
-        outcome = await _perform(connector, request, deadline)
+    outcome = await _perform(connector, request, deadline)
     log.info(
         "%s %s of %s (attempt %d): %s%s",
         request.provider,

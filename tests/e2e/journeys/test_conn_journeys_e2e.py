@@ -9,6 +9,7 @@ one order at F&O, Flexe and SAP per order however often the connectors had to tr
 
 from __future__ import annotations
 
+import json
 import urllib.request
 from collections import Counter
 from collections.abc import Iterable
@@ -271,3 +272,19 @@ def test_no_log_of_any_process_holds_a_secret(stack: Stack, driven: dict[int, li
         assert not [s for s in secrets if s in text], log.name
         if log.name.startswith("connector-"):
             assert WEBHOOK_KEY not in text, log.name
+
+
+def test_one_filter_follows_an_order_through_the_json_logs(
+    stack: Stack, driven: dict[int, list[str]]
+) -> None:
+    """``jq 'select(.order_id == X)'`` over every process's log finds the order in each
+    connector that acted on it, with its correlation id."""
+    order_id = driven[1][0]  # BigCommerce > F&O fulfillment > F&O accounting
+    seen: dict[str, set[str]] = {}
+    for log in (stack.workdir / "world" / "logs").glob("connector-*.log"):
+        for line in log.read_text(errors="replace").splitlines():
+            if line.startswith("{") and json.loads(line).get("order_id") == order_id:
+                entry = json.loads(line)
+                seen.setdefault(entry["process"], set()).add(entry.get("correlation_id", ""))
+    assert {"connector-bigcommerce", "connector-fno"} <= set(seen), seen
+    assert all(ids - {""} for ids in seen.values()), seen
