@@ -101,7 +101,7 @@ def run(
         )
         code = _drive(c, orders, timeout, processes["order-writer"], world, run_id)
     except BaseException:
-        _show_failure(logs, {**processes, **(world.processes if world else {})})
+        show_failure(logs, {**processes, **(world.processes if world else {})})
         raise
     finally:
         if world is not None:
@@ -113,7 +113,7 @@ def run(
             started.stop()
             err("broker stopped (use --keep-broker to keep it)")
     if code != 0:
-        _show_failure(logs, {**processes, **world.processes})
+        show_failure(logs, {**processes, **world.processes})
     return code
 
 
@@ -155,7 +155,7 @@ def _start_services(settings: Settings, logs: Path, processes: dict[str, subproc
     )
 
 
-def _show_failure(logs: Path, processes: dict[str, subprocess.Popen[bytes]], lines: int = 25) -> None:
+def show_failure(logs: Path, processes: dict[str, subprocess.Popen[bytes]], lines: int = 25) -> None:
     """The last lines of each process that exited with an error, or else of each log with errors."""
     failed = [n for n, p in processes.items() if p.poll() not in (None, 0, -15)]
     if not failed:
