@@ -104,21 +104,37 @@ def wait_for_broker(
     timeout: float = BROKER_TIMEOUT,
 ) -> str | None:
     """The cluster id once the broker answers; ``None`` if stopped first. One warning per
-    ``interval`` while it does not."""
+    ``interval`` while it does not. The checks run beside the caller, which keeps watching
+    ``stop``: a signal is never held up by a check under way."""
     last_warning = -interval
     while not stop.is_set():
-        try:
-            cluster = check_broker(settings, timeout).cluster_id
-        except BrokerUnreachable as exc:
-            readiness.set(Check.BROKER, False, f"{settings.bootstrap_servers} does not answer")
-            if time.monotonic() - last_warning >= interval:
-                log.warning("%s Trying again until it answers.", exc)
-                last_warning = time.monotonic()
-            stop.wait(1.0)
-            continue
-        readiness.set(Check.BROKER, True, f"cluster {cluster} at {settings.bootstrap_servers}")
-        return cluster
+        answer: list[Cluster | BrokerUnreachable] = []
+        asking = threading.Thread(
+            target=_ask, args=(settings, timeout, answer), name="broker-check", daemon=True
+        )
+        asking.start()
+        while asking.is_alive():
+            if stop.wait(0.1):
+                return None
+        if answer and isinstance(answer[0], Cluster):
+            cluster = answer[0].cluster_id
+            readiness.set(Check.BROKER, True, f"cluster {cluster} at {settings.bootstrap_servers}")
+            return cluster
+        readiness.set(Check.BROKER, False, f"{settings.bootstrap_servers} does not answer")
+        if time.monotonic() - last_warning >= interval:
+            log.warning(
+                "%s Trying again until it answers.", answer[0] if answer else "the broker check failed."
+            )
+            last_warning = time.monotonic()
+        stop.wait(1.0)
     return None
+
+
+def _ask(settings: Settings, timeout: float, answer: list[Cluster | BrokerUnreachable]) -> None:
+    try:
+        answer.append(check_broker(settings, timeout))
+    except BrokerUnreachable as exc:
+        answer.append(exc)
 
 
 class Stopper:
