@@ -180,6 +180,8 @@ def test_the_flexe_connector_answers_its_requests_and_survives_a_kill_without_a_
         processes.append(connector)
         answered = _answers(oms, {r.action_id for r in first + second})
         outbound = _get_json(f"http://127.0.0.1:{sim_port}/_sim/outbound_orders")["outbound_orders"]
+        connector.send_signal(signal.SIGTERM)
+        stopped = connector.wait(timeout=5)  # SIGTERM stops a connector within 5 s, cleanly
     finally:
         for process in processes:
             process.terminate()
@@ -187,6 +189,7 @@ def test_the_flexe_connector_answers_its_requests_and_survives_a_kill_without_a_
             process.wait(20)
         log.close()
 
+    assert stopped == 0
     assert "IT-SAP/send_to_billing/1" not in answered
     for r in first + second:
         partitions = {p for p, _ in answered[r.action_id]}
