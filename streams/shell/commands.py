@@ -26,10 +26,10 @@ from pydantic.fields import FieldInfo
 
 from streams.shell.logging import configure_from
 from streams.shell.process import BrokerUnreachable
-from streams.shell.settings import Settings, SettingsFileError, env_names, is_secret
+from streams.shell.settings import ProcessSettings, SettingsFileError, env_names, is_secret
 from streams.shell.state import StateMismatch
 
-S = TypeVar("S", bound=Settings)
+S = TypeVar("S", bound=ProcessSettings)
 F = TypeVar("F", bound=Callable[..., Any])
 
 PANEL = "Settings (flag > environment > default)"
@@ -67,7 +67,7 @@ def _shown_default(field: FieldInfo) -> str | bool:
     return str(default.value if isinstance(default, Enum) else default)
 
 
-def _flag(cls: type[Settings], name: str, field: FieldInfo) -> inspect.Parameter:
+def _flag(cls: type[ProcessSettings], name: str, field: FieldInfo) -> inspect.Parameter:
     plain = _plain_type(field.annotation)
     variables = ", ".join(env_names(cls, name))
     required = " [required]" if field.is_required() else ""
@@ -85,7 +85,7 @@ def _flag(cls: type[Settings], name: str, field: FieldInfo) -> inspect.Parameter
     )
 
 
-def settings_flags(cls: type[Settings]) -> list[inspect.Parameter]:
+def settings_flags(cls: type[ProcessSettings]) -> list[inspect.Parameter]:
     return [_flag(cls, n, f) for n, f in cls.model_fields.items() if not is_secret(f)]
 
 
@@ -119,7 +119,7 @@ def expected_failures() -> Iterator[None]:
         raise typer.Exit(1) from None
 
 
-def with_settings(cls: type[Settings]) -> Callable[[F], F]:
+def with_settings(cls: type[ProcessSettings]) -> Callable[[F], F]:
     """The command gets ``settings: cls`` first and one flag per setting (see the module doc)."""
 
     def decorate(func: F) -> F:

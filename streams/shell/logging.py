@@ -25,7 +25,7 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
-from streams.shell.settings import LogFormat, LogLevel, Settings
+from streams.shell.settings import LogFormat, LogLevel, ProcessSettings
 
 CONTEXT_FIELDS = ("order_id", "correlation_id", "causation_id", "partition", "offset")
 """The ids a line about an order carries (JSON keys, text ``[key=value]``)."""
@@ -166,6 +166,6 @@ def configure(
     logging.captureWarnings(True)
 
 
-def configure_from(settings: Settings) -> None:
+def configure_from(settings: ProcessSettings) -> None:
     """:func:`configure` with a process's settings: its kind, level, format and secrets."""
     configure(settings.process, settings.log_level, settings.log_format, settings.secrets())

@@ -97,8 +97,8 @@ def env(*names: str) -> AliasChoices:
     return AliasChoices(*names)
 
 
-class Settings(BaseSettings):
-    """What every process shares: the cluster, the topics, the state folder, logging."""
+class ProcessSettings(BaseSettings):
+    """What every process has, with Kafka or without (a simulator): its kind, its logging."""
 
     model_config = SettingsConfigDict(
         env_prefix="OMS_", frozen=True, populate_by_name=True, extra="ignore", env_ignore_empty=True
@@ -109,6 +109,36 @@ class Settings(BaseSettings):
 
     process: ClassVar[str] = "oms"
     """The process kind, on every log line (``process``) and in the metrics' job."""
+
+    log_level: LogLevel = Field(
+        LogLevel.INFO, description="the least severe log lines shown", validation_alias=env("OMS_LOG_LEVEL")
+    )
+    log_format: LogFormat = Field(
+        LogFormat.AUTO,
+        description="text, or json lines (one jq filter follows an order); auto: text on a terminal",
+        validation_alias=env("OMS_LOG_FORMAT"),
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Flags (init), then ``NAME_FILE`` secrets, then the environment."""
+        return init_settings, _SecretFiles(settings_cls), env_settings
+
+    def secrets(self) -> list[str]:
+        """Every secret value this process holds: the log formatter masks them."""
+        values = (getattr(self, n) for n, f in type(self).model_fields.items() if is_secret(f))
+        return [v.get_secret_value() for v in values if isinstance(v, SecretStr) and v.get_secret_value()]
+
+
+class Settings(ProcessSettings):
+    """What every process of the OMS shares: the cluster, the topics, the state folder."""
 
     bootstrap_servers: str = Field(
         "127.0.0.1:9092", validation_alias=env("KAFKA_BOOTSTRAP_SERVERS"), description="the Kafka brokers"
@@ -168,36 +198,11 @@ class Settings(BaseSettings):
         description="stable per process: a writer's transactional id (a restart fences its zombie)",
         validation_alias=env("OMS_INSTANCE_ID"),
     )
-    log_level: LogLevel = Field(
-        LogLevel.INFO, description="the least severe log lines shown", validation_alias=env("OMS_LOG_LEVEL")
-    )
-    log_format: LogFormat = Field(
-        LogFormat.AUTO,
-        description="text, or json lines (one jq filter follows an order); auto: text on a terminal",
-        validation_alias=env("OMS_LOG_FORMAT"),
-    )
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """Flags (init), then ``NAME_FILE`` secrets, then the environment."""
-        return init_settings, _SecretFiles(settings_cls), env_settings
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
         """The environment with ``overrides`` on top (kept for the callers that predate the shell)."""
         return cls(**overrides)
-
-    def secrets(self) -> list[str]:
-        """Every secret value this process holds: the log formatter masks them."""
-        values = (getattr(self, n) for n, f in type(self).model_fields.items() if is_secret(f))
-        return [v.get_secret_value() for v in values if isinstance(v, SecretStr) and v.get_secret_value()]
 
 
 class ServiceSettings(Settings):
