@@ -30,7 +30,7 @@ from streams.domain.commands import (
     RecordActionResult,
 )
 from streams.domain.errors import DomainError
-from streams.domain.events import Event, ProviderActionRequested
+from streams.domain.events import Event, FlowStepRecorded, ProviderActionRequested
 from streams.domain.history import OrderHistories
 from streams.domain.orchestration import FlowEngine, process
 from streams.domain.order import OrderState
@@ -52,6 +52,16 @@ def _count(command: str, outcome: CommandOutcome, error: BaseException | None = 
     metrics.COMMANDS.labels(command=command, outcome=outcome.value).inc()
     if error is not None:
         metrics.REJECTIONS.labels(reason=type(error).__name__).inc()
+
+
+def _observe_step(before: OrderState | None, recorded: FlowStepRecorded) -> None:
+    """``oms_flow_step_seconds``: from the step's provider request (the attempt that settled
+    it) to its result. Steps without a provider action are not timed."""
+    waiting = [p.not_before for p in (before.pending_actions if before else ()) if p.step == recorded.step]
+    if waiting:
+        seconds = (recorded.envelope.occurred_at - min(waiting)).total_seconds()
+        labels = {"flow": recorded.flow, "step": recorded.step, "result": recorded.result}
+        metrics.FLOW_STEP_SECONDS.labels(**labels).observe(max(0.0, seconds))
 
 
 class OrderWriter(TransactionalWriter):
@@ -120,6 +130,8 @@ class OrderWriter(TransactionalWriter):
             self._append(event, partition)
             if isinstance(event, ProviderActionRequested):
                 self._request(event, outcome.state, partition)
+            elif isinstance(event, FlowStepRecorded):
+                _observe_step(state, event)
         for refused, error in outcome.refused:
             self._reject(refused, partition, str(error))
             _count(type(refused).__name__, CommandOutcome.REJECTED, error)

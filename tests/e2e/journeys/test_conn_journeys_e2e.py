@@ -238,6 +238,7 @@ def test_the_writer_counted_its_commands_and_transactions(stack: Stack, driven: 
     )
     assert total(samples, "oms_records_consumed_total") > 0
     assert total(samples, "oms_transaction_commit_seconds_count") > 0
+    assert total(samples, "oms_flow_step_seconds_count", step="send-to-fno", result="succeeded") > 0
     lag = [
         s for s in samples if s.name == "oms_consumer_lag" and s.labels["group"].endswith("oms-order-writer")
     ]
