@@ -12,7 +12,7 @@ from typing import Any
 import typer
 
 from connectors.config import BigCommerceSettings, ConnectorSettings, FlexeSettings, FnoSettings, SapSettings
-from streams.shell.commands import run_app, with_settings
+from streams.shell.commands import run_command, with_settings
 
 SETTINGS: dict[str, type[ConnectorSettings]] = {
     "bigcommerce": BigCommerceSettings,
@@ -34,9 +34,11 @@ def register(app: typer.Typer) -> None:
 
 
 def _add(app: typer.Typer, provider: str) -> None:
-    cls = SETTINGS[provider]
-    summary = (cls.__doc__ or "").split(": ", 1)[-1]
-    app.command(provider, help=f"The {cls.title} connector: {summary}")(command(cls))
+    app.command(provider, help=_help(SETTINGS[provider]))(command(SETTINGS[provider]))
+
+
+def _help(cls: type[ConnectorSettings]) -> str:
+    return f"The {cls.title} connector: {(cls.__doc__ or '').split(': ', 1)[-1]}"
 
 
 def command(cls: type[ConnectorSettings]) -> Callable[..., Any]:
@@ -53,6 +55,5 @@ def command(cls: type[ConnectorSettings]) -> Callable[..., Any]:
 
 def main(provider: str, argv: Sequence[str] | None) -> int:
     """``python -m connectors.PROVIDER``: the same command as ``oms connector PROVIDER``."""
-    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
-    _add(app, provider)
-    return run_app(app, argv, f"python -m connectors.{provider}")
+    cls = SETTINGS[provider]
+    return run_command(command(cls), f"python -m connectors.{provider}", _help(cls), argv)

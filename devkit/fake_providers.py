@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import ClassVar
 
-import typer
 from confluent_kafka import Consumer, Producer
 from pydantic import Field, field_validator
 
@@ -34,7 +33,7 @@ from streams.domain.commands import (
 from streams.domain.order import OrderState
 from streams.domain.transitions import FULFILLMENT_IN_PROGRESS
 from streams.settings import Settings
-from streams.shell.commands import run_app, with_settings
+from streams.shell.commands import run_command, with_settings
 from streams.shell.process import run_service
 from streams.shell.settings import ServiceSettings
 
@@ -190,13 +189,13 @@ class FakeProvidersSettings(ServiceSettings):
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m devkit.fake_providers``: every provider played at once, for demos and benchmarks."""
-    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
-    app.command(
-        "fake-providers",
-        help="Stand-in connectors for every provider: answer each action at once and play the "
+    return run_command(
+        _run,
+        "python -m devkit.fake_providers",
+        "Stand-in connectors for every provider: answer each action at once and play the "
         "provider's later part (F&O picks/packs/invoices, Flexe ships, SAP bills).",
-    )(_run)
-    return run_app(app, argv, "python -m devkit.fake_providers")
+        argv,
+    )
 
 
 @with_settings(FakeProvidersSettings)

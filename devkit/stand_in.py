@@ -15,7 +15,6 @@ import threading
 from collections.abc import Sequence
 from typing import ClassVar
 
-import typer
 from confluent_kafka import Consumer, Producer
 from pydantic import Field, field_validator
 
@@ -25,7 +24,7 @@ from streams.adapters.kafka import consumer_config, producer_config, value_of
 from streams.adapters.topics import PROVIDERS, TopicRegistry
 from streams.domain.commands import ProviderActionRequest
 from streams.settings import Settings
-from streams.shell.commands import run_app, with_settings
+from streams.shell.commands import run_command, with_settings
 from streams.shell.process import run_service
 from streams.shell.settings import ServiceSettings
 
@@ -99,13 +98,13 @@ class StandInSettings(ServiceSettings):
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m devkit.stand_in --provider dom``: in the process shell (metrics, SIGTERM)."""
-    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
-    app.command(
-        "stand-in",
-        help="devkit.fake_providers for some providers only (e.g. DOM beside the real BigCommerce, "
+    return run_command(
+        _run,
+        "python -m devkit.stand_in",
+        "devkit.fake_providers for some providers only (e.g. DOM beside the real BigCommerce, "
         "F&O, Flexe and SAP connectors).",
-    )(_run)
-    return run_app(app, argv, "python -m devkit.stand_in")
+        argv,
+    )
 
 
 @with_settings(StandInSettings)

@@ -50,11 +50,10 @@ from http import HTTPStatus
 from typing import Any, ClassVar, Final, TypeVar, cast, get_type_hints
 from urllib.parse import parse_qsl
 
-import typer
 from aiohttp import ClientError, ClientSession, ClientTimeout, web
 from pydantic import Field, create_model
 
-from streams.shell.commands import run_app, with_settings
+from streams.shell.commands import run_command, with_settings
 from streams.shell.health import READINESS, Check, add_routes
 from streams.shell.settings import ProcessSettings
 
@@ -985,9 +984,8 @@ def run(
     def start(settings: SimulatorProcess) -> None:
         serve(simulator(vendor(**{f.name: getattr(settings, f.name) for f in dataclasses.fields(vendor)})))
 
-    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
-    app.command(name, help=description)(with_settings(process_settings(vendor, name, default_port))(start))
-    return run_app(app, argv, f"python -m simulators.{name}")
+    command = with_settings(process_settings(vendor, name, default_port))(start)
+    return run_command(command, f"python -m simulators.{name}", description, argv)
 
 
 def serve(sim: Simulator) -> None:

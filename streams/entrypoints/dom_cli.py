@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sys
 import threading
 import time
 
@@ -12,7 +11,7 @@ import typer
 from streams.bootstrap import bootstrap
 from streams.services.dom import DOM_GROUP, DomCoordinator
 from streams.services.sourcing_config import ConfigFileError, load_dom_config
-from streams.shell.commands import CommandFailed, run_app, with_settings
+from streams.shell.commands import CommandFailed, run_command, with_settings
 from streams.shell.lag import LagMonitor
 from streams.shell.process import run_service
 from streams.shell.settings import DomSettings
@@ -20,13 +19,15 @@ from streams.shell.settings import DomSettings
 log = logging.getLogger(__name__)
 
 
+HELP = (
+    "Run fulfillment optimization (DOM): sources each order under the configured strategies, reserves "
+    "its units through the inventory writers and answers the order writer. One per host; they share "
+    "the requests."
+)
+
+
 def register(app: typer.Typer) -> None:
-    app.command(
-        "dom",
-        help="Run fulfillment optimization (DOM): sources each order under the configured strategies, "
-        "reserves its units through the inventory writers and answers the order writer. One per host; "
-        "they share the requests.",
-    )(run)
+    app.command("dom", help=HELP)(run)
 
 
 @with_settings(DomSettings)
@@ -66,9 +67,7 @@ def run(settings: DomSettings) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m streams.entrypoints.dom_cli``: an alias of ``oms dom``."""
-    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
-    register(app)
-    return run_app(app, sys.argv[1:] if argv is None else argv, "python -m streams.entrypoints.dom_cli")
+    return run_command(run, "python -m streams.entrypoints.dom_cli", HELP, argv)
 
 
 if __name__ == "__main__":

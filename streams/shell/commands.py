@@ -158,3 +158,10 @@ def run_app(app: typer.Typer, argv: Sequence[str] | None, prog: str) -> int:
     except SystemExit as done:
         return done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
     return 0
+
+
+def run_command(command: Callable[..., Any], prog: str, help: str, argv: Sequence[str] | None) -> int:
+    """One command as a program of its own (``python -m package.module``), as in ``oms``."""
+    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    app.command(help=help)(command)
+    return run_app(app, argv, prog)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -79,3 +80,14 @@ def log_lines(log: Path) -> list[dict[str, Any]]:
         if line.startswith("{"):
             found.append(json.loads(line))
     return found
+
+
+def stop_within_5s(process: subprocess.Popen[bytes]) -> int:
+    """SIGTERM, then its exit code within the 5 s every process promises (killed past that)."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        return process.wait(timeout=5)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(5)

@@ -3,24 +3,11 @@ closed), and says on /ready why it is not ready while the broker is away."""
 
 from __future__ import annotations
 
-import signal
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from shell_processes import closed_port, free_port, get, oms_env, start_oms, wait_for
+from shell_processes import closed_port, free_port, get, oms_env, start_oms, stop_within_5s, wait_for
 
-from streams.adapters.kafka import create_topics, delete_topics
-from streams.bootstrap import bootstrap
 from streams.settings import Settings
-
-
-@pytest.fixture
-def topics(kafka_bootstrap: str, topic_prefix: str) -> Iterator[Settings]:
-    settings = Settings(bootstrap_servers=kafka_bootstrap, topic_prefix=topic_prefix, partitions=2)
-    created = create_topics(settings, bootstrap(settings).topics)
-    yield settings
-    delete_topics(settings, created)
 
 
 def test_sigterm_stops_a_ready_api_within_5s(topics: Settings, tmp_path: Path) -> None:
@@ -32,27 +19,15 @@ def test_sigterm_stops_a_ready_api_within_5s(topics: Settings, tmp_path: Path) -
         OMS_STATE_DIR=str(tmp_path / "state"),
     )
     api = start_oms(["api", "--port", str(port)], env, log)
-    try:
-        wait_for("ready", lambda: get(f"http://127.0.0.1:{port}/ready")[0] == 200, api, log)
-        api.send_signal(signal.SIGTERM)
-        assert api.wait(timeout=5) == 0
-    finally:
-        if api.poll() is None:
-            api.kill()
-            api.wait(5)
+    wait_for("ready", lambda: get(f"http://127.0.0.1:{port}/ready")[0] == 200, api, log)
+    assert stop_within_5s(api) == 0
 
 
 def test_an_api_without_its_broker_is_alive_but_not_ready(tmp_path: Path) -> None:
     port, log = free_port(), tmp_path / "api.log"
     env = oms_env(KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{closed_port()}", OMS_STATE_DIR=str(tmp_path / "state"))
     api = start_oms(["api", "--port", str(port)], env, log)
-    try:
-        wait_for("alive", lambda: get(f"http://127.0.0.1:{port}/health")[0] == 200, api, log)
-        status, body = get(f"http://127.0.0.1:{port}/ready")
-        assert status == 503 and body["checks"]["broker"]["ok"] is False
-        api.send_signal(signal.SIGTERM)
-        assert api.wait(timeout=5) == 0
-    finally:
-        if api.poll() is None:
-            api.kill()
-            api.wait(5)
+    wait_for("alive", lambda: get(f"http://127.0.0.1:{port}/health")[0] == 200, api, log)
+    status, body = get(f"http://127.0.0.1:{port}/ready")
+    assert status == 503 and body["checks"]["broker"]["ok"] is False
+    assert stop_within_5s(api) == 0

@@ -4,13 +4,21 @@ process keeps trying, says so once per interval, and ``/ready`` is false."""
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from shell_processes import closed_port, free_port, get, log_lines, oms_env, start_oms, wait_for
+from shell_processes import (
+    closed_port,
+    free_port,
+    get,
+    log_lines,
+    oms_env,
+    start_oms,
+    stop_within_5s,
+    wait_for,
+)
 
 from streams.settings import REPO_ROOT
 
@@ -47,19 +55,13 @@ def test_a_writer_waits_for_the_broker_and_is_not_ready(tmp_path: Path) -> None:
     log = tmp_path / "writer.log"
     env = oms_env(KAFKA_BOOTSTRAP_SERVERS=address, OMS_STATE_DIR=str(tmp_path / "state"))
     writer = start_oms(["writer", "--metrics-port", str(metrics)], env, log)
-    try:
-        base = f"http://127.0.0.1:{metrics}"
-        wait_for("alive", lambda: get(f"{base}/health")[0] == 200, writer, log)
-        wait_for("warned", lambda: "cannot reach the Kafka broker" in log.read_text(), writer, log)
-        status, body = get(f"{base}/ready")
-        assert status == 503
-        assert body["checks"]["broker"]["ok"] is False
-        writer.send_signal(signal.SIGTERM)
-        assert writer.wait(timeout=5) == 0
-    finally:
-        if writer.poll() is None:
-            writer.kill()
-            writer.wait(5)
+    base = f"http://127.0.0.1:{metrics}"
+    wait_for("alive", lambda: get(f"{base}/health")[0] == 200, writer, log)
+    wait_for("warned", lambda: "cannot reach the Kafka broker" in log.read_text(), writer, log)
+    status, body = get(f"{base}/ready")
+    assert status == 503
+    assert body["checks"]["broker"]["ok"] is False
+    assert stop_within_5s(writer) == 0
     warnings = [line for line in log_lines(log) if "cannot reach the Kafka broker" in line["message"]]
     assert len(warnings) == 1  # one per 30 s interval
     assert warnings[0]["level"] == "WARNING" and warnings[0]["process"] == "order-writer"

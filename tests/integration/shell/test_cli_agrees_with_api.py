@@ -6,23 +6,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 
-import pytest
 from shell_processes import oms_env
 
 from streams.adapters.http.app import reprocess_refusal
-from streams.adapters.kafka import create_topics, delete_topics
-from streams.bootstrap import bootstrap
 from streams.settings import REPO_ROOT, Settings
-
-
-@pytest.fixture
-def topics(kafka_bootstrap: str, topic_prefix: str) -> Iterator[Settings]:
-    settings = Settings(bootstrap_servers=kafka_bootstrap, topic_prefix=topic_prefix, partitions=2)
-    created = create_topics(settings, bootstrap(settings).topics)
-    yield settings
-    delete_topics(settings, created)
 
 
 def _reprocess(settings: Settings, order_id: str) -> subprocess.CompletedProcess[str]:

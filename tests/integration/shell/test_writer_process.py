@@ -4,13 +4,12 @@ unless asked to rebuild it."""
 
 from __future__ import annotations
 
-import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from shell_processes import free_port, get, log_lines, oms_env, start_oms, wait_for
+from shell_processes import free_port, get, log_lines, oms_env, start_oms, stop_within_5s, wait_for
 
 from streams.adapters.kafka import admin, delete_topics
 from streams.settings import Settings
@@ -40,16 +39,6 @@ def _writer(
     return start_oms(["writer", "--metrics-port", str(port), *extra], env, log), f"http://127.0.0.1:{port}"
 
 
-def _stop_within_5s(writer: subprocess.Popen[bytes]) -> int:
-    writer.send_signal(signal.SIGTERM)
-    try:
-        return writer.wait(timeout=5)
-    finally:
-        if writer.poll() is None:
-            writer.kill()
-            writer.wait(5)
-
-
 def test_sigterm_stops_a_ready_writer_cleanly_within_5s(
     kafka_bootstrap: str, prefixes: list[str], tmp_path: Path
 ) -> None:
@@ -57,7 +46,7 @@ def test_sigterm_stops_a_ready_writer_cleanly_within_5s(
     writer, base = _writer(kafka_bootstrap, prefixes[0], tmp_path / "state", log)
     wait_for("ready", lambda: get(f"{base}/ready")[0] == 200, writer, log)
     wait_for("consuming", lambda: "order writer writer-" in log.read_text(), writer, log)
-    assert _stop_within_5s(writer) == 0
+    assert stop_within_5s(writer) == 0
     messages = [line["message"] for line in log_lines(log)]
     assert any(m.startswith("order writer stopped") for m in messages), messages
 
@@ -68,7 +57,7 @@ def test_a_state_folder_of_another_prefix_is_refused_unless_rebuilt(
     state = tmp_path / "state"
     first, base = _writer(kafka_bootstrap, prefixes[0], state, tmp_path / "first.log")
     wait_for("ready", lambda: get(f"{base}/ready")[0] == 200, first, tmp_path / "first.log")
-    assert _stop_within_5s(first) == 0
+    assert stop_within_5s(first) == 0
 
     refused, _ = _writer(kafka_bootstrap, prefixes[1], state, tmp_path / "refused.log")
     assert refused.wait(timeout=30) == 1
@@ -78,5 +67,5 @@ def test_a_state_folder_of_another_prefix_is_refused_unless_rebuilt(
 
     rebuilt, base = _writer(kafka_bootstrap, prefixes[1], state, tmp_path / "rebuilt.log", "--state-rebuild")
     wait_for("ready", lambda: get(f"{base}/ready")[0] == 200, rebuilt, tmp_path / "rebuilt.log")
-    assert _stop_within_5s(rebuilt) == 0
+    assert stop_within_5s(rebuilt) == 0
     assert prefixes[1] in (state / "identity.json").read_text()
