@@ -242,18 +242,13 @@ class ProviderHttp:
                 budget = min(budget, left)
             status: int | None = None
             wait: float | None = None
-            began = time.monotonic()
             try:
-                reply = await self._send(method, path, params, json_body, data, headers, budget, use_auth)
+                last = tries >= self.policy.tries
+                sent = (method, path, params, json_body, data, headers, budget, use_auth)
+                reply = await self._attempt(last, accept, *sent)
             except (ClientError, TimeoutError) as exc:
                 detail = "timed out" if isinstance(exc, TimeoutError) else f"{type(exc).__name__}: {exc}"
-                outcome = _outcome(None, False, tries >= self.policy.tries)
-                observe_provider_call(self.name, None, time.monotonic() - began, outcome)
             else:
-                outcome = _outcome(
-                    reply.status, reply.ok or reply.status in accept, tries >= self.policy.tries
-                )
-                observe_provider_call(self.name, reply.status, time.monotonic() - began, outcome)
                 if reply.ok or reply.status in accept:
                     return reply
                 status = reply.status
@@ -293,6 +288,20 @@ class ProviderHttp:
                 wait,
             )
             await self.sleep(wait)
+
+    async def _attempt(self, last_try: bool, accept: Collection[int], *sent: Any) -> Reply:
+        """One try (``_send``), counted in ``oms_provider_call_seconds`` and ``oms_provider_calls_total``."""
+        began = time.monotonic()
+        try:
+            reply = await self._send(*sent)
+        except (ClientError, TimeoutError):
+            observe_provider_call(self.name, None, time.monotonic() - began, _outcome(None, False, last_try))
+            raise
+        ok = reply.ok or reply.status in accept
+        observe_provider_call(
+            self.name, reply.status, time.monotonic() - began, _outcome(reply.status, ok, last_try)
+        )
+        return reply
 
     async def _send(
         self,

@@ -163,11 +163,13 @@ def run(config: RuntimeConfig, make: Callable[[Publisher, ConnectorStore], Provi
     health_at = (config.listen_host, config.listen_port)
     if start_up(config.settings, waiting.stop, health_at=health_at, owns_state=False) is None:
         return 0
-    components = bootstrap(config.settings)
-    codec = components.codec
-    topics = components.topics
+    return _serve(config, make)
+
+
+def _faust_app(config: RuntimeConfig) -> faust.App:
+    """The connector's Faust app: its group, static membership, raw bytes on the wire."""
     config.state_dir.mkdir(parents=True, exist_ok=True)
-    app = faust.App(
+    return faust.App(
         config.group_id,
         broker=f"kafka://{config.settings.bootstrap_servers}",
         store="memory://",
@@ -181,6 +183,13 @@ def run(config: RuntimeConfig, make: Callable[[Publisher, ConnectorStore], Provi
         value_serializer="raw",
         producer_acks=-1,
     )
+
+
+def _serve(config: RuntimeConfig, make: Callable[[Publisher, ConnectorStore], ProviderConnector]) -> int:
+    components = bootstrap(config.settings)
+    codec = components.codec
+    topics = components.topics
+    app = _faust_app(config)
     requests = app.topic(
         topics.provider_requests(config.provider),
         key_type=bytes,
