@@ -42,7 +42,7 @@ from streams.bootstrap import bootstrap
 from streams.domain.commands import Command, ProviderActionRequest
 from streams.shell.health import READINESS, Check, add_routes
 from streams.shell.metrics import count_webhook
-from streams.shell.process import Stopper, start_up
+from streams.shell.process import BrokerWatch, Stopper, start_up
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +163,8 @@ def run(config: RuntimeConfig, make: Callable[[Publisher, ConnectorStore], Provi
     health_at = (config.listen_host, config.listen_port)
     if start_up(config.settings, waiting.stop, health_at=health_at, owns_state=False) is None:
         return 0
-    return _serve(config, make)
+    with BrokerWatch(config.settings).running():
+        return _serve(config, make)
 
 
 def _faust_app(config: RuntimeConfig) -> faust.App:

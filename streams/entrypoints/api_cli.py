@@ -34,7 +34,7 @@ from streams.services.projection import Projection, ProjectionRunner, Projection
 from streams.shell import metrics
 from streams.shell.commands import CommandFailed, with_settings
 from streams.shell.health import READINESS, Check, add_routes, before_scrape
-from streams.shell.process import Stopper, start_up
+from streams.shell.process import BrokerWatch, Stopper, start_up
 from streams.shell.settings import ApiSettings, LogLevel
 
 log = logging.getLogger(__name__)
@@ -136,7 +136,8 @@ def _api(settings: ApiSettings, rebuild: Rebuild = False) -> int:
     app = create_app(projection, token=token, reprocess_order=reprocess_publisher(c, REPROCESS_COMMAND))
     add_routes(app)
     try:
-        return asyncio.run(_serve(app, runner, settings, stopper, rebuild))
+        with BrokerWatch(settings).running():
+            return asyncio.run(_serve(app, runner, settings, stopper, rebuild))
     finally:
         projection.store.close()
 

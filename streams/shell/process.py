@@ -21,7 +21,8 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any
@@ -137,6 +138,54 @@ def _ask(settings: Settings, timeout: float, answer: list[Cluster | BrokerUnreac
         answer.append(exc)
 
 
+class BrokerWatch:
+    """While a process runs, whether its broker still answers: ``/ready``'s broker check,
+    and one warning per ``warn_every`` seconds while it does not."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        readiness: Readiness = READINESS,
+        every: float = 10.0,
+        warn_every: float = 30.0,
+        timeout: float = BROKER_TIMEOUT,
+    ) -> None:
+        self.settings = settings
+        self.timeout = timeout
+        self.checks = 0
+        """How many checks have been made (each one a metadata request)."""
+        self.readiness = readiness
+        self.every = every
+        self.warn_every = warn_every
+        self._stop = threading.Event()
+
+    @contextmanager
+    def running(self) -> Iterator[BrokerWatch]:
+        thread = threading.Thread(target=self._watch, name="broker-watch", daemon=True)
+        thread.start()
+        try:
+            yield self
+        finally:
+            self._stop.set()
+            thread.join(self.timeout + 1)
+
+    def _watch(self) -> None:
+        last_warning = -self.warn_every
+        while not self._stop.wait(self.every):
+            try:
+                cluster = check_broker(self.settings, self.timeout)
+            except BrokerUnreachable as exc:
+                self.checks += 1
+                self.readiness.set(Check.BROKER, False, f"{self.settings.bootstrap_servers} does not answer")
+                if time.monotonic() - last_warning >= self.warn_every:
+                    log.warning("%s The process keeps trying.", exc)
+                    last_warning = time.monotonic()
+                continue
+            self.readiness.set(
+                Check.BROKER, True, f"cluster {cluster.cluster_id} at {self.settings.bootstrap_servers}"
+            )
+
+
 class Stopper:
     """SIGTERM/SIGINT set :attr:`stop` and run the ``on_stop`` callbacks; the process ends by
     itself ``grace`` seconds later at the latest (a second signal ends it at once)."""
@@ -238,7 +287,8 @@ def run_service(
     )
     try:
         if start_up(settings, stopper.stop, owns_state=owns_state) is not None:
-            body(stopper.stop)
+            with BrokerWatch(settings).running():
+                body(stopper.stop)
     finally:
         server.close()
     return 0
