@@ -41,6 +41,7 @@ from streams.adapters.avro import AvroCodec, UndecodableRecord
 from streams.bootstrap import bootstrap
 from streams.domain.commands import Command, ProviderActionRequest
 from streams.shell.health import READINESS, Check, add_routes
+from streams.shell.logging import order_context
 from streams.shell.metrics import count_webhook
 from streams.shell.process import BrokerWatch, Stopper, start_up
 
@@ -225,7 +226,8 @@ def _serve(config: RuntimeConfig, make: Callable[[Publisher, ConnectorStore], Pr
                 request: ProviderActionRequest = request, event: faust.EventT[bytes] = event
             ) -> None:
                 try:
-                    await answer(connector, request, publisher)
+                    with order_context(partition=event.message.partition, offset=event.message.offset):
+                        await answer(connector, request, publisher)
                 finally:
                     await manual.ack(event)
 

@@ -287,5 +287,6 @@ def test_one_filter_follows_an_order_through_the_json_logs(
             if line.startswith("{") and json.loads(line).get("order_id") == order_id:
                 entry = json.loads(line)
                 seen.setdefault(entry["process"], set()).add(entry.get("correlation_id", ""))
+                assert "partition" in entry and "offset" in entry, entry
     assert {"connector-bigcommerce", "connector-fno"} <= set(seen), seen
     assert all(ids - {""} for ids in seen.values()), seen
