@@ -1162,7 +1162,7 @@ def _tracking_fields(body: Mapping[str, Any]) -> dict[str, str]:
     return fields
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     """``python -m simulators.bigcommerce`` (``oms simulator bigcommerce``): ``--help`` lists its settings."""
     return run(
         BigCommerceSimulator,
@@ -1171,6 +1171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         8101,
         "BigCommerce simulator: V2 orders, V3 webhooks (signed, retried), /_sim control plane.",
         argv,
+        prog,
     )
 
 

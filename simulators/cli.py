@@ -35,7 +35,8 @@ def register(app: typer.Typer) -> None:
 
 def _runner(provider: str) -> Callable[[typer.Context], None]:
     def run(ctx: typer.Context) -> None:
-        code: int = importlib.import_module(f"simulators.{provider}").main(ctx.args)
+        module = importlib.import_module(f"simulators.{provider}")
+        code: int = module.main(ctx.args, prog=f"oms simulator {provider}")
         raise typer.Exit(code)
 
     return run

@@ -978,6 +978,7 @@ def run(
     default_port: int,
     description: str,
     argv: Sequence[str] | None,
+    prog: str | None = None,
 ) -> int:
     """``python -m simulators.<name>`` (and ``oms simulator <name>``): serve until stopped."""
 
@@ -985,7 +986,7 @@ def run(
         serve(simulator(vendor(**{f.name: getattr(settings, f.name) for f in dataclasses.fields(vendor)})))
 
     command = with_settings(process_settings(vendor, name, default_port))(start)
-    return run_command(command, f"python -m simulators.{name}", description, argv)
+    return run_command(command, prog or f"python -m simulators.{name}", description, argv)
 
 
 def serve(sim: Simulator) -> None:

@@ -334,7 +334,7 @@ def _lines_to_ship(order: OutboundOrder, spec: Any) -> list[dict[str, Any]]:
     return chosen
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     """``python -m simulators.flexe`` (``oms simulator flexe``): ``--help`` lists its settings."""
     return run(
         FlexeSimulator,
@@ -343,6 +343,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         8103,
         "Flexe simulator (ASSUMED wire format): outbound orders, order_shipped webhooks, /_sim.",
         argv,
+        prog,
     )
 
 

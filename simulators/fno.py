@@ -1107,7 +1107,7 @@ def _http_part(result: ODataResult, content_id: str | None) -> bytes:
     return ("\r\n".join(head) + "\r\n\r\n" + "\r\n".join(inner) + "\r\n\r\n").encode() + body
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     """``python -m simulators.fno`` (``oms simulator fno``): ``--help`` lists its settings."""
     return run(
         FnoSimulator,
@@ -1116,6 +1116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         8102,
         "Dynamics 365 F&O simulator: Entra token, OData sales orders, $batch, business events, dual-write.",
         argv,
+        prog,
     )
 
 

@@ -1001,7 +1001,7 @@ async def _v2_body(request: web.Request) -> dict[str, Any]:
         ) from error
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     """``python -m simulators.sap`` (``oms simulator sap``): ``--help`` lists its settings."""
     return run(
         SapSimulator,
@@ -1010,6 +1010,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         8104,
         "SAP S/4HANA simulator: sales orders, billing documents (OData v2, CSRF), billing CloudEvents.",
         argv,
+        prog,
     )
 
 
