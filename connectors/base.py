@@ -18,6 +18,7 @@ from connectors.actions import Publisher
 from connectors.http import ProviderHttp
 from connectors.state import ConnectorStore, KeyedLocks
 from connectors.webhooks import acknowledged, unavailable
+from streams.shell.metrics import WebhookOutcome, mark_webhook
 
 OptionsT = TypeVar("OptionsT")
 KeyT = TypeVar("KeyT")
@@ -81,6 +82,7 @@ class HttpConnector(ABC, Generic[OptionsT, KeyT]):
         command id, which the order writer refuses."""
         async with self._locks.hold(f"{kind}/{message_id}"):
             if self.store.seen(kind, message_id):
+                mark_webhook(WebhookOutcome.DUPLICATE)
                 return acknowledged()
             with self.sent_again_on_failure(what):
                 await take()

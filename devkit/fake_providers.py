@@ -13,8 +13,10 @@ import logging
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import ClassVar
 
 from confluent_kafka import Consumer, Producer
+from pydantic import Field, field_validator
 
 from streams.adapters.avro import AvroCodec
 from streams.adapters.kafka import OffsetCommits, consumer_config, producer_config, value_of
@@ -31,6 +33,9 @@ from streams.domain.commands import (
 from streams.domain.order import OrderState
 from streams.domain.transitions import FULFILLMENT_IN_PROGRESS
 from streams.settings import Settings
+from streams.shell.commands import run_command, with_settings
+from streams.shell.process import run_service
+from streams.shell.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 
@@ -151,48 +156,59 @@ class FakeProviders:
         )
 
 
+class FakeProvidersSettings(ServiceSettings):
+    """``python -m devkit.fake_providers``: every provider played at once."""
+
+    process: ClassVar[str] = "fake-providers"
+    default_metrics_port: ClassVar[int] = 9311
+
+    fail: list[str] = Field(
+        default_factory=list,
+        description="PROVIDER:ACTION:N fails the first N attempts of an action "
+        "(e.g. fno:send_to_fulfillment:2)",
+    )
+    without: list[str] = Field(
+        default_factory=list,
+        description="leave a provider to its real connector, e.g. --without dom (oms dom)",
+    )
+
+    @field_validator("fail")
+    @classmethod
+    def _failures(cls, specs: list[str]) -> list[str]:
+        for spec in specs:
+            provider, _, count = [*spec.split(":"), "", ""][:3]
+            if provider not in PROVIDERS or not count.isdigit():
+                raise ValueError(f"{spec!r} is not PROVIDER:ACTION:N (providers: {', '.join(PROVIDERS)})")
+        return specs
+
+    @property
+    def failures(self) -> dict[tuple[str, str], int]:
+        return {(p, a): int(n) for p, a, n in (spec.split(":") for spec in self.fail)}
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m devkit.fake_providers``: every provider played at once, for demos and benchmarks."""
-    import argparse
-    import signal
+    return run_command(
+        _run,
+        "python -m devkit.fake_providers",
+        "Stand-in connectors for every provider: answer each action at once and play the "
+        "provider's later part (F&O picks/packs/invoices, Flexe ships, SAP bills).",
+        argv,
+    )
 
+
+@with_settings(FakeProvidersSettings)
+def _run(settings: FakeProvidersSettings) -> int:
     from streams.bootstrap import bootstrap
 
-    parser = argparse.ArgumentParser(
-        prog="python -m devkit.fake_providers",
-        description="Stand-in connectors for every provider: answer each action at once and "
-        "play the provider's later part (F&O picks/packs/invoices, Flexe ships, SAP bills).",
-    )
-    parser.add_argument(
-        "--fail",
-        action="append",
-        default=[],
-        metavar="PROVIDER:ACTION:N",
-        help="fail the first N attempts of an action, e.g. fno:send_to_fulfillment:2",
-    )
-    parser.add_argument(
-        "--without",
-        action="append",
-        default=[],
-        choices=PROVIDERS,
-        metavar="PROVIDER",
-        help="leave a provider to its real connector, e.g. --without dom (oms dom)",
-    )
-    args = parser.parse_args(argv)
-    logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    failures = {}
-    for spec in args.fail:
-        provider, action, count = spec.split(":")
-        failures[(provider, action)] = int(count)
-    c = bootstrap()
-    played = tuple(p for p in PROVIDERS if p not in args.without)
-    fakes = FakeProviders(c.settings, c.topics, c.codec, failures=failures, providers=played)
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    log.info("fake providers (%s) answering on %s", ", ".join(played), c.settings.bootstrap_servers)
-    fakes.run(stop)
-    return 0
+    def work(stop: threading.Event) -> None:
+        c = bootstrap(settings)
+        played = tuple(p for p in PROVIDERS if p not in settings.without)
+        fakes = FakeProviders(c.settings, c.topics, c.codec, failures=settings.failures, providers=played)
+        log.info("fake providers (%s) answering on %s", ", ".join(played), c.settings.bootstrap_servers)
+        fakes.run(stop)
+
+    return run_service(settings, work, owns_state=False)
 
 
 if __name__ == "__main__":

@@ -236,7 +236,7 @@ def start_world(
                     [
                         "-m",
                         f"connectors.{p}",
-                        "--listen-port",
+                        "--port",
                         url.rsplit(":", 1)[1],
                         "--instance-id",
                         str(n),

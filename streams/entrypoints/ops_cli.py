@@ -2,80 +2,83 @@
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+import typer
 from confluent_kafka import Producer
 
 from streams.adapters.control_feed import ControlFeed, publish_control
 from streams.adapters.flow_files import FlowFileError
 from streams.adapters.kafka import producer_config
-from streams.bootstrap import bootstrap
 from streams.domain.control import PauseTarget, TargetKind, TargetPaused, TargetResumed
 from streams.domain.error_queue import ErrorCategory, ErrorQuery, plan_reprocess
 from streams.domain.what_if import WhatIfReport
 from streams.entrypoints.output import err
+from streams.entrypoints.running import connected
 from streams.services.operations import read_error_queue, send_plans
 from streams.services.what_if import NoOrders, Progress, load_draft, run_what_if
+from streams.shell.commands import CommandFailed, with_settings
+from streams.shell.settings import Settings
+
+Time = Annotated[str, typer.Option(help="ISO 8601, e.g. 2026-12-01T08:00Z")]
+Kind = Annotated[TargetKind, typer.Argument(help="what to pause: a flow (version) or a provider")]
+Name = Annotated[str, typer.Argument(help="the flow's or the provider's name")]
+FlowVersion = Annotated[int | None, typer.Option(min=1, help="one version of the flow (default: all)")]
 
 
-def _time(text: str) -> datetime:
+def parse_time(text: str | None) -> datetime | None:
+    """An ISO 8601 time (``Z`` allowed, UTC when no zone is given); a usage error otherwise."""
+    if text is None:
+        return None
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r} (e.g. 2026-12-01T08:00Z)") from exc
+        raise typer.BadParameter(f"not an ISO 8601 time: {text!r} (e.g. 2026-12-01T08:00Z)") from exc
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def register(sub: Any) -> None:
-    what = sub.add_parser(
+def register(app: typer.Typer) -> None:
+    app.command(
         "what-if",
-        help="replay past orders through a draft flow and show what would have changed",
-        description="Reads the event topics (nothing is written), replays the orders created "
-        "in [--since, --until) through the published flows with the draft standing in for its "
-        "flow, providers answering as they did (a stand-in where the draft asks something "
-        "new), and prints a diff per changed order and a summary.",
+        help="Replay past orders through a draft flow and show what would have changed. Reads the "
+        "event topics (nothing is written), replays the orders created in [--since, --until) "
+        "through the published flows with the draft standing in for its flow, providers "
+        "answering as they did (a stand-in where the draft asks something new), and prints a "
+        "diff per changed order and a summary.",
+    )(_what_if)
+    app.command("pause", help="Pause a flow (version) or a provider: its requests wait at their step.")(
+        _pause
     )
-    what.add_argument("--flow", type=Path, required=True, help="the draft flow file (YAML)")
-    what.add_argument("--since", type=_time, required=True, help="orders created at or after (ISO 8601)")
-    what.add_argument("--until", type=_time, help="orders created before (ISO 8601)")
-    what.add_argument("--orders", type=int, help="at most this many orders (the oldest)")
-    what.add_argument("--show", type=int, default=20, help="changed orders to print (default 20)")
-    what.set_defaults(run=_what_if)
-    for name, verb in (("pause", "pause"), ("resume", "resume")):
-        p = sub.add_parser(
-            name, help=f"{verb} a flow (version) or a provider: held requests wait at their step"
-        )
-        p.add_argument("kind", choices=[k.value for k in TargetKind])
-        p.add_argument("name", help="the flow's or the provider's name")
-        p.add_argument("--flow-version", type=int, help="one version of the flow (default: all)")
-        if name == "pause":
-            p.add_argument("--reason", default="", help="why (shown on the dashboard)")
-        p.set_defaults(run=_pause if name == "pause" else _resume)
+    app.command(
+        "resume", help="Resume a paused flow or provider: held requests go out in the order they queued."
+    )(_resume)
 
 
-def add_reprocess_filters(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--error", action="append", dest="error_ids", help="an error id (repeatable)")
-    parser.add_argument(
-        "--category", choices=[c.value for c in ErrorCategory], help="every open error of a queue"
-    )
-    parser.add_argument("--provider", help="every open error of a provider")
-    parser.add_argument("--since", type=_time, help="open errors at or after this time (ISO 8601)")
+@dataclass(frozen=True)
+class ErrorFilters:
+    error_ids: list[str]
+    category: ErrorCategory | None
+    provider: str | None
+    since: datetime | None
 
 
-def reprocess_errors(args: argparse.Namespace) -> int:
+def reprocess_errors(settings: Settings, filters: ErrorFilters) -> int:
     """``oms reprocess --category ... --since ...``: the errors' reprocess, as the API does it."""
-    c = bootstrap()
+    c = connected(settings)
     queue = read_error_queue(c.settings, c.topics, c.codec)
-    if args.error_ids:
-        ids = list(args.error_ids)
+    if filters.error_ids:
+        ids = list(filters.error_ids)
     else:
-        category = ErrorCategory(args.category) if args.category else None
         query = ErrorQuery(
-            provider=args.provider, category=category, since=args.since, state="open", limit=100_000
+            provider=filters.provider,
+            category=filters.category,
+            since=filters.since,
+            state="open",
+            limit=100_000,
         )
         ids = [q.record.error_id for q in queue.query(query)]
     if not ids:
@@ -110,24 +113,41 @@ def _progress() -> tuple[Progress | None, Callable[[], None]]:
     return update, bar.stop
 
 
-def _what_if(args: argparse.Namespace) -> int:
+@with_settings(Settings)
+def _what_if(
+    settings: Settings,
+    flow: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="the draft flow file (YAML)")],
+    since: Time,
+    until: Annotated[str | None, typer.Option(help="orders created before (ISO 8601)")] = None,
+    orders: Annotated[int | None, typer.Option(min=1, help="at most this many orders (the oldest)")] = None,
+    show: Annotated[int, typer.Option(min=0, help="changed orders to print")] = 20,
+) -> int:
     try:
-        draft = load_draft(args.flow)
+        draft = load_draft(flow)
     except FlowFileError as exc:
         err(f"draft refused:\n{exc}")
         return 2
-    c = bootstrap()
+    start = parse_time(since)
+    assert start is not None  # --since is required
+    c = connected(settings)
     progress, done = _progress()
     try:
         run = run_what_if(
-            c.settings, c.topics, c.codec, draft, args.since, args.until, args.orders, c.transitions, progress
+            c.settings,
+            c.topics,
+            c.codec,
+            draft,
+            start,
+            parse_time(until),
+            orders,
+            c.transitions,
+            progress,
         )
     except NoOrders as exc:
-        print(exc)
-        return 1
+        raise CommandFailed(str(exc)) from exc
     finally:
         done()
-    print(render(run.report, args.show))
+    print(render(run.report, show))
     print(
         f"({len(run.report.orders):,} orders: read {run.read_seconds:.1f}s, "
         f"replayed {run.replay_seconds:.1f}s; nothing was written)"
@@ -156,37 +176,31 @@ def render(report: WhatIfReport, show: int) -> str:
     return "\n".join(lines)
 
 
-def _target(args: argparse.Namespace) -> PauseTarget:
-    return PauseTarget(kind=args.kind, name=args.name, flow_version=args.flow_version)
-
-
-def _pause(args: argparse.Namespace) -> int:
-    c = bootstrap()
-    target = _target(args)
+@with_settings(Settings)
+def _pause(
+    settings: Settings,
+    kind: Kind,
+    name: Name,
+    flow_version: FlowVersion = None,
+    reason: Annotated[str, typer.Option(help="why (shown on the dashboard)")] = "",
+) -> None:
+    c = connected(settings)
+    target = PauseTarget(kind=kind, name=name, flow_version=flow_version)
     if ControlFeed(c.settings, c.topics, c.codec).pauses.is_paused(target.key):
         print(f"{target.key} is paused already")
-        return 0
-    publish_control(
-        c.settings,
-        c.topics,
-        c.codec,
-        TargetPaused(target=target, paused_at=datetime.now(UTC), by="operator:cli", reason=args.reason),
-    )
-    print(f"{target.key} paused: new requests wait at their step (`oms resume {args.kind} {args.name}`)")
-    return 0
+        return
+    paused = TargetPaused(target=target, paused_at=datetime.now(UTC), by="operator:cli", reason=reason)
+    publish_control(c.settings, c.topics, c.codec, paused)
+    print(f"{target.key} paused: new requests wait at their step (`oms resume {kind.value} {name}`)")
 
 
-def _resume(args: argparse.Namespace) -> int:
-    c = bootstrap()
-    target = _target(args)
+@with_settings(Settings)
+def _resume(settings: Settings, kind: Kind, name: Name, flow_version: FlowVersion = None) -> None:
+    c = connected(settings)
+    target = PauseTarget(kind=kind, name=name, flow_version=flow_version)
     if not ControlFeed(c.settings, c.topics, c.codec).pauses.is_paused(target.key):
         print(f"{target.key} is not paused: nothing to resume")
-        return 0
-    publish_control(
-        c.settings,
-        c.topics,
-        c.codec,
-        TargetResumed(target=target, resumed_at=datetime.now(UTC), by="operator:cli"),
-    )
+        return
+    resumed = TargetResumed(target=target, resumed_at=datetime.now(UTC), by="operator:cli")
+    publish_control(c.settings, c.topics, c.codec, resumed)
     print(f"{target.key} resumed: its held requests go out in the order they queued")
-    return 0

@@ -40,6 +40,8 @@ from streams.adapters.state_store import StateStore
 from streams.adapters.topics import TopicRegistry
 from streams.services.gc_pause import gc_paused
 from streams.settings import Settings
+from streams.shell import metrics
+from streams.shell.logging import order_context
 
 log = logging.getLogger(__name__)
 
@@ -253,7 +255,8 @@ class TransactionalWriter(ABC):
             work()
             if offsets is not None:
                 producer.send_offsets_to_transaction(offsets(), self._consumer.consumer_group_metadata(), 30)
-            producer.commit_transaction(60)
+            with metrics.TRANSACTION_COMMIT_SECONDS.time():
+                producer.commit_transaction(60)
         except KafkaException as exc:
             error = exc.args[0]
             if isinstance(error, KafkaError) and error.txn_requires_abort():
@@ -286,6 +289,7 @@ class TransactionalWriter(ABC):
 
     def _handle(self, msg: Message) -> None:
         self.stats.commands += 1
+        metrics.RECORDS_CONSUMED.labels(topic=msg.topic()).inc()
         try:
             command = self.codec.decode(value_of(msg))
             if not self._accepts(command):
@@ -293,8 +297,17 @@ class TransactionalWriter(ABC):
         except UndecodableRecord as exc:
             dead_letter(self._producer, self.topics.dead_letters, msg, str(exc))
             self.stats.dead_letters += 1
+            metrics.DEAD_LETTERS.labels(topic=msg.topic(), reason="undecodable").inc()
             return
-        self._apply(command, where(msg)[1])
+        env = getattr(command, "envelope", None)
+        with order_context(
+            order_id=getattr(env, "order_id", None),
+            correlation_id=getattr(env, "correlation_id", None),
+            causation_id=getattr(env, "command_id", None),
+            partition=msg.partition(),
+            offset=msg.offset(),
+        ):
+            self._apply(command, where(msg)[1])
 
     def _rewind(self, batch: list[Message]) -> None:
         firsts: dict[tuple[str, int], int] = {}

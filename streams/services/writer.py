@@ -30,19 +30,38 @@ from streams.domain.commands import (
 )
 from streams.domain.control import releases
 from streams.domain.errors import DomainError
-from streams.domain.events import Event, ProviderActionReleased, ProviderActionRequested
+from streams.domain.events import Event, FlowStepRecorded, ProviderActionReleased, ProviderActionRequested
 from streams.domain.history import OrderHistories
 from streams.domain.orchestration import FlowEngine, process
 from streams.domain.order import OrderState, PendingAction
 from streams.domain.transitions import TransitionTable
 from streams.services.transactional import Folder, TransactionalWriter, WriterStats
 from streams.settings import Settings
+from streams.shell import metrics
+from streams.shell.metrics import CommandOutcome
 
 log = logging.getLogger(__name__)
 
 WRITER_GROUP = "oms-order-writer"
 
 __all__ = ["WRITER_GROUP", "OrderWriter", "WriterStats"]
+
+
+def _count(command: str, outcome: CommandOutcome, error: BaseException | None = None) -> None:
+    """``oms_commands_total`` and, for a rejection, ``oms_rejections_total`` by the error's kind."""
+    metrics.COMMANDS.labels(command=command, outcome=outcome.value).inc()
+    if error is not None:
+        metrics.REJECTIONS.labels(reason=type(error).__name__).inc()
+
+
+def _observe_step(before: OrderState | None, recorded: FlowStepRecorded) -> None:
+    """``oms_flow_step_seconds``: from the step's provider request (the attempt that settled
+    it) to its result. Steps without a provider action are not timed."""
+    waiting = [p.not_before for p in (before.pending_actions if before else ()) if p.step == recorded.step]
+    if waiting:
+        seconds = (recorded.envelope.occurred_at - min(waiting)).total_seconds()
+        labels = {"flow": recorded.flow, "step": recorded.step, "result": recorded.result}
+        metrics.FLOW_STEP_SECONDS.labels(**labels).observe(max(0.0, seconds))
 
 
 class OrderWriter(TransactionalWriter):
@@ -114,13 +133,16 @@ class OrderWriter(TransactionalWriter):
         """Decide ``command`` and the flow's reactions; append, request, reject as they say."""
         order_id = command.envelope.order_id
         state = self.store.get(order_id)
+        kind = type(command).__name__
         try:
             outcome = process(command, state, self.engine, self.transitions)
         except DomainError as exc:
             self._reject(command, partition, str(exc))
+            _count(kind, CommandOutcome.REJECTED, exc)
             return
         if outcome.duplicate:
             self.stats.duplicates += 1
+            _count(kind, CommandOutcome.DUPLICATE)
             log.debug(
                 "%s %s of %s was decided before: ignored",
                 type(command).__name__,
@@ -132,8 +154,13 @@ class OrderWriter(TransactionalWriter):
             self._append(event, partition)
             if isinstance(event, ProviderActionRequested | ProviderActionReleased):
                 self._request(event, outcome.state, partition)
+            elif isinstance(event, FlowStepRecorded):
+                _observe_step(state, event)
         for refused, error in outcome.refused:
             self._reject(refused, partition, str(error))
+            _count(type(refused).__name__, CommandOutcome.REJECTED, error)
+        if outcome.events or not outcome.refused:
+            _count(kind, CommandOutcome.APPENDED if outcome.events else CommandOutcome.DUPLICATE)
         if outcome.events and outcome.state is not None:
             self.store[order_id] = outcome.state
             self._watch(outcome.state)

@@ -11,6 +11,7 @@ import contextlib
 import random
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -89,6 +90,9 @@ async def test_an_order_appears_on_the_dashboard_and_reaches_completed_fulfilled
                 await page.wait_for("document.querySelectorAll('#providers .provider').length === 1")
                 await page.screenshot(SCREENSHOTS / "oms-e2e-overview.png")
                 assert page.errors == []
+            # The API's own counters moved with the orders it folded (the process shell's /metrics).
+            with urllib.request.urlopen(f"{base}/metrics", timeout=5) as scraped:
+                assert f'oms_orders{{status="Completed"}} {float(ORDERS)}' in scraped.read().decode()
     finally:
         delete_topics(settings, [c.topics.topic(s.name) for s in c.topics.specs()])
 

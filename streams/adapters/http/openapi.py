@@ -282,7 +282,7 @@ def openapi() -> JSON:
                             "external_ref",
                             "query",
                             {"type": "string"},
-                            "system:ref (bigcommerce:118) or a bare ref in any system (118)",
+                            "system:ref, e.g. bigcommerce:118 (anything else is a 400)",
                         ),
                         _param(
                             "limit",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from aiohttp import ClientSession
@@ -49,6 +50,10 @@ class Stack:
     world: World
     watch: OrderWatch
     writer: subprocess.Popen[bytes]
+    writer_url: str
+    """The writer's /metrics, /health, /ready."""
+    workdir: Path
+    """writer.log, and world/logs/ with every other process's log."""
 
     @property
     def settings(self) -> Settings:

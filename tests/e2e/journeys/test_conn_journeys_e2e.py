@@ -9,13 +9,18 @@ one order at F&O, Flexe and SAP per order however often the connectors had to tr
 
 from __future__ import annotations
 
+import json
+import urllib.request
 from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 
 import pytest
 from conn_e2e_stack import EXPECTED_STATUSES, SALES_ORDERS, Stack, statuses
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
-from devkit.world import SIM_CREDENTIALS, drive_journeys, settled
+from devkit.world import SIM_CREDENTIALS, WEBHOOK_KEY, drive_journeys, settled
 from streams.domain.events import (
     Event,
     FlowStepRecorded,
@@ -183,8 +188,80 @@ def test_a_provider_down_past_the_connectors_tries_is_retried_by_the_flow(stack:
     assert statuses(events) == EXPECTED_STATUSES[1]
 
 
-def test_no_secret_reaches_a_log(stack: Stack, driven: dict[int, list[str]]) -> None:
+# -- the process shell: every process kind serves /metrics, /health, /ready; no log holds a secret
+
+
+def _get(url: str) -> tuple[int, str]:
+    with urllib.request.urlopen(url, timeout=5) as answer:
+        return answer.status, answer.read().decode()
+
+
+def scrape(base: str) -> list[Sample]:
+    status, text = _get(f"{base}/metrics")
+    assert status == 200
+    return [s for family in text_string_to_metric_families(text) for s in family.samples]
+
+
+def total(samples: Iterable[Sample], name: str, **labels: str) -> float:
+    return sum(s.value for s in samples if s.name == name and labels.items() <= s.labels.items())
+
+
+def test_the_writer_counted_its_commands_and_transactions(stack: Stack, driven: dict[int, list[str]]) -> None:
+    samples = scrape(stack.writer_url)
+    assert total(samples, "oms_commands_total", command="CreateOrder", outcome="appended") >= len(
+        [o for orders in driven.values() for o in orders]
+    )
+    assert total(samples, "oms_records_consumed_total") > 0
+    assert total(samples, "oms_transaction_commit_seconds_count") > 0
+    assert total(samples, "oms_flow_step_seconds_count", step="send-to-fno", result="succeeded") > 0
+    lag = [
+        s for s in samples if s.name == "oms_consumer_lag" and s.labels["group"].endswith("oms-order-writer")
+    ]
+    assert len(lag) == stack.settings.partitions  # one gauge per partition of order.commands
+    assert _get(f"{stack.writer_url}/ready")[0] == 200
+
+
+def test_each_connector_counted_its_provider_calls_and_webhooks(
+    stack: Stack, driven: dict[int, list[str]]
+) -> None:
+    for provider, base in stack.world.connectors.items():
+        samples = scrape(base)
+        assert total(samples, "oms_provider_calls_total", provider=provider, outcome="ok") > 0, provider
+        assert total(samples, "oms_provider_call_seconds_count", provider=provider) > 0, provider
+        assert total(samples, "oms_webhooks_total", provider=provider, outcome="accepted") > 0, provider
+        assert _get(f"{base}/ready")[0] == 200, provider
+
+
+def test_each_simulator_serves_the_shell_routes(stack: Stack, driven: dict[int, list[str]]) -> None:
+    for provider, base in stack.world.simulators.items():
+        assert total(scrape(base), "python_gc_collections_total") > 0, provider
+        assert _get(f"{base}/health")[0] == 200, provider
+        assert _get(f"{base}/ready")[0] == 200, provider
+
+
+def test_no_log_of_any_process_holds_a_secret(stack: Stack, driven: dict[int, list[str]]) -> None:
     secrets = [value for variables in SIM_CREDENTIALS.values() for value in variables.values()]
-    for log in (stack.world.workdir / "logs").glob("connector-*.log"):
+    logs = [stack.workdir / "writer.log", *(stack.workdir / "world" / "logs").glob("*.log")]
+    assert len(logs) > 8
+    for log in logs:
         text = log.read_text(errors="replace")
         assert not [s for s in secrets if s in text], log.name
+        if log.name.startswith("connector-"):
+            assert WEBHOOK_KEY not in text, log.name
+
+
+def test_one_filter_follows_an_order_through_the_json_logs(
+    stack: Stack, driven: dict[int, list[str]]
+) -> None:
+    """``jq 'select(.order_id == X)'`` over every process's log finds the order in each
+    connector that acted on it, with its correlation id."""
+    order_id = driven[1][0]  # BigCommerce > F&O fulfillment > F&O accounting
+    seen: dict[str, set[str]] = {}
+    for log in (stack.workdir / "world" / "logs").glob("connector-*.log"):
+        for line in log.read_text(errors="replace").splitlines():
+            if line.startswith("{") and json.loads(line).get("order_id") == order_id:
+                entry = json.loads(line)
+                seen.setdefault(entry["process"], set()).add(entry.get("correlation_id", ""))
+                assert "partition" in entry and "offset" in entry, entry
+    assert {"connector-bigcommerce", "connector-fno"} <= set(seen), seen
+    assert all(ids - {""} for ids in seen.values()), seen

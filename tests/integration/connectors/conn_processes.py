@@ -163,7 +163,7 @@ class FlexeRig:
     def start_connector(self, instance: int = 1) -> subprocess.Popen[bytes]:
         """Instance ``instance`` of the Flexe connector, in the connector's consumer group."""
         port = self.ports.setdefault(instance, free_port())
-        argv = ["connectors.flexe", "--listen-port", str(port), "--instance-id", str(instance)]
+        argv = ["connectors.flexe", "--port", str(port), "--instance-id", str(instance)]
         connector = self.start([*argv, "--state-dir", str(self.workdir / f"state-{instance}")])
         wait_http(f"http://127.0.0.1:{port}/health", connector)
         return connector

@@ -41,10 +41,13 @@ def test_the_flexe_connector_answers_its_requests_and_survives_a_kill_without_a_
         connector.wait(10)
         second = [action_request(oms, "flexe", "send_to_fulfillment", f"IT-{n}", 2) for n in range(6, 10)]
         send_requests(oms, second)
-        flexe.start_connector()
+        connector = flexe.start_connector()
         answered = read_answers(oms, {r.action_id for r in first + second})
         outbound = call(f"{flexe.sim_url}/_sim/outbound_orders")["outbound_orders"]
+        connector.send_signal(signal.SIGTERM)
+        stopped = connector.wait(timeout=5)  # SIGTERM stops a connector within 5 s, cleanly
 
+    assert stopped == 0
     assert "IT-SAP/send_to_billing/1" not in answered
     for r in first + second:
         partitions = {p for p, _ in answered[r.action_id]}
