@@ -307,7 +307,7 @@ class OrderWatch:
             ]
         )
 
-        def applied(event: Event, state: OrderState) -> None:
+        def applied(event: Event, state: OrderState, origin: object) -> None:
             self.timelines.setdefault(state.order_id, []).append(event)
 
         histories = OrderHistories(self.states, on_applied=applied)

@@ -9,6 +9,7 @@ offset. Run one per host (``oms inventory-writer``); the group shares the partit
 
 from __future__ import annotations
 
+from operator import attrgetter
 from typing import Any
 
 from pydantic import BaseModel
@@ -16,7 +17,8 @@ from pydantic import BaseModel
 from streams.adapters.avro import AvroCodec
 from streams.adapters.state_store import InventoryStore
 from streams.adapters.topics import TopicRegistry
-from streams.domain.inventory import InventoryCommand, InventoryHistories, decide_inventory, evolve_inventory
+from streams.domain.history import SeqMerge
+from streams.domain.inventory import InventoryCommand, decide_inventory, evolve_inventory
 from streams.services.transactional import Folder, TransactionalWriter
 from streams.settings import Settings
 
@@ -48,7 +50,7 @@ class InventoryWriter(TransactionalWriter):
         return isinstance(record, InventoryCommand)
 
     def _folder(self) -> Folder:
-        return InventoryHistories(self.store)
+        return SeqMerge(evolve_inventory, attrgetter("envelope.key"), self.store)
 
     def _apply(self, command: Any, partition: int) -> None:
         key = command.envelope.key

@@ -457,7 +457,7 @@ class Projection:
                     log.exception("projection listener failed")
         return applied
 
-    def _applied(self, event: Event, state: OrderState) -> None:
+    def _applied(self, event: Event, state: OrderState, origin: object) -> None:
         env = event.envelope
         record = self._held.pop((env.order_id, env.seq), None)
         if record is None:
