@@ -492,7 +492,7 @@ class KafkaLoop(Generic[T]):
         try:
             while self._pending:
                 batch = self.poll()
-                if batch.records:
+                if batch.records or batch.rejects:
                     yield batch
         finally:
             self._strict = False
@@ -517,3 +517,8 @@ def read_to_end(
         yield from loop.read_to_end(start)
     finally:
         loop.close()
+
+
+def read_all(settings: Settings, start: Mapping[Where, int], decode: Decoder[T], **consumer: Any) -> list[T]:
+    """Every record of a one-shot read (``read_to_end``), decoded, in partition order."""
+    return [record for batch in read_to_end(settings, start, decode, **consumer) for record in batch.records]

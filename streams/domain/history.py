@@ -5,7 +5,8 @@ read before ``fulfillment.picked`` of the same order. ``SeqMerge`` holds such ea
 arrivals until the gap fills, drops duplicates, and folds everything else at once: every
 reader of a history (the writers' restore, the replay, an order's timeline, the
 projection) folds through it, so they all see one order whatever the interleaving.
-``OrderHistories`` is the merge of orders; the inventory writer merges SKU@source keys.
+``OrderHistories`` merges orders; ``StockHistories`` merges SKU@source keys (the
+inventory writer's restore).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from operator import attrgetter
 from typing import Any, Generic, Protocol, TypeVar
 
 from streams.domain.events import Event
+from streams.domain.inventory import InventoryEvent, InventoryState, evolve_inventory
 from streams.domain.order import OrderState, evolve
 
 
@@ -121,3 +123,14 @@ class OrderHistories(SeqMerge[Event, OrderState]):
         on_applied: Applied[Event, OrderState] | None = None,
     ) -> None:
         super().__init__(evolve, attrgetter("envelope.order_id"), states, on_applied)
+
+
+class StockHistories(SeqMerge[InventoryEvent, InventoryState]):
+    """SKU@source keys' events from both inventory topics, folded strictly by seq."""
+
+    def __init__(
+        self,
+        states: MutableMapping[str, InventoryState] | None = None,
+        on_applied: Applied[InventoryEvent, InventoryState] | None = None,
+    ) -> None:
+        super().__init__(evolve_inventory, attrgetter("envelope.key"), states, on_applied)

@@ -9,7 +9,6 @@ offset. Run one per host (``oms inventory-writer``); the group shares the partit
 
 from __future__ import annotations
 
-from operator import attrgetter
 from typing import Any
 
 from pydantic import BaseModel
@@ -17,7 +16,7 @@ from pydantic import BaseModel
 from streams.adapters.avro import AvroCodec
 from streams.adapters.state_store import InventoryStore
 from streams.adapters.topics import TopicRegistry
-from streams.domain.history import SeqMerge
+from streams.domain.history import StockHistories
 from streams.domain.inventory import InventoryCommand, decide_inventory, evolve_inventory
 from streams.services.transactional import Folder, TransactionalWriter
 from streams.settings import Settings
@@ -50,7 +49,7 @@ class InventoryWriter(TransactionalWriter):
         return isinstance(record, InventoryCommand)
 
     def _folder(self) -> Folder:
-        return SeqMerge(evolve_inventory, attrgetter("envelope.key"), self.store)
+        return StockHistories(self.store)
 
     def _apply(self, command: Any, partition: int) -> None:
         key = command.envelope.key
