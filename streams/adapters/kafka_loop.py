@@ -284,14 +284,14 @@ class KafkaLoop(Generic[T]):
             self._on_assign(partitions)
 
     def _revoked(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        if self._on_revoke is not None:  # first: it may commit what it finished on them
+            self._on_revoke(partitions)
         gone = {(tp.topic, tp.partition) for tp in partitions}
         self._pending -= gone
         self.stats.assigned = self.stats.assigned - gone
         self.stats.caught_up = not self._pending
         for where in gone:
             self.stats.lag.pop(where, None)
-        if self._on_revoke is not None:
-            self._on_revoke(partitions)
 
     @property
     def caught_up(self) -> bool:
