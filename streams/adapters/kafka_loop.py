@@ -214,11 +214,13 @@ Hook = Callable[[list[TopicPartition]], None]
 
 
 class KafkaLoop(Generic[T]):
-    """One consumer (and the producer of what its handler writes), run the one way.
+    r"""One consumer (and the producer of what its handler writes), run the one way.
 
-    ``group`` names a consumer group (``subscribe``) or, without it, a reader assigns
-    partitions itself (``assign``, ``read_to_end``). A loop that may skip past a record
-    (a group, or ``Commits`` other than ``NONE``) must have a ``dead_letters`` topic.
+    ``group`` names a consumer group to ``subscribe`` to (or only the name its offsets
+    are committed under, for a reader that ``assign``\ s its partitions). A loop that
+    moves past records for good (a group member, or ``Commits`` other than ``NONE``)
+    must have a ``dead_letters`` topic; a reader without one skips what it cannot decode
+    and counts it in ``stats.skipped`` (the record stays in its topic).
     """
 
     def __init__(
@@ -239,7 +241,7 @@ class KafkaLoop(Generic[T]):
         name: str = "",
         stats: LoopStats | None = None,
     ) -> None:
-        if (group is not None or commits is not Commits.NONE) and dead_letters is None:
+        if commits is not Commits.NONE and dead_letters is None:
             raise ValueError("a loop that commits past records must dead-letter what it cannot decode")
         self.name = name or group or "reader"
         self.commits = commits
@@ -266,6 +268,9 @@ class KafkaLoop(Generic[T]):
 
     # -- what to read
     def subscribe(self, topics: list[str]) -> None:
+        """Join the group on ``topics``: its members share their partitions (and commit)."""
+        if self._dead_letters is None:
+            raise ValueError(f"{self.name}: a group member must dead-letter what it cannot decode")
         self._consumer.subscribe(topics, on_assign=self._assigned, on_revoke=self._revoked)
 
     def assign(self, start: Mapping[Where, int]) -> None:
