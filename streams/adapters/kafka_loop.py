@@ -24,6 +24,7 @@ Nothing here costs per record beyond the decode and one list append: counts are 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -92,7 +93,7 @@ def models(codec: AvroCodec, kind: type[M]) -> Decoder[M]:
         record = decode(msg.value() or b"")
         if isinstance(record, kind):
             return record
-        raise UnexpectedRecord(f"{type(record).__name__} is not a {name} (what this topic carries)")
+        raise UnexpectedRecord(f"{type(record).__name__} found where {name} records belong")
 
     return decoder
 
@@ -120,6 +121,27 @@ class Batch(Generic[T]):
             if offset < out.get(key, offset + 1):
                 out[key] = offset
         return out
+
+
+def sort_out(msgs: list[Message], decode: Decoder[T]) -> tuple[Batch[T], list[Message]]:
+    """A consume's messages decoded: the batch, and the events that are not records (a
+    partition's EOF, an error) in the order they came."""
+    batch: Batch[T] = Batch([], [])
+    records, messages, rejects = batch.records, batch.messages, batch.rejects
+    events = []
+    for msg in msgs:
+        if msg.error() is not None:
+            events.append(msg)
+            continue
+        try:
+            record = decode(msg)
+        except UndecodableRecord as exc:
+            rejects.append((msg, exc))
+            continue
+        if record is not None:
+            records.append(record)
+            messages.append(msg)
+    return batch, events
 
 
 @dataclass
@@ -192,16 +214,17 @@ class Publisher:
             raise TimeoutError(f"{remaining} {what} not delivered within {timeout}s")
 
 
-class _Warnings:
+class Warnings:
     """One warning per error code per ``interval``: a broker that is down does not flood the log."""
 
-    def __init__(self, interval: float = 10.0) -> None:
+    def __init__(self, interval: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.interval = interval
+        self._clock = clock
         self._last: dict[int, float] = {}
         self._quiet: Counter[int] = Counter()
 
     def warn(self, name: str, error: KafkaError) -> None:
-        code, now = error.code(), time.monotonic()
+        code, now = error.code(), self._clock()
         if now - self._last.get(code, -self.interval) < self.interval:
             self._quiet[code] += 1
             return
@@ -263,7 +286,7 @@ class KafkaLoop(Generic[T]):
         self._pending: set[Where] = set()
         """Assigned partitions that have not reached their end since they were assigned."""
         self._strict = False
-        self._warnings = _Warnings()
+        self._warnings = Warnings()
         self._lag_due = 0.0
 
     # -- what to read
@@ -307,40 +330,25 @@ class KafkaLoop(Generic[T]):
         """Consume one batch and decode it. Outside a transaction, undecodable records go
         to the dead letters now; a transactional loop parks them in ``transaction``."""
         msgs = self._consumer.consume(self.batch_size, self.poll_timeout if timeout is None else timeout)
-        batch: Batch[T] = Batch([], [])
-        if msgs:
-            self._decode_into(batch, msgs)
+        if not msgs:
+            batch: Batch[T] = Batch([], [])
+        else:
+            batch, events = sort_out(msgs, self._decode)
+            for event in events:
+                self._error(event)
+            self._count(msgs, len(events))
             if batch.rejects and not self._transactional:
                 self._park(batch)
         if time.monotonic() >= self._lag_due:
-            self._measure_lag()
+            self.measure_lag()
         return batch
 
-    def _decode_into(self, batch: Batch[T], msgs: list[Message]) -> None:
-        records, messages, decode = batch.records, batch.messages, self._decode
-        errors = 0
-        for msg in msgs:
-            if msg.error() is not None:
-                errors += 1
-                self._error(msg)
-                continue
-            try:
-                record = decode(msg)
-            except UndecodableRecord as exc:
-                batch.rejects.append((msg, exc))
-                continue
-            if record is not None:
-                records.append(record)
-                messages.append(msg)
-        if len(msgs) > errors:
-            self._count(msgs, errors)
-
-    def _count(self, msgs: list[Message], errors: int) -> None:
+    def _count(self, msgs: list[Message], events: int) -> None:
         first = msgs[0].topic() or ""
-        if msgs[-1].topic() == first and not errors:
+        if not events and msgs[-1].topic() == first:
             self.stats.consumed[first] += len(msgs)  # the usual case: one topic, cheap
-            return
-        self.stats.consumed.update(m.topic() or "" for m in msgs if m.error() is None)
+        elif len(msgs) > events:
+            self.stats.consumed.update(m.topic() or "" for m in msgs if m.error() is None)
 
     def _error(self, msg: Message) -> None:
         err = msg.error()
@@ -372,7 +380,9 @@ class KafkaLoop(Generic[T]):
             dead_letter(self.publisher.producer, self._dead_letters, msg, str(exc))
             self.stats.dead_letters[(topic, reason_of(exc))] += 1
 
-    def _measure_lag(self, every: float = 5.0) -> None:
+    def measure_lag(self, every: float = 5.0) -> None:
+        """Update ``stats.lag`` from the watermarks of the last fetches (no broker call);
+        ``poll`` does it every ``every`` seconds."""
         self._lag_due = time.monotonic() + every
         assigned = self.stats.assigned
         if not assigned:
@@ -434,6 +444,12 @@ class KafkaLoop(Generic[T]):
             if batch is not None:
                 self.rewind(batch)
             return False
+        except Exception:
+            # The work failed: nothing of it may become visible, nor hold readers back
+            # until the transaction times out.
+            with contextlib.suppress(KafkaException):
+                producer.abort_transaction(30)
+            raise
         self.stats.committed(time.monotonic() - began)
         return True
 
