@@ -504,10 +504,11 @@ class KafkaLoop(Generic[T]):
 
     def read_to_end(self, start: Mapping[Where, int] | None = None) -> Iterator[Batch[T]]:
         """Batches until every partition is at its end (from ``start``, if given: assigned
-        here). End is the partition-EOF event, not the high watermark: transaction markers
-        take offsets no consumer sees, so a position may stay below it for ever. Any error
-        but EOF raises: a one-shot read that cannot read says so."""
+        here, once they are known to exist). End is the partition-EOF event, not the high
+        watermark: transaction markers take offsets no consumer sees, so a position may stay
+        below it for ever. Any error but EOF raises: a one-shot read that cannot read says so."""
         if start is not None:
+            self._exist(start)
             self.assign(start)
         self._strict = True
         try:
@@ -517,6 +518,15 @@ class KafkaLoop(Generic[T]):
                     yield batch
         finally:
             self._strict = False
+
+    def _exist(self, start: Mapping[Where, int], timeout: float = 10.0) -> None:
+        """Raise unless every partition exists: a consumer waits for ever on one that does
+        not, without a word (and ``list_topics`` says within ``timeout`` if no broker answers)."""
+        topics = self._consumer.list_topics(timeout=timeout).topics
+        missing = sorted(f"{t}[{p}]" for t, p in start if t not in topics or p not in topics[t].partitions)
+        if missing:
+            error = KafkaError(KafkaError.UNKNOWN_TOPIC_OR_PART, f"no such partitions: {', '.join(missing)}")
+            raise KafkaException(error)
 
     def close(self) -> None:
         """Close the consumer (leaving its group at once) and deliver what is queued."""
