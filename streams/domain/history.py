@@ -28,6 +28,13 @@ class Versioned(Protocol):
     def version(self) -> int: ...
 
 
+class Enveloped(Protocol):
+    """An event whose envelope carries its ``seq`` and the key of its history."""
+
+    @property
+    def envelope(self) -> Any: ...
+
+
 class Arrival(Enum):
     """What ``SeqMerge.add`` did with an event."""
 
@@ -39,17 +46,18 @@ class Arrival(Enum):
     """Folded or held already: ignored."""
 
 
-E = TypeVar("E")
+E = TypeVar("E", bound=Enveloped)
 S = TypeVar("S", bound=Versioned)
 
 Applied = Callable[[E, S, Any], None]
 """Called for every event folded, in seq order, with the ``origin`` it was added with."""
 
-_seq = attrgetter("envelope.seq")
+_APPLIED, _HELD, _DUPLICATE = Arrival.APPLIED, Arrival.HELD, Arrival.DUPLICATE
 
 
 class SeqMerge(Generic[E, S]):
-    """Per key, folds events strictly in ``seq`` order (``event.envelope.seq``, gapless from 1).
+    """Per key, folds events strictly in ``seq`` order (``event.envelope.seq``, gapless from 1;
+    ``key`` picks the key out of the envelope).
 
     ``origin`` travels with an event through the hold (a consumed record, say) and comes
     back to ``on_applied`` when the event is folded, so a reader knows which record a
@@ -59,7 +67,7 @@ class SeqMerge(Generic[E, S]):
     def __init__(
         self,
         fold: Callable[[S | None, E], S],
-        key: Callable[[E], str],
+        key: Callable[[Any], str],
         states: MutableMapping[str, S] | None = None,
         on_applied: Applied[E, S] | None = None,
     ) -> None:
@@ -71,20 +79,21 @@ class SeqMerge(Generic[E, S]):
         self.duplicates = 0
 
     def add(self, event: E, origin: Any = None) -> Arrival:
-        key = self._key(event)
+        env = event.envelope
+        key: str = self._key(env)
         state = self.states.get(key)
         version = state.version if state is not None else 0
-        seq: int = _seq(event)
+        seq: int = env.seq
         if seq <= version:
             self.duplicates += 1
-            return Arrival.DUPLICATE
+            return _DUPLICATE
         if seq > version + 1:
             waiting = self._held.setdefault(key, {})
             if seq in waiting:
                 self.duplicates += 1
-                return Arrival.DUPLICATE
+                return _DUPLICATE
             waiting[seq] = (event, origin)
-            return Arrival.HELD
+            return _HELD
         state = self._apply(state, event, origin)
         held = self._held.get(key)
         if held:
@@ -96,7 +105,7 @@ class SeqMerge(Generic[E, S]):
             if not held:
                 del self._held[key]
         self.states[key] = state
-        return Arrival.APPLIED
+        return _APPLIED
 
     def _apply(self, state: S | None, event: E, origin: Any) -> S:
         new = self._fold(state, event)
@@ -122,7 +131,7 @@ class OrderHistories(SeqMerge[Event, OrderState]):
         states: MutableMapping[str, OrderState] | None = None,
         on_applied: Applied[Event, OrderState] | None = None,
     ) -> None:
-        super().__init__(evolve, attrgetter("envelope.order_id"), states, on_applied)
+        super().__init__(evolve, attrgetter("order_id"), states, on_applied)
 
 
 class StockHistories(SeqMerge[InventoryEvent, InventoryState]):
@@ -133,4 +142,4 @@ class StockHistories(SeqMerge[InventoryEvent, InventoryState]):
         states: MutableMapping[str, InventoryState] | None = None,
         on_applied: Applied[InventoryEvent, InventoryState] | None = None,
     ) -> None:
-        super().__init__(evolve_inventory, attrgetter("envelope.key"), states, on_applied)
+        super().__init__(evolve_inventory, attrgetter("key"), states, on_applied)

@@ -160,7 +160,7 @@ def merged(records: list[Record]) -> tuple[SeqMerge[Record, Trail], dict[str, li
     def applied(record: Record, state: Trail, origin: object) -> None:
         seen.setdefault(record.envelope.key, []).append((record.envelope.seq, origin))
 
-    merge: SeqMerge[Record, Trail] = SeqMerge(follow, attrgetter("envelope.key"), on_applied=applied)
+    merge: SeqMerge[Record, Trail] = SeqMerge(follow, attrgetter("key"), on_applied=applied)
     for i, record in enumerate(records):
         merge.add(record, origin=(record.topic, i))
     return merge, seen
@@ -185,7 +185,7 @@ def test_any_interleaving_of_the_topics_gives_each_key_its_history_in_seq_order(
 
 
 def test_add_says_what_it_did() -> None:
-    merge: SeqMerge[Record, Trail] = SeqMerge(follow, attrgetter("envelope.key"))
+    merge: SeqMerge[Record, Trail] = SeqMerge(follow, attrgetter("key"))
     first, second, third = (Record(Envelope("k", s), "t") for s in (1, 2, 3))
 
     assert [merge.add(r) for r in (third, first, third, second, first)] == [
