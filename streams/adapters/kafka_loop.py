@@ -477,8 +477,9 @@ class KafkaLoop(Generic[T]):
         tick_every: float = 0.5,
         until_caught_up: bool = False,
     ) -> None:
-        """Hand each non-empty batch to ``handle`` until ``stop`` is set (or, with
-        ``until_caught_up``, every partition is at its end); ``tick`` between batches."""
+        """Hand each batch with records or undecodable ones to ``handle`` until ``stop`` is
+        set (or, with ``until_caught_up``, every partition is at its end); ``tick`` between
+        batches. A transactional handler settles its batch with ``transaction``."""
         if self._transactional:
             self._transactions()
         last_tick = time.monotonic()
@@ -493,13 +494,10 @@ class KafkaLoop(Generic[T]):
                 tick()
 
     def _dispatch(self, handle: Callable[[Batch[T]], None], batch: Batch[T]) -> None:
-        if batch.records:
-            handle(batch)
+        handle(batch)  # undecodable records only, maybe: it may count them
         if self._transactional and not batch.settled:
-            if batch.records:
-                raise RuntimeError(f"{self.name}: a transactional handler must settle its batch")
-            self.transaction(lambda: None, batch)  # only undecodable records: park them
-        elif self.commits is Commits.AFTER_PRODUCE:
+            raise RuntimeError(f"{self.name}: a transactional handler must settle its batch")
+        if self.commits is Commits.AFTER_PRODUCE:
             self.commit()
 
     def read_to_end(self, start: Mapping[Where, int] | None = None) -> Iterator[Batch[T]]:

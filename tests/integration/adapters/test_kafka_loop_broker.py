@@ -255,3 +255,32 @@ def test_a_one_shot_read_of_a_topic_that_does_not_exist_says_so(topics: Topics) 
             raw,
             **{"topic.metadata.refresh.interval.ms": 1000},
         )
+
+
+def test_a_batch_of_undecodable_records_only_reaches_the_handler_and_is_parked_in_its_transaction(
+    topics: Topics,
+) -> None:
+    def nothing_decodes(msg: Message) -> str:
+        raise UndecodableRecord("no")
+
+    loop = KafkaLoop(
+        topics.settings,
+        nothing_decodes,
+        group=f"{topics.inbound}-bad",
+        commits=Commits.TRANSACTIONAL,
+        dead_letters=topics.dead,
+        producer={"transactional.id": f"{topics.inbound}-bad-1"},
+    )
+    rejected: list[int] = []
+
+    def handle(batch: Batch[str]) -> None:
+        assert batch.records == []
+        if loop.transaction(lambda: None, batch):
+            rejected.append(len(batch.rejects))
+
+    loop.subscribe([topics.inbound])
+    try:
+        run_until(loop, handle, lambda: sum(rejected) == len(GOOD) + 1)
+    finally:
+        loop.close()
+    assert len(everything(topics, topics.dead)) == len(GOOD) + 1
