@@ -161,19 +161,25 @@ class LoopStats:
     lag: dict[Where, int] = field(default_factory=dict)
     """Records between the position and the high watermark, per assigned partition."""
     commits: int = 0
-    commit_seconds: float = 0.0
-    """Total time spent committing (transactions or offsets)."""
+    """Offset commits outside transactions."""
+    transactions: int = 0
+    """Transactions committed (their records and offsets at once)."""
+    transaction_seconds: float = 0.0
+    """Total time spent in ``commit_transaction``."""
     assigned: frozenset[Where] = frozenset()
     caught_up: bool = False
     """Every assigned partition reached its end since it was assigned."""
-    on_commit: Callable[[float], None] | None = None
-    """Told each commit's latency (the shell's histogram)."""
+    on_transaction: Callable[[float], None] | None = None
+    """Told each transaction's commit latency (the shell's histogram)."""
 
-    def committed(self, seconds: float) -> None:
+    def committed(self) -> None:
         self.commits += 1
-        self.commit_seconds += seconds
-        if self.on_commit is not None:
-            self.on_commit(seconds)
+
+    def transacted(self, seconds: float) -> None:
+        self.transactions += 1
+        self.transaction_seconds += seconds
+        if self.on_transaction is not None:
+            self.on_transaction(seconds)
 
     def snapshot(self) -> LoopStats:
         return LoopStats(
@@ -183,7 +189,8 @@ class LoopStats:
             Counter(dict(self.skipped)),
             dict(self.lag),
             self.commits,
-            self.commit_seconds,
+            self.transactions,
+            self.transaction_seconds,
             self.assigned,
             self.caught_up,
         )
@@ -408,7 +415,6 @@ class KafkaLoop(Generic[T]):
             return
         if self.publisher is not None:
             self.publisher.flush(30)
-        began = time.monotonic()
         try:
             if asynchronous:
                 self._consumer.commit(offsets=offsets, asynchronous=True)
@@ -417,7 +423,7 @@ class KafkaLoop(Generic[T]):
         except KafkaException as exc:
             if exc.args[0].code() != KafkaError._NO_OFFSET:
                 raise
-        self.stats.committed(time.monotonic() - began)
+        self.stats.committed()
 
     def transaction(self, work: Callable[[], None], batch: Batch[T] | None = None) -> bool:
         """Run ``work`` (which produces through ``publisher``) in one transaction with the
@@ -450,7 +456,7 @@ class KafkaLoop(Generic[T]):
             with contextlib.suppress(KafkaException):
                 producer.abort_transaction(30)
             raise
-        self.stats.committed(time.monotonic() - began)
+        self.stats.transacted(time.monotonic() - began)
         return True
 
     def _transactions(self) -> Producer:

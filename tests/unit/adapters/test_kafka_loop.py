@@ -99,18 +99,19 @@ def test_a_repeated_client_error_is_logged_once_per_interval_with_how_many_were_
     assert "(3 more like it)" in lines[1]
 
 
-def test_stats_tell_each_commit_and_a_snapshot_does_not_move_with_the_loop() -> None:
+def test_stats_tell_each_transaction_and_a_snapshot_does_not_move_with_the_loop() -> None:
     seen: list[float] = []
-    stats = LoopStats(on_commit=seen.append)
+    stats = LoopStats(on_transaction=seen.append)
     stats.consumed["in"] += 3
-    stats.committed(0.25)
+    stats.transacted(0.25)
     snapshot = stats.snapshot()
     stats.consumed["in"] += 1
-    stats.committed(0.5)
+    stats.transacted(0.5)
+    stats.committed()
 
     assert seen == [0.25, 0.5]
-    assert (snapshot.consumed["in"], snapshot.commits, snapshot.commit_seconds) == (3, 1, 0.25)
-    assert (stats.consumed["in"], stats.commits) == (4, 2)
+    assert (snapshot.consumed["in"], snapshot.transactions, snapshot.transaction_seconds) == (3, 1, 0.25)
+    assert (stats.consumed["in"], stats.transactions, stats.commits) == (4, 2, 1)
 
 
 def test_a_loop_that_moves_past_records_must_have_somewhere_to_put_the_undecodable() -> None:
