@@ -10,16 +10,17 @@ The loop owns what each of them used to do its own way:
 - **decode** each record with the loop's ``Decoder``; a record it cannot decode goes to
   the dead-letter topic with its reason and origin (``dead_letter``), inside the
   transaction when there is one. A loop without a dead-letter topic is a reader: the
-  record stays where it is, counted (the loop refuses to commit past what it skipped);
+  record stays where it is, counted (a loop that commits or joins a group must have one);
 - **partition EOF**: ``caught_up`` once every assigned partition reached its end since it
   was assigned (the shell's ``/ready``); ``read_to_end`` reads a start position to the
-  end and stops, the same loop serving one-shot reads and long-running ones;
+  end and stops (saying so if a partition does not exist or no broker answers), the same
+  loop serving one-shot reads and long-running ones;
 - **commits** (``Commits``): none (offsets live elsewhere), after the batch's output is
   flushed, or in one transaction with it, aborted and rewound on an abortable error;
 - **rebalance hooks**, errors (fatal ones raise, others warn once per interval), lag per
   partition from the consumer's watermarks, commit latency: all in ``LoopStats``.
 
-Nothing here costs per record beyond the decode and one list append: counts are per batch.
+Nothing here costs per record beyond the decode and two list appends: counts are per batch.
 """
 
 from __future__ import annotations
