@@ -1,9 +1,10 @@
 """The connector side of a provider action: perform it, then answer with a
 ``RecordActionResult``; and the commands connectors publish, with deterministic ids.
 
-A request may arrive twice (a redelivery after a crash or a rebalance): every action is
-idempotent at the provider (a lookup by our order id before a create), and the answer's
-command id derives from the action id, so the writer ignores a second answer.
+A request may arrive twice (a redelivery after a crash or a rebalance), and every attempt
+of one step's action carries the same ``action_id``: it is the action's idempotency key at
+the provider. The answer's command id derives from the action id and the attempt, so the
+writer decides a redelivered answer once.
 """
 
 from __future__ import annotations
@@ -85,13 +86,11 @@ def envelope(provider: str, order_id: str, key: str, correlation_id: str | None 
 
 
 def action_result(request: ProviderActionRequest, outcome: ActionOutcome) -> RecordActionResult:
-    return RecordActionResult(
-        envelope=envelope(
-            request.provider, request.order_id, f"{request.action_id}/result", request.correlation_id
-        ),
-        action_id=request.action_id,
+    return request.answer(
+        source=f"connector:{request.provider}",
         success=outcome.success,
-        details=outcome.details[:1000],
+        issued_at=datetime.now(UTC),
+        details=outcome.details,
         data=outcome.data,
     )
 

@@ -132,12 +132,12 @@ class FakeProviders:
         details: str = "",
         data: dict[str, str] | None = None,
     ) -> RecordActionResult:
-        return RecordActionResult(
-            envelope=self._env(request, "result"),
-            action_id=request.action_id,
+        return request.answer(
+            source=f"fake:{request.provider}",
             success=success,
+            issued_at=datetime.now(UTC),
             details=details,
-            data=data or {},
+            data=data,
         )
 
     @staticmethod

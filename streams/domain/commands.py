@@ -52,6 +52,11 @@ class RecordSentToFulfillment(Command):
     provider_order_id: str | None = None
 
 
+class RecordSentToBilling(Command):
+    provider: str
+    provider_order_id: str | None = None
+
+
 class RecordPicked(Command):
     provider: str
     picking_id: str | None = None
@@ -113,9 +118,12 @@ class RecordActionResult(Command):
     """From a connector (or the writer's timer): how a provider action ended."""
 
     action_id: str
+    """The step action's id: the same for every attempt (the provider's idempotency key)."""
     success: bool
     details: str = ""
     data: dict[str, str] = Field(default_factory=dict)
+    attempt: int | None = None
+    """The attempt answered; a failure of an attempt older than the current one is ignored."""
 
 
 class ReprocessOrder(Command):
@@ -140,6 +148,7 @@ COMMAND_TYPES: tuple[type[Command], ...] = (
     RecordValidation,
     AssignOrderData,
     RecordSentToFulfillment,
+    RecordSentToBilling,
     RecordPicked,
     RecordShipped,
     RecordInvoiced,
@@ -170,6 +179,33 @@ class ProviderActionRequest(Value):
     deadline: datetime
     correlation_id: str
     order_json: str
+
+    def answer(
+        self,
+        *,
+        source: str,
+        success: bool,
+        issued_at: datetime,
+        details: str = "",
+        data: dict[str, str] | None = None,
+    ) -> RecordActionResult:
+        """The provider's result of this attempt, sent by ``source`` (e.g. ``connector:fno``).
+        Its command id names the attempt: answers to two attempts are two commands, and the
+        same answer sent again (a redelivered request, a second connector instance) is one."""
+        return RecordActionResult(
+            envelope=CommandEnvelope(
+                command_id=f"{self.provider}/{self.action_id}/{self.attempt}/result",
+                order_id=self.order_id,
+                issued_at=issued_at,
+                correlation_id=self.correlation_id,
+                source=source,
+            ),
+            action_id=self.action_id,
+            success=success,
+            details=details[:1000],
+            data=data or {},
+            attempt=self.attempt,
+        )
 
 
 class CommandRejected(Value):

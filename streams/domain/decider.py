@@ -27,6 +27,7 @@ from streams.domain.commands import (
     RecordChannelStatus,
     RecordInvoiced,
     RecordPicked,
+    RecordSentToBilling,
     RecordSentToFulfillment,
     RecordShipped,
     RecordStepResult,
@@ -62,12 +63,14 @@ from streams.domain.events import (
     OrderValidated,
     OrderValidationFailed,
     ProviderActionRequested,
+    StepResult,
 )
+from streams.domain.flows import NOTIFICATION_ACTIONS, SYNC_ACTIONS
 from streams.domain.ids import event_id
 from streams.domain.lines import apply_to_lines
 from streams.domain.order import OrderState, PendingAction, evolve
 from streams.domain.sourcing import FulfillmentPlan
-from streams.domain.transitions import CANCELED, DEFAULT_TRANSITIONS, ON_HOLD, TransitionTable
+from streams.domain.transitions import CANCELED, DEFAULT_TRANSITIONS, ON_HOLD, TERMINAL, TransitionTable
 from streams.domain.values import FulfillmentOrderLine, LineAssignment
 
 
@@ -234,6 +237,12 @@ def _flow_of(c: Command, state: OrderState) -> tuple[str, int]:
     return state.flow, state.flow_version
 
 
+def _flow_of_state(state: OrderState) -> tuple[str, int]:
+    """The flow of an order that has a step (so it is in one)."""
+    assert state.flow is not None and state.flow_version is not None
+    return state.flow, state.flow_version
+
+
 def _step_result(c: RecordStepResult, state: OrderState | None, table: TransitionTable) -> list[Event]:
     state = _existing(c, state)
     return _events(FlowStepRecorded, c, state, table, **_payload(c))
@@ -347,55 +356,128 @@ def _sourced(c: RecordActionResult, pending: PendingAction, state: OrderState) -
     return effects
 
 
+def _step_effect(state: OrderState, pending: PendingAction, result: StepResult, details: str) -> _Effect:
+    flow, version = _flow_of_state(state)
+    payload = {
+        "flow": flow,
+        "flow_version": version,
+        "step": pending.step,
+        "attempt": pending.attempt,
+        "result": result.value,
+        "details": details,
+    }
+    return _Effect(FlowStepRecorded, payload)
+
+
+def _chain(c: Command, state: OrderState, table: TransitionTable, effects: Iterable[_Effect]) -> list[Event]:
+    """The events of ``effects`` in order, each decided on the state the previous ones left."""
+    events: list[Event] = []
+    current = state
+    for effect in effects:
+        if effect.line_ids is not None:
+            assert issubclass(effect.cls, LineEvent)
+            new = _line_event(effect.cls, c, current, table, effect.line_ids, len(events), **effect.payload)
+        else:
+            new = _events(effect.cls, c, current, table, len(events), effect.reason, **effect.payload)
+        for event in new:
+            current = evolve(current, event)
+        events.extend(new)
+    return events
+
+
 def _action_result(c: RecordActionResult, state: OrderState | None, table: TransitionTable) -> list[Event]:
+    """Any attempt's answer settles the step while it is open (every attempt of one step's
+    action shares its id); an answer to a settled step is ignored; a failure of an attempt
+    older than the current one is ignored too (the current one still runs)."""
     state = _existing(c, state)
     pending = state.pending(c.action_id)
     if pending is None:
-        return []  # a late answer to an attempt that already ended (timed out, retried)
-    flow, version = _flow_of(c, state)
-    step = {"flow": flow, "flow_version": version, "step": pending.step, "attempt": pending.attempt}
-    events: list[Event] = []
-
-    def add(effect: _Effect) -> None:
-        current = state
-        for e in events:
-            current = evolve(current, e)
-        if effect.line_ids is not None:
-            assert issubclass(effect.cls, LineEvent)
-            events.extend(
-                _line_event(effect.cls, c, current, table, effect.line_ids, len(events), **effect.payload)
-            )
-        else:
-            events.extend(
-                _events(effect.cls, c, current, table, len(events), effect.reason, **effect.payload)
-            )
-
+        if c.action_id in state.settled_actions:
+            return []  # a late answer to a step that has ended: it changes nothing
+        raise DomainError(c.envelope.order_id, f"no action '{c.action_id}' was ever requested for it")
+    _flow_of(c, state)
     if c.success:
-        for effect in _succeeded(c, pending, state):
-            add(effect)
-        add(_Effect(FlowStepRecorded, {"result": "succeeded", "details": c.details, **step}))
-        return events
-    if pending.attempt < pending.max_attempts:
+        effects = [
+            *_succeeded(c, pending, state),
+            _step_effect(state, pending, StepResult.SUCCEEDED, c.details),
+        ]
+        return _chain(c, state, table, effects)
+    if c.attempt is not None and c.attempt < pending.attempt:
+        return []
+    return _chain(c, state, table, _failed(c, pending, state))
+
+
+def _failed(c: RecordActionResult, pending: PendingAction, state: OrderState) -> list[_Effect]:
+    """A failed attempt: retried with backoff under the same action id while attempts are
+    left (never on a terminal order, which only notifies), else the step fails; a critical
+    step that fails holds the order first, so no '<step> failed' branch runs on it."""
+    terminal = state.status in TERMINAL and pending.action not in NOTIFICATION_ACTIONS
+    if pending.attempt < pending.max_attempts and not terminal:
         timeout = pending.deadline - pending.not_before
         not_before = c.envelope.issued_at + retry_backoff(pending.attempt)
-        add(_Effect(FlowStepRecorded, {"result": "retrying", "details": c.details, **step}))
         retry = {
             **pending.model_dump(),
-            "action_id": f"{c.envelope.command_id}/retry",
             "attempt": pending.attempt + 1,
             "not_before": not_before,
             "deadline": not_before + timeout,
         }
-        add(_Effect(ProviderActionRequested, retry))
-        return events
-    if pending.critical:  # the flow stops first: no '<step> failed' branch runs on a held order
+        return [
+            _step_effect(state, pending, StepResult.RETRYING, c.details),
+            _Effect(ProviderActionRequested, retry),
+        ]
+    effects: list[_Effect] = []
+    if pending.critical and not terminal:
         reason = (
             f"step '{pending.step}' failed after {pending.attempt} attempts "
             f"({pending.provider} {pending.action}): {c.details}"
         )
-        add(_Effect(OrderHeld, {"reason": reason}, reason=reason))
-    add(_Effect(FlowStepRecorded, {"result": "failed", "details": c.details, **step}))
-    return events
+        effects.append(_Effect(OrderHeld, {"reason": reason}, reason=reason))
+    effects.append(_step_effect(state, pending, StepResult.FAILED, c.details))
+    return effects
+
+
+def _holds_the_order(state: OrderState, provider: str) -> bool:
+    """Whether ``provider`` has the order: it came from there, was sent there, or a step is
+    sending it there right now (its answer not in yet)."""
+    return (
+        provider in (state.channel, state.fulfillment_provider, state.billing_provider)
+        or state.external_ref(provider) is not None
+        or any(p.provider == provider for p in state.pending_actions)
+    )
+
+
+def _settling(provider: str, state: OrderState, cause: str) -> list[_Effect]:
+    """A provider reporting progress (picked, shipped, invoiced) has the order: its open sync
+    steps succeeded, whatever became of their answers. Their success events come first, so
+    the history reads as the journey does."""
+    effects: list[_Effect] = []
+    for pending in state.pending_actions:
+        if pending.provider != provider or pending.action not in SYNC_ACTIONS:
+            continue
+        sent = OrderSentToFulfillment if pending.action == "send_to_fulfillment" else OrderSentToBilling
+        effects.append(_Effect(sent, {"provider": provider, "provider_order_id": None}))
+        effects.append(
+            _step_effect(state, pending, StepResult.SUCCEEDED, f"settled by '{cause}' from {provider}")
+        )
+    return effects
+
+
+def _provider_status(cls: type[Event]) -> Callable[[Any, OrderState | None, TransitionTable], list[Event]]:
+    """A decider for a provider's status report (picked, shipped, invoiced)."""
+
+    def decide_status(
+        c: RecordPicked | RecordShipped | RecordInvoiced, state: OrderState | None, table: TransitionTable
+    ) -> list[Event]:
+        state = _existing(c, state)
+        if not _holds_the_order(state, c.provider):
+            raise DomainError(
+                c.envelope.order_id, f"{c.provider} reports '{cls.business_event}' for an order it never got"
+            )
+        return _chain(
+            c, state, table, [*_settling(c.provider, state, cls.business_event), _Effect(cls, _payload(c))]
+        )
+
+    return decide_status
 
 
 def _cancel_lines(c: CancelOrderLines, state: OrderState | None, table: TransitionTable) -> list[Event]:
@@ -433,9 +515,10 @@ _DECIDERS: dict[type[Command], Callable[[Any, OrderState | None, TransitionTable
     RecordValidation: _validation,
     AssignOrderData: _assign,
     RecordSentToFulfillment: _recorder(OrderSentToFulfillment),
-    RecordPicked: _recorder(FulfillmentPicked),
-    RecordShipped: _recorder(OrderShipped),
-    RecordInvoiced: _recorder(OrderInvoiced),
+    RecordSentToBilling: _recorder(OrderSentToBilling),
+    RecordPicked: _provider_status(FulfillmentPicked),
+    RecordShipped: _provider_status(OrderShipped),
+    RecordInvoiced: _provider_status(OrderInvoiced),
     CancelOrder: _recorder(OrderCanceled),
     HoldOrder: _recorder(OrderHeld),
     RecordChannelStatus: _recorder(ChannelStatusUpdated),
@@ -452,5 +535,9 @@ _DECIDERS: dict[type[Command], Callable[[Any, OrderState | None, TransitionTable
 def decide(
     command: Command, state: OrderState | None, table: TransitionTable = DEFAULT_TRANSITIONS
 ) -> list[Event]:
-    """The events ``command`` causes on ``state``; raises ``DomainError`` if refused."""
+    """The events ``command`` causes on ``state``; raises ``DomainError`` if refused. A command
+    the order has already decided (redelivered, or sent by a second connector instance)
+    causes nothing."""
+    if state is not None and state.has_decided(command.envelope.command_id):
+        return []
     return _DECIDERS[type(command)](command, state, table)

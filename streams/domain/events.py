@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import ClassVar
 
 from pydantic import Field
@@ -125,6 +126,22 @@ class FlowStarted(Event):
     business_event: ClassVar[str] = "Flow started"
     flow: str
     flow_version: int
+
+
+class StepResult(StrEnum):
+    """How a step ended (``retrying``: not yet). Later steps wait for "<step> succeeded" or
+    "<step> failed"; ``canceled`` (an order that completed or was canceled around an open
+    step) and ``skipped`` trigger nothing."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    RETRYING = "retrying"
+    SKIPPED = "skipped"
+    CANCELED = "canceled"
+
+    @property
+    def final(self) -> bool:
+        return self is not StepResult.RETRYING
 
 
 class FlowStepRecorded(Event):

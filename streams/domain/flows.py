@@ -36,7 +36,13 @@ INTERNAL_ACTIONS = frozenset({"validate_header", "validate_lines", "assign_data"
 """Pure steps, run by the order writer itself; every other action is a provider's."""
 
 SYNC_ACTIONS = frozenset({"send_to_fulfillment", "send_to_billing"})
-"""Actions that export the order: it must be ready to sync first (see ``readiness``)."""
+"""Actions that export the order: it must be ready to sync first (see ``readiness``). A
+provider that reports progress on an order (picked, shipped, invoiced) has it: that report
+settles its open sync step as succeeded (see ``decider``)."""
+
+NOTIFICATION_ACTIONS = frozenset({"update_channel_status"})
+"""Actions that only tell a provider what happened: the one kind of step that still runs on
+a terminal order (BigCommerce hears "Completed" after the order completed)."""
 
 START = "New order"
 
@@ -177,9 +183,6 @@ def readiness(state: OrderState, sync_lines: str = "all") -> list[str]:
         if gaps:
             missing.append(f"line {line.line_id} has no {' and no '.join(gaps)}")
     return missing
-
-
-ResultKind = Literal["succeeded", "failed", "retrying", "skipped"]
 
 
 class FlowPublished(Value):

@@ -34,15 +34,25 @@ from streams.domain.events import (
     FlowStepRecorded,
     OrderCreated,
     OrderReprocessed,
+    StepResult,
 )
-from streams.domain.flows import START, SYNC_ACTIONS, Flow, FlowCatalog, Step, lines_to_sync, readiness
+from streams.domain.flows import (
+    NOTIFICATION_ACTIONS,
+    START,
+    SYNC_ACTIONS,
+    Flow,
+    FlowCatalog,
+    Step,
+    lines_to_sync,
+    readiness,
+)
 from streams.domain.order import OrderState, evolve
 from streams.domain.policies import AssignmentPolicy, ValidationPolicy, assign, header_fields, holds, validate
-from streams.domain.transitions import CANCELED, DEFAULT_TRANSITIONS, ON_HOLD, TransitionTable
+from streams.domain.transitions import CANCELED, DEFAULT_TRANSITIONS, ON_HOLD, TERMINAL, TransitionTable
 
 _COMMANDS = uuid.UUID("0b6c4d2e-7f0a-4c53-9a51-3f7e2d8c1b90")
 
-STOPPED = frozenset({ON_HOLD, CANCELED})
+STOPPED = frozenset({ON_HOLD})
 """An order in these statuses runs no step until an operator reprocesses it."""
 
 
@@ -63,10 +73,12 @@ class FlowEngine:
             return self._run(flow, flow.step(event.step), state, event)
         if state.status in STOPPED and not _backorder_check_of_a_backordered_order(state, event):
             return []
-        commands: list[Command] = []
+        terminal = state.status in TERMINAL
+        commands: list[Command] = _close_open_steps(flow, state, event) if terminal else []
         for trigger in _triggers(event):
             for step in flow.steps_on(trigger):
-                commands += self._run(flow, step, state, event)
+                if not terminal or step.action in NOTIFICATION_ACTIONS:
+                    commands += self._run(flow, step, state, event)
         return commands
 
     def _start(self, state: OrderState, event: OrderCreated) -> list[Command]:
@@ -159,6 +171,8 @@ class Outcome:
     state: OrderState | None
     events: list[Event] = field(default_factory=list)
     refused: list[tuple[Command, DomainError]] = field(default_factory=list)
+    duplicate: bool = False
+    """The order had decided this command already (a redelivery): nothing happened."""
 
 
 MAX_CHAIN = 200
@@ -176,6 +190,8 @@ def process(
     Raises ``DomainError`` if ``command`` itself is refused. A refused reaction is kept in
     ``refused`` and ends its branch; the events before it stand.
     """
+    if state is not None and state.has_decided(command.envelope.command_id):
+        return Outcome(state, duplicate=True)
     outcome = Outcome(state)
     queue: deque[Command] = deque([command])
     first = True
@@ -197,6 +213,24 @@ def process(
             if engine is not None:
                 queue.extend(engine.react(outcome.state, event))
     return outcome
+
+
+def _close_open_steps(flow: Flow, state: OrderState, cause: Event) -> list[Command]:
+    """A terminal order has no open step and no live timer: every step still waiting for a
+    provider (notifications aside, which may still tell the channel) ends as canceled."""
+    return [
+        RecordStepResult(
+            envelope=_envelope(cause, f"{pending.step}/closed", flow),
+            flow=flow.name,
+            flow_version=flow.version,
+            step=pending.step,
+            result=StepResult.CANCELED,
+            details=f"the order is {state.status}",
+            attempt=pending.attempt,
+        )
+        for pending in state.pending_actions
+        if pending.action not in NOTIFICATION_ACTIONS
+    ]
 
 
 def _backorder_check_of_a_backordered_order(state: OrderState, event: Event) -> bool:

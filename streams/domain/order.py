@@ -15,10 +15,12 @@ from typing import Any
 
 from pydantic import Field
 
+from streams.domain.commands import CommandEnvelope, RecordActionResult
 from streams.domain.errors import OutOfSequence, UnknownOrder
 from streams.domain.events import (
     BackorderCheckStarted,
     ChannelStatusUpdated,
+    Envelope,
     Event,
     FlowStarted,
     FlowStepRecorded,
@@ -41,6 +43,7 @@ from streams.domain.events import (
     OrderValidated,
     OrderValidationFailed,
     ProviderActionRequested,
+    StepResult,
 )
 from streams.domain.values import Address, ExternalRef, FulfillmentOrderLine, LineAssignment, Value
 
@@ -92,6 +95,23 @@ class PendingAction(Value):
     not_before: datetime
     deadline: datetime
 
+    def timed_out(self, order_id: str, now: datetime) -> RecordActionResult:
+        """The writer's timer: no answer by the deadline counts as this attempt failing."""
+        waited = (self.deadline - self.not_before).total_seconds()
+        return RecordActionResult(
+            envelope=CommandEnvelope(
+                command_id=f"timeout/{self.action_id}/{self.attempt}",
+                order_id=order_id,
+                issued_at=now,
+                correlation_id=f"timer/{order_id}",
+                source="writer:timer",
+            ),
+            action_id=self.action_id,
+            success=False,
+            details=f"no answer from {self.provider} within {waited:.0f}s",
+            attempt=self.attempt,
+        )
+
 
 class StepOutcome(Value):
     result: str
@@ -119,6 +139,13 @@ class OrderState(Value):
     steps: dict[str, StepOutcome] = Field(default_factory=dict)
     """The latest result of each step that ran."""
     pending_actions: tuple[PendingAction, ...] = ()
+    settled_actions: tuple[str, ...] = ()
+    """Ids of the actions whose step has ended: a late answer to one is ignored, an answer to
+    an id in neither list is refused."""
+    recent_commands: tuple[str, ...] = ()
+    """Ids of the last ``RECENT_COMMANDS`` commands from outside the writer (connectors, API,
+    jobs) that changed the order: the same command delivered again is a no-op, whichever
+    connector instance sent it."""
     failed_step: str | None = None
     """The step a reprocess restarts from."""
     billing_provider: str | None = None
@@ -159,6 +186,9 @@ class OrderState(Value):
 
     def pending(self, action_id: str) -> PendingAction | None:
         return next((p for p in self.pending_actions if p.action_id == action_id), None)
+
+    def has_decided(self, command_id: str) -> bool:
+        return command_id in self.recent_commands or command_id == self.created_by
 
     @property
     def waiting_on(self) -> str | None:
@@ -204,8 +234,10 @@ def _assigned(state: OrderState, e: OrderAssigned) -> dict[str, Any]:
 def _step_recorded(state: OrderState, e: FlowStepRecorded) -> dict[str, Any]:
     outcome = StepOutcome(result=e.result, attempt=e.attempt, details=e.details, at=e.envelope.occurred_at)
     changes: dict[str, Any] = {"steps": {**state.steps, e.step: outcome}}
-    if e.result != "retrying":  # a final result: the step no longer waits for anyone
+    if StepResult(e.result).final:  # the step no longer waits for anyone
+        ended = tuple(p.action_id for p in state.pending_actions if p.step == e.step)
         changes["pending_actions"] = tuple(p for p in state.pending_actions if p.step != e.step)
+        changes["settled_actions"] = (*state.settled_actions, *ended)
     if e.result == "failed":
         changes["failed_step"] = e.step
     elif state.failed_step == e.step:
@@ -315,6 +347,18 @@ def _created(e: OrderCreated) -> OrderState:
     )
 
 
+RECENT_COMMANDS = 32
+INTERNAL_SOURCES = ("flow:", "writer:")
+"""Commands the writer issues itself (flow reactions, timers): never redelivered, not recorded."""
+
+
+def _recent(state: OrderState, env: Envelope) -> tuple[str, ...]:
+    recent = state.recent_commands
+    if env.source.startswith(INTERNAL_SOURCES) or (recent and recent[-1] == env.causation_id):
+        return recent
+    return (*recent[-(RECENT_COMMANDS - 1) :], env.causation_id)
+
+
 def evolve(state: OrderState | None, event: Event) -> OrderState:
     """The state after ``event``. A duplicate (seq already folded) returns ``state`` as is."""
     env = event.envelope
@@ -330,6 +374,7 @@ def evolve(state: OrderState | None, event: Event) -> OrderState:
         raise OutOfSequence(env.order_id, state.version + 1, env.seq)
     changes = _CHANGES[type(event)](state, event) if type(event) is not OrderCreated else {}
     changes["version"] = env.seq
+    changes["recent_commands"] = _recent(state, env)
     changes["status"] = env.status
     changes["status_reason"] = env.status_reason
     changes["updated_at"] = env.occurred_at

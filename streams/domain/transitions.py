@@ -29,6 +29,13 @@ BACKORDER_HOLD = "Backorder hold"
 FROM_EVENT = "*"
 """A target reason of ``*`` takes the reason the event carries (e.g. why an order is held)."""
 
+KEEP = "="
+"""A target status of ``=`` keeps the status and reason: the event is allowed and recorded,
+but does not move the order (a provider confirming an order that has moved on already)."""
+
+TERMINAL = frozenset({COMPLETED, CANCELED})
+"""An order here has no open step and no live timer; only notifications run on it."""
+
 
 class Transition(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -76,6 +83,8 @@ class TransitionTable(BaseModel):
         row = rows.get(status)
         if row is None:
             raise IllegalTransition(order_id, business_event, status)
+        if row.target == KEEP and status is not None and reason is not None:
+            return status, reason
         if row.reason == FROM_EVENT:
             return row.target, event_reason or business_event
         return row.target, row.reason
@@ -110,6 +119,9 @@ _DEFAULT_ROWS: list[tuple[str, list[str | None], str, str]] = [
     ("Order validation succeeded", [NEW, IN_PROGRESS, ON_HOLD],  IN_PROGRESS,  "Validation succeeded"),
     ("Order validation failed",    [NEW, IN_PROGRESS, ON_HOLD],  ON_HOLD,      "Validation failed"),
     ("Order sent to fulfillment",  [IN_PROGRESS],                IN_PROGRESS,  "Sent to fulfillment"),
+    # a provider's late confirmation of an order that has moved on (held, or already
+    # reported picked by another provider) is recorded without moving it
+    ("Order sent to fulfillment",  [ON_HOLD, _FIP],              KEEP,         KEEP),
     ("Order picked",               [IN_PROGRESS, _FIP],          _FIP,         "Picked"),
     ("Order shipped",              [IN_PROGRESS, _FIP],          _FIP,         "Packed"),
     ("Order invoiced",             [_FIP],                       COMPLETED,    "Fulfilled"),

@@ -42,7 +42,7 @@ from streams.adapters.avro import AvroCodec
 from streams.adapters.kafka_loop import KafkaLoop, models
 from streams.adapters.topics import TopicRegistry
 from streams.domain.backorders import held_lines
-from streams.domain.commands import CommandEnvelope, ProviderActionRequest, RecordActionResult
+from streams.domain.commands import ProviderActionRequest
 from streams.domain.inventory import (
     InventoryCommand,
     InventoryEvent,
@@ -511,18 +511,8 @@ class DomCoordinator:
     def _send_answer(
         self, request: ProviderActionRequest, success: bool, details: str, data: dict[str, str]
     ) -> None:
-        answer = RecordActionResult(
-            envelope=CommandEnvelope(
-                command_id=f"dom/{request.action_id}/result",
-                order_id=request.order_id,
-                issued_at=datetime.now(UTC),
-                correlation_id=request.correlation_id,
-                source="dom",
-            ),
-            action_id=request.action_id,
-            success=success,
-            details=details,
-            data=data,
+        answer = request.answer(
+            source="dom", success=success, issued_at=datetime.now(UTC), details=details, data=data
         )
         self._answers.send(self.topics.commands, request.order_id.encode(), self.codec.encode(answer))
         self.stats.answered += 1

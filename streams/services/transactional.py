@@ -48,6 +48,7 @@ class WriterStats:
     commands: int = 0
     events: int = 0
     rejected: int = 0
+    duplicates: int = 0
     dead_letters: int = 0
     restored_events: int = 0
     transactions: int = 0

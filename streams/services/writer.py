@@ -24,10 +24,8 @@ from streams.adapters.order_store import OrderStore
 from streams.adapters.topics import TopicRegistry
 from streams.domain.commands import (
     Command,
-    CommandEnvelope,
     CommandRejected,
     ProviderActionRequest,
-    RecordActionResult,
 )
 from streams.domain.errors import DomainError
 from streams.domain.events import Event, ProviderActionRequested
@@ -104,6 +102,15 @@ class OrderWriter(TransactionalWriter):
             outcome = process(command, state, self.engine, self.transitions)
         except DomainError as exc:
             self._reject(command, partition, str(exc))
+            return
+        if outcome.duplicate:
+            self.stats.duplicates += 1
+            log.debug(
+                "%s %s of %s was decided before: ignored",
+                type(command).__name__,
+                command.envelope.command_id,
+                order_id,
+            )
             return
         for event in outcome.events:
             self._append(event, partition)
@@ -183,19 +190,7 @@ class OrderWriter(TransactionalWriter):
                 for pending in state.pending_actions:
                     if pending.deadline > now:
                         continue
-                    waited = (pending.deadline - pending.not_before).total_seconds()
-                    timeout = RecordActionResult(
-                        envelope=CommandEnvelope(
-                            command_id=f"timeout/{pending.action_id}",
-                            order_id=order_id,
-                            issued_at=now,
-                            correlation_id=f"timer/{order_id}",
-                            source="writer:timer",
-                        ),
-                        action_id=pending.action_id,
-                        success=False,
-                        details=f"no answer from {pending.provider} within {waited:.0f}s",
-                    )
+                    timeout = pending.timed_out(order_id, now)
                     self.stats.timeouts += 1
                     self._apply(timeout, partition_for(order_id, self.topics.partitions))
                     state = self.store.get(order_id) or state

@@ -189,11 +189,12 @@ def test_two_versions_of_a_flow_run_at_once_and_each_order_keeps_its_own(
     oms.send([created])
     oms.wait_until(first, lambda s: s.status_reason == "Validation succeeded" and s.flow_version == 1)
 
-    # v2 of journey 4 also archives the invoice in SAP once the order is invoiced.
+    # v2 of journey 4 also archives the shipment in SAP once the order has shipped (a
+    # step on "Order invoiced" would not run: only notifications run on a completed order).
     shutil.copy(REPO_ROOT / "flows" / "policies.yaml", tmp_path)
     text = (REPO_ROOT / "flows" / "journey-4-fno-fno.yaml").read_text()
     (tmp_path / "journey-4-fno-fno.yaml").write_text(
-        text + "  - id: archive-invoice\n    on: [Order invoiced]\n    action: custom\n"
+        text + "  - id: archive-shipment\n    on: [Order shipped]\n    action: custom\n"
         "    provider: sap\n    params: {name: archive}\n    critical: false\n"
     )
     _publish(oms, tmp_path)
@@ -211,7 +212,7 @@ def test_two_versions_of_a_flow_run_at_once_and_each_order_keeps_its_own(
             ]
         )
     v1 = oms.wait_until(first, _completed)
-    v2 = oms.wait_until(second, lambda s: _completed(s) and "archive-invoice" in s.steps)
+    v2 = oms.wait_until(second, lambda s: _completed(s) and "archive-shipment" in s.steps)
 
     assert (v1.flow_version, v2.flow_version) == (1, 2)
     assert _actions(oms, first) == []

@@ -12,7 +12,7 @@ from writer_harness import components, drop_topics, read_all, running_writer
 from devkit.scenarios import CommandFactory, journey1_orders
 from streams.adapters.kafka import partition_for
 from streams.bootstrap import Components
-from streams.domain.commands import CommandRejected, RecordPicked
+from streams.domain.commands import CommandRejected, RecordActionResult, RecordPicked, RecordShipped
 from streams.domain.events import Event
 from streams.services.replay import replay
 
@@ -68,8 +68,8 @@ def test_replay_rebuilds_exactly_the_states_the_writer_holds(oms: Components) ->
 def test_a_refused_command_is_recorded_with_its_reason_and_changes_nothing(oms: Components) -> None:
     first = next(journey1_orders(1))
     send(oms, first[:1])  # created: status New
-    illegal = RecordPicked(
-        envelope=CommandFactory("test").envelope(first[0].envelope.order_id), provider="fno"
+    illegal = RecordPicked(  # the channel has the order, but nothing can be picked while New
+        envelope=CommandFactory("test").envelope(first[0].envelope.order_id), provider="bigcommerce"
     )
     send(oms, [illegal])
 
@@ -127,3 +127,29 @@ def test_a_restarted_writer_restores_state_from_the_event_topics(oms: Components
     assert w.writer.stats.restored_events == 40
     assert w.writer.stats.rejected == 0
     assert {w.final_states[o[0].envelope.order_id].version for o in orders} == {EVENTS_PER_ORDER}
+
+
+def test_bad_commands_are_refused_with_a_reason_and_the_writer_goes_on(oms: Components) -> None:
+    """Issue 10, item 8: each bad input is a clear rejection; nothing is half-applied."""
+    order = next(journey1_orders(1))
+    order_id = order[0].envelope.order_id
+    factory = CommandFactory("test")
+    created = order[0]
+    unknown_order = RecordPicked(envelope=factory.envelope("NO-SUCH-ORDER"), provider="fno")
+    stranger = RecordShipped(envelope=factory.envelope(order_id), provider="flexe")
+    no_action = RecordActionResult(envelope=factory.envelope(order_id), action_id="nope", success=True)
+    send(oms, [created, created, unknown_order, stranger, no_action, *order[1:]])
+
+    with running_writer(oms) as w:
+        w.wait_for(lambda wr: wr.stats.rejected == 3 and wr.stats.events >= EVENTS_PER_ORDER)
+        assert w.writer.stats.duplicates == 1
+        assert w.store[order_id].version == EVENTS_PER_ORDER
+
+    rejections = [
+        oms.codec.decode(m.value())
+        for m in read_all(oms.settings, [oms.topics.rejections], oms.topics.partitions)
+    ]
+    errors = {r.command_id: r.error for r in rejections if isinstance(r, CommandRejected)}
+    assert "does not exist" in errors[unknown_order.envelope.command_id]
+    assert "flexe reports 'Order shipped' for an order it never got" in errors[stranger.envelope.command_id]
+    assert "no action 'nope' was ever requested" in errors[no_action.envelope.command_id]

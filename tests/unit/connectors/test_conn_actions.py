@@ -59,7 +59,8 @@ async def test_a_done_action_answers_success_with_the_providers_data_under_a_sta
         "made it",
         {"provider_order_id": "SO-1"},
     )
-    assert result.envelope.command_id == "test/BC-1/test/send_to_fulfillment/result"
+    assert result.envelope.command_id == "test/BC-1/test/send_to_fulfillment/1/result"
+    assert result.attempt == 1
     assert result.envelope.correlation_id == "test/BC-1"
 
 

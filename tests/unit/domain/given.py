@@ -63,6 +63,12 @@ def cmd(kind: type[C], order_id: str, *, command_id: str | None = None, **payloa
     return kind(envelope=envelope(order_id, command_id), **payload)
 
 
+def again(command: C) -> C:
+    """The same request as a new command (a new id): not a redelivery of ``command``."""
+    env = command.envelope.model_copy(update={"command_id": fresh_command_id()})
+    return command.model_copy(update={"envelope": env})
+
+
 def line(line_id: str, sku: str | None = None, quantity: int = 1, unit_price: str = "10.00") -> OrderLine:
     return OrderLine(
         line_id=line_id,

@@ -6,7 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from given import cmd, create_order, expect, given, line, nothing
+from given import again, cmd, create_order, expect, given, line, nothing
 
 from streams.domain.commands import (
     AssignOrderData,
@@ -16,6 +16,7 @@ from streams.domain.commands import (
     RecordChannelStatus,
     RecordInvoiced,
     RecordPicked,
+    RecordSentToBilling,
     RecordSentToFulfillment,
     RecordShipped,
     RecordValidation,
@@ -195,17 +196,18 @@ def test_scenario_2_flexe_ships_before_company_assignment_then_fo_invoices() -> 
     flexe = cmd(RecordSentToFulfillment, ORDER, provider="flexe")
     flexe_ships = cmd(RecordShipped, ORDER, provider="flexe", tracking_number="FX-1")
     late_assignment = cmd(AssignOrderData, ORDER, company="usmf", policy="fo-company-assignment")
-    state = given(CREATED, VALIDATED, flexe, flexe_ships, late_assignment).state
+    fo_bills = cmd(RecordSentToBilling, ORDER, provider="fo")
+    state = given(CREATED, VALIDATED, flexe, flexe_ships, late_assignment, fo_bills).state
     assert state is not None
     assert (state.status, state.status_reason, state.company) == (
         FULFILLMENT_IN_PROGRESS,
         "Packed",
         "usmf",
     )
-    given(CREATED, VALIDATED, flexe, flexe_ships, late_assignment).when(INVOICED).then(
+    given(CREATED, VALIDATED, flexe, flexe_ships, late_assignment, fo_bills).when(INVOICED).then(
         expect(
             OrderInvoiced,
-            seq=6,
+            seq=7,
             status=COMPLETED,
             status_reason="Fulfilled",
             provider="fo",
@@ -286,7 +288,7 @@ def test_lines_validated_after_the_header_keep_the_order_in_progress() -> None:
     ids=["succeeded", "failed"],
 )
 def test_validation_is_refused_once_the_order_is_in_fulfillment(command: Command, event: str) -> None:
-    given(CREATED, VALIDATED, SENT, PICKED).when(command).then_rejected(
+    given(CREATED, VALIDATED, SENT, PICKED).when(again(command)).then_rejected(
         IllegalTransition,
         match=f"^order {ORDER}: '{event}' is not allowed while the order is in status "
         "'Fulfillment in progress'$",
@@ -394,7 +396,9 @@ def test_cancel_is_refused_once_the_order_is_in_fulfillment(
 def test_a_canceled_order_cannot_be_held_or_fulfilled() -> None:
     cancel = cmd(CancelOrder, ORDER, reason="Customer request")
     for later in (cmd(HoldOrder, ORDER, reason="x"), VALIDATED, SENT, PICKED, SHIPPED, INVOICED):
-        given(CREATED, cancel).when(later).then_rejected(IllegalTransition, match="'Canceled'")
+        given(CREATED, VALIDATED, SENT, cancel).when(again(later)).then_rejected(
+            IllegalTransition, match="'Canceled'"
+        )
 
 
 # --- reasons from the command ----------------------------------------------------------------

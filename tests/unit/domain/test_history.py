@@ -24,9 +24,9 @@ from streams.domain.events import Event
 from streams.domain.history import Arrival, OrderHistories, SeqMerge
 from streams.domain.transitions import FULFILLMENT_IN_PROGRESS
 
-# created, validated, picked, shipped (seq 1..4) of one order
+# created, validated, picked, shipped (seq 1..4) of one order F&O took from the start
 CREATED, VALIDATED, PICKED, SHIPPED = given(
-    create_order("o-1"),
+    create_order("o-1", channel="fo"),
     cmd(RecordValidation, "o-1", policy="p", passed=True),
     cmd(RecordPicked, "o-1", provider="fo"),
     cmd(RecordShipped, "o-1", provider="fo", tracking_number="1Z"),

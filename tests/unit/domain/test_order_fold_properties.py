@@ -30,6 +30,7 @@ from streams.domain.commands import (
     RecordChannelStatus,
     RecordInvoiced,
     RecordPicked,
+    RecordSentToBilling,
     RecordSentToFulfillment,
     RecordShipped,
     RecordStepResult,
@@ -44,7 +45,7 @@ from streams.domain.events import Event
 from streams.domain.history import OrderHistories
 from streams.domain.order import OrderState, evolve, fold
 from streams.domain.transitions import CANCELED, COMPLETED, STATUSES
-from streams.domain.values import LineAssignment, OrderLine
+from streams.domain.values import ExternalRef, LineAssignment, OrderLine
 
 MODEST = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -73,6 +74,7 @@ QUANTITIES = st.integers(1, 5)
 PRICES = st.sampled_from([Decimal("9.99"), Decimal("10"), Decimal("0.50")])
 MAYBE_REF = st.sampled_from([None, "a", "b"])
 PROVIDER = st.sampled_from(PROVIDERS)
+KNOWN_TO_EVERY_PROVIDER = tuple(ExternalRef(system=p, ref=f"{p}-ref") for p in PROVIDERS)
 
 
 @st.composite
@@ -112,7 +114,10 @@ def validations(draw: st.DrawFn) -> dict[str, Any]:
 _PAYLOADS: dict[type[Command], st.SearchStrategy[dict[str, Any]]] = {
     CreateOrder: st.fixed_dictionaries(
         {
+            # every provider reporting statuses has the order from the start, so which
+            # commands an order takes depends on its status only (see legal_kinds)
             "channel": st.sampled_from(["bigcommerce", "fo"]),
+            "external_refs": st.just(KNOWN_TO_EVERY_PROVIDER),
             "customer_id": st.sampled_from(["c-1", "c-2"]),
             "currency": st.just("USD"),
             "ship_to": st.just(SHIP_TO),
@@ -121,6 +126,7 @@ _PAYLOADS: dict[type[Command], st.SearchStrategy[dict[str, Any]]] = {
     ),
     RecordValidation: validations(),
     RecordSentToFulfillment: st.fixed_dictionaries({"provider": PROVIDER, "provider_order_id": MAYBE_REF}),
+    RecordSentToBilling: st.fixed_dictionaries({"provider": PROVIDER, "provider_order_id": MAYBE_REF}),
     RecordPicked: st.fixed_dictionaries({"provider": PROVIDER, "picking_id": MAYBE_REF}),
     RecordShipped: st.fixed_dictionaries({"provider": PROVIDER, "tracking_number": MAYBE_REF}),
     RecordInvoiced: st.fixed_dictionaries(
@@ -161,6 +167,7 @@ KINDS: tuple[type[Command], ...] = (
     RecordValidation,
     AssignOrderData,
     RecordSentToFulfillment,
+    RecordSentToBilling,
     RecordPicked,
     RecordShipped,
     RecordInvoiced,
@@ -172,6 +179,7 @@ KINDS: tuple[type[Command], ...] = (
 _TEMPLATES: dict[type[Command], dict[str, Any]] = {
     CreateOrder: {
         "channel": "bigcommerce",
+        "external_refs": KNOWN_TO_EVERY_PROVIDER,
         "customer_id": "c-1",
         "currency": "USD",
         "ship_to": SHIP_TO,
@@ -180,6 +188,7 @@ _TEMPLATES: dict[type[Command], dict[str, Any]] = {
     RecordValidation: {"policy": "p", "passed": True},
     AssignOrderData: {"policy": "p"},
     RecordSentToFulfillment: {"provider": "fo"},
+    RecordSentToBilling: {"provider": "fo"},
     RecordPicked: {"provider": "fo"},
     RecordShipped: {"provider": "fo"},
     RecordInvoiced: {"provider": "fo", "invoice_id": "I"},

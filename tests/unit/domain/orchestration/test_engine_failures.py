@@ -47,13 +47,16 @@ SEND_TO_FNO = ("fno", "send_to_fulfillment")
 HTTP_503 = "HTTP 503 Service Unavailable"
 
 
-def _result(j: Journey, request: ProviderActionRequested, success: bool, **data: str) -> RecordActionResult:
+def _result(
+    j: Journey, request: ProviderActionRequested, success: bool, attempt: int | None = None, **data: str
+) -> RecordActionResult:
     return RecordActionResult(
         envelope=j.factory.envelope(request.envelope.order_id),
         action_id=request.action_id,
         success=success,
         details="" if success else HTTP_503,
         data=data,
+        attempt=attempt,
     )
 
 
@@ -199,23 +202,37 @@ def test_a_non_critical_step_that_fails_does_not_stop_the_order() -> None:
     assert state.channel_status is None
 
 
-def test_a_late_answer_to_an_attempt_already_retried_is_ignored() -> None:
+def test_every_attempt_of_a_step_carries_the_same_action_id() -> None:
     j = Journey(providers=Providers(silent=frozenset({SEND_TO_FNO})))
     j.run(j.order(1))
     first = j.requests()[-1]
-    failed = _result(j, first, False)
-    j.process(failed)
+    j.process(_result(j, first, False))
     retry = j.requests()[-1]
-    assert retry.attempt == 2 and retry.action_id != first.action_id
+    assert (retry.attempt, retry.action_id) == (2, first.action_id)
+
+
+def test_a_late_success_of_an_earlier_attempt_settles_the_step() -> None:
+    # given a step whose first attempt failed and whose second is under way
+    j = Journey(providers=Providers(silent=frozenset({SEND_TO_FNO})))
+    j.run(j.order(1))
+    first = j.requests()[-1]
+    failed = _result(j, first, False, attempt=1)
+    j.process(failed)
     before = j.state
 
+    # when the first attempt's failure is redelivered, nothing changes
     redelivered = j.process(failed)
-    late_success = j.process(_result(j, first, True, provider_order_id="SO-1"))
+    assert (redelivered.events, redelivered.refused, j.state) == ([], [], before)
 
-    assert (redelivered.events, late_success.events) == ([], [])
-    assert (redelivered.refused, late_success.refused) == ([], [])
-    assert j.state == before
-    assert j.state is not None and j.state.pending_actions[0].action_id == retry.action_id
+    # when the first attempt's success arrives late, the step settles
+    j.process(_result(j, first, True, provider_order_id="SO-1"))
+    assert j.state is not None and j.state.pending_actions == ()
+    assert j.state.steps["send-to-fno"].result == "succeeded"
+    assert j.statuses()[-1] == SENT and j.state.provider_order_id == "SO-1"
+
+    # and the second attempt's answer, when it comes, is ignored
+    late = j.process(_result(j, first, True, provider_order_id="SO-1", attempt=2))
+    assert (late.events, late.refused) == ([], [])
 
 
 def test_reprocess_reruns_the_failed_step_and_the_order_goes_on() -> None:
@@ -351,11 +368,11 @@ def test_an_order_keeps_the_flow_version_it_started_with() -> None:
     first = Journey(engine=engine)
     first.run(first.order(4, "ORD-1"))
 
-    # v2 of journey 4 also archives the invoice in SAP; published while ORD-1 is under way
+    # v2 of journey 4 also archives the shipment in SAP; published while ORD-1 is under way
     v1 = catalog.get("fno-fno", 1)
     assert v1 is not None
     archive = Step(
-        id="archive-invoice", on=("Order invoiced",), action="custom", provider="sap", critical=False
+        id="archive-shipment", on=("Order shipped",), action="custom", provider="sap", critical=False
     )
     catalog.add(v1.model_copy(update={"version": 2, "steps": (*v1.steps, archive)}))
     second = Journey(engine=engine, factory=first.factory)

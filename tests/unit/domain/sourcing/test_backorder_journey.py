@@ -14,7 +14,7 @@ from journey_driver import DONE, NEW, PACKED, PICKED, VALIDATED, Journey, journe
 
 from streams.domain.backorders import BackorderSettings, parse_duration, past_sla, worth_rechecking
 from streams.domain.commands import CancelOrderLines, CheckBackorders, HoldOrder, RecordPicked
-from streams.domain.errors import IllegalTransition
+from streams.domain.errors import DomainError
 from streams.domain.events import (
     BackorderCheckStarted,
     FulfillmentOrderCreated,
@@ -215,10 +215,10 @@ def test_an_operator_hold_keeps_the_backorder_job_away_and_holds_every_working_l
     assert j.of(BackorderCheckStarted) == []
 
 
-def test_an_order_level_event_no_line_can_take_is_refused() -> None:
+def test_a_pick_of_lines_the_provider_never_got_is_refused() -> None:
     j = _journey({})
-    _seattle_order(j, "TEE")
-    with pytest.raises(IllegalTransition, match=r"'Order picked' is not allowed .* 'On hold'"):
+    _seattle_order(j, "TEE")  # every line waits in Backorder hold: F&O was sent nothing
+    with pytest.raises(DomainError, match=r"fno reports 'Order picked' for an order it never got"):
         j.process(RecordPicked(envelope=j.factory.envelope(ORDER), provider="fno"))
 
 
