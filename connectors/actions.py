@@ -75,7 +75,12 @@ class ProviderConnector(Protocol):
 
 def envelope(provider: str, order_id: str, key: str, correlation_id: str | None = None) -> CommandEnvelope:
     """A command from ``provider``; ``key`` names what it answers or reports, so the same
-    provider message always yields the same command id."""
+    provider message always yields the same command id.
+
+    ``key`` must come only from the provider's message (its id: BigCommerce order id,
+    F&O ``EventId``, CloudEvent ``id``, Flexe ``eventId``; or its content), never from
+    local state, the time or a counter: every instance of a connector, and the same one
+    after a crash, must derive the same id, the only dedupe that spans them."""
     return CommandEnvelope(
         command_id=f"{provider}/{key}",
         order_id=order_id,

@@ -7,7 +7,9 @@ Intake (provider-apis.md section 1):
   ``base64(client secret)``, timestamps within 5 minutes) and deduplicated on the payload's
   ``hash``. The payload is light: the order, its products and its shipping addresses are
   fetched over the V2 API. A ``statusUpdated`` takes in an order that was incomplete at
-  creation; our own status updates echo back as ``statusUpdated`` and are ignored.
+  creation; our own status updates echo back as ``statusUpdated`` and are ignored by the
+  instance that made them (another instance takes the order in again: the same
+  ``CreateOrder`` id, a no-op at the writer).
 - **Polling** (``--poll``) instead or as well: ``GET /v2/orders?min_date_modified=<checkpoint>
   &sort=date_modified:asc``, page by page, the checkpoint kept in the connector's store.
 - Orders in status 0 Incomplete, 1 Pending or 7 Awaiting Payment are not orders yet, and

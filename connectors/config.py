@@ -143,8 +143,8 @@ def base_parser(provider: str, title: str, default_port: int, description: str) 
         "--state-dir",
         type=Path,
         default=env_default(f"{upper}_STATE_DIR"),
-        help=f"dedupe store and checkpoints ({upper}_STATE_DIR; default "
-        f"<OMS_STATE_DIR>/connectors/<prefix>{provider})",
+        help=f"dedupe store and checkpoints, one per instance ({upper}_STATE_DIR; default "
+        f"<OMS_STATE_DIR>/connectors/<prefix>{provider}-<instance id>)",
     )
     kafka.add_argument(
         "--in-flight",
@@ -210,7 +210,8 @@ def runtime_config(provider: str, args: argparse.Namespace) -> RuntimeConfig:
         partitions=args.partitions,
     )
     prefix = settings.topic_prefix
-    state_dir = args.state_dir or settings.state_dir / "connectors" / f"{prefix}{provider}"
+    # Two instances on one host must not share a RocksDB (it is locked by its process).
+    state_dir = args.state_dir or settings.state_dir / "connectors" / f"{prefix}{provider}-{args.instance_id}"
     return RuntimeConfig(
         provider=provider,
         settings=settings,

@@ -31,9 +31,11 @@ endpoints carry no signature, the key in the URL is the documented protection):
 - **Business events** (``BusinessEventId`` in the body): picked
   (``SalesOrderPickingListPostedBusinessEvent``) -> ``RecordPicked``, packed
   (``SalesOrderPackingSlipPostedBusinessEvent``) -> ``RecordShipped``, invoiced
-  (``SalesInvoicePostedBusinessEvent``) -> ``RecordInvoiced``. Deduplicated by ``EventId``;
-  per sales order an event whose ``ControlNumber`` is not above the last one applied is
-  older than what we know and is dropped.
+  (``SalesInvoicePostedBusinessEvent``) -> ``RecordInvoiced``, command id from ``EventId``
+  (so every instance publishes the same id); deduplicated by ``EventId`` in the store, and
+  per sales order an event whose ``ControlNumber`` is not above the last one this instance
+  applied is older than what it knows and is dropped (fast paths: another instance
+  publishes it, and the transition table refuses a status older than the order's).
 - **Dual-write** of orders confirmed in F&O (``"entity": "salesorders", "operation":
   "confirmed"``) -> ``CreateOrder``: order id ``<prefix><COMPANY>-<SalesOrderNumber>``
   (``--order-id-prefix``, default ``FNO-``), channel ``fno``, company ``dataAreaId``,

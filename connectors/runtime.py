@@ -7,7 +7,9 @@ connector's webhook server, in one process per provider.
   write-back must never overtake an earlier one); different orders run side by side, up
   to ``--in-flight`` at once, so one order waiting for its retry backoff or a slow
   provider does not hold up the others. Acks are manual: an offset is committed only once
-  every earlier request of its partition has been answered.
+  every earlier request of its partition has been answered; a partition whose last
+  offsets are transaction markers is committed past them once caught up
+  (``markers.TrailingMarkers``), so the group's lag reads 0 when there is nothing to do.
 - **The webhook server** is a plain aiohttp application (see ``webhooks.make_web_app``),
   registered with ``App.web_server``: Faust starts it after the consumer is up and stops
   it with the worker. Not Faust's own ``faust.web`` views: those would serve Faust's
@@ -35,6 +37,7 @@ from mode import Service
 
 from connectors.actions import ProviderConnector, Publisher, answer
 from connectors.config import RuntimeConfig
+from connectors.markers import CHECK_EVERY, TrailingMarkers
 from connectors.state import ConnectorStore
 from connectors.webhooks import make_web_app
 from streams.adapters.avro import AvroCodec, UndecodableRecord
@@ -193,6 +196,12 @@ def run(config: RuntimeConfig, make: Callable[[Publisher, ConnectorStore], Provi
             await lanes.submit(request.order_id, work)
 
     app.agent(requests, name=f"{config.provider}-actions")(act)
+    markers = TrailingMarkers(config.settings, topics.provider_requests(config.provider))
+
+    async def commit_past_markers() -> None:
+        await markers.check(app.consumer)
+
+    app.timer(CHECK_EVERY, name=f"{config.provider}-markers")(commit_past_markers)
     app.web_server(ConnectorWebServer(connector, config, lanes))
     worker = faust.Worker(app, loglevel=config.log_level, quiet=True, redirect_stdouts=False)
     try:
@@ -200,5 +209,6 @@ def run(config: RuntimeConfig, make: Callable[[Publisher, ConnectorStore], Provi
     except SystemExit as exit_:
         return exit_.code if isinstance(exit_.code, int) else 0
     finally:
+        markers.close()
         store.close()
     return 0

@@ -35,6 +35,7 @@ from typing import Any
 from aiohttp import ClientError, ClientSession, ClientTimeout
 from confluent_kafka import Message
 
+from devkit.webhook_front import Spread
 from streams.adapters.avro import AvroCodec
 from streams.adapters.kafka_loop import Batch, KafkaLoop, models
 from streams.adapters.topics import TopicRegistry
@@ -76,13 +77,18 @@ class World:
     simulators: dict[str, str]
     """provider -> simulator base URL (vendor API and /_sim control plane)."""
     connectors: dict[str, str]
-    """provider -> the connector's webhook server."""
+    """provider -> where the provider delivers its webhooks: the connector's webhook
+    server, or the webhook front when several instances run."""
     processes: dict[str, subprocess.Popen[bytes]]
     workdir: Path
     bigcommerce_prefix: str
     fno_prefix: str
     notes: dict[str, str] = field(default_factory=dict)
     """order id -> why the driver stopped driving it (orders that went all the way: none)."""
+    instances: dict[str, list[str]] = field(default_factory=dict)
+    """provider -> each connector instance's own webhook server."""
+    front: str | None = None
+    """The webhook front (``devkit.webhook_front``) before the instances, when several run."""
 
     def bigcommerce_order_id(self, bc_id: int) -> str:
         return f"{self.bigcommerce_prefix}{bc_id}"
@@ -124,9 +130,14 @@ def start_world(
     generous_quotas: bool = True,
     with_dom: bool = True,
     ready_timeout: float = 90.0,
+    instances: int = 1,
+    spread: Spread = Spread.ROUND_ROBIN,
 ) -> World:
     """Start the simulators, the connectors and (``with_dom``) a DOM stand-in, and wait
     until every one answers. ``settings`` names the broker and topics (the writer's).
+
+    ``instances`` > 1 runs that many instances of each connector, one consumer group per
+    provider, behind a webhook front that spreads the providers' deliveries (``spread``).
 
     Order ids: ``<run_id>BC-<BigCommerce id>`` and ``<run_id>FNO-<company>-<number>``, so
     that runs on one broker never collide (the simulators number from scratch each time).
@@ -138,9 +149,10 @@ def start_world(
     secrets = workdir / "secrets"
     secrets.mkdir(exist_ok=True)
     sim_port = {p: free_port() for p in PROVIDERS}
-    conn_port = {p: free_port() for p in PROVIDERS}
     sims = {p: f"http://127.0.0.1:{sim_port[p]}" for p in PROVIDERS}
-    conns = {p: f"http://127.0.0.1:{conn_port[p]}" for p in PROVIDERS}
+    own = {p: [f"http://127.0.0.1:{free_port()}" for _ in range(instances)] for p in PROVIDERS}
+    front = f"http://127.0.0.1:{free_port()}" if instances > 1 else None
+    conns = {p: front or own[p][0] for p in PROVIDERS}
     python = sys.executable
     key = f"?key={WEBHOOK_KEY}"
     common = ["--time-scale", str(time_scale), "--hang-seconds", str(hang_seconds), "--log-level", "WARNING"]
@@ -209,7 +221,7 @@ def start_world(
                 [python, *argv], env=dict(env), stdout=out, stderr=subprocess.STDOUT, cwd=REPO_ROOT
             )
 
-    world = World(sims, conns, processes, workdir, bc_prefix, fno_prefix)
+    world = World(sims, conns, processes, workdir, bc_prefix, fno_prefix, instances=own, front=front)
     try:
         for p in PROVIDERS:
             spawn(
@@ -217,19 +229,31 @@ def start_world(
                 ["-m", f"simulators.{p}", "--port", str(sim_port[p]), *common, *sim_commands[p]],
                 base_env,
             )
+            for n, url in enumerate(own[p], start=1):
+                name = f"{p}-{n}" if instances > 1 else p
+                spawn(
+                    f"connector-{name}",
+                    [
+                        "-m",
+                        f"connectors.{p}",
+                        "--listen-port",
+                        url.rsplit(":", 1)[1],
+                        "--instance-id",
+                        str(n),
+                        "--state-dir",
+                        str(workdir / "state" / name),
+                        "--log-level",
+                        "INFO",
+                    ],
+                    {**base_env, **conn_env[p]},
+                )
+        if front is not None:
+            routes = [f"/webhooks/{p}={','.join(own[p])}" for p in PROVIDERS]
             spawn(
-                f"connector-{p}",
-                [
-                    "-m",
-                    f"connectors.{p}",
-                    "--listen-port",
-                    str(conn_port[p]),
-                    "--state-dir",
-                    str(workdir / "state" / p),
-                    "--log-level",
-                    "INFO",
-                ],
-                {**base_env, **conn_env[p]},
+                "webhook-front",
+                ["-m", "devkit.webhook_front", "--port", front.rsplit(":", 1)[1], "--spread", spread.value]
+                + [arg for route in routes for arg in ("--route", route)],
+                base_env,
             )
         if with_dom:
             spawn("stand-in-dom", ["-m", "devkit.stand_in", "--provider", "dom"], base_env)
@@ -242,7 +266,8 @@ def start_world(
 
 def _wait_ready(world: World, timeout: float) -> None:
     urls = [f"{u}/_sim/health" for u in world.simulators.values()]
-    urls += [f"{u}/health" for u in world.connectors.values()]
+    urls += [f"{u}/health" for own in world.instances.values() for u in own]
+    urls += [f"{world.front}/_front/health"] if world.front else []
 
     async def poll() -> None:
         deadline = time.monotonic() + timeout

@@ -293,6 +293,7 @@ class KafkaLoop(Generic[T]):
         self._transactions_ready = False
         self._pending: set[Where] = set()
         """Assigned partitions that have not reached their end since they were assigned."""
+        self._committed: dict[Where, int] = {}
         self._strict = False
         self._warnings = Warnings()
         self._lag_due = 0.0
@@ -326,8 +327,9 @@ class KafkaLoop(Generic[T]):
         self._pending -= gone
         self.stats.assigned = self.stats.assigned - gone
         self.stats.caught_up = not self._pending
-        for where in gone:
+        for where in gone:  # whoever gets them next commits them
             self.stats.lag.pop(where, None)
+            self._committed.pop(where, None)
 
     @property
     def caught_up(self) -> bool:
@@ -410,20 +412,24 @@ class KafkaLoop(Generic[T]):
         return [tp for tp in self._consumer.position(assigned) if tp.offset >= 0] if assigned else []
 
     def commit(self, offsets: list[TopicPartition] | None = None, *, asynchronous: bool = False) -> None:
-        """Commit ``offsets`` (default: the positions) after what was produced is delivered."""
+        """Commit ``offsets`` (default: the positions) that moved since the last commit,
+        after what was produced is delivered. Positions are past the commit markers of
+        transactions, so a caught-up group's lag reads 0 (last record + 1 would read 1)."""
         offsets = self.positions() if offsets is None else offsets
-        if not offsets:
+        moved = [tp for tp in offsets if self._committed.get((tp.topic, tp.partition)) != tp.offset]
+        if not moved:
             return
         if self.publisher is not None:
             self.publisher.flush(30)
         try:
             if asynchronous:
-                self._consumer.commit(offsets=offsets, asynchronous=True)
+                self._consumer.commit(offsets=moved, asynchronous=True)
             else:
-                self._consumer.commit(offsets=offsets, asynchronous=False)
+                self._consumer.commit(offsets=moved, asynchronous=False)
         except KafkaException as exc:
             if exc.args[0].code() != KafkaError._NO_OFFSET:
                 raise
+        self._committed.update({(tp.topic, tp.partition): tp.offset for tp in moved})
         self.stats.committed()
 
     def transaction(self, work: Callable[[], None], batch: Batch[T] | None = None) -> bool:
@@ -494,6 +500,8 @@ class KafkaLoop(Generic[T]):
             batch = self.poll()
             if batch.records or batch.rejects:
                 self._dispatch(handle, batch)
+            if self.commits is Commits.AFTER_PRODUCE:
+                self.commit()  # also when idle: the position moves past a trailing marker
             if until_caught_up and self.caught_up:
                 return
             if tick is not None and time.monotonic() - last_tick >= tick_every:
@@ -504,8 +512,6 @@ class KafkaLoop(Generic[T]):
         handle(batch)  # undecodable records only, maybe: it may count them
         if self._transactional and not batch.settled:
             raise RuntimeError(f"{self.name}: a transactional handler must settle its batch")
-        if self.commits is Commits.AFTER_PRODUCE:
-            self.commit()
 
     def read_to_end(self, start: Mapping[Where, int] | None = None) -> Iterator[Batch[T]]:
         """Batches until every partition is at its end (from ``start``, if given: assigned

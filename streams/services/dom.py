@@ -464,7 +464,6 @@ class DomCoordinator:
         assert self.loop.publisher is not None
         self._answers = self.loop.publisher
         self.sagas = ReservationSagas(config, self.view, self.feed, self._answer, self.stats, max_rounds)
-        self._committed: dict[int, int] = {}
 
     # -- the loop
     def run(self, stop: threading.Event) -> None:
@@ -519,24 +518,20 @@ class DomCoordinator:
 
     def _commit(self) -> None:
         """Commit each partition up to its first request still in a saga, else its position
-        (answers delivered first): a restart reads again exactly the unanswered requests."""
+        (answers delivered first): a restart reads again exactly the unanswered requests,
+        and a caught-up group's lag reads 0 (the position is past the writer's markers)."""
         first_open: dict[int, int] = {}
         for saga in self.sagas.running.values():
             first_open[saga.partition] = min(saga.offset, first_open.get(saga.partition, saga.offset))
-        commits = []
-        for tp in self.loop.positions():
-            offset = first_open.get(tp.partition, tp.offset)
-            if self._committed.get(tp.partition) != offset:
-                commits.append(TopicPartition(tp.topic, tp.partition, offset))
-        if commits:
-            self.loop.commit(commits)
-            self._committed.update({tp.partition: tp.offset for tp in commits})
+        self.loop.commit(
+            [
+                TopicPartition(tp.topic, tp.partition, first_open.get(tp.partition, tp.offset))
+                for tp in self.loop.positions()
+            ]
+        )
 
     def _on_revoke(self, partitions: list[TopicPartition]) -> None:
         """Sagas of partitions taken away are left to their next owner (which finds what
         they hold in its view); what was answered is committed first."""
         self._commit()
-        gone = {tp.partition for tp in partitions}
-        self.sagas.drop(gone)
-        for partition in gone:
-            self._committed.pop(partition, None)
+        self.sagas.drop({tp.partition for tp in partitions})

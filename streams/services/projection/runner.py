@@ -128,7 +128,17 @@ class ProjectionRunner:
             log.info("projection caught up: %d events folded", result.events)
 
     def _commit_for_monitoring(self) -> None:
-        offsets = [TopicPartition(t, p, o) for (t, p), o in self.projection.offsets().items()]
+        """Commit where the projection resumes; a partition folded up to the consumer's
+        position with nothing held (resume = next offset read) at that position instead:
+        past the writer's transaction markers, so the group's lag reads 0 when caught up."""
+        resume = self.projection.offsets()
+        read = self.projection.store.offsets(read=True)
+        for tp in self.loop.positions():
+            where = (tp.topic, tp.partition)
+            at = resume.get(where, 0)
+            if read.get(where, at) == at and tp.offset > at:
+                resume[where] = tp.offset
+        offsets = [TopicPartition(t, p, o) for (t, p), o in resume.items()]
         try:
             self.loop.commit(offsets, asynchronous=True)
         except KafkaException as exc:

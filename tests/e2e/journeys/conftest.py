@@ -17,6 +17,7 @@ from collections.abc import Iterator
 
 import pytest
 from conn_e2e_stack import Stack
+from oms_processes import run_oms
 
 from devkit.local_broker import LocalBroker, broker_answers
 from devkit.world import OrderWatch, World, start_world
@@ -47,13 +48,6 @@ def kafka_bootstrap() -> Iterator[str]:
         broker.stop()
 
 
-def _oms(env: dict[str, str], *argv: str) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "streams.cli", *argv], env=env, cwd=REPO_ROOT, capture_output=True, timeout=120
-    )
-    assert done.returncode == 0, f"oms {' '.join(argv)} failed: {done.stderr.decode()[-2000:]}"
-
-
 @pytest.fixture(scope="module")
 def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     workdir = tmp_path_factory.mktemp("journeys")
@@ -70,8 +64,8 @@ def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
         "OMS_INSTANCE_ID": f"writer-{prefix}",
     }
     components = bootstrap(settings)
-    _oms(env, "topics", "create")
-    _oms(env, "flows", "publish")
+    run_oms(env, "topics", "create")
+    run_oms(env, "flows", "publish")
     log = (workdir / "writer.log").open("wb")
     writer = subprocess.Popen(
         [sys.executable, "-m", "streams.cli", "writer", "--log-level", "WARNING"],

@@ -1,5 +1,5 @@
-"""What the journey tests share with their conftest: the running stack, and a way to
-call a simulator's control plane."""
+"""What the journey tests share with their conftest: the running stack, a way to call a
+simulator's control plane, and what each journey's statuses are."""
 
 from __future__ import annotations
 
@@ -12,7 +12,35 @@ from aiohttp import ClientSession
 
 from devkit.world import OrderWatch, World
 from streams.bootstrap import Components
+from streams.domain.events import Event
 from streams.settings import Settings
+
+NEW = ("New", "Created")
+VALIDATED = ("In progress", "Validation succeeded")
+SENT = ("In progress", "Sent to fulfillment")
+PICKED = ("Fulfillment in progress", "Picked")
+PACKED = ("Fulfillment in progress", "Packed")
+DONE = ("Completed", "Fulfilled")
+
+EXPECTED_STATUSES = {
+    1: [NEW, VALIDATED, SENT, PICKED, PACKED, DONE],
+    2: [NEW, VALIDATED, SENT, PACKED, DONE],
+    3: [NEW, VALIDATED, SENT, PACKED, DONE],
+    4: [NEW, VALIDATED, PACKED, DONE],
+    5: [NEW, VALIDATED, SENT, PACKED, DONE],
+    6: [NEW, VALIDATED, PICKED, PACKED, DONE],
+}
+SALES_ORDERS = "/sap/opu/odata/sap/API_SALES_ORDER_SRV/A_SalesOrder"
+
+
+def statuses(events: list[Event]) -> list[tuple[str, str]]:
+    """The (status, reason) an order went through, each change once."""
+    out: list[tuple[str, str]] = []
+    for e in events:
+        pair = (e.envelope.status, e.envelope.status_reason)
+        if not out or out[-1] != pair:
+            out.append(pair)
+    return out
 
 
 @dataclass

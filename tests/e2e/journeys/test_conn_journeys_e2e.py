@@ -13,7 +13,7 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from conn_e2e_stack import Stack
+from conn_e2e_stack import EXPECTED_STATUSES, SALES_ORDERS, Stack, statuses
 
 from devkit.world import SIM_CREDENTIALS, drive_journeys, settled
 from streams.domain.events import (
@@ -26,21 +26,6 @@ from streams.domain.events import (
     ProviderActionRequested,
 )
 
-NEW = ("New", "Created")
-VALIDATED = ("In progress", "Validation succeeded")
-SENT = ("In progress", "Sent to fulfillment")
-PICKED = ("Fulfillment in progress", "Picked")
-PACKED = ("Fulfillment in progress", "Packed")
-DONE = ("Completed", "Fulfilled")
-
-EXPECTED_STATUSES = {
-    1: [NEW, VALIDATED, SENT, PICKED, PACKED, DONE],
-    2: [NEW, VALIDATED, SENT, PACKED, DONE],
-    3: [NEW, VALIDATED, SENT, PACKED, DONE],
-    4: [NEW, VALIDATED, PACKED, DONE],
-    5: [NEW, VALIDATED, SENT, PACKED, DONE],
-    6: [NEW, VALIDATED, PICKED, PACKED, DONE],
-}
 EXPECTED_ACTIONS = {
     1: [("fno", "send_to_fulfillment", ""), ("bigcommerce", "update_channel_status", "2"),
         ("bigcommerce", "update_channel_status", "10")],
@@ -52,7 +37,6 @@ EXPECTED_ACTIONS = {
     6: [("dom", "send_to_fulfillment_optimization", ""), ("fno", "send_to_billing", ""),
         ("bigcommerce", "update_channel_status", "2"), ("bigcommerce", "update_channel_status", "10")],
 }  # fmt: skip
-SALES_ORDERS = "/sap/opu/odata/sap/API_SALES_ORDER_SRV/A_SalesOrder"
 OUTAGES: dict[str, list[dict[str, Any]]] = {
     "fno": [
         {"kind": "5xx", "status": 503, "count": 2, "path_prefix": "/data/$batch"},
@@ -92,15 +76,6 @@ OUTAGES: dict[str, list[dict[str, Any]]] = {
 ORDERS_PER_JOURNEY = 2
 
 
-def _statuses(events: list[Event]) -> list[tuple[str, str]]:
-    out: list[tuple[str, str]] = []
-    for e in events:
-        pair = (e.envelope.status, e.envelope.status_reason)
-        if not out or out[-1] != pair:
-            out.append(pair)
-    return out
-
-
 def _actions(events: list[Event]) -> list[tuple[str, str, str]]:
     """Each action once, retries folded in."""
     seen: list[tuple[str, str, str]] = []
@@ -135,7 +110,7 @@ def test_every_order_completes_through_the_statuses_its_journey_describes(
             state = stack.watch.state(order_id)
             assert state is not None and settled(state), (journey, order_id, state)
             events = stack.watch.timeline(order_id)
-            assert _statuses(events) == EXPECTED_STATUSES[journey], (journey, order_id)
+            assert statuses(events) == EXPECTED_STATUSES[journey], (journey, order_id)
             assert _actions(events) == EXPECTED_ACTIONS[journey], (journey, order_id)
 
 
@@ -152,11 +127,11 @@ def test_duplicate_deliveries_made_no_duplicate_history(stack: Stack, driven: di
 
 def test_bigcommerce_heard_of_shipment_and_completion(stack: Stack, driven: dict[int, list[str]]) -> None:
     told = {1: [2, 10], 2: [10], 6: [2, 10]}
-    for journey, statuses in told.items():
+    for journey, status_ids in told.items():
         for order_id in driven[journey]:
             bc_id = order_id.removeprefix(stack.world.bigcommerce_prefix)
             view = stack.sim("bigcommerce", "GET", f"/_sim/orders/{bc_id}")
-            assert [h["new_status_id"] for h in view["status_history"] if h["source"] == "api"] == statuses
+            assert [h["new_status_id"] for h in view["status_history"] if h["source"] == "api"] == status_ids
             assert view["order"]["status_id"] == 10
             if journey == 2:  # Flexe's tracking number became a BigCommerce shipment
                 [shipment] = view["shipments"]
@@ -205,7 +180,7 @@ def test_a_provider_down_past_the_connectors_tries_is_retried_by_the_flow(stack:
     assert steps[0][:2] == ("send-to-fno", "retrying")
     assert steps[0][2].startswith(f"HTTP 503 after {tries} tries: POST /data/$batch")
     assert steps[-1][:2] == ("send-to-fno", "succeeded")
-    assert _statuses(events) == EXPECTED_STATUSES[1]
+    assert statuses(events) == EXPECTED_STATUSES[1]
 
 
 def test_no_secret_reaches_a_log(stack: Stack, driven: dict[int, list[str]]) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -74,16 +77,30 @@ def running_writer(
         store.close()
 
 
+def start_writer(c: Components, state_dir: Path, instance_id: str) -> subprocess.Popen[bytes]:
+    """``oms writer`` as its own process (small batches, so that a kill lands mid-stream)."""
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": c.settings.bootstrap_servers,
+        "OMS_TOPIC_PREFIX": c.settings.topic_prefix,
+        "OMS_PARTITIONS": str(c.settings.partitions),
+        "OMS_STATE_DIR": str(state_dir),
+        "OMS_INSTANCE_ID": instance_id,
+    }
+    argv = ["streams.cli", "writer", "--batch-size", "50", "--log-level", "WARNING"]
+    return subprocess.Popen([sys.executable, "-m", *argv], env=env)
+
+
+def committed_events(c: Components) -> list[tuple[str, int]]:
+    """(order id, seq) of every event on the event topics, transactions committed only."""
+    msgs = read_all(c.settings, c.topics.event_topics(), c.topics.partitions)
+    return [(m.key().decode(), c.codec.decode(m.value()).envelope.seq) for m in msgs]  # type: ignore[attr-defined]
+
+
 def read_all(settings: Settings, topics: Iterable[str], partitions: int) -> list[Message]:
     """Every record of ``topics``, undecoded (a dead letter's headers, say)."""
     start = {(t, p): 0 for t in topics for p in range(partitions)}
     return read_messages(settings, start, lambda msg: msg)
-
-
-def committed_events(c: Components) -> list[tuple[str, int]]:
-    """(order id, seq) of every committed event on the event topics."""
-    msgs = read_all(c.settings, c.topics.event_topics(), c.topics.partitions)
-    return [(m.key().decode(), c.codec.decode(m.value()).envelope.seq) for m in msgs]  # type: ignore[attr-defined]
 
 
 def assert_each_event_once(events: list[tuple[str, int]], orders: int, per_order: int) -> None:
