@@ -25,6 +25,7 @@ from typing import Any
 
 from confluent_kafka import Producer
 
+from devkit.demo_look import interactive, look_around
 from devkit.local_broker import LocalBroker, broker_answers
 from devkit.scenarios import CommandFactory, journey_order
 from devkit.world import World, drive_journeys, start_world
@@ -121,7 +122,11 @@ def run(args: argparse.Namespace) -> int:
             + ", ".join(f"{name} (pid {p.pid})" for name, p in world.processes.items())
             + f"; logs in {workdir / 'logs'}"
         )
-        return _drive(c, args, writer, world, run_id)
+        broker_stays = started is None or args.keep_broker
+        code, sample = _drive(c, args, writer, world, run_id, broker_stays or interactive())
+        if code == 0 and interactive():
+            look_around(env, workdir, sample)
+        return code
     finally:
         if world is not None:
             world.stop()
@@ -137,8 +142,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _drive(
-    c: Components, args: argparse.Namespace, writer: subprocess.Popen[bytes], world: World, run_id: str
-) -> int:
+    c: Components,
+    args: argparse.Namespace,
+    writer: subprocess.Popen[bytes],
+    world: World,
+    run_id: str,
+    broker_stays: bool,
+) -> tuple[int, str]:
+    """Drive the journeys; the exit code, and an order worth showing."""
     prefix = f"D{run_id}-"
     # One order a critical validation stops, and one record nobody can decode: bad input is
     # visible and loses nothing.
@@ -161,7 +172,7 @@ def _drive(
     journeys[bad_id] = 1
     if writer.poll() is not None:
         err(f"the order writer exited with code {writer.returncode}")
-        return 1
+        return 1, bad_id
     result = replay(c.settings, c.topics, c.codec)
     mine = {o: s for o, s in result.states.items() if o in journeys}
     done = sum(1 for s in mine.values() if _settled(s))
@@ -169,13 +180,13 @@ def _drive(
         f"[6/6] {len(ids) * args.orders} orders driven in {time.monotonic() - began:.1f}s; replayed "
         f"{result.events:,} events of {len(result.states):,} orders in {result.seconds:.2f}s"
     )
-    _summary(c, mine, journeys, [ids[1][0], ids[6][0], bad_id])
+    _summary(c, mine, journeys, [ids[1][0], ids[6][0], bad_id], broker_stays)
     for order_id, why in world.notes.items():
         print(f"  {order_id}: {why}")
     if done != len(journeys):
         print(f"\nFAILED: only {done}/{len(journeys)} orders settled")
-        return 1
-    return 0
+        return 1, ids[1][0]
+    return 0, ids[1][0]
 
 
 def _wait_for_stock(c: Components, timeout: float = 60.0) -> None:
@@ -197,7 +208,11 @@ def _settled(state: OrderState) -> bool:
 
 
 def _summary(
-    c: Components, states: dict[str, OrderState], journeys: dict[str, int], samples: list[str]
+    c: Components,
+    states: dict[str, OrderState],
+    journeys: dict[str, int],
+    samples: list[str],
+    broker_stays: bool,
 ) -> None:
     by_journey: dict[int, Counter[tuple[str, str]]] = defaultdict(Counter)
     for order_id, state in states.items():
@@ -213,7 +228,12 @@ def _summary(
             print(order_state(found.state))
             print("  timeline:")
             print(timeline(found.events))
-    print(
-        "\nThe undecodable record went to oms.dead-letter with its reason; "
-        "`oms replay` and `oms show ORDER_ID` read the same history."
-    )
+    print("\nThe undecodable record went to oms.dead-letter with its reason.")
+    if broker_stays:
+        where = c.settings.bootstrap_servers
+        print(f"`oms replay` and `oms show {samples[0]}` read the same history from {where}.")
+    else:
+        print(
+            "The demo's broker stops now. Run `make demo` in a terminal to look around the "
+            "dashboard afterwards, or pass --keep-broker to keep the history for `oms show`."
+        )

@@ -20,11 +20,13 @@ from streams.domain.commands import (
     Command,
     CommandEnvelope,
     HoldOrder,
+    HoldProviderAction,
     RecordStepResult,
     RecordValidation,
     RequestProviderAction,
     StartFlow,
 )
+from streams.domain.control import Pauses
 from streams.domain.decider import decide
 from streams.domain.errors import DomainError
 from streams.domain.events import (
@@ -34,6 +36,7 @@ from streams.domain.events import (
     FlowStepRecorded,
     OrderCreated,
     OrderReprocessed,
+    ProviderActionRequested,
     StepResult,
 )
 from streams.domain.flows import (
@@ -57,8 +60,10 @@ STOPPED = frozenset({ON_HOLD})
 
 
 class FlowEngine:
-    def __init__(self, catalog: FlowCatalog) -> None:
+    def __init__(self, catalog: FlowCatalog, pauses: Pauses | None = None) -> None:
         self.catalog = catalog
+        self.pauses = pauses if pauses is not None else Pauses()
+        """Paused flow versions and providers: their requests are held (see ``control``)."""
 
     def react(self, state: OrderState, event: Event) -> list[Command]:
         """The commands the steps triggered by ``event`` issue, ``state`` being the order after it."""
@@ -71,6 +76,8 @@ class FlowEngine:
             return []  # a version this writer has not loaded yet: nothing to run
         if isinstance(event, OrderReprocessed):
             return self._run(flow, flow.step(event.step), state, event)
+        if isinstance(event, ProviderActionRequested) and (held := self._hold_if_paused(flow, state, event)):
+            return held
         if state.status in STOPPED and not _backorder_check_of_a_backordered_order(state, event):
             return []
         terminal = state.status in TERMINAL
@@ -80,6 +87,16 @@ class FlowEngine:
                 if not terminal or step.action in NOTIFICATION_ACTIONS:
                     commands += self._run(flow, step, state, event)
         return commands
+
+    def _hold_if_paused(self, flow: Flow, state: OrderState, event: ProviderActionRequested) -> list[Command]:
+        """A request (first attempt or retry) to a paused target waits at its step."""
+        target = (
+            self.pauses.holding(state.flow, state.flow_version, event.provider) if len(self.pauses) else None
+        )
+        if target is None:
+            return []
+        envelope = _envelope(event, f"{event.step}/held", flow)
+        return [HoldProviderAction(envelope=envelope, action_id=event.action_id, target=target)]
 
     def _start(self, state: OrderState, event: OrderCreated) -> list[Command]:
         flow = self.catalog.select(state)

@@ -24,18 +24,24 @@ from pathlib import Path
 
 from aiohttp import web
 
+from streams.adapters.alert_files import DEFAULT_RULES, AlertRulesError, load_alert_rules
+from streams.adapters.alert_webhook import AlertWebhook
 from streams.adapters.command_bus import CommandBus
 from streams.adapters.http.app import Reprocess, create_app
 from streams.adapters.kafka import create_topics
 from streams.bootstrap import Components, bootstrap
 from streams.domain.commands import Command, CommandEnvelope, ReprocessOrder
 from streams.entrypoints.output import err, status_summary
+from streams.services.operations import AlertSink, MonitorRunner, OperationsMonitor
 from streams.services.projection import Projection, ProjectionRunner, ProjectionStore, RunResult
 from streams.services.replay import Progress
 
 log = logging.getLogger(__name__)
 
 TOKEN_VARIABLE = "OMS_API_TOKEN"
+RULES_VARIABLE = "OMS_ALERT_RULES"
+WEBHOOK_URL_VARIABLE = "OMS_ALERT_WEBHOOK_URL"
+WEBHOOK_SECRET_VARIABLE = "OMS_ALERT_WEBHOOK_SECRET"
 
 MakeReprocess = Callable[[CommandEnvelope], Command]
 """Builds the command that asks the writer to reprocess an order, from its envelope."""
@@ -148,32 +154,69 @@ def _api(args: argparse.Namespace) -> int:
     projection = open_projection(c, args.name, fresh=args.rebuild)
     runner = ProjectionRunner(c.settings, c.topics, projection, name=args.name)
     token = os.environ.get(TOKEN_VARIABLE) or None
-    app = create_app(projection, token=token, reprocess_order=reprocess_publisher(c, REPROCESS_COMMAND))
+    monitor = operations_monitor(c)
+    app = create_app(
+        projection,
+        token=token,
+        reprocess_order=reprocess_publisher(c, REPROCESS_COMMAND),
+        operations=monitor,
+    )
     try:
-        return asyncio.run(_serve(app, runner, args))
+        return asyncio.run(_serve(app, [runner, MonitorRunner(monitor)], args))
     finally:
         projection.store.close()
 
 
-async def _serve(app: web.Application, runner: ProjectionRunner, args: argparse.Namespace) -> int:
+def operations_monitor(c: Components) -> OperationsMonitor:
+    """The error queues, alerts and insights, with the alert rules of ``OMS_ALERT_RULES``
+    (default config/alerts.yaml) and the webhook of ``OMS_ALERT_WEBHOOK_URL``/``_SECRET``."""
+    path = Path(os.environ.get(RULES_VARIABLE) or DEFAULT_RULES)
+    try:
+        rules = load_alert_rules(path)
+    except AlertRulesError as exc:
+        raise SystemExit(f"alert rules refused:\n{exc}") from exc
+    sinks: list[AlertSink] = []
+    url = os.environ.get(WEBHOOK_URL_VARIABLE)
+    if url:
+        secret = os.environ.get(WEBHOOK_SECRET_VARIABLE, "")
+        if not secret:
+            raise SystemExit(
+                f"{WEBHOOK_URL_VARIABLE} needs {WEBHOOK_SECRET_VARIABLE} (whsec_<base64>) to sign with"
+            )
+        sinks.append(AlertWebhook(url, secret))
+    return OperationsMonitor(c.settings, c.topics, c.codec, rules, alert_sinks=sinks)
+
+
+async def _serve(
+    app: web.Application, runners: list[ProjectionRunner | MonitorRunner], args: argparse.Namespace
+) -> int:
     loop = asyncio.get_running_loop()
     done = asyncio.Event()
     failed: list[BaseException] = []
     stop = threading.Event()
 
-    def fold() -> None:
+    runner = runners[0]
+    assert isinstance(runner, ProjectionRunner)
+
+    def fold(each: ProjectionRunner | MonitorRunner) -> None:
         try:
-            runner.run(stop, progress=_progress_printer("folded") if args.rebuild else None)
+            if isinstance(each, ProjectionRunner):
+                each.run(stop, progress=_progress_printer("folded") if args.rebuild else None)
+            else:
+                each.run(stop)
         except BaseException as exc:
-            log.exception("the projection stopped")
+            log.exception("%s stopped", type(each).__name__)
             failed.append(exc)
         finally:
             loop.call_soon_threadsafe(done.set)
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, done.set)
-    thread = threading.Thread(target=fold, name="projection", daemon=True)
-    thread.start()
+    threads = [
+        threading.Thread(target=fold, args=(each,), name=type(each).__name__, daemon=True) for each in runners
+    ]
+    for thread in threads:
+        thread.start()
     server = web.AppRunner(app, access_log=log if args.log_level == "DEBUG" else None)
     await server.setup()
     try:
@@ -189,7 +232,8 @@ async def _serve(app: web.Application, runner: ProjectionRunner, args: argparse.
     finally:
         await server.cleanup()
         stop.set()
-        await loop.run_in_executor(None, thread.join, 30)
+        for thread in threads:
+            await loop.run_in_executor(None, thread.join, 30)
     return 1 if failed else 0
 
 

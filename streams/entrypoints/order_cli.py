@@ -11,12 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from streams.adapters.command_bus import CommandBus
+from streams.adapters.control_feed import ControlFeed
 from streams.adapters.flow_definitions import FlowCatalogFeed, publish_flows, read_published
 from streams.adapters.flow_files import FlowFileError, flow_paths, load_flows
 from streams.adapters.kafka import create_topics
 from streams.adapters.order_store import OrderStore
 from streams.bootstrap import bootstrap
 from streams.domain.commands import CommandEnvelope, ReprocessOrder
+from streams.entrypoints import ops_cli
 from streams.entrypoints.output import err, order_state, status_summary, timeline
 from streams.entrypoints.running import run_writer
 from streams.services.replay import Progress, order_timeline, replay_summary
@@ -78,9 +80,14 @@ def register(sub: Any) -> None:
     listing_flows.set_defaults(run=_flows_list)
 
     reprocess = sub.add_parser(
-        "reprocess", help="restart an order on hold from its failed step (after the cause is fixed)"
+        "reprocess",
+        help="restart an order on hold from its failed step, or reprocess errors of the error queues",
+        description="`oms reprocess ORDER_ID` restarts one order from its failed step; "
+        "`oms reprocess --category provider_action --since 2026-12-01T08:00Z` reprocesses every "
+        "open error the filters find (an error already resolved is a no-op that says so).",
     )
-    reprocess.add_argument("order_id")
+    reprocess.add_argument("order_id", nargs="?")
+    ops_cli.add_reprocess_filters(reprocess)
     reprocess.add_argument("--reason", default="reprocessed by an operator")
     reprocess.set_defaults(run=_reprocess)
 
@@ -110,8 +117,18 @@ def _writer(args: argparse.Namespace) -> int:
     store = OrderStore(c.settings.state_dir / f"writer-{c.settings.instance_id}")
     flows = FlowCatalogFeed(c.settings, c.topics, c.codec)
     logging.info("loaded %d published flow versions", len(flows.catalog))
+    control = ControlFeed(c.settings, c.topics, c.codec)
+    if len(control.pauses):
+        logging.warning("paused: %s", ", ".join(p.target.key for p in control.pauses.paused()))
     writer = OrderWriter(
-        c.settings, c.topics, c.codec, store, c.transitions, batch_size=args.batch_size, flows=flows
+        c.settings,
+        c.topics,
+        c.codec,
+        store,
+        c.transitions,
+        batch_size=args.batch_size,
+        flows=flows,
+        control=control,
     )
     run_writer(writer, store, "order writer", c.settings.instance_id)
     return 0
@@ -168,6 +185,11 @@ def _flows_list(args: argparse.Namespace) -> int:
 
 
 def _reprocess(args: argparse.Namespace) -> int:
+    if args.order_id is None:
+        if not (args.error_ids or args.category or args.provider or args.since):
+            err("give an ORDER_ID, or --error/--category/--provider/--since for the error queues")
+            return 2
+        return ops_cli.reprocess_errors(args)
     c = bootstrap()
     bus = CommandBus(c.settings, c.topics, c.codec)
     command = ReprocessOrder(

@@ -21,6 +21,7 @@ from aiohttp import web
 from streams.adapters.http import params, representation
 from streams.adapters.http.live import LiveHub
 from streams.adapters.http.openapi import openapi
+from streams.adapters.http.operations import OperationsPort, add_operations_routes
 from streams.adapters.http.read_model import OrderQuery, ReadModel
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,9 @@ _ASSETS = {
     "dashboard.css": "text/css",
     "dashboard.js": "text/javascript",
     "favicon.svg": "image/svg+xml",
+    "operations.js": "text/javascript",
+    "chart.umd.min.js": "text/javascript",
+    "chart.js-LICENSE.md": "text/markdown",
 }
 
 
@@ -327,6 +331,7 @@ def create_app(
     token: str | None = None,
     reprocess_order: Reprocess | None = None,
     stats_interval: float = 1.0,
+    operations: OperationsPort | None = None,
 ) -> web.Application:
     """The API over ``read_model``; ``token`` requires ``Authorization: Bearer <token>``
     on every data route; ``reprocess_order`` backs ``POST /orders/{id}/reprocess`` (501
@@ -358,4 +363,5 @@ def create_app(
     app.router.add_get("/dashboard/", dashboard)
     app.router.add_get("/dashboard/orders/{order_id}", dashboard)
     app.router.add_get("/dashboard/assets/{name}", asset)
+    add_operations_routes(app, operations)
     return app

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from streams.adapters.http.operations_openapi import operations_paths
+
 JSON = dict[str, Any]
 
 _ERROR = {"$ref": "#/components/responses/Error"}
@@ -442,5 +444,6 @@ def openapi() -> JSON:
                     "responses": {"200": {"description": "the file"}, "404": _ERROR},
                 }
             },
+            **operations_paths(),
         },
     }

@@ -17,6 +17,7 @@ from loops import loops_running
 from order_watch import OrderWatch
 
 from devkit.fake_providers import FakeProviders
+from streams.adapters.control_feed import ControlFeed
 from streams.adapters.flow_definitions import FlowCatalogFeed, publish_flows
 from streams.adapters.flow_files import load_flows
 from streams.adapters.kafka import create_topics, delete_topics
@@ -146,7 +147,10 @@ def running_oms(c: Components, flows_dir: Path = REPO_ROOT / "flows") -> Iterato
     publish_flows(c.settings, c.topics, c.codec, [(f, f.name) for f in flows])
     store = OrderStore(c.settings.state_dir / "oms-store")
     feed = FlowCatalogFeed(c.settings, c.topics, c.codec)
-    writer = OrderWriter(c.settings, c.topics, c.codec, store, c.transitions, batch_size=500, flows=feed)
+    control = ControlFeed(c.settings, c.topics, c.codec)
+    writer = OrderWriter(
+        c.settings, c.topics, c.codec, store, c.transitions, batch_size=500, flows=feed, control=control
+    )
     fakes = FakeProviders(c.settings, c.topics, c.codec)
     try:
         with loops_running(writer.run, fakes.run):

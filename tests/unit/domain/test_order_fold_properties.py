@@ -26,6 +26,7 @@ from streams.domain.commands import (
     CommandEnvelope,
     CreateOrder,
     HoldOrder,
+    HoldProviderAction,
     RecordActionResult,
     RecordChannelStatus,
     RecordInvoiced,
@@ -35,6 +36,7 @@ from streams.domain.commands import (
     RecordShipped,
     RecordStepResult,
     RecordValidation,
+    ReleaseProviderAction,
     ReprocessOrder,
     RequestProviderAction,
     StartFlow,
@@ -513,8 +515,17 @@ OrderLifecycle.TestCase.settings = settings(
 TestOrderLifecycle = OrderLifecycle.TestCase
 
 
-ORCHESTRATION_KINDS = {StartFlow, RecordStepResult, RequestProviderAction, RecordActionResult, ReprocessOrder}
-"""Issued by the flow engine against flow state; their properties live in tests/unit/domain/orchestration."""
+ORCHESTRATION_KINDS = {
+    StartFlow,
+    RecordStepResult,
+    RequestProviderAction,
+    RecordActionResult,
+    ReprocessOrder,
+    HoldProviderAction,
+    ReleaseProviderAction,
+}
+"""Issued by the flow engine against flow state; their properties live in tests/unit/domain/orchestration
+(pause and resume: tests/unit/domain/operations)."""
 
 LINE_KINDS = {CancelOrderLines, CheckBackorders}
 """Line-level commands (journey 6); their properties live in tests/unit/domain/sourcing."""
