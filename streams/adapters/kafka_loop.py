@@ -18,7 +18,8 @@ The loop owns what each of them used to do its own way:
 - **commits** (``Commits``): none (offsets live elsewhere), after the batch's output is
   flushed, or in one transaction with it, aborted and rewound on an abortable error;
 - **rebalance hooks**, errors (fatal ones raise, others warn once per interval), lag per
-  partition from the consumer's watermarks, commit latency: all in ``LoopStats``.
+  partition from the consumer's watermarks, commit latency: all in ``LoopStats``, and
+  told to the process-wide ``OBSERVERS`` (the shell's metrics).
 
 Nothing here costs per record beyond the decode and two list appends: counts are per batch.
 """
@@ -146,9 +147,28 @@ def sort_out(msgs: list[Message], decode: Decoder[T]) -> tuple[Batch[T], list[Me
 
 
 @dataclass
+class LoopObservers:
+    """Process-wide hooks that every loop's ``LoopStats`` tells as it counts: the process
+    shell points them at its Prometheus metrics once, at start (``OBSERVERS``)."""
+
+    consumed: Callable[[str, int], None] | None = None
+    """(topic, records) per batch: ``oms_records_consumed_total``."""
+    dead_lettered: Callable[[str, DeadLetterReason], None] | None = None
+    """(topic, reason): ``oms_dead_letters_total``."""
+    lag: Callable[[str, str, int, int], None] | None = None
+    """(group, topic, partition, records behind), every few seconds: ``oms_consumer_lag``."""
+    transaction: Callable[[float], None] | None = None
+    """Seconds each ``commit_transaction`` took: ``oms_transaction_commit_seconds``."""
+
+
+OBSERVERS = LoopObservers()
+
+
+@dataclass
 class LoopStats:
     """What a loop did, for the process shell to export (``oms_records_consumed_total``,
-    ``oms_dead_letters_total``, ``oms_consumer_lag``, ``oms_transaction_commit_seconds``).
+    ``oms_dead_letters_total``, ``oms_consumer_lag``, ``oms_transaction_commit_seconds``),
+    read by ``/ready`` (``assigned``, ``caught_up``); each count is told to ``OBSERVERS``.
 
     Written by the loop's thread; ``snapshot`` is safe from any other.
     """
@@ -170,8 +190,21 @@ class LoopStats:
     assigned: frozenset[Where] = frozenset()
     caught_up: bool = False
     """Every assigned partition reached its end since it was assigned."""
-    on_transaction: Callable[[float], None] | None = None
-    """Told each transaction's commit latency (the shell's histogram)."""
+
+    def count(self, topic: str, records: int) -> None:
+        self.consumed[topic] += records
+        if OBSERVERS.consumed is not None:
+            OBSERVERS.consumed(topic, records)
+
+    def parked(self, topic: str, reason: DeadLetterReason) -> None:
+        self.dead_letters[(topic, reason)] += 1
+        if OBSERVERS.dead_lettered is not None:
+            OBSERVERS.dead_lettered(topic, reason)
+
+    def behind(self, where: Where, records: int) -> None:
+        self.lag[where] = records
+        if OBSERVERS.lag is not None:
+            OBSERVERS.lag(self.group, where[0], where[1], records)
 
     def committed(self) -> None:
         self.commits += 1
@@ -179,8 +212,8 @@ class LoopStats:
     def transacted(self, seconds: float) -> None:
         self.transactions += 1
         self.transaction_seconds += seconds
-        if self.on_transaction is not None:
-            self.on_transaction(seconds)
+        if OBSERVERS.transaction is not None:
+            OBSERVERS.transaction(seconds)
 
     def snapshot(self) -> LoopStats:
         return LoopStats(
@@ -356,9 +389,10 @@ class KafkaLoop(Generic[T]):
     def _count(self, msgs: list[Message], events: int) -> None:
         first = msgs[0].topic() or ""
         if not events and msgs[-1].topic() == first:
-            self.stats.consumed[first] += len(msgs)  # the usual case: one topic, cheap
+            self.stats.count(first, len(msgs))  # the usual case: one topic, cheap
         elif len(msgs) > events:
-            self.stats.consumed.update(m.topic() or "" for m in msgs if m.error() is None)
+            for topic, n in Counter(m.topic() or "" for m in msgs if m.error() is None).items():
+                self.stats.count(topic, n)
 
     def _error(self, msg: Message) -> None:
         err = msg.error()
@@ -388,7 +422,7 @@ class KafkaLoop(Generic[T]):
                 )
                 continue
             dead_letter(self.publisher.producer, self._dead_letters, msg, str(exc))
-            self.stats.dead_letters[(topic, reason_of(exc))] += 1
+            self.stats.parked(topic, reason_of(exc))
 
     def measure_lag(self, every: float = 5.0) -> None:
         """Update ``stats.lag`` from the watermarks of the last fetches (no broker call);
@@ -402,7 +436,7 @@ class KafkaLoop(Generic[T]):
                 continue
             _low, high = self._consumer.get_watermark_offsets(tp, cached=True)
             if high >= 0:
-                self.stats.lag[(tp.topic, tp.partition)] = max(0, high - tp.offset)
+                self.stats.behind((tp.topic, tp.partition), max(0, high - tp.offset))
 
     # -- commits
     def positions(self) -> list[TopicPartition]:

@@ -9,12 +9,14 @@ import pytest
 from confluent_kafka import KafkaError, Message
 
 from devkit.scenarios import journey1_orders
+from streams.adapters import kafka_loop
 from streams.adapters.avro import UndecodableRecord
 from streams.adapters.kafka_loop import (
     Batch,
     Commits,
     DeadLetterReason,
     KafkaLoop,
+    LoopObservers,
     LoopStats,
     UnexpectedRecord,
     Warnings,
@@ -99,19 +101,35 @@ def test_a_repeated_client_error_is_logged_once_per_interval_with_how_many_were_
     assert "(3 more like it)" in lines[1]
 
 
-def test_stats_tell_each_transaction_and_a_snapshot_does_not_move_with_the_loop() -> None:
-    seen: list[float] = []
-    stats = LoopStats(on_transaction=seen.append)
-    stats.consumed["in"] += 3
+def test_stats_tell_the_process_observers_and_a_snapshot_does_not_move_with_the_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    told: list[tuple[object, ...]] = []
+    observers = LoopObservers(
+        consumed=lambda *a: told.append(("consumed", *a)),
+        dead_lettered=lambda *a: told.append(("dead", *a)),
+        lag=lambda *a: told.append(("lag", *a)),
+        transaction=lambda *a: told.append(("transaction", *a)),
+    )
+    monkeypatch.setattr(kafka_loop, "OBSERVERS", observers)
+    stats = LoopStats(group="g")
+    stats.count("in", 3)
     stats.transacted(0.25)
     snapshot = stats.snapshot()
-    stats.consumed["in"] += 1
-    stats.transacted(0.5)
+    stats.count("in", 1)
+    stats.parked("in", DeadLetterReason.UNEXPECTED)
+    stats.behind(("in", 2), 7)
     stats.committed()
 
-    assert seen == [0.25, 0.5]
+    assert told == [
+        ("consumed", "in", 3),
+        ("transaction", 0.25),
+        ("consumed", "in", 1),
+        ("dead", "in", DeadLetterReason.UNEXPECTED),
+        ("lag", "g", "in", 2, 7),
+    ]
     assert (snapshot.consumed["in"], snapshot.transactions, snapshot.transaction_seconds) == (3, 1, 0.25)
-    assert (stats.consumed["in"], stats.transactions, stats.commits) == (4, 2, 1)
+    assert (stats.consumed["in"], stats.transactions, stats.commits, stats.lag) == (4, 1, 1, {("in", 2): 7})
 
 
 def test_a_loop_that_moves_past_records_must_have_somewhere_to_put_the_undecodable() -> None:
