@@ -3,8 +3,9 @@ provider's later part (F&O picks, packs and invoices; Flexe ships; SAP bills).
 
 For stream-level tests, benchmarks and a demo without the HTTP simulators. They sit at
 the connector boundary: they consume the provider request topics and publish commands,
-exactly as the real connectors do, so the writer cannot tell the difference. A batched
-confluent-kafka loop, so that they never become the bottleneck of a measurement.
+exactly as the real connectors do, so the writer cannot tell the difference. The one
+Kafka loop (batched, offsets committed after the answers are delivered, an undecodable
+request dead-lettered), so that they never become the bottleneck of a measurement.
 """
 
 from __future__ import annotations
@@ -15,11 +16,10 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import ClassVar
 
-from confluent_kafka import Consumer, Producer
 from pydantic import Field, field_validator
 
 from streams.adapters.avro import AvroCodec
-from streams.adapters.kafka import OffsetCommits, consumer_config, producer_config, value_of
+from streams.adapters.kafka_loop import Batch, Commits, KafkaLoop, models
 from streams.adapters.topics import PROVIDERS, TopicRegistry
 from streams.domain.commands import (
     Command,
@@ -52,6 +52,7 @@ class FakeProviders:
         unsourced_skus: frozenset[str] = frozenset(),
         silent: frozenset[tuple[str, str]] = frozenset(),
         providers: tuple[str, ...] = PROVIDERS,
+        group: str = "oms-fake-providers",
     ) -> None:
         self.topics = topics
         self.codec = codec
@@ -62,29 +63,29 @@ class FakeProviders:
         self.providers = providers
         """The providers played; leave one out when its real connector runs (e.g. ``dom``)."""
         self.requests: list[ProviderActionRequest] = []
-        self._consumer = Consumer(consumer_config(settings, topics.prefix + "oms-fake-providers"))
-        self._producer = Producer(producer_config(settings))
+        self.loop = KafkaLoop(
+            settings,
+            models(codec, ProviderActionRequest),
+            group=topics.prefix + group,
+            commits=Commits.AFTER_PRODUCE,
+            dead_letters=topics.dead_letters,
+            name=group,
+        )
 
     def run(self, stop: threading.Event) -> None:
-        self._consumer.subscribe([self.topics.provider_requests(p) for p in self.providers])
-        commits = OffsetCommits(self._consumer)  # positions: past the writer's transaction markers
+        self.loop.subscribe([self.topics.provider_requests(p) for p in self.providers])
         try:
-            while not stop.is_set():
-                msgs = [m for m in self._consumer.consume(1000, 0.1) if m.error() is None]
-                for msg in msgs:
-                    request = self.codec.decode(value_of(msg))
-                    if isinstance(request, ProviderActionRequest):
-                        self.requests.append(request)
-                        for command in self.answer(request):
-                            self._producer.produce(
-                                self.topics.commands,
-                                key=command.envelope.order_id.encode(),
-                                value=self.codec.encode(command),
-                            )
-                commits.commit_positions(self._consumer.assignment(), lambda: self._producer.flush(10))
+            self.loop.run(self._answer_all, stop)
         finally:
-            self._consumer.close()
-            self._producer.flush(10)
+            self.loop.close()
+
+    def _answer_all(self, batch: Batch[ProviderActionRequest]) -> None:
+        assert self.loop.publisher is not None
+        send, encode = self.loop.publisher.send, self.codec.encode
+        for request in batch.records:
+            self.requests.append(request)
+            for command in self.answer(request):
+                send(self.topics.commands, command.envelope.order_id.encode(), encode(command))
 
     def answer(self, request: ProviderActionRequest) -> Iterator[Command]:
         key = (request.provider, request.action)

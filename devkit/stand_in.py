@@ -15,14 +15,11 @@ import threading
 from collections.abc import Sequence
 from typing import ClassVar
 
-from confluent_kafka import Consumer, Producer
 from pydantic import Field, field_validator
 
 from devkit.fake_providers import FakeProviders
-from streams.adapters.avro import AvroCodec, UndecodableRecord
-from streams.adapters.kafka import OffsetCommits, consumer_config, producer_config, value_of
+from streams.adapters.avro import AvroCodec
 from streams.adapters.topics import PROVIDERS, TopicRegistry
-from streams.domain.commands import ProviderActionRequest
 from streams.settings import Settings
 from streams.shell.commands import run_command, with_settings
 from streams.shell.process import run_service
@@ -41,37 +38,11 @@ class StandIn:
         if unknown or not providers:
             raise ValueError(f"unknown providers {unknown}; known: {', '.join(PROVIDERS)}")
         self.providers = tuple(providers)
-        self.topics = topics
-        self.codec = codec
-        self.fakes = FakeProviders(settings, topics, codec)
-        group = f"{topics.prefix}oms-stand-in-{'-'.join(sorted(self.providers))}"
-        self._consumer = Consumer(consumer_config(settings, group))
-        self._producer = Producer(producer_config(settings))
+        group = f"oms-stand-in-{'-'.join(sorted(self.providers))}"
+        self.fakes = FakeProviders(settings, topics, codec, providers=self.providers, group=group)
 
     def run(self, stop: threading.Event) -> None:
-        self._consumer.subscribe([self.topics.provider_requests(p) for p in self.providers])
-        commits = OffsetCommits(self._consumer)  # positions: past the writer's transaction markers
-        try:
-            while not stop.is_set():
-                msgs = [m for m in self._consumer.consume(500, 0.2) if m.error() is None]
-                for msg in msgs:
-                    try:
-                        request = self.codec.decode(value_of(msg))
-                    except UndecodableRecord as exc:
-                        log.error("skipped an undecodable request: %s", exc)
-                        continue
-                    if not isinstance(request, ProviderActionRequest):
-                        continue
-                    for command in self.fakes.answer(request):
-                        self._producer.produce(
-                            self.topics.commands,
-                            key=command.envelope.order_id.encode(),
-                            value=self.codec.encode(command),
-                        )
-                commits.commit_positions(self._consumer.assignment(), lambda: self._producer.flush(10))
-        finally:
-            self._consumer.close()
-            self._producer.flush(10)
+        self.fakes.run(stop)
 
 
 class StandInSettings(ServiceSettings):

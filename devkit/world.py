@@ -33,11 +33,11 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import ClientError, ClientSession, ClientTimeout
-from confluent_kafka import Consumer, KafkaError, TopicPartition
+from confluent_kafka import Message
 
 from devkit.webhook_front import Spread
 from streams.adapters.avro import AvroCodec
-from streams.adapters.kafka import consumer_config, value_of
+from streams.adapters.kafka_loop import Batch, KafkaLoop, models
 from streams.adapters.topics import TopicRegistry
 from streams.bootstrap import bootstrap
 from streams.domain.events import Event
@@ -323,35 +323,27 @@ class OrderWatch:
             return list(self.timelines.get(order_id, []))
 
     def _run(self) -> None:
-        consumer = Consumer(consumer_config(self._settings, None))
-        consumer.assign(
-            [
-                TopicPartition(t, p, 0)
-                for t in self._topics.event_topics()
-                for p in range(self._topics.partitions)
-            ]
-        )
+        decode = models(self._codec, Event)
 
-        def applied(event: Event, state: OrderState) -> None:
+        def watched(msg: Message) -> Event | None:
+            return decode(msg) if (msg.key() or b"").startswith(self._prefixes) else None
+
+        def applied(event: Event, state: OrderState, origin: object) -> None:
             self.timelines.setdefault(state.order_id, []).append(event)
 
         histories = OrderHistories(self.states, on_applied=applied)
+
+        def fold(batch: Batch[Event]) -> None:
+            with self._lock:
+                for event in batch.records:
+                    histories.add(event)
+
+        loop = KafkaLoop(self._settings, watched, batch_size=1000, poll_timeout=0.2, name="order watch")
+        loop.assign({(t, p): 0 for t in self._topics.event_topics() for p in range(self._topics.partitions)})
         try:
-            while not self._stop.is_set():
-                for msg in consumer.consume(1000, 0.2):
-                    error = msg.error()
-                    if error is not None:
-                        if error.code() != KafkaError._PARTITION_EOF:
-                            log.warning("order watch: %s", error)
-                        continue
-                    key = msg.key() or b""
-                    if not key.startswith(self._prefixes):
-                        continue
-                    event = self._codec.decode(value_of(msg))
-                    with self._lock:
-                        histories.add(event)  # type: ignore[arg-type]
+            loop.run(fold, self._stop)
         finally:
-            consumer.close()
+            loop.close()
 
 
 # --- the driver -----------------------------------------------------------------------

@@ -48,6 +48,9 @@ def build_app() -> typer.Typer:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; its exit code (2: a usage error, printed with the command's usage)."""
+    from streams.entrypoints.running import observe_loops
+
+    observe_loops()
     return run_app(build_app(), argv, "oms")
 
 

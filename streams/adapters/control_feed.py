@@ -6,10 +6,10 @@ of the records is the order of the operators' decisions.
 
 from __future__ import annotations
 
-from confluent_kafka import Consumer, Message, Producer
+from pydantic import BaseModel
 
-from streams.adapters.avro import AvroCodec, UndecodableRecord
-from streams.adapters.kafka import consumer_config, producer_config, read_to_end, value_of
+from streams.adapters.avro import AvroCodec
+from streams.adapters.kafka_loop import KafkaLoop, Publisher, models
 from streams.adapters.topics import TopicRegistry
 from streams.domain.control import ControlRecord, Pauses, TargetPaused, TargetResumed
 from streams.settings import Settings
@@ -18,10 +18,9 @@ from streams.settings import Settings
 def publish_control(
     settings: Settings, topics: TopicRegistry, codec: AvroCodec, record: ControlRecord
 ) -> None:
-    producer = Producer(producer_config(settings))
-    producer.produce(topics.control, key=record.target.key.encode(), value=codec.encode(record))
-    if producer.flush(30):
-        raise TimeoutError("the control record was not delivered within 30 s")
+    publisher = Publisher(settings)
+    publisher.send(topics.control, record.target.key.encode(), codec.encode(record))
+    publisher.flush(30, "control records")
 
 
 class ControlFeed:
@@ -30,20 +29,13 @@ class ControlFeed:
     def __init__(self, settings: Settings, topics: TopicRegistry, codec: AvroCodec) -> None:
         self.pauses = Pauses()
         self.history: list[ControlRecord] = []
-        self._codec = codec
-        self._consumer = Consumer(consumer_config(settings, None, **{"enable.partition.eof": True}))
-        for batch in read_to_end(self._consumer, {(topics.control, 0): 0}):
-            self._add(batch)
+        self._loop = KafkaLoop(settings, models(codec, BaseModel), batch_size=100, name="control feed")
+        for batch in self._loop.read_to_end({(topics.control, 0): 0}):
+            self._add(batch.records)
 
-    def _add(self, batch: list[Message]) -> list[ControlRecord]:
-        changed = []
-        for msg in batch:
-            if msg.error() is not None:
-                continue
-            try:
-                record = self._codec.decode(value_of(msg))
-            except UndecodableRecord:
-                continue
+    def _add(self, records: list[BaseModel]) -> list[ControlRecord]:
+        changed: list[ControlRecord] = []
+        for record in records:
             if isinstance(record, TargetPaused | TargetResumed):
                 self.history.append(record)
                 if self.pauses.apply(record):
@@ -52,7 +44,7 @@ class ControlFeed:
 
     def poll(self) -> list[ControlRecord]:
         """The records since the last poll that changed what is paused; never blocks."""
-        return self._add(self._consumer.consume(100, 0))
+        return self._add(self._loop.poll(0).records)
 
     def close(self) -> None:
-        self._consumer.close()
+        self._loop.close()

@@ -1,16 +1,15 @@
-"""confluent-kafka plumbing shared by every process: client configs, topics, partitioning,
-dead letters and reading partitions to their end."""
+"""confluent-kafka plumbing shared by every process: client configs, topics, partitioning
+and dead letters. Reading and writing go through the one loop, ``kafka_loop.py``."""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from streams.adapters.topics import TopicRegistry
@@ -218,75 +217,3 @@ def dead_letter(producer: Producer, topic: str, msg: Message, reason: str) -> No
     ]
     producer.produce(topic, key=msg.key(), value=msg.value(), headers=headers)
     log.warning("dead-lettered %s[%s]@%s: %s", msg.topic(), msg.partition(), msg.offset(), reason)
-
-
-def read_to_end(
-    consumer: Consumer,
-    start: Mapping[tuple[str, int], int],
-    batch_size: int = 5000,
-    timeout: float = 0.1,
-) -> Iterator[list[Message]]:
-    """Assign ``start`` ((topic, partition) -> offset) and yield batches until every
-    partition is at its end.
-
-    The consumer must have ``enable.partition.eof``. End is the partition-EOF event, not
-    a comparison with the high watermark: transaction markers occupy offsets that a
-    consumer never sees, so position can stay below the high watermark forever.
-    """
-    if not start:
-        return
-    consumer.assign([TopicPartition(t, p, o) for (t, p), o in start.items()])
-    pending = set(start)
-    while pending:
-        msgs = consumer.consume(batch_size, timeout)
-        batch = []
-        for msg in msgs:
-            err = msg.error()
-            if err is None:
-                batch.append(msg)
-            elif err.code() == KafkaError._PARTITION_EOF:
-                pending.discard((msg.topic(), msg.partition()))
-            else:
-                raise KafkaException(err)
-        if batch:
-            yield batch
-
-
-class OffsetCommits:
-    """A consumer's commits, made only when an offset moved on.
-
-    Commit a partition's *position* once everything consumed from it is done: the
-    position is past the commit markers of transactions, where "last record + 1" leaves
-    a caught-up group at lag 1 on any topic the writers write in transactions.
-    """
-
-    def __init__(self, consumer: Consumer) -> None:
-        self._consumer = consumer
-        self._done: dict[tuple[str, int], int] = {}
-
-    def positions(self, partitions: Iterable[TopicPartition]) -> list[TopicPartition]:
-        """The consumer's positions of ``partitions``, where it has one."""
-        wanted = [TopicPartition(tp.topic, tp.partition) for tp in partitions]
-        return [tp for tp in self._consumer.position(wanted) if tp.offset >= 0] if wanted else []
-
-    def commit(self, offsets: Iterable[TopicPartition], first: Callable[[], object] | None = None) -> None:
-        """Commit the offsets that moved on (synchronously), after ``first`` (e.g. a flush
-        of what was produced for them)."""
-        moved = [tp for tp in offsets if tp.offset > self._done.get((tp.topic, tp.partition), -1)]
-        if not moved:
-            return
-        if first is not None:
-            first()
-        self._consumer.commit(offsets=moved, asynchronous=False)
-        self._done.update({(tp.topic, tp.partition): tp.offset for tp in moved})
-
-    def commit_positions(
-        self, partitions: Iterable[TopicPartition], first: Callable[[], object] | None = None
-    ) -> None:
-        """Commit the positions of ``partitions`` that moved on: everything consumed is done."""
-        self.commit(self.positions(partitions), first)
-
-    def forget(self, partitions: Iterable[TopicPartition]) -> None:
-        """Partitions revoked: whoever gets them next commits them."""
-        for tp in partitions:
-            self._done.pop((tp.topic, tp.partition), None)

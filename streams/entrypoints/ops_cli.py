@@ -9,11 +9,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from confluent_kafka import Producer
 
 from streams.adapters.control_feed import ControlFeed, publish_control
 from streams.adapters.flow_files import FlowFileError
-from streams.adapters.kafka import producer_config
+from streams.adapters.kafka_loop import Publisher
 from streams.domain.control import PauseTarget, TargetKind, TargetPaused, TargetResumed
 from streams.domain.error_queue import ErrorCategory, ErrorQuery, plan_reprocess
 from streams.domain.what_if import WhatIfReport
@@ -85,7 +84,7 @@ def reprocess_errors(settings: Settings, filters: ErrorFilters) -> int:
         print("no open error matches: nothing to reprocess")
         return 0
     plans = plan_reprocess(queue, ids, datetime.now(UTC), "operator:cli")
-    send_plans(Producer(producer_config(c.settings)), c.codec, c.topics, plans)
+    send_plans(Publisher(c.settings), c.codec, c.topics, plans)
     for plan in plans:
         print(f"{plan.error_id:<60} {plan.verdict.value:<18} {plan.message}")
     acted = sum(1 for p in plans if p.acts)

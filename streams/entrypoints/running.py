@@ -7,14 +7,30 @@ import threading
 import time
 from typing import Any
 
+from streams.adapters import kafka_loop
 from streams.adapters.state_store import StateStore
 from streams.bootstrap import Components, bootstrap
 from streams.services.transactional import TransactionalWriter
+from streams.shell import metrics
 from streams.shell.commands import CommandFailed
 from streams.shell.process import check_broker
 from streams.shell.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+def observe_loops() -> None:
+    """Every Kafka loop of this process counts into the shell's Prometheus metrics (the loop
+    adapter knows nothing of Prometheus; this is where the two meet, once per process)."""
+    observers = kafka_loop.OBSERVERS
+    observers.consumed = lambda topic, n: metrics.RECORDS_CONSUMED.labels(topic=topic).inc(n)
+    observers.dead_lettered = lambda topic, reason: metrics.DEAD_LETTERS.labels(
+        topic=topic, reason=reason.value
+    ).inc()
+    observers.lag = lambda group, topic, partition, behind: metrics.CONSUMER_LAG.labels(
+        group=group, topic=topic, partition=str(partition)
+    ).set(behind)
+    observers.transaction = metrics.TRANSACTION_COMMIT_SECONDS.observe
 
 
 def connected(settings: Settings, *, topics: bool = True) -> Components:

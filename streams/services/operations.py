@@ -16,26 +16,18 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from confluent_kafka import (
-    OFFSET_BEGINNING,
-    Consumer,
-    KafkaError,
-    KafkaException,
-    Message,
-    Producer,
-    TopicPartition,
-)
+from confluent_kafka import OFFSET_BEGINNING, Message
 from pydantic import BaseModel
 
 from streams.adapters.avro import AvroCodec, UndecodableRecord
 from streams.adapters.control_feed import ControlFeed, publish_control
 from streams.adapters.flow_files import FlowFileError
-from streams.adapters.kafka import consumer_config, partition_for, producer_config, read_to_end, value_of
+from streams.adapters.kafka import partition_for
+from streams.adapters.kafka_loop import Batch, KafkaLoop, Publisher, models, read_all
 from streams.adapters.topics import TopicRegistry
 from streams.domain.alerts import AlertChanged, AlertEngine, AlertRules
 from streams.domain.commands import CommandRejected
@@ -65,22 +57,17 @@ AlertSink = Callable[[AlertChanged], None]
 def read_error_queue(settings: Settings, topics: TopicRegistry, codec: AvroCodec) -> ErrorQueue:
     """The error queues as ``oms.errors`` has them now (for ``oms reprocess``)."""
     queue = ErrorQueue()
-    consumer = Consumer(consumer_config(settings, None, **{"enable.partition.eof": True}))
-    try:
-        start = {(topics.errors, p): 0 for p in range(topics.partitions)}
-        for batch in read_to_end(consumer, start):
-            for msg in batch:
-                record = _decoded(codec, msg)
-                if isinstance(record, ErrorRecorded | ErrorResolved):
-                    queue.apply(record)
-    finally:
-        consumer.close()
+    for record in read_all(
+        settings, {(topics.errors, p): 0 for p in range(topics.partitions)}, models(codec, BaseModel)
+    ):
+        if isinstance(record, ErrorRecorded | ErrorResolved):
+            queue.apply(record)
     return queue
 
 
 def _decoded(codec: AvroCodec, msg: Message) -> BaseModel | None:
     try:
-        return codec.decode(value_of(msg))
+        return codec.decode(msg.value())  # type: ignore[arg-type]  # None: undecodable
     except UndecodableRecord:
         return None
 
@@ -115,32 +102,26 @@ class OperationsMonitor:
         self.stats = MonitorStats()
         self.lock = threading.RLock()
         self._sinks = list(alert_sinks)
-        self._producer = Producer(producer_config(settings))
+        self._publisher = Publisher(settings)
         self._histories = OrderHistories(on_applied=self._applied)
         self._derived: list[BaseModel] = []
         self.control = ControlFeed(settings, topics, codec)
 
     # -- folding (the monitor's thread)
-    def _applied(self, event: Event, state: OrderState) -> None:
+    def _applied(self, event: Event, state: OrderState, origin: object) -> None:
         self._derived += self.errors.observe_event(event)
         self._derived += self.alerts.observe(event, state)
         self.insights.observe(event, state)
 
     def restore(self) -> None:
         """What was published before: known errors and alerts are not published again."""
-        consumer = Consumer(consumer_config(self.settings, None, **{"enable.partition.eof": True}))
-        try:
-            start = {(self.topics.errors, p): 0 for p in range(self.topics.partitions)}
-            start[(self.topics.alerts, 0)] = 0
-            for batch in read_to_end(consumer, start):
-                for msg in batch:
-                    record = _decoded(self.codec, msg)
-                    if isinstance(record, ErrorRecorded | ErrorResolved):
-                        self.errors.apply(record)
-                    elif isinstance(record, AlertChanged):
-                        self.alerts.apply(record)
-        finally:
-            consumer.close()
+        start = {(self.topics.errors, p): 0 for p in range(self.topics.partitions)}
+        start[(self.topics.alerts, 0)] = 0
+        for record in read_all(self.settings, start, models(self.codec, BaseModel)):
+            if isinstance(record, ErrorRecorded | ErrorResolved):
+                self.errors.apply(record)
+            elif isinstance(record, AlertChanged):
+                self.alerts.apply(record)
 
     def fold(self, msgs: list[Message]) -> None:
         with self.lock, gc_paused():
@@ -183,9 +164,8 @@ class OperationsMonitor:
             else:
                 assert isinstance(record, ErrorRecorded | ErrorResolved)
                 topic, key = self.topics.errors, record.error_id
-            self._producer.produce(topic, key=key.encode(), value=self.codec.encode(record))
+            self._publisher.send(topic, key.encode(), self.codec.encode(record))
             self.stats.published += 1
-        self._producer.poll(0)
 
     # -- reads (any thread)
     def error_list(self, query: ErrorQuery) -> list[dict[str, object]]:
@@ -219,7 +199,7 @@ class OperationsMonitor:
             for plan in plans:
                 if plan.acts:
                     self.errors.mark_reprocessing(plan.error_id, now)
-        send_plans(self._producer, self.codec, self.topics, plans)
+        send_plans(self._publisher, self.codec, self.topics, plans)
         return plans
 
     def acknowledge(self, alert_id: str, by: str) -> AlertChanged | None:
@@ -227,7 +207,7 @@ class OperationsMonitor:
             changed = self.alerts.acknowledge(alert_id, datetime.now(UTC), by)
             if changed is not None:
                 self._publish([changed])
-                self._producer.flush(10)
+                self._publisher.flush(10, "alert changes")
         return changed
 
     def pause(self, target: PauseTarget, by: str, reason: str) -> TargetPaused:
@@ -253,12 +233,12 @@ class OperationsMonitor:
             return {"error": str(exc)}
 
     def close(self) -> None:
-        self._producer.flush(10)
+        self._publisher.flush(10, "errors and alerts")
         self.control.close()
 
 
 def send_plans(
-    producer: Producer, codec: AvroCodec, topics: TopicRegistry, plans: Iterable[ReprocessPlan]
+    publisher: Publisher, codec: AvroCodec, topics: TopicRegistry, plans: Iterable[ReprocessPlan]
 ) -> None:
     """Publish what reprocessing means: a ``ReprocessOrder`` per order, inbound commands as sent."""
     for plan in plans:
@@ -268,15 +248,9 @@ def send_plans(
             value = plan.resend
         else:
             continue
-        key = (plan.order_id or "").encode()
-        producer.produce(
-            topics.commands,
-            key=key,
-            value=value,
-            partition=partition_for(plan.order_id or "", topics.partitions),
-        )
-    if producer.flush(30):
-        raise TimeoutError("reprocess commands not delivered within 30 s")
+        order_id = plan.order_id or ""
+        publisher.send(topics.commands, order_id.encode(), value, partition_for(order_id, topics.partitions))
+    publisher.flush(30, "reprocess commands")
 
 
 def _error_view(r: ErrorRecorded, state: str, resolved: ErrorResolved | None) -> dict[str, object]:
@@ -288,48 +262,41 @@ def _error_view(r: ErrorRecorded, state: str, resolved: ErrorResolved | None) ->
 
 class MonitorRunner:
     """Feeds an ``OperationsMonitor`` from the beginning of every event topic, the
-    rejections and the dead letters; ticks its alerts every second."""
+    rejections and the dead letters (the one Kafka loop, as a reader); ticks its alerts
+    every second."""
 
     def __init__(self, monitor: OperationsMonitor, batch_size: int = 5000) -> None:
         self.monitor = monitor
-        self.batch_size = batch_size
         topics = monitor.topics
-        self._partitions = [(t, p) for t in topics.event_topics() for p in range(topics.partitions)]
-        self._partitions += [(topics.rejections, p) for p in range(topics.partitions)]
-        self._partitions += [(topics.dead_letters, p) for p in range(topics.partitions)]
-        self._consumer = Consumer(
-            consumer_config(
-                monitor.settings,
-                None,
-                **{"enable.partition.eof": True, "max.partition.fetch.bytes": 262_144},
-            )
+        partitions = [(t, p) for t in topics.event_topics() for p in range(topics.partitions)]
+        partitions += [(topics.rejections, p) for p in range(topics.partitions)]
+        partitions += [(topics.dead_letters, p) for p in range(topics.partitions)]
+        self._start = dict.fromkeys(partitions, OFFSET_BEGINNING)
+        # The monitor decodes (a dead letter is counted, not decoded): the loop hands it messages.
+        self.loop: KafkaLoop[Message] = KafkaLoop(
+            monitor.settings,
+            lambda msg: msg,
+            consumer={"max.partition.fetch.bytes": 262_144},
+            batch_size=batch_size,
+            poll_timeout=0.2,
+            name="operations monitor",
         )
 
     def run(self, stop: threading.Event) -> None:
         self.monitor.restore()
-        self._consumer.assign([TopicPartition(t, p, OFFSET_BEGINNING) for t, p in self._partitions])
-        not_at_end = set(self._partitions)
-        last_tick = 0.0
+        self.loop.assign(self._start)
+
+        def fold(batch: Batch[Message]) -> None:
+            self.monitor.fold(batch.records)
+
+        def tick() -> None:
+            if self.loop.caught_up and not self.monitor.stats.caught_up:
+                self.monitor.stats.caught_up = True
+                log.info("operations monitor caught up (%d events)", self.monitor.stats.events)
+            self.monitor.tick()
+
         try:
-            while not stop.is_set():
-                batch = []
-                for msg in self._consumer.consume(self.batch_size, 0.2):
-                    err = msg.error()
-                    if err is None:
-                        batch.append(msg)
-                        not_at_end.add((msg.topic() or "", msg.partition() or 0))
-                    elif err.code() == KafkaError._PARTITION_EOF:
-                        not_at_end.discard((msg.topic() or "", msg.partition() or 0))
-                    elif err.fatal():
-                        raise KafkaException(err)
-                if batch:
-                    self.monitor.fold(batch)
-                if not not_at_end and not self.monitor.stats.caught_up:
-                    self.monitor.stats.caught_up = True
-                    log.info("operations monitor caught up (%d events)", self.monitor.stats.events)
-                if time.monotonic() - last_tick >= 1.0:
-                    last_tick = time.monotonic()
-                    self.monitor.tick()
+            self.loop.run(fold, stop, tick=tick, tick_every=1.0)
         finally:
-            self._consumer.close()
+            self.loop.close()
             self.monitor.close()

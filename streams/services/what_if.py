@@ -10,22 +10,21 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer
-
-from streams.adapters.avro import AvroCodec, UndecodableRecord
+from streams.adapters.avro import AvroCodec
 from streams.adapters.flow_definitions import read_published
 from streams.adapters.flow_files import SHARED_POLICIES, FlowFileError, load_flow, load_policies
-from streams.adapters.kafka import consumer_config, read_to_end, value_of
+from streams.adapters.kafka_loop import KafkaLoop, models
 from streams.adapters.topics import TopicRegistry
 from streams.domain.events import Event, OrderCreated
 from streams.domain.flows import Flow
+from streams.domain.history import SeqMerge
 from streams.domain.transitions import DEFAULT_TRANSITIONS, TransitionTable
 from streams.domain.what_if import WhatIfReport, what_if
 from streams.services.gc_pause import gc_paused
@@ -63,40 +62,48 @@ def recorded_histories(
     limit: int | None = None,
     progress: Progress | None = None,
 ) -> list[list[Event]]:
-    """The complete histories of the orders created in [since, until), oldest first."""
-    by_order: dict[str, list[Event]] = defaultdict(list)
+    """The complete histories of the orders created in [since, until), oldest first: each
+    merged by seq (the one merge), an order with a gap left out."""
+    merge: SeqMerge[Event, Collected] = SeqMerge(Collected.add, attrgetter("order_id"))
     created: dict[str, datetime] = {}
-    consumer = Consumer(consumer_config(settings, None, **{"enable.partition.eof": True}))
     start = {(t, p): 0 for t in topics.event_topics() for p in range(topics.partitions)}
     read = 0
+    loop = KafkaLoop(settings, models(codec, Event), batch_size=5000, name="what-if")
     try:
         with gc_paused():
-            for batch in read_to_end(consumer, start):
-                for msg in batch:
-                    try:
-                        event = codec.decode(value_of(msg))
-                    except UndecodableRecord:
-                        continue
-                    if not isinstance(event, Event):
-                        continue
-                    env = event.envelope
+            for batch in loop.read_to_end(start):
+                for event in batch.records:
                     if isinstance(event, OrderCreated):
-                        created[env.order_id] = env.occurred_at
-                    by_order[env.order_id].append(event)
-                read += len(batch)
+                        created[event.envelope.order_id] = event.envelope.occurred_at
+                    merge.add(event)
+                read += len(batch.records) + len(batch.rejects)
                 if progress is not None:
                     progress("reading events", read, 0)
     finally:
-        consumer.close()
+        loop.close()
     chosen = sorted((at, oid) for oid, at in created.items() if at >= since and (until is None or at < until))
     if limit is not None:
         chosen = chosen[:limit]
-    histories = []
-    for _, oid in chosen:
-        events = sorted({e.envelope.seq: e for e in by_order[oid]}.values(), key=lambda e: e.envelope.seq)
-        if [e.envelope.seq for e in events] == list(range(1, len(events) + 1)):
-            histories.append(events)
-    return histories
+    gaps = merge.held_orders()
+    return [merge.states[oid].events for _, oid in chosen if oid in merge.states and oid not in gaps]
+
+
+class Collected:
+    """An order's history as the merge releases it, in seq order (no fold: the what-if
+    replays it against the draft)."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    @property
+    def version(self) -> int:
+        return len(self.events)
+
+    @staticmethod
+    def add(state: Collected | None, event: Event) -> Collected:
+        state = state or Collected()
+        state.events.append(event)
+        return state
 
 
 @dataclass

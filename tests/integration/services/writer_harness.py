@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from confluent_kafka import Consumer, Message
+from confluent_kafka import Message
 from loops import loops_running
 from order_watch import OrderWatch
 
@@ -20,7 +20,8 @@ from devkit.fake_providers import FakeProviders
 from streams.adapters.control_feed import ControlFeed
 from streams.adapters.flow_definitions import FlowCatalogFeed, publish_flows
 from streams.adapters.flow_files import load_flows
-from streams.adapters.kafka import consumer_config, create_topics, delete_topics, read_to_end
+from streams.adapters.kafka import create_topics, delete_topics
+from streams.adapters.kafka_loop import read_all as read_messages
 from streams.adapters.order_store import OrderStore
 from streams.bootstrap import Components, bootstrap
 from streams.domain.events import Event
@@ -98,12 +99,9 @@ def committed_events(c: Components) -> list[tuple[str, int]]:
 
 
 def read_all(settings: Settings, topics: Iterable[str], partitions: int) -> list[Message]:
-    consumer = Consumer(consumer_config(settings, None, **{"enable.partition.eof": True}))
-    try:
-        start = {(t, p): 0 for t in topics for p in range(partitions)}
-        return [m for batch in read_to_end(consumer, start) for m in batch]
-    finally:
-        consumer.close()
+    """Every record of ``topics``, undecoded (a dead letter's headers, say)."""
+    start = {(t, p): 0 for t in topics for p in range(partitions)}
+    return read_messages(settings, start, lambda msg: msg)
 
 
 def assert_each_event_once(events: list[tuple[str, int]], orders: int, per_order: int) -> None:

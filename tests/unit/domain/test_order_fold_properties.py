@@ -258,7 +258,9 @@ def histories(draw: st.DrawFn, max_orders: int = 3, max_steps: int = 30) -> Hist
 def replay(events: Sequence[Event]) -> tuple[OrderHistories, dict[str, list[int]]]:
     """Feed ``events`` to ``OrderHistories``; also returns the seqs applied, per order."""
     applied: dict[str, list[int]] = defaultdict(list)
-    histories_ = OrderHistories(on_applied=lambda e, s: applied[e.envelope.order_id].append(e.envelope.seq))
+    histories_ = OrderHistories(
+        on_applied=lambda e, s, origin: applied[e.envelope.order_id].append(e.envelope.seq)
+    )
     for event in events:
         histories_.add(event)
     return histories_, applied
