@@ -6,7 +6,7 @@ retries 5xx, timeouts and connection errors with exponential backoff and full ji
 (unless the call is a write the provider could not recognise when sent again: ``once``),
 waits as long as a 429 asks (``Retry-After``, or BigCommerce's
 ``X-Rate-Limit-Time-Reset-Ms``), never retries any other 4xx, and never waits past the
-action's deadline. What finally fails raises :class:`ProviderHttpError`, whose message is
+action's deadline (one tenacity policy: ``_TryAgain``, ``_Backoff``, ``_GiveUp``). What finally fails raises :class:`ProviderHttpError`, whose message is
 the action's failure detail, e.g. ``HTTP 503 after 4 tries: POST /data/$batch: ...``; the
 flow then retries or holds the order as configured.
 
@@ -24,10 +24,12 @@ from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 from aiohttp import ClientError, ClientSession, ClientTimeout, CookieJar
 from multidict import CIMultiDict, CIMultiDictProxy
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
+from tenacity.stop import stop_base
 from yarl import URL
 
 from streams.shell.metrics import ProviderCallOutcome, observe_provider_call
@@ -182,6 +184,100 @@ def throttle_wait(
     return None
 
 
+class _TryAgain(Exception):
+    """A try worth another: a 5xx, a 429 or no answer (``status`` None); ``wait`` is what
+    the provider asked for (``Retry-After``), None to back off with jitter."""
+
+    def __init__(self, status: int | None, detail: str, wait: float | None = None) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.wait = wait
+
+
+def _failure(state: RetryCallState) -> _TryAgain:
+    exc = state.outcome.exception() if state.outcome is not None else None
+    assert isinstance(exc, _TryAgain), "only _TryAgain is retried"
+    return exc
+
+
+@dataclass(frozen=True)
+class _Call:
+    """One request as the caller gave it; ``label`` is its path without the query string."""
+
+    method: str
+    path: str
+    label: str
+    params: Mapping[str, str] | None
+    json_body: Any
+    data: bytes | None
+    headers: Mapping[str, str] | None
+    use_auth: bool
+
+    def sent(self, budget: float) -> tuple[Any, ...]:
+        return (
+            self.method,
+            self.path,
+            self.params,
+            self.json_body,
+            self.data,
+            self.headers,
+            budget,
+            self.use_auth,
+        )
+
+
+@dataclass(frozen=True)
+class _Backoff:
+    """tenacity's wait: what a 429 or 503 asked for, else exponential backoff with full
+    jitter, uniform(0, min(max_backoff, backoff * 2**(n-1))) after try n."""
+
+    policy: RetryPolicy
+    rng: random.Random
+
+    def __call__(self, state: RetryCallState) -> float:
+        asked = _failure(state).wait
+        if asked is not None:
+            return asked
+        ceiling = min(self.policy.max_backoff, self.policy.backoff * 2 ** (state.attempt_number - 1))
+        return self.rng.uniform(0, ceiling)
+
+
+@dataclass(frozen=True)
+class _GiveUp(stop_base):
+    """tenacity's stop: out of tries, a ``once`` write that may have reached the provider
+    (anything but a 429), or no time left to wait before the action's deadline."""
+
+    tries: int
+    once: bool
+    deadline: float | None
+    clock: Clock
+
+    def reason(self, state: RetryCallState) -> str | None:
+        """Why to stop ("" for no more tries), None to go on."""
+        if state.attempt_number >= self.tries or (self.once and _failure(state).status != 429):
+            return ""
+        if self.deadline is not None and self.clock() + state.upcoming_sleep >= self.deadline:
+            return " (no time left to retry before the deadline)"
+        return None
+
+    def __call__(self, state: RetryCallState) -> bool:
+        return self.reason(state) is not None
+
+    def fail(self, call: _Call) -> Callable[[RetryCallState], NoReturn]:
+        def fail(state: RetryCallState) -> NoReturn:
+            failure = _failure(state)
+            raise ProviderHttpError(
+                call.method,
+                call.label,
+                failure.status,
+                state.attempt_number,
+                failure.detail + (self.reason(state) or ""),
+            ) from failure
+
+        return fail
+
+
 @dataclass
 class ProviderHttp:
     """One provider's API: a base URL, credentials, a retry policy and one session."""
@@ -234,65 +330,75 @@ class ProviderHttp:
         idempotency key) is not sent again after a try that may have reached it (a
         timeout, a lost connection, a 5xx); only a 429 is waited out and tried again.
         """
-        label = URL(self.url(path)).path
-        tries = 0
-        renewed = False
-        while True:
-            tries += 1
+        call = _Call(method, path, URL(self.url(path)).path, params, json_body, data, headers, use_auth)
+        give_up = _GiveUp(self.policy.tries, once, deadline, self.clock)
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(_TryAgain),
+            stop=give_up,
+            wait=_Backoff(self.policy, self.rng),
+            sleep=self.sleep,
+            before_sleep=self._log_retry(call),
+            retry_error_callback=give_up.fail(call),
+        )
+        async for attempt in retrying:
+            with attempt:
+                return await self._try(call, attempt.retry_state.attempt_number, accept, deadline)
+        raise AssertionError("tenacity ends with a reply or an exception")  # pragma: no cover
+
+    async def _try(self, call: _Call, tries: int, accept: Collection[int], deadline: float | None) -> Reply:
+        """One try (credentials renewed once on a 401/403): the reply, a ``_TryAgain`` worth
+        retrying (5xx, 429, no answer), or a ``ProviderHttpError`` that ends the call."""
+        for renewal in (False, True):
             budget = self.policy.timeout
             if deadline is not None:
                 left = deadline - self.clock()
                 if left <= 0:
-                    raise ProviderHttpError(method, label, None, tries - 1, "the action's deadline passed")
+                    raise ProviderHttpError(
+                        call.method, call.label, None, tries - 1, "the action's deadline passed"
+                    )
                 budget = min(budget, left)
-            status: int | None = None
-            wait: float | None = None
             try:
-                last = tries >= self.policy.tries
-                sent = (method, path, params, json_body, data, headers, budget, use_auth)
-                reply = await self._attempt(last, accept, *sent)
+                reply = await self._attempt(tries >= self.policy.tries, accept, *call.sent(budget))
             except (ClientError, TimeoutError) as exc:
                 detail = "timed out" if isinstance(exc, TimeoutError) else f"{type(exc).__name__}: {exc}"
-            else:
-                if reply.ok or reply.status in accept:
-                    return reply
-                status = reply.status
-                detail = error_detail(reply.body)
-                if reply.status in (401, 403) and use_auth and self.auth is not None and not renewed:
-                    renewed = True
-                    if await self.auth.renew(reply):
-                        tries -= 1  # the same try, with fresh credentials
-                        continue
-                if reply.status == 429:
-                    wait = throttle_wait(reply.headers)
-                    if wait is not None and wait > self.policy.max_throttle_wait:
-                        raise ProviderHttpError(
-                            method, label, status, tries, f"{detail} (asked to wait {wait:.0f}s)"
-                        )
-                elif reply.status < 500:
-                    raise ProviderHttpError(method, label, status, tries, detail)
-                elif reply.status == 503:
-                    wait = throttle_wait(reply.headers, quota_reset=False)
-            if tries >= self.policy.tries or (once and status != 429):
-                raise ProviderHttpError(method, label, status, tries, detail)
-            if wait is None:
-                ceiling = min(self.policy.max_backoff, self.policy.backoff * 2 ** (tries - 1))
-                wait = self.rng.uniform(0, ceiling)
-            if deadline is not None and self.clock() + wait >= deadline:
+                raise _TryAgain(None, detail) from exc
+            if reply.ok or reply.status in accept:
+                return reply
+            auth = self.auth if call.use_auth and not renewal else None
+            if auth is None or reply.status not in (401, 403) or not await auth.renew(reply):
+                break
+            # else the same try again, with fresh credentials
+        return self._refused(call, reply, tries)
+
+    def _refused(self, call: _Call, reply: Reply, tries: int) -> NoReturn:
+        detail = error_detail(reply.body)
+        if reply.status == 429:
+            wait = throttle_wait(reply.headers)
+            if wait is not None and wait > self.policy.max_throttle_wait:
                 raise ProviderHttpError(
-                    method, label, status, tries, f"{detail} (no time left to retry before the deadline)"
+                    call.method, call.label, reply.status, tries, f"{detail} (asked to wait {wait:.0f}s)"
                 )
+            raise _TryAgain(reply.status, detail, wait)
+        if reply.status < 500:
+            raise ProviderHttpError(call.method, call.label, reply.status, tries, detail)
+        wait = throttle_wait(reply.headers, quota_reset=False) if reply.status == 503 else None
+        raise _TryAgain(reply.status, detail, wait)
+
+    def _log_retry(self, call: _Call) -> Callable[[RetryCallState], None]:
+        def log_retry(state: RetryCallState) -> None:
+            failure = _failure(state)
             log.warning(
                 "%s: %s %s -> %s; try %d of %d again in %.2fs",
                 self.name,
-                method,
-                label,
-                status if status is not None else detail,
-                tries + 1,
+                call.method,
+                call.label,
+                failure.status if failure.status is not None else failure.detail,
+                state.attempt_number + 1,
                 self.policy.tries,
-                wait,
+                state.upcoming_sleep,
             )
-            await self.sleep(wait)
+
+        return log_retry
 
     async def _attempt(self, last_try: bool, accept: Collection[int], *sent: Any) -> Reply:
         """One try (``_send``), counted in ``oms_provider_call_seconds`` and ``oms_provider_calls_total``."""

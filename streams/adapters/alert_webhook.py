@@ -4,7 +4,7 @@ Each change is one POST of ``{"type": "alert.changed", "timestamp", "data"}`` wi
 ``webhook-id`` (the alert id and its change time: a receiver dedupes redeliveries by it),
 ``webhook-timestamp`` and ``webhook-signature`` headers of the spec, signed with the
 shared ``whsec_...`` secret. A thread sends them in order, retrying each a few times with
-backoff; the monitor never waits for the receiver.
+exponential backoff (tenacity); the monitor never waits for the receiver.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ import json
 import logging
 import queue
 import threading
-import urllib.error
 import urllib.request
 from datetime import UTC, datetime
 
 from standardwebhooks.webhooks import Webhook
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from streams.domain.alerts import AlertChanged
 
@@ -60,20 +60,28 @@ class AlertWebhook:
         self._queue.put(alert)
 
     def _run(self) -> None:
-        stop = threading.Event()
         while (alert := self._queue.get()) is not None:
-            for attempt in range(RETRIES):
-                try:
-                    request = signed_request(self.url, self._secret, alert, datetime.now(UTC))
-                    with urllib.request.urlopen(request, timeout=self._timeout) as response:
-                        response.read()
-                    self.delivered += 1
-                    break
-                except (urllib.error.URLError, OSError) as exc:
-                    log.warning("alert webhook %s: attempt %d failed: %s", self.url, attempt + 1, exc)
-                    stop.wait(self._backoff * 2**attempt)
+            retrying = Retrying(
+                retry=retry_if_exception_type(OSError),  # urllib's URLError is one
+                stop=stop_after_attempt(RETRIES),
+                wait=wait_exponential(multiplier=self._backoff),
+                before_sleep=self._log_retry,
+                retry_error_callback=lambda state: False,
+            )
+            if retrying(self._deliver, alert):
+                self.delivered += 1
             else:
                 self.failed += 1
+
+    def _deliver(self, alert: AlertChanged) -> bool:
+        request = signed_request(self.url, self._secret, alert, datetime.now(UTC))
+        with urllib.request.urlopen(request, timeout=self._timeout) as response:
+            response.read()
+        return True
+
+    def _log_retry(self, state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome is not None else None
+        log.warning("alert webhook %s: attempt %d failed: %s", self.url, state.attempt_number, exc)
 
     def close(self, timeout: float = 10.0) -> None:
         self._queue.put(None)
