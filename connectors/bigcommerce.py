@@ -49,6 +49,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from aiohttp import web
+from standardwebhooks.webhooks import Webhook
 
 from connectors import config
 from connectors.actions import ActionFailed, ActionOutcome, Publisher, envelope, unsupported
@@ -61,7 +62,6 @@ from connectors.webhooks import (
     read_body,
     refused,
     require,
-    standard_webhooks_key,
     verify_standard_webhook,
 )
 from streams.domain.commands import CreateOrder, ProviderActionRequest
@@ -106,9 +106,9 @@ def parse_attributes(text: str) -> dict[str, str]:
     return found
 
 
-def bigcommerce_webhook_key(client_secret: str) -> bytes:
+def bigcommerce_webhook_key(client_secret: str) -> Webhook:
     """BigCommerce signs with the Standard Webhooks secret ``base64(client secret)``."""
-    return standard_webhooks_key(base64.b64encode(client_secret.encode()).decode())
+    return Webhook(base64.b64encode(client_secret.encode()).decode())
 
 
 def _money(value: Any) -> Decimal:
@@ -153,7 +153,7 @@ class BigCommerceOptions:
     """The first ``min_date_modified`` (RFC 2822 or ISO 8601); None: every order."""
 
 
-class BigCommerceConnector(HttpConnector[BigCommerceOptions, bytes]):
+class BigCommerceConnector(HttpConnector[BigCommerceOptions, Webhook]):
     provider = PROVIDER
     webhook_path = WEBHOOK_PATH
 
@@ -163,7 +163,7 @@ class BigCommerceConnector(HttpConnector[BigCommerceOptions, bytes]):
         store: ConnectorStore,
         publisher: Publisher,
         options: BigCommerceOptions,
-        webhook_key: bytes | None,
+        webhook_key: Webhook | None,
     ) -> None:
         """``api`` is rooted at ``.../stores/{store_hash}``; ``webhook_key`` None: no webhooks."""
         super().__init__(api, store, publisher, options, webhook_key)

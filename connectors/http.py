@@ -6,9 +6,10 @@ retries 5xx, timeouts and connection errors with exponential backoff and full ji
 (unless the call is a write the provider could not recognise when sent again: ``once``),
 waits as long as a 429 asks (``Retry-After``, or BigCommerce's
 ``X-Rate-Limit-Time-Reset-Ms``), never retries any other 4xx, and never waits past the
-action's deadline (one tenacity policy: ``_TryAgain``, ``_Backoff``, ``_GiveUp``). What finally fails raises :class:`ProviderHttpError`, whose message is
-the action's failure detail, e.g. ``HTTP 503 after 4 tries: POST /data/$batch: ...``; the
-flow then retries or holds the order as configured.
+action's deadline: one tenacity policy (``_TryAgain``, ``_Backoff``, ``_GiveUp``). What
+finally fails raises :class:`ProviderHttpError`, whose message is the action's failure
+detail, e.g. ``HTTP 503 after 4 tries: POST /data/$batch: ...``; the flow then retries
+or holds the order as configured.
 
 Credentials travel in headers only; no header, query string or body is ever logged.
 """

@@ -21,7 +21,7 @@ also be injected (section 1.6).
 Webhooks (section 1.8): light payloads ``{scope, store_id, data, hash, created_at,
 producer}`` to every active hook whose scope matches (``store/order/*`` matches
 ``store/order/created``), with the hook's custom ``headers`` and the Standard Webhooks
-headers (:mod:`simulators.standard_webhooks`, secret ``base64(client_secret)``). A retry
+headers (signed by the reference ``standardwebhooks`` library, secret ``base64(client_secret)``). A retry
 resends the same body, so the same ``hash`` and ``webhook-id``; retries wait 60, 180, 300,
 600, 900, 1800, 3600, 7200, 21600, 50400 and 86400 s (times ``time_scale``), then the hook
 is deactivated (``is_active: false``). Not modelled: the blocklisting by success ratio,
@@ -54,6 +54,7 @@ Partially Shipped (3) when a shipment is created (section 6 says: configurable).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
@@ -64,8 +65,8 @@ from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any, Final
 
 from aiohttp import web
+from standardwebhooks.webhooks import Webhook
 
-from simulators import standard_webhooks
 from simulators.common import (
     ApiError,
     Delivery,
@@ -79,6 +80,7 @@ from simulators.common import (
     run,
     setting,
 )
+from streams.adapters.alert_webhook import signed_headers
 
 V2: Final = "/stores/{store_hash}/v2"
 V3: Final = "/stores/{store_hash}/v3"
@@ -698,10 +700,10 @@ class BigCommerceSimulator(Simulator):
         return sent
 
     def _callback_headers(self, hook: Hook, msg_id: str) -> Callable[[Delivery], Mapping[str, str]]:
-        secret = standard_webhooks.bigcommerce_secret(self.settings.client_secret)
+        webhook = Webhook(base64.b64encode(self.settings.client_secret.encode()).decode())
 
         def headers(delivery: Delivery) -> dict[str, str]:
-            signed = standard_webhooks.headers(secret, msg_id, delivery.body)
+            signed = signed_headers(webhook, msg_id, delivery.body.decode(), datetime.now(UTC))
             return {**(hook.headers or {}), **signed}
 
         return headers

@@ -33,15 +33,21 @@ def signed_request(url: str, secret: str, alert: AlertChanged, now: datetime) ->
         {"type": "alert.changed", "timestamp": now.isoformat(), "data": alert.model_dump(mode="json")},
         separators=(",", ":"),
     )
-    signature = Webhook(secret).sign(message_id, now, body)
     headers = {
         "content-type": "application/json",
-        "webhook-id": message_id,
-        "webhook-timestamp": str(int(now.timestamp())),
-        "webhook-signature": signature,
+        **signed_headers(Webhook(secret), message_id, body, now),
         "user-agent": "kafka-iom-alerts",
     }
     return urllib.request.Request(url, data=body.encode(), headers=headers, method="POST")
+
+
+def signed_headers(webhook: Webhook, message_id: str, body: str, now: datetime) -> dict[str, str]:
+    """The spec's three headers for one delivery attempt, signed by the reference library."""
+    return {
+        "webhook-id": message_id,
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": webhook.sign(message_id, now, body),
+    }
 
 
 class AlertWebhook:

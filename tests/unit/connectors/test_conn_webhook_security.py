@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -23,7 +24,7 @@ from connectors.http import ProviderHttp
 from connectors.sap import SapConnector, SapOptions, SapSession
 from connectors.state import ConnectorStore
 from connectors.webhooks import make_web_app
-from simulators import standard_webhooks
+from streams.adapters.alert_webhook import signed_headers
 
 CLIENT_SECRET = "bc-client-secret"
 KEY = Secret("WEBHOOK_KEY", "s3cret-key")
@@ -43,7 +44,9 @@ CREATED = {
 def signed(
     body: bytes, *, secret: str = CLIENT_SECRET, at: int | None = None, msg_id: str = "msg_1"
 ) -> dict[str, str]:
-    return standard_webhooks.headers(standard_webhooks.bigcommerce_secret(secret), msg_id, body, at)
+    """Signed as the BigCommerce simulator signs, with the reference library."""
+    sent_at = datetime.now(UTC) if at is None else datetime.fromtimestamp(at, UTC)
+    return signed_headers(bigcommerce_webhook_key(secret), msg_id, body.decode(), sent_at)
 
 
 @pytest_asyncio.fixture
