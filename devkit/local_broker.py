@@ -675,7 +675,39 @@ class ClusterNode(LocalBroker):
         }
 
 
-class LocalCluster:
+class ClusterQueries:
+    """What the fault-injection tests ask of a multi-node cluster, over its bootstrap servers:
+    shared by ``LocalCluster`` and the Docker Compose cluster (``devkit.docker_brokers``)."""
+
+    @property
+    def bootstrap_servers(self) -> str:
+        raise NotImplementedError
+
+    def _metadata(self, timeout: float = 10.0) -> ClusterMetadata:
+        return _quiet_admin(self.bootstrap_servers, timeout).list_topics(timeout=timeout)
+
+    def leader(self, topic: str, partition: int = 0) -> int:
+        """The node that leads ``topic``'s ``partition`` now."""
+        try:
+            return int(self._metadata().topics[topic].partitions[partition].leader)
+        except KeyError:
+            raise LocalBrokerError(f"{topic}[{partition}] is not on the cluster") from None
+
+    def under_replicated(self) -> int:
+        """Partitions with fewer in-sync replicas than replicas (a node is down or catching up)."""
+        topics = self._metadata().topics.values()
+        return sum(len(p.isrs) < len(p.replicas) for t in topics for p in t.partitions.values())
+
+    def wait_in_sync(self, timeout: float = 60) -> None:
+        """Until every partition has all its replicas in sync again (after a restart, say)."""
+        deadline = time.monotonic() + timeout
+        while (behind := self.under_replicated()) > 0:
+            if time.monotonic() > deadline:
+                raise LocalBrokerError(f"{behind} partitions still under-replicated after {timeout:g}s")
+            time.sleep(0.2)
+
+
+class LocalCluster(ClusterQueries):
     """N combined broker+controller KRaft nodes on loopback, from the same jars as LocalBroker.
 
     Combined nodes rather than three controllers plus three brokers: three JVMs instead of
@@ -846,26 +878,3 @@ class LocalCluster:
         ]
         lines += [f"  node {n}: {node.status()}" for n, node in self.nodes.items()]
         return "\n".join(lines)
-
-    def _metadata(self, timeout: float = 10.0) -> ClusterMetadata:
-        return _quiet_admin(self.bootstrap_servers, timeout).list_topics(timeout=timeout)
-
-    def leader(self, topic: str, partition: int = 0) -> int:
-        """The node that leads ``topic``'s ``partition`` now."""
-        try:
-            return int(self._metadata().topics[topic].partitions[partition].leader)
-        except KeyError:
-            raise LocalBrokerError(f"{topic}[{partition}] is not on the cluster") from None
-
-    def under_replicated(self) -> int:
-        """Partitions with fewer in-sync replicas than replicas (a node is down or catching up)."""
-        topics = self._metadata().topics.values()
-        return sum(len(p.isrs) < len(p.replicas) for t in topics for p in t.partitions.values())
-
-    def wait_in_sync(self, timeout: float = 60) -> None:
-        """Until every partition has all its replicas in sync again (after a restart, say)."""
-        deadline = time.monotonic() + timeout
-        while (behind := self.under_replicated()) > 0:
-            if time.monotonic() > deadline:
-                raise LocalBrokerError(f"{behind} partitions still under-replicated after {timeout:g}s")
-            time.sleep(0.2)

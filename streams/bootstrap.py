@@ -41,9 +41,9 @@ class Components:
     def codec(self) -> AvroCodec:
         registry = None
         if self.settings.schema_registry_url:
-            from streams.adapters.schema_registry import SchemaRegistryClient
+            from streams.adapters.schema_registry import ConfluentSchemaIds
 
-            registry = SchemaRegistryClient(self.settings.schema_registry_url)
+            registry = ConfluentSchemaIds(self.settings.schema_registry_url)
         return AvroCodec(self.catalog, self.topics.value_models(), registry)
 
     @cached_property

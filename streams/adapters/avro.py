@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import io
 import json
-import struct
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
@@ -21,6 +20,8 @@ from typing import Any, Protocol
 import fastavro
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 from pydantic import BaseModel, ValidationError
+
+from streams.adapters.schema_registry import frame, unframe
 
 SINGLE_OBJECT_MAGIC = b"\xc3\x01"
 LOCK_NAME = "versions.lock.json"
@@ -35,7 +36,7 @@ class UndecodableRecord(ValueError):
 class SchemaIds(Protocol):
     """The part of a Schema Registry the codec needs (see ``schema_registry.py``)."""
 
-    def register(self, subject: str, schema: str) -> int: ...
+    def register(self, record_name: str, schema: str) -> int: ...
 
     def schema(self, schema_id: int) -> str: ...
 
@@ -146,8 +147,8 @@ class AvroCodec:
         self._by_schema_id: dict[int, str] = {}
         if registry is not None:
             for name in self._model_of:
-                schema_id = registry.register(f"{name}-value", catalog.definitions[name])
-                self._prefix[name] = struct.pack(">bI", CONFLUENT_MAGIC, schema_id)
+                schema_id = registry.register(name, catalog.definitions[name])
+                self._prefix[name] = frame(schema_id)
                 self._by_schema_id[schema_id] = name
 
     def record_name(self, model: type[BaseModel]) -> str:
@@ -172,9 +173,8 @@ class AvroCodec:
                 return self._decode_earlier(data)
             offset = 10
         elif data[0] == CONFLUENT_MAGIC:
-            (schema_id,) = struct.unpack_from(">I", data, 1)
+            schema_id, offset = unframe(data)
             name = self._schema_id_name(schema_id)
-            offset = 5
         else:
             raise UndecodableRecord(f"unknown framing (first byte 0x{data[0]:02x})")
         try:

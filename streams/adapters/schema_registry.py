@@ -1,51 +1,50 @@
-"""A minimal Confluent Schema Registry client: register a subject's schema, fetch by id.
+"""The Confluent Schema Registry, through confluent-kafka's own client and framing.
 
-Only what the codec needs, over the registry's documented REST API; ids are cached so
-each schema costs one request per process.
+``ConfluentSchemaIds`` is the codec's ``SchemaIds`` over
+``confluent_kafka.schema_registry.SchemaRegistryClient`` (which caches ids and schemas, so
+each costs one request per process). Our topics carry several record types each
+(``order.commands``), so subjects follow the RecordNameStrategy: the record's full name.
+``frame``/``unframe`` are the wire format's ``0x00`` + 4-byte big-endian id, written and
+read by the library's ``SchemaId``. Any Confluent-compatible registry serves (Confluent's,
+Apicurio Registry's ``/apis/ccompat/v7``).
 """
 
 from __future__ import annotations
 
-import json
-import urllib.request
-from typing import Any
+import io
+
+from confluent_kafka.schema_registry import Schema, SchemaRegistryClient, record_subject_name_strategy
+from confluent_kafka.schema_registry.error import SchemaRegistryError
+from confluent_kafka.schema_registry.serde import SchemaId
+
+__all__ = ["ConfluentSchemaIds", "SchemaRegistryError", "frame", "unframe"]
 
 
-class SchemaRegistryError(RuntimeError):
-    pass
-
-
-class SchemaRegistryClient:
+class ConfluentSchemaIds:
     def __init__(self, url: str, timeout: float = 10.0) -> None:
-        self.url = url.rstrip("/")
-        self.timeout = timeout
-        self._schemas: dict[int, str] = {}
+        self.client = SchemaRegistryClient({"url": url, "timeout": timeout})
 
-    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(
-            self.url + path,
-            data=data,
-            method=method,
-            headers={"Content-Type": "application/vnd.schemaregistry.v1+json"},
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                return json.loads(response.read())
-        except urllib.error.HTTPError as exc:
-            raise SchemaRegistryError(
-                f"{method} {self.url}{path}: HTTP {exc.code} {exc.read()[:200]!r}"
-            ) from exc
-        except OSError as exc:
-            raise SchemaRegistryError(f"{method} {self.url}{path}: {exc}") from exc
-
-    def register(self, subject: str, schema: str) -> int:
-        result = self._call("POST", f"/subjects/{subject}/versions", {"schema": schema})
-        schema_id = int(result["id"])
-        self._schemas[schema_id] = schema
+    def register(self, record_name: str, schema: str) -> int:
+        subject = record_subject_name_strategy(None, record_name) or record_name
+        schema_id: int = self.client.register_schema(subject, Schema(schema, "AVRO"))
         return schema_id
 
     def schema(self, schema_id: int) -> str:
-        if schema_id not in self._schemas:
-            self._schemas[schema_id] = self._call("GET", f"/schemas/ids/{schema_id}")["schema"]
-        return self._schemas[schema_id]
+        text = self.client.get_schema(schema_id).schema_str
+        if text is None:
+            raise SchemaRegistryError(404, 40403, f"schema id {schema_id} has no schema text")
+        return text
+
+
+def frame(schema_id: int) -> bytes:
+    """The Confluent wire format's prefix for ``schema_id``."""
+    prefix: bytes = SchemaId("AVRO", schema_id).id_to_bytes()
+    return prefix
+
+
+def unframe(data: bytes) -> tuple[int, int]:
+    """The schema id of a Confluent-framed record, and where its Avro body starts."""
+    schema_id = SchemaId("AVRO")
+    body = schema_id.from_bytes(io.BytesIO(data))
+    assert schema_id.id is not None
+    return schema_id.id, body.tell()

@@ -2,8 +2,11 @@
 
 ``kafka_bootstrap`` uses the broker named by KAFKA_BOOTSTRAP_SERVERS when it answers, else
 the one on 127.0.0.1:39092 (not 9092, so a developer's own broker and topics are left alone).
-If nothing answers there, it starts the local broker on that port for the session and stops
-it at the end. Tests share the broker, so each one names its topics with ``topic_prefix``.
+If nothing answers there, it starts a broker for the session and stops it at the end: in
+Docker (``apache/kafka`` through testcontainers, ``devkit.docker_brokers``) when a Docker
+engine answers or ``OMS_TEST_BROKER=docker`` asks, else the local JVM broker on that port
+(``OMS_TEST_BROKER=local`` forces it). Tests share the broker, so each one names its topics
+with ``topic_prefix``.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from devkit.docker_brokers import kafka_container, use_docker
 from devkit.local_broker import LocalBroker, broker_answers
 from streams.settings import Settings
 
@@ -34,6 +38,10 @@ def kafka_bootstrap() -> Iterator[str]:
     external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "").strip()
     if external and broker_answers(external, timeout=5.0):
         yield external
+        return
+    if use_docker():
+        with kafka_container() as bootstrap_servers:
+            yield bootstrap_servers
         return
     broker = LocalBroker(home=Settings.from_env().kafka_home, port=TEST_BROKER_PORT)
     if broker.is_running() or broker_answers(broker.bootstrap_servers):

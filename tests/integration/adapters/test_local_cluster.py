@@ -1,5 +1,8 @@
 """A 3-node local cluster: topics get three replicas with two in sync, and a broker
-SIGKILLed while the order writer streams loses no event and duplicates none."""
+SIGKILLed while the order writer streams loses no event and duplicates none.
+
+With Docker (see ``devkit.docker_brokers``) the cluster is docker-compose.yml's three
+brokers instead, on 127.0.0.1:9092/9094/9096."""
 
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ from writer_harness import (
     wait_for_events,
 )
 
+from devkit.docker_brokers import ComposeCluster, use_docker
 from devkit.local_broker import LocalCluster
 from devkit.scenarios import journey1_orders
 from streams.adapters.command_bus import CommandBus
@@ -38,8 +42,12 @@ T = TypeVar("T")
 
 
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[LocalCluster]:
-    cluster = LocalCluster(Settings.from_env().kafka_home, nodes=3, port=CLUSTER_PORT)
+def cluster() -> Iterator[LocalCluster | ComposeCluster]:
+    cluster: LocalCluster | ComposeCluster = (
+        ComposeCluster()
+        if use_docker()
+        else LocalCluster(Settings.from_env().kafka_home, nodes=3, port=CLUSTER_PORT)
+    )
     cluster.reset()  # leftovers of an interrupted run: its nodes and topics
     cluster.start(timeout=180)
     try:
@@ -49,7 +57,7 @@ def cluster() -> Iterator[LocalCluster]:
 
 
 @pytest.fixture
-def oms(cluster: LocalCluster, topic_prefix: str, tmp_path: Path) -> Iterator[Components]:
+def oms(cluster: LocalCluster | ComposeCluster, topic_prefix: str, tmp_path: Path) -> Iterator[Components]:
     c = components(cluster.bootstrap_servers, topic_prefix, tmp_path)
     try:
         yield c
@@ -99,7 +107,7 @@ def _stream(c: Components, killed: threading.Event) -> int:
 
 
 def test_a_broker_killed_mid_stream_loses_no_event_and_duplicates_none(
-    cluster: LocalCluster, oms: Components
+    cluster: LocalCluster | ComposeCluster, oms: Components
 ) -> None:
     total = ORDERS * EVENTS_PER_ORDER
     killed = threading.Event()
