@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import http.server
 import json
 import struct
-from typing import Any, get_args, get_origin
+import threading
+from typing import Any, ClassVar, get_args, get_origin
 
 import pytest
 from pydantic import BaseModel
 
 from devkit.scenarios import journey1_orders
 from streams.adapters.avro import AvroCodec, SchemaCatalog, UndecodableRecord
+from streams.adapters.schema_registry import ConfluentSchemaIds
 from streams.adapters.topics import TopicRegistry
 from streams.domain.decider import decide
 from streams.domain.order import fold
@@ -127,3 +130,48 @@ def test_a_corrupt_body_is_undecodable_not_a_crash() -> None:
     data = codec.encode(_journey_messages()[0])
     with pytest.raises(UndecodableRecord, match=r"corrupt Avro body|invalid fields"):
         codec.decode(data[:12])
+
+
+class RegistryApi(http.server.BaseHTTPRequestHandler):
+    """The two calls of the Schema Registry REST API the codec makes, in memory."""
+
+    schemas: ClassVar[list[str]] = []
+    subjects: ClassVar[list[str]] = []
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.subjects.append(self.path.split("/")[2])
+        if body["schema"] not in self.schemas:
+            self.schemas.append(body["schema"])
+        self._answer({"id": self.schemas.index(body["schema"]) + 1})
+
+    def do_GET(self) -> None:
+        schema_id = int(self.path.split("?")[0].rsplit("/", 1)[-1])
+        self._answer({"schema": self.schemas[schema_id - 1]})
+
+    def _answer(self, data: dict[str, Any]) -> None:
+        payload = json.dumps(data).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/vnd.schemaregistry.v1+json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_confluent_kafkas_client_registers_by_record_name_and_resolves_unknown_ids() -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), RegistryApi)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}"
+    try:
+        writer = AvroCodec(CATALOG, MODELS, ConfluentSchemaIds(url))
+        reader = AvroCodec(CATALOG, MODELS, ConfluentSchemaIds(url))
+        reader._by_schema_id.clear()
+        message = _journey_messages()[1]
+        data = writer.encode(message)
+        assert reader.decode(data) == message
+    finally:
+        server.shutdown()
+    assert writer.record_name(type(message)) in RegistryApi.subjects  # RecordNameStrategy
