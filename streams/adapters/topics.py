@@ -51,6 +51,7 @@ from streams.domain.inventory import (
     RESERVATION_EVENTS,
     InventoryEvent,
 )
+from streams.domain.values import Provider
 
 FOREVER = {"retention.ms": "-1", "retention.bytes": "-1"}
 """Event topics are the source of truth (and the writer's changelog): never expire them."""
@@ -95,7 +96,7 @@ _EVENT_TOPICS: tuple[tuple[str, type[Event]], ...] = (
     ("order.action-released", ProviderActionReleased),
 )
 
-PROVIDERS = ("bigcommerce", "fno", "flexe", "sap", "dom")
+PROVIDERS = tuple(Provider)
 """Each has a request topic its connector (one deployment per provider) consumes."""
 
 INVENTORY_COMMANDS = "inventory.commands"

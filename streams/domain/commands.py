@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from pydantic import Field
 
-from streams.domain.values import Address, ExternalRef, LineAssignment, OrderLine, Value
+from streams.domain.values import ActionType, Address, ExternalRef, LineAssignment, OrderLine, Provider, Value
 
 
 class CommandEnvelope(Value):
@@ -48,29 +48,29 @@ class AssignOrderData(Command):
 
 
 class RecordSentToFulfillment(Command):
-    provider: str
+    provider: Provider
     provider_order_id: str | None = None
 
 
 class RecordSentToBilling(Command):
-    provider: str
+    provider: Provider
     provider_order_id: str | None = None
 
 
 class RecordPicked(Command):
-    provider: str
+    provider: Provider
     picking_id: str | None = None
 
 
 class RecordShipped(Command):
-    provider: str
+    provider: Provider
     shipment_id: str | None = None
     carrier: str | None = None
     tracking_number: str | None = None
 
 
 class RecordInvoiced(Command):
-    provider: str
+    provider: Provider
     invoice_id: str
     amount: Decimal | None = None
 
@@ -104,8 +104,8 @@ class RecordStepResult(Command):
 
 class RequestProviderAction(Command):
     step: str
-    provider: str
-    action: str
+    provider: Provider
+    action: ActionType
     attempt: int
     max_attempts: int
     critical: bool
@@ -186,8 +186,8 @@ class ProviderActionRequest(Value):
 
     action_id: str
     order_id: str
-    provider: str
-    action: str
+    provider: Provider
+    action: ActionType
     step: str
     attempt: int
     params: dict[str, str] = Field(default_factory=dict)

@@ -14,12 +14,15 @@ from typing import ClassVar
 from pydantic import Field
 
 from streams.domain.values import (
+    ActionType,
     Address,
     ExternalRef,
     FulfillmentOrderLine,
     LineAssignment,
     LineStatusChange,
     OrderLine,
+    OrderStatus,
+    Provider,
     Value,
 )
 
@@ -32,7 +35,7 @@ class Envelope(Value):
     correlation_id: str
     causation_id: str
     source: str
-    status: str
+    status: OrderStatus
     status_reason: str
 
 
@@ -75,19 +78,19 @@ class OrderAssigned(Event):
 
 class OrderSentToFulfillment(Event):
     business_event: ClassVar[str] = "Order sent to fulfillment"
-    provider: str
+    provider: Provider
     provider_order_id: str | None = None
 
 
 class FulfillmentPicked(Event):
     business_event: ClassVar[str] = "Order picked"
-    provider: str
+    provider: Provider
     picking_id: str | None = None
 
 
 class OrderShipped(Event):
     business_event: ClassVar[str] = "Order shipped"
-    provider: str
+    provider: Provider
     shipment_id: str | None = None
     carrier: str | None = None
     tracking_number: str | None = None
@@ -95,7 +98,7 @@ class OrderShipped(Event):
 
 class OrderInvoiced(Event):
     business_event: ClassVar[str] = "Order invoiced"
-    provider: str
+    provider: Provider
     invoice_id: str
     amount: Decimal | None = None
 
@@ -118,7 +121,7 @@ class ChannelStatusUpdated(Event):
 
 class OrderSentToBilling(Event):
     business_event: ClassVar[str] = "Order sent to billing"
-    provider: str
+    provider: Provider
     provider_order_id: str | None = None
 
 
@@ -160,8 +163,8 @@ class ProviderActionRequested(Event):
     business_event: ClassVar[str] = "Provider action requested"
     action_id: str
     step: str
-    provider: str
-    action: str
+    provider: Provider
+    action: ActionType
     attempt: int
     max_attempts: int
     critical: bool
@@ -176,7 +179,7 @@ class ProviderActionHeld(Event):
     business_event: ClassVar[str] = "Provider action held"
     action_id: str
     step: str
-    provider: str
+    provider: Provider
     target: str
 
 
@@ -186,7 +189,7 @@ class ProviderActionReleased(Event):
     business_event: ClassVar[str] = "Provider action released"
     action_id: str
     step: str
-    provider: str
+    provider: Provider
     not_before: datetime
     deadline: datetime
 

@@ -12,35 +12,23 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Literal
 
 from pydantic import Field, model_validator
 
 from streams.domain.backorders import BackorderSettings
 from streams.domain.order import LineState, OrderState
 from streams.domain.policies import AssignmentPolicy, Rule, ValidationPolicy, header_fields, holds
-from streams.domain.values import Value
+from streams.domain.values import ActionType, Provider, Value
 
-ActionType = Literal[
-    "validate_header",
-    "validate_lines",
-    "assign_data",
-    "send_to_fulfillment_optimization",
-    "send_to_fulfillment",
-    "send_to_billing",
-    "update_channel_status",
-    "custom",
-]
-
-INTERNAL_ACTIONS = frozenset({"validate_header", "validate_lines", "assign_data"})
+INTERNAL_ACTIONS = frozenset({ActionType.VALIDATE_HEADER, ActionType.VALIDATE_LINES, ActionType.ASSIGN_DATA})
 """Pure steps, run by the order writer itself; every other action is a provider's."""
 
-SYNC_ACTIONS = frozenset({"send_to_fulfillment", "send_to_billing"})
+SYNC_ACTIONS = frozenset({ActionType.SEND_TO_FULFILLMENT, ActionType.SEND_TO_BILLING})
 """Actions that export the order: it must be ready to sync first (see ``readiness``). A
 provider that reports progress on an order (picked, shipped, invoiced) has it: that report
 settles its open sync step as succeeded (see ``decider``)."""
 
-NOTIFICATION_ACTIONS = frozenset({"update_channel_status"})
+NOTIFICATION_ACTIONS = frozenset({ActionType.UPDATE_CHANNEL_STATUS})
 """Actions that only tell a provider what happened: the one kind of step that still runs on
 a terminal order (BigCommerce hears "Completed" after the order completed)."""
 
@@ -51,7 +39,7 @@ class Step(Value):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     on: tuple[str, ...] = Field(min_length=1)
     action: ActionType
-    provider: str | None = None
+    provider: Provider | None = None
     policy: str | None = None
     filter: Rule | None = None
     params: dict[str, str] = Field(default_factory=dict)

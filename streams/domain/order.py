@@ -47,7 +47,16 @@ from streams.domain.events import (
     ProviderActionRequested,
     StepResult,
 )
-from streams.domain.values import Address, ExternalRef, FulfillmentOrderLine, LineAssignment, Value
+from streams.domain.values import (
+    ActionType,
+    Address,
+    ExternalRef,
+    FulfillmentOrderLine,
+    LineAssignment,
+    OrderStatus,
+    Provider,
+    Value,
+)
 
 
 class LineState(Value):
@@ -57,7 +66,7 @@ class LineState(Value):
     unit_price: Decimal
     site: str | None = None
     warehouse: str | None = None
-    status: str | None = None
+    status: OrderStatus | None = None
     """The line's own status; ``None`` while it follows the order header."""
     status_reason: str | None = None
     backordered_at: datetime | None = None
@@ -88,8 +97,8 @@ class PendingAction(Value):
 
     action_id: str
     step: str
-    provider: str
-    action: str
+    provider: Provider
+    action: ActionType
     attempt: int
     max_attempts: int
     critical: bool
@@ -127,7 +136,7 @@ class StepOutcome(Value):
 class OrderState(Value):
     order_id: str
     version: int
-    status: str
+    status: OrderStatus
     status_reason: str
     channel: str
     customer_id: str
@@ -152,8 +161,8 @@ class OrderState(Value):
     connector instance sent it."""
     failed_step: str | None = None
     """The step a reprocess restarts from."""
-    billing_provider: str | None = None
-    fulfillment_provider: str | None = None
+    billing_provider: Provider | None = None
+    fulfillment_provider: Provider | None = None
     provider_order_id: str | None = None
     tracking_number: str | None = None
     carrier: str | None = None
@@ -166,7 +175,7 @@ class OrderState(Value):
     created_at: datetime
     updated_at: datetime
 
-    def line_status(self, line: LineState) -> str:
+    def line_status(self, line: LineState) -> OrderStatus:
         return line.status if line.status is not None else self.status
 
     def line_status_reason(self, line: LineState) -> str:

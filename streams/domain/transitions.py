@@ -9,19 +9,21 @@ final one "Done", the product "Fulfilled"), so a deployment can load its own tab
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr, model_validator
 
 from streams.domain.errors import IllegalTransition
+from streams.domain.values import OrderStatus
 
-NEW = "New"
-IN_PROGRESS = "In progress"
-ON_HOLD = "On hold"
-FULFILLMENT_IN_PROGRESS = "Fulfillment in progress"
-COMPLETED = "Completed"
-CANCELED = "Canceled"
+NEW = OrderStatus.NEW
+IN_PROGRESS = OrderStatus.IN_PROGRESS
+ON_HOLD = OrderStatus.ON_HOLD
+FULFILLMENT_IN_PROGRESS = OrderStatus.FULFILLMENT_IN_PROGRESS
+COMPLETED = OrderStatus.COMPLETED
+CANCELED = OrderStatus.CANCELED
 
-STATUSES = (NEW, IN_PROGRESS, ON_HOLD, FULFILLMENT_IN_PROGRESS, COMPLETED, CANCELED)
+STATUSES = tuple(OrderStatus)
 
 BACKORDER_HOLD = "Backorder hold"
 """The reason of a line waiting for inventory (IOM's "Sales Order Line Backorder Hold")."""
@@ -29,7 +31,7 @@ BACKORDER_HOLD = "Backorder hold"
 FROM_EVENT = "*"
 """A target reason of ``*`` takes the reason the event carries (e.g. why an order is held)."""
 
-KEEP = "="
+KEEP: Literal["="] = "="
 """A target status of ``=`` keeps the status and reason: the event is allowed and recorded,
 but does not move the order (a provider confirming an order that has moved on already)."""
 
@@ -41,8 +43,8 @@ class Transition(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     event: str
-    source: str | None  # None: the order does not exist yet
-    target: str
+    source: OrderStatus | None  # None: the order does not exist yet
+    target: OrderStatus | Literal["="]
     reason: str
 
 
@@ -50,11 +52,11 @@ class TransitionTable(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     transitions: tuple[Transition, ...]
-    _index: dict[str, dict[str | None, Transition]] = PrivateAttr(default_factory=dict)
+    _index: dict[str, dict[OrderStatus | None, Transition]] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _unique(self) -> TransitionTable:
-        seen: set[tuple[str, str | None]] = set()
+        seen: set[tuple[str, OrderStatus | None]] = set()
         for row in self.transitions:
             key = (row.event, row.source)
             if key in seen:
@@ -70,10 +72,10 @@ class TransitionTable(BaseModel):
         self,
         order_id: str,
         business_event: str,
-        status: str | None,
+        status: OrderStatus | None,
         reason: str | None,
         event_reason: str | None = None,
-    ) -> tuple[str, str]:
+    ) -> tuple[OrderStatus, str]:
         """The (status, reason) after ``business_event``; raises if the table forbids it."""
         rows = self._index.get(business_event)
         if rows is None:
@@ -83,7 +85,9 @@ class TransitionTable(BaseModel):
         row = rows.get(status)
         if row is None:
             raise IllegalTransition(order_id, business_event, status)
-        if row.target == KEEP and status is not None and reason is not None:
+        if row.target == KEEP:
+            if status is None or reason is None:  # "keep" needs something to keep
+                raise IllegalTransition(order_id, business_event, status)
             return status, reason
         if row.reason == FROM_EVENT:
             return row.target, event_reason or business_event
@@ -93,7 +97,7 @@ class TransitionTable(BaseModel):
         """Whether the table governs ``business_event`` at all (else it never moves a status)."""
         return business_event in self._index
 
-    def allows(self, business_event: str, status: str | None) -> bool:
+    def allows(self, business_event: str, status: OrderStatus | None) -> bool:
         """Whether ``business_event`` may happen to something in ``status``."""
         return status in self._index.get(business_event, {})
 
@@ -104,16 +108,18 @@ class TransitionTable(BaseModel):
         return TransitionTable(transitions=tuple(replaced.values()))
 
 
-def _rows(event: str, sources: Iterable[str | None], target: str, reason: str) -> list[Transition]:
+def _rows(
+    event: str, sources: Iterable[OrderStatus | None], target: OrderStatus | Literal["="], reason: str
+) -> list[Transition]:
     return [Transition(event=event, source=s, target=target, reason=reason) for s in sources]
 
 
-_ANY_OPEN: list[str | None] = [NEW, IN_PROGRESS, ON_HOLD, FULFILLMENT_IN_PROGRESS]
+_ANY_OPEN: list[OrderStatus | None] = [NEW, IN_PROGRESS, ON_HOLD, FULFILLMENT_IN_PROGRESS]
 
 _FIP = FULFILLMENT_IN_PROGRESS
 
 # fmt: off
-_DEFAULT_ROWS: list[tuple[str, list[str | None], str, str]] = [
+_DEFAULT_ROWS: list[tuple[str, list[OrderStatus | None], OrderStatus | Literal["="], str]] = [
     # business event               source statuses               target        reason
     ("New order",                  [None],                       NEW,          "Created"),
     ("Order validation succeeded", [NEW, IN_PROGRESS, ON_HOLD],  IN_PROGRESS,  "Validation succeeded"),

@@ -56,7 +56,7 @@ def journey_state(journey: int, order_id: str, *, assigned: bool = True, **chang
                 ),
             }
         )
-    return state.model_copy(update=changes)
+    return OrderState.model_validate({**dict(state), **changes})
 
 
 def request_for(

@@ -19,7 +19,7 @@ from streams.domain.order import OrderState
 
 
 class Provider:
-    provider = "test"
+    provider = "fno"
 
     def __init__(self, outcome: ActionOutcome | BaseException) -> None:
         self.outcome = outcome
@@ -42,7 +42,7 @@ class Provider:
 
 
 def request(**changes: object) -> ProviderActionRequest:
-    return request_for(journey_state(1, "BC-1"), "test", "send_to_fulfillment").model_copy(update=changes)
+    return request_for(journey_state(1, "BC-1"), "fno", "send_to_fulfillment").model_copy(update=changes)
 
 
 @pytest.mark.asyncio
@@ -54,12 +54,12 @@ async def test_a_done_action_answers_success_with_the_providers_data_under_a_sta
     assert publisher.commands == [result]
     assert isinstance(result, RecordActionResult)
     assert (result.action_id, result.success, result.details, result.data) == (
-        "BC-1/test/send_to_fulfillment",
+        "BC-1/fno/send_to_fulfillment",
         True,
         "made it",
         {"provider_order_id": "SO-1"},
     )
-    assert result.envelope.command_id == "test/BC-1/test/send_to_fulfillment/1/result"
+    assert result.envelope.command_id == "fno/BC-1/fno/send_to_fulfillment/1/result"
     assert result.attempt == 1
     assert result.envelope.correlation_id == "test/BC-1"
 

@@ -113,7 +113,7 @@ _PLACEHOLDER = Envelope(
     correlation_id="-",
     causation_id="-",
     source="-",
-    status="-",
+    status="New",
     status_reason="-",
 )
 

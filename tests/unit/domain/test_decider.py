@@ -64,10 +64,12 @@ ASSIGNED = cmd(
     ),
     policy="fo-company-assignment",
 )
-SENT = cmd(RecordSentToFulfillment, ORDER, provider="fo", provider_order_id="SO-000118")
-PICKED = cmd(RecordPicked, ORDER, provider="fo", picking_id="PK-1")
-SHIPPED = cmd(RecordShipped, ORDER, provider="fo", shipment_id="SH-1", carrier="UPS", tracking_number="1Z999")
-INVOICED = cmd(RecordInvoiced, ORDER, provider="fo", invoice_id="INV-1", amount=Decimal("23.50"))
+SENT = cmd(RecordSentToFulfillment, ORDER, provider="fno", provider_order_id="SO-000118")
+PICKED = cmd(RecordPicked, ORDER, provider="fno", picking_id="PK-1")
+SHIPPED = cmd(
+    RecordShipped, ORDER, provider="fno", shipment_id="SH-1", carrier="UPS", tracking_number="1Z999"
+)
+INVOICED = cmd(RecordInvoiced, ORDER, provider="fno", invoice_id="INV-1", amount=Decimal("23.50"))
 
 JOURNEY: tuple[Command, ...] = (CREATED, VALIDATED, ASSIGNED, SENT, PICKED, SHIPPED, INVOICED)
 
@@ -116,7 +118,7 @@ def test_sending_to_fulfillment_keeps_the_order_in_progress() -> None:
             seq=4,
             status=IN_PROGRESS,
             status_reason="Sent to fulfillment",
-            provider="fo",
+            provider="fno",
             provider_order_id="SO-000118",
         ),
     )
@@ -129,7 +131,7 @@ def test_picked_in_fo_means_fulfillment_in_progress_picked() -> None:
             seq=5,
             status=FULFILLMENT_IN_PROGRESS,
             status_reason="Picked",
-            provider="fo",
+            provider="fno",
             picking_id="PK-1",
         ),
     )
@@ -142,7 +144,7 @@ def test_shipped_means_fulfillment_in_progress_packed() -> None:
             seq=6,
             status=FULFILLMENT_IN_PROGRESS,
             status_reason="Packed",
-            provider="fo",
+            provider="fno",
             shipment_id="SH-1",
             carrier="UPS",
             tracking_number="1Z999",
@@ -157,7 +159,7 @@ def test_invoiced_means_completed_fulfilled() -> None:
             seq=7,
             status=COMPLETED,
             status_reason="Fulfilled",
-            provider="fo",
+            provider="fno",
             invoice_id="INV-1",
             amount=Decimal("23.50"),
         ),
@@ -173,7 +175,7 @@ def test_the_completed_order_remembers_the_whole_journey() -> None:
         ("L1", "1", "11"),
         ("L2", "2", "21"),
     ]
-    assert (state.fulfillment_provider, state.provider_order_id) == ("fo", "SO-000118")
+    assert (state.fulfillment_provider, state.provider_order_id) == ("fno", "SO-000118")
     assert (state.tracking_number, state.invoice_id) == ("1Z999", "INV-1")
     assert state.created_by == CREATED.envelope.command_id
 
@@ -196,7 +198,7 @@ def test_scenario_2_flexe_ships_before_company_assignment_then_fo_invoices() -> 
     flexe = cmd(RecordSentToFulfillment, ORDER, provider="flexe")
     flexe_ships = cmd(RecordShipped, ORDER, provider="flexe", tracking_number="FX-1")
     late_assignment = cmd(AssignOrderData, ORDER, company="usmf", policy="fo-company-assignment")
-    fo_bills = cmd(RecordSentToBilling, ORDER, provider="fo")
+    fo_bills = cmd(RecordSentToBilling, ORDER, provider="fno")
     state = given(CREATED, VALIDATED, flexe, flexe_ships, late_assignment, fo_bills).state
     assert state is not None
     assert (state.status, state.status_reason, state.company) == (
@@ -210,7 +212,7 @@ def test_scenario_2_flexe_ships_before_company_assignment_then_fo_invoices() -> 
             seq=7,
             status=COMPLETED,
             status_reason="Fulfilled",
-            provider="fo",
+            provider="fno",
             invoice_id="INV-1",
             amount=Decimal("23.50"),
         ),
@@ -218,16 +220,16 @@ def test_scenario_2_flexe_ships_before_company_assignment_then_fo_invoices() -> 
 
 
 def test_scenario_4_an_fo_order_shipped_without_picking_goes_straight_to_packed() -> None:
-    fo_order = create_order("fo-SO-7", channel="fo")
+    fo_order = create_order("fo-SO-7", channel="fno")
     given(fo_order, cmd(RecordValidation, "fo-SO-7", policy="p", passed=True)).when(
-        cmd(RecordShipped, "fo-SO-7", provider="fo")
+        cmd(RecordShipped, "fo-SO-7", provider="fno")
     ).then(
         expect(
             OrderShipped,
             seq=3,
             status=FULFILLMENT_IN_PROGRESS,
             status_reason="Packed",
-            provider="fo",
+            provider="fno",
         ),
     )
 

@@ -26,10 +26,10 @@ from streams.domain.transitions import FULFILLMENT_IN_PROGRESS
 
 # created, validated, picked, shipped (seq 1..4) of one order F&O took from the start
 CREATED, VALIDATED, PICKED, SHIPPED = given(
-    create_order("o-1", channel="fo"),
+    create_order("o-1", channel="fno"),
     cmd(RecordValidation, "o-1", policy="p", passed=True),
-    cmd(RecordPicked, "o-1", provider="fo"),
-    cmd(RecordShipped, "o-1", provider="fo", tracking_number="1Z"),
+    cmd(RecordPicked, "o-1", provider="fno"),
+    cmd(RecordShipped, "o-1", provider="fno", tracking_number="1Z"),
 ).events
 
 

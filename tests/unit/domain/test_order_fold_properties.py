@@ -53,7 +53,7 @@ MODEST = settings(max_examples=100, deadline=None, suppress_health_check=[Health
 
 LINE_IDS = ("L1", "L2", "L3", "L4")
 REASONS = ("Customer request", "Payment review", "Fraud check", "")
-PROVIDERS = ("fo", "flexe", "sap")
+PROVIDERS = ("fno", "flexe", "sap")
 MAYBE_SITE = st.sampled_from([None, "1", "2"])
 MAYBE_WAREHOUSE = st.sampled_from([None, "11", "21", "22"])
 
@@ -118,7 +118,7 @@ _PAYLOADS: dict[type[Command], st.SearchStrategy[dict[str, Any]]] = {
         {
             # every provider reporting statuses has the order from the start, so which
             # commands an order takes depends on its status only (see legal_kinds)
-            "channel": st.sampled_from(["bigcommerce", "fo"]),
+            "channel": st.sampled_from(["bigcommerce", "fno"]),
             "external_refs": st.just(KNOWN_TO_EVERY_PROVIDER),
             "customer_id": st.sampled_from(["c-1", "c-2"]),
             "currency": st.just("USD"),
@@ -189,11 +189,11 @@ _TEMPLATES: dict[type[Command], dict[str, Any]] = {
     },
     RecordValidation: {"policy": "p", "passed": True},
     AssignOrderData: {"policy": "p"},
-    RecordSentToFulfillment: {"provider": "fo"},
-    RecordSentToBilling: {"provider": "fo"},
-    RecordPicked: {"provider": "fo"},
-    RecordShipped: {"provider": "fo"},
-    RecordInvoiced: {"provider": "fo", "invoice_id": "I"},
+    RecordSentToFulfillment: {"provider": "fno"},
+    RecordSentToBilling: {"provider": "fno"},
+    RecordPicked: {"provider": "fno"},
+    RecordShipped: {"provider": "fno"},
+    RecordInvoiced: {"provider": "fno", "invoice_id": "I"},
     CancelOrder: {"reason": "r"},
     HoldOrder: {"reason": "r"},
     RecordChannelStatus: {"channel": "c", "channel_status": "s"},

@@ -156,11 +156,11 @@ def test_configuration_can_say_done_instead_of_fulfilled() -> None:
 def test_the_decider_uses_the_configured_table() -> None:
     scenario_1 = DEFAULT_TRANSITIONS.with_rows([DONE])
     history = (
-        create_order("o-1", channel="fo"),
+        create_order("o-1", channel="fno"),
         cmd(RecordValidation, "o-1", policy="p", passed=True),
-        cmd(RecordPicked, "o-1", provider="fo"),
+        cmd(RecordPicked, "o-1", provider="fno"),
     )
-    invoiced = cmd(RecordInvoiced, "o-1", provider="fo", invoice_id="INV-9", amount=Decimal("10"))
+    invoiced = cmd(RecordInvoiced, "o-1", provider="fno", invoice_id="INV-9", amount=Decimal("10"))
     for table, reason in ((scenario_1, "Done"), (DEFAULT_TRANSITIONS, "Fulfilled")):
         given(*history, table=table).when(invoiced).then(
             expect(
@@ -168,7 +168,7 @@ def test_the_decider_uses_the_configured_table() -> None:
                 seq=4,
                 status=COMPLETED,
                 status_reason=reason,
-                provider="fo",
+                provider="fno",
                 invoice_id="INV-9",
                 amount=Decimal("10"),
             ),

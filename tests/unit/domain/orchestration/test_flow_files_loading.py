@@ -126,6 +126,11 @@ def test_an_unknown_action_is_refused_at_its_line(tmp_path: Path) -> None:
     assert f"{path}:5: steps.0.action: Input should be 'validate_header'" in refusal(path)
 
 
+def test_an_unknown_provider_is_refused_at_its_line_naming_the_providers(tmp_path: Path) -> None:
+    path = write(tmp_path, "f.yaml", MINIMAL.replace("provider: flexe", "provider: fedex"))
+    assert f"{path}:6: steps.0.provider: Input should be 'bigcommerce', 'fno'" in refusal(path)
+
+
 def test_a_step_without_on_is_refused(tmp_path: Path) -> None:
     path = write(tmp_path, "f.yaml", MINIMAL.replace("        on: [New order]\n", ""))
     assert f"{path}:3: steps.0.on: Field required" in refusal(path)
