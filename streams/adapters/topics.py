@@ -17,33 +17,7 @@ from streams.domain.backorders import BackorderJobRun
 from streams.domain.commands import COMMAND_TYPES, CommandRejected, ProviderActionRequest
 from streams.domain.control import TargetPaused, TargetResumed
 from streams.domain.error_queue import ErrorRecorded, ErrorResolved
-from streams.domain.events import (
-    BackorderCheckStarted,
-    ChannelStatusUpdated,
-    Event,
-    FlowStarted,
-    FlowStepRecorded,
-    FulfillmentOrderCreated,
-    FulfillmentPicked,
-    OrderAssigned,
-    OrderCanceled,
-    OrderCreated,
-    OrderHeld,
-    OrderInvoiced,
-    OrderLinesBackordered,
-    OrderLinesCanceled,
-    OrderLinesReleased,
-    OrderLinesStatusChanged,
-    OrderReprocessed,
-    OrderSentToBilling,
-    OrderSentToFulfillment,
-    OrderShipped,
-    OrderValidated,
-    OrderValidationFailed,
-    ProviderActionHeld,
-    ProviderActionReleased,
-    ProviderActionRequested,
-)
+from streams.domain.events import EVENT_TYPES, Event
 from streams.domain.flows import FlowPublished
 from streams.domain.inventory import (
     INVENTORY_COMMAND_TYPES,
@@ -69,32 +43,8 @@ class TopicSpec:
     doc: str = ""
 
 
-_EVENT_TOPICS: tuple[tuple[str, type[Event]], ...] = (
-    ("order.created", OrderCreated),
-    ("order.validated", OrderValidated),
-    ("order.validation-failed", OrderValidationFailed),
-    ("order.assigned", OrderAssigned),
-    ("order.sent-to-fulfillment", OrderSentToFulfillment),
-    ("fulfillment.picked", FulfillmentPicked),
-    ("order.shipped", OrderShipped),
-    ("order.invoiced", OrderInvoiced),
-    ("order.canceled", OrderCanceled),
-    ("order.held", OrderHeld),
-    ("channel.status-updated", ChannelStatusUpdated),
-    ("order.sent-to-billing", OrderSentToBilling),
-    ("order.flow-started", FlowStarted),
-    ("order.step-recorded", FlowStepRecorded),
-    ("order.action-requested", ProviderActionRequested),
-    ("order.reprocessed", OrderReprocessed),
-    ("fulfillment.order-created", FulfillmentOrderCreated),
-    ("order.lines-backordered", OrderLinesBackordered),
-    ("order.lines-released", OrderLinesReleased),
-    ("order.lines-canceled", OrderLinesCanceled),
-    ("order.lines-status-changed", OrderLinesStatusChanged),
-    ("order.backorder-check-started", BackorderCheckStarted),
-    ("order.action-held", ProviderActionHeld),
-    ("order.action-released", ProviderActionReleased),
-)
+_EVENT_TOPICS: tuple[tuple[str, type[Event]], ...] = tuple((cls.topic, cls) for cls in EVENT_TYPES)
+"""Each order event's own topic, from its class (``Event.topic``)."""
 
 PROVIDERS = tuple(Provider)
 """Each has a request topic its connector (one deployment per provider) consumes."""

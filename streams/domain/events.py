@@ -1,7 +1,8 @@
 """Order events: what happened, immutable, in the order of the order's ``seq``.
 
 Each class mirrors one ``schemas/avro/events/*.avsc`` file (a test keeps them equal).
-``business_event`` is the name the transition table knows the event by.
+``business_event`` is the name the transition table knows the event by, ``topic`` the
+logical topic it goes to; adding an event is adding its class here and its ``.avsc``.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pydantic import Field
 
@@ -40,12 +41,27 @@ class Envelope(Value):
 
 
 class Event(Value):
+    """An order event. Each concrete one is declared here once: its fields (mirrored by its
+    ``.avsc``, a test keeps them equal), ``business_event`` (the name the transition table
+    knows it by) and ``topic`` (its logical topic); ``EVENT_TYPES`` and the topic registry
+    are derived from these classes."""
+
     business_event: ClassVar[str]
+    topic: ClassVar[str]
     envelope: Envelope
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "topic" in cls.__dict__:  # a concrete event, not a base such as LineEvent
+            _DECLARED.append(cls)
+
+
+_DECLARED: list[type[Event]] = []
 
 
 class OrderCreated(Event):
     business_event: ClassVar[str] = "New order"
+    topic: ClassVar[str] = "order.created"
     channel: str
     customer_id: str
     currency: str
@@ -59,17 +75,20 @@ class OrderCreated(Event):
 
 class OrderValidated(Event):
     business_event: ClassVar[str] = "Order validation succeeded"
+    topic: ClassVar[str] = "order.validated"
     policy: str
 
 
 class OrderValidationFailed(Event):
     business_event: ClassVar[str] = "Order validation failed"
+    topic: ClassVar[str] = "order.validation-failed"
     policy: str
     reasons: tuple[str, ...]
 
 
 class OrderAssigned(Event):
     business_event: ClassVar[str] = "Order data assigned"
+    topic: ClassVar[str] = "order.assigned"
     company: str | None = None
     invoice_customer: str | None = None
     lines: tuple[LineAssignment, ...] = ()
@@ -78,18 +97,21 @@ class OrderAssigned(Event):
 
 class OrderSentToFulfillment(Event):
     business_event: ClassVar[str] = "Order sent to fulfillment"
+    topic: ClassVar[str] = "order.sent-to-fulfillment"
     provider: Provider
     provider_order_id: str | None = None
 
 
 class FulfillmentPicked(Event):
     business_event: ClassVar[str] = "Order picked"
+    topic: ClassVar[str] = "fulfillment.picked"
     provider: Provider
     picking_id: str | None = None
 
 
 class OrderShipped(Event):
     business_event: ClassVar[str] = "Order shipped"
+    topic: ClassVar[str] = "order.shipped"
     provider: Provider
     shipment_id: str | None = None
     carrier: str | None = None
@@ -98,6 +120,7 @@ class OrderShipped(Event):
 
 class OrderInvoiced(Event):
     business_event: ClassVar[str] = "Order invoiced"
+    topic: ClassVar[str] = "order.invoiced"
     provider: Provider
     invoice_id: str
     amount: Decimal | None = None
@@ -105,28 +128,33 @@ class OrderInvoiced(Event):
 
 class OrderCanceled(Event):
     business_event: ClassVar[str] = "Order canceled"
+    topic: ClassVar[str] = "order.canceled"
     reason: str
 
 
 class OrderHeld(Event):
     business_event: ClassVar[str] = "Order put on hold"
+    topic: ClassVar[str] = "order.held"
     reason: str
 
 
 class ChannelStatusUpdated(Event):
     business_event: ClassVar[str] = "Channel status updated"
+    topic: ClassVar[str] = "channel.status-updated"
     channel: str
     channel_status: str
 
 
 class OrderSentToBilling(Event):
     business_event: ClassVar[str] = "Order sent to billing"
+    topic: ClassVar[str] = "order.sent-to-billing"
     provider: Provider
     provider_order_id: str | None = None
 
 
 class FlowStarted(Event):
     business_event: ClassVar[str] = "Flow started"
+    topic: ClassVar[str] = "order.flow-started"
     flow: str
     flow_version: int
 
@@ -151,6 +179,7 @@ class FlowStepRecorded(Event):
     """A step's result; later steps wait for it as "<step> <result>"."""
 
     business_event: ClassVar[str] = "Flow step recorded"
+    topic: ClassVar[str] = "order.step-recorded"
     flow: str
     flow_version: int
     step: str
@@ -161,6 +190,7 @@ class FlowStepRecorded(Event):
 
 class ProviderActionRequested(Event):
     business_event: ClassVar[str] = "Provider action requested"
+    topic: ClassVar[str] = "order.action-requested"
     action_id: str
     step: str
     provider: Provider
@@ -177,6 +207,7 @@ class ProviderActionHeld(Event):
     """A paused target holds the step's request: not sent, no timer (see ``control``)."""
 
     business_event: ClassVar[str] = "Provider action held"
+    topic: ClassVar[str] = "order.action-held"
     action_id: str
     step: str
     provider: Provider
@@ -187,6 +218,7 @@ class ProviderActionReleased(Event):
     """The target was resumed: the held request goes out now, its deadline counted from now."""
 
     business_event: ClassVar[str] = "Provider action released"
+    topic: ClassVar[str] = "order.action-released"
     action_id: str
     step: str
     provider: Provider
@@ -196,6 +228,7 @@ class ProviderActionReleased(Event):
 
 class OrderReprocessed(Event):
     business_event: ClassVar[str] = "Order reprocessed"
+    topic: ClassVar[str] = "order.reprocessed"
     step: str
     reason: str = ""
 
@@ -205,6 +238,7 @@ class FulfillmentOrderCreated(Event):
     source, its units held by inventory reservations."""
 
     business_event: ClassVar[str] = "Fulfillment order created"
+    topic: ClassVar[str] = "fulfillment.order-created"
     fulfillment_order_id: str
     source: str
     warehouse: str
@@ -224,6 +258,7 @@ class OrderLinesBackordered(LineEvent):
     """No source has these lines' units: they wait in Backorder hold for the backorder job."""
 
     business_event: ClassVar[str] = "Order lines backordered"
+    topic: ClassVar[str] = "order.lines-backordered"
     cancel_at: datetime | None = None
     """When the cancellation SLA ends (None: never)."""
 
@@ -232,10 +267,12 @@ class OrderLinesReleased(LineEvent):
     """The backorder job found and reserved the units: the lines go on to fulfillment."""
 
     business_event: ClassVar[str] = "Backorder released"
+    topic: ClassVar[str] = "order.lines-released"
 
 
 class OrderLinesCanceled(LineEvent):
     business_event: ClassVar[str] = "Order lines canceled"
+    topic: ClassVar[str] = "order.lines-canceled"
     reason: str
 
 
@@ -244,6 +281,7 @@ class OrderLinesStatusChanged(LineEvent):
     their own (like IOM's "raise lines and aggregated order events")."""
 
     business_event: ClassVar[str] = "Order lines status changed"
+    topic: ClassVar[str] = "order.lines-status-changed"
     cause: str
 
 
@@ -251,33 +289,10 @@ class BackorderCheckStarted(Event):
     """The backorder job asks DOM to source the held lines again (a flow step reacts)."""
 
     business_event: ClassVar[str] = "Backorder check started"
+    topic: ClassVar[str] = "order.backorder-check-started"
     line_ids: tuple[str, ...]
     job_run: str = ""
 
 
-EVENT_TYPES: tuple[type[Event], ...] = (
-    OrderCreated,
-    OrderValidated,
-    OrderValidationFailed,
-    OrderAssigned,
-    OrderSentToFulfillment,
-    FulfillmentPicked,
-    OrderShipped,
-    OrderInvoiced,
-    OrderCanceled,
-    OrderHeld,
-    ChannelStatusUpdated,
-    OrderSentToBilling,
-    FlowStarted,
-    FlowStepRecorded,
-    ProviderActionRequested,
-    OrderReprocessed,
-    FulfillmentOrderCreated,
-    OrderLinesBackordered,
-    OrderLinesReleased,
-    OrderLinesCanceled,
-    OrderLinesStatusChanged,
-    BackorderCheckStarted,
-    ProviderActionHeld,
-    ProviderActionReleased,
-)
+EVENT_TYPES: tuple[type[Event], ...] = tuple(_DECLARED)
+"""Every order event, in the order declared above."""

@@ -8,6 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 from streams.adapters.http.operations_openapi import operations_paths
+from streams.domain.events import EVENT_TYPES
+from streams.domain.values import OrderStatus
 
 JSON = dict[str, Any]
 
@@ -27,6 +29,8 @@ def _param(name: str, where: str, schema: JSON, description: str, required: bool
 _ORDER_ID = _param("order_id", "path", {"type": "string"}, "The order id, e.g. ORD-000001.")
 _STR = {"type": ["string", "null"]}
 _TIME = {"type": "string", "format": "date-time"}
+_STATUS = {"type": "string", "enum": [str(s) for s in OrderStatus]}
+"""An order's (or a line's) status: the core's closed set."""
 
 
 def _json(schema: JSON, description: str) -> JSON:
@@ -66,7 +70,7 @@ _SCHEMAS: JSON = {
             "unit_price": {"type": "string", "description": "decimal"},
             "site": _STR,
             "warehouse": _STR,
-            "status": {"type": "string", "description": "the line's status, or the order's"},
+            "status": {**_STATUS, "description": "the line's status, or the order's"},
             "follows_order_status": {"type": "boolean"},
         },
     },
@@ -76,7 +80,7 @@ _SCHEMAS: JSON = {
         "properties": {
             "order_id": {"type": "string"},
             "version": {"type": "integer", "description": "seq of the last event folded"},
-            "status": {"type": "string"},
+            "status": _STATUS,
             "status_reason": {"type": "string"},
             "channel": {"type": "string"},
             "customer_id": {"type": "string"},
@@ -117,7 +121,7 @@ _SCHEMAS: JSON = {
         "properties": {
             "order_id": {"type": "string"},
             "version": {"type": "integer"},
-            "status": {"type": "string"},
+            "status": _STATUS,
             "status_reason": {"type": "string"},
             "channel": {"type": "string"},
             "customer_id": {"type": "string"},
@@ -146,11 +150,11 @@ _SCHEMAS: JSON = {
         "description": "One event of the history; payload is the event minus its envelope.",
         "properties": {
             "seq": {"type": "integer"},
-            "type": {"type": "string", "examples": ["OrderShipped"]},
-            "business_event": {"type": "string", "examples": ["Order shipped"]},
-            "topic": {"type": "string", "examples": ["order.shipped"]},
+            "type": {"type": "string", "enum": [e.__name__ for e in EVENT_TYPES]},
+            "business_event": {"type": "string", "enum": [e.business_event for e in EVENT_TYPES]},
+            "topic": {"type": "string", "examples": [e.topic for e in EVENT_TYPES]},
             "occurred_at": _TIME,
-            "status": {"type": "string", "description": "the order's status after it"},
+            "status": {**_STATUS, "description": "the order's status after it"},
             "status_reason": {"type": "string"},
             "event_id": {"type": "string"},
             "correlation_id": {"type": "string"},
@@ -275,7 +279,7 @@ def openapi() -> JSON:
                     "summary": "List orders by order id, with filters and cursor paging",
                     "security": [{"bearer": []}],
                     "parameters": [
-                        _param("status", "query", {"type": "string"}, "e.g. On hold"),
+                        _param("status", "query", _STATUS, "e.g. On hold"),
                         _param("reason", "query", {"type": "string"}, "e.g. Validation failed"),
                         _param("provider", "query", {"type": "string"}, "fulfillment provider"),
                         _param(
