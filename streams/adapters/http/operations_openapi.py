@@ -32,6 +32,15 @@ _TARGET = "``{kind: flow|provider, name, flow_version?}``"
 
 
 def operations_paths() -> JSON:
+    """The operations routes; each answers 501 while no operations monitor is wired in."""
+    paths = _paths()
+    for item in paths.values():
+        for operation in item.values():
+            operation["responses"].setdefault("501", _ERR)
+    return paths
+
+
+def _paths() -> JSON:
     errors = {
         "summary": "The error queues, newest first",
         "security": _SEC,
