@@ -155,11 +155,12 @@ class Settings(ProcessSettings):
         description="partitions of every order topic",
         validation_alias=env("OMS_PARTITIONS"),
     )
-    replication_factor: int = Field(
-        1,
+    replication_factor: int | None = Field(
+        None,
         ge=1,
         le=16,
-        description="replicas of every topic this creates",
+        description="replicas of every topic this creates (default: as many as the cluster has "
+        "brokers, at most three; min.insync.replicas 2 from three on)",
         validation_alias=env("OMS_REPLICATION_FACTOR"),
     )
     schema_registry_url: str | None = Field(
