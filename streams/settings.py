@@ -34,6 +34,10 @@ class Settings(BaseModel):
     """Where the fetched broker jars and the local broker's data and logs live."""
     transitions_file: Path | None = None
     """A YAML status transition table replacing the built-in one."""
+    order_handling_file: Path = REPO_ROOT / "config" / "order-handling.yaml"
+    """Order-handling settings: backorders, cancellation SLA, replacement policy, return window."""
+    products_file: Path = REPO_ROOT / "config" / "products.yaml"
+    """Product master data: which SKUs are preorders, and their launch dates."""
     instance_id: str = "writer-1"
     """Stable per writer process: its transactional id, so a restarted writer fences its zombie."""
 
@@ -51,6 +55,8 @@ class Settings(BaseModel):
             "OMS_STATE_DIR": "state_dir",
             "OMS_KAFKA_HOME": "kafka_home",
             "OMS_TRANSITIONS_FILE": "transitions_file",
+            "OMS_ORDER_HANDLING_FILE": "order_handling_file",
+            "OMS_PRODUCTS_FILE": "products_file",
             "OMS_INSTANCE_ID": "instance_id",
         }
         for var, field in mapping.items():

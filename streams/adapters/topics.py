@@ -25,12 +25,15 @@ from streams.domain.events import (
     OrderAssigned,
     OrderCanceled,
     OrderCreated,
+    OrderEdited,
     OrderHeld,
     OrderInvoiced,
     OrderLinesBackordered,
     OrderLinesCanceled,
+    OrderLinesPreordered,
     OrderLinesReleased,
     OrderLinesStatusChanged,
+    OrderRefunded,
     OrderReprocessed,
     OrderSentToBilling,
     OrderSentToFulfillment,
@@ -38,6 +41,10 @@ from streams.domain.events import (
     OrderValidated,
     OrderValidationFailed,
     ProviderActionRequested,
+    ReplacementOrdered,
+    ReturnFlowStarted,
+    ReturnReceived,
+    ReturnRequested,
 )
 from streams.domain.flows import FlowPublished
 from streams.domain.inventory import (
@@ -86,6 +93,13 @@ _EVENT_TOPICS: tuple[tuple[str, type[Event]], ...] = (
     ("order.lines-canceled", OrderLinesCanceled),
     ("order.lines-status-changed", OrderLinesStatusChanged),
     ("order.backorder-check-started", BackorderCheckStarted),
+    ("order.lines-preordered", OrderLinesPreordered),
+    ("order.edited", OrderEdited),
+    ("return.requested", ReturnRequested),
+    ("return.flow-started", ReturnFlowStarted),
+    ("return.received", ReturnReceived),
+    ("order.refunded", OrderRefunded),
+    ("order.replacement-ordered", ReplacementOrdered),
 )
 
 PROVIDERS = ("bigcommerce", "fno", "flexe", "sap", "dom")

@@ -14,7 +14,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from streams.domain.backorders import BackorderSettings
+from streams.domain import cancellation, edits, returns
+from streams.domain.backorders import BackorderSettings, launched
 from streams.domain.commands import (
     AssignOrderData,
     CancelOrder,
@@ -22,11 +23,15 @@ from streams.domain.commands import (
     CheckBackorders,
     Command,
     CreateOrder,
+    EditOrder,
     HoldOrder,
+    HoldPreorderLines,
     RecordActionResult,
     RecordChannelStatus,
     RecordInvoiced,
     RecordPicked,
+    RecordReplacement,
+    RecordReturnReceived,
     RecordSentToBilling,
     RecordSentToFulfillment,
     RecordShipped,
@@ -34,7 +39,9 @@ from streams.domain.commands import (
     RecordValidation,
     ReprocessOrder,
     RequestProviderAction,
+    RequestReturn,
     StartFlow,
+    StartReturnFlow,
 )
 from streams.domain.errors import DomainError, UnknownOrder
 from streams.domain.events import (
@@ -50,12 +57,15 @@ from streams.domain.events import (
     OrderAssigned,
     OrderCanceled,
     OrderCreated,
+    OrderEdited,
     OrderHeld,
     OrderInvoiced,
     OrderLinesBackordered,
     OrderLinesCanceled,
+    OrderLinesPreordered,
     OrderLinesReleased,
     OrderLinesStatusChanged,
+    OrderRefunded,
     OrderReprocessed,
     OrderSentToBilling,
     OrderSentToFulfillment,
@@ -63,12 +73,17 @@ from streams.domain.events import (
     OrderValidated,
     OrderValidationFailed,
     ProviderActionRequested,
+    ReplacementOrdered,
+    ReturnFlowStarted,
+    ReturnReceived,
+    ReturnRequested,
     StepResult,
 )
-from streams.domain.flows import NOTIFICATION_ACTIONS, SYNC_ACTIONS
+from streams.domain.flows import SYNC_ACTIONS, runs_on_terminal
 from streams.domain.ids import event_id
 from streams.domain.lines import apply_to_lines
-from streams.domain.order import OrderState, PendingAction, evolve
+from streams.domain.order import OrderState, PendingAction, ReturnStatus, evolve, return_of_step
+from streams.domain.order_handling import DEFAULT_HANDLING, OrderHandling
 from streams.domain.sourcing import FulfillmentPlan
 from streams.domain.transitions import CANCELED, DEFAULT_TRANSITIONS, ON_HOLD, TERMINAL, TransitionTable
 from streams.domain.values import FulfillmentOrderLine, LineAssignment
@@ -286,6 +301,10 @@ def _succeeded(c: RecordActionResult, pending: PendingAction, state: OrderState)
     if pending.action == "update_channel_status":
         status = c.data.get("channel_status") or pending.params.get("status_id", "")
         return [_Effect(ChannelStatusUpdated, {"channel": pending.provider, "channel_status": status})]
+    rma = return_of_step(pending.step)
+    if pending.action == returns.CREDIT_NOTE and rma is not None:
+        refund = {"rma_id": rma, "provider": pending.provider, "credit_note_id": c.data.get("credit_note_id")}
+        return [_Effect(OrderRefunded, {**refund, "amount": returns.credit(state, rma)})]
     return []
 
 
@@ -298,10 +317,13 @@ def _sourced(c: RecordActionResult, pending: PendingAction, state: OrderState) -
     ``warehouse.<line id>`` per sourced line is understood too (stand-in providers)."""
     order_id = c.envelope.order_id
     backorder_scope = pending.params.get("scope") == "backorders"
+    named = set(pending.params["line_ids"].split(",")) if pending.params.get("line_ids") else None
     asked = [
         line
         for line in state.lines
-        if (line.parked if backorder_scope else not line.parked) and state.line_status(line) != CANCELED
+        if (line.parked if backorder_scope else not line.parked)
+        and state.line_status(line) != CANCELED
+        and (named is None or line.line_id in named)
     ]
     effects: list[_Effect] = []
     if "plan" in c.data:
@@ -349,7 +371,12 @@ def _sourced(c: RecordActionResult, pending: PendingAction, state: OrderState) -
     if released:
         effects.append(_Effect(OrderLinesReleased, {}, line_ids=released))
     settings = BackorderSettings.from_params(pending.params)
-    missing = tuple(line.line_id for line in asked if line.line_id not in sourced and not line.parked)
+    # a preorder whose launch came and that no source can ship waits in Backorder hold
+    missing = tuple(
+        line.line_id
+        for line in asked
+        if line.line_id not in sourced and (not line.parked or line.preorder_until is not None)
+    )
     if settings.enabled and missing:
         cancel_at = c.envelope.issued_at + settings.cancellation_sla if settings.cancellation_sla else None
         effects.append(_Effect(OrderLinesBackordered, {"cancel_at": cancel_at}, line_ids=missing))
@@ -358,6 +385,9 @@ def _sourced(c: RecordActionResult, pending: PendingAction, state: OrderState) -
 
 def _step_effect(state: OrderState, pending: PendingAction, result: StepResult, details: str) -> _Effect:
     flow, version = _flow_of_state(state)
+    of_return = state.return_(return_of_step(pending.step) or "")
+    if of_return is not None and of_return.flow is not None and of_return.flow_version is not None:
+        flow, version = of_return.flow, of_return.flow_version
     payload = {
         "flow": flow,
         "flow_version": version,
@@ -411,7 +441,7 @@ def _failed(c: RecordActionResult, pending: PendingAction, state: OrderState) ->
     """A failed attempt: retried with backoff under the same action id while attempts are
     left (never on a terminal order, which only notifies), else the step fails; a critical
     step that fails holds the order first, so no '<step> failed' branch runs on it."""
-    terminal = state.status in TERMINAL and pending.action not in NOTIFICATION_ACTIONS
+    terminal = state.status in TERMINAL and not runs_on_terminal(state, pending.step, pending.action)
     if pending.attempt < pending.max_attempts and not terminal:
         timeout = pending.deadline - pending.not_before
         not_before = c.envelope.issued_at + retry_backoff(pending.attempt)
@@ -480,21 +510,81 @@ def _provider_status(cls: type[Event]) -> Callable[[Any, OrderState | None, Tran
     return decide_status
 
 
+def _cancel(c: CancelOrder, state: OrderState | None, table: TransitionTable) -> list[Event]:
+    state = _existing(c, state)
+    cancellation.check(state)
+    return _events(OrderCanceled, c, state, table, event_reason=c.reason, **_payload(c))
+
+
 def _cancel_lines(c: CancelOrderLines, state: OrderState | None, table: TransitionTable) -> list[Event]:
     state = _existing(c, state)
-    unknown = sorted(set(c.line_ids) - {line.line_id for line in state.lines})
-    if unknown:
-        raise DomainError(c.envelope.order_id, f"cannot cancel unknown lines {unknown}")
+    cancellation.check(state, c.line_ids)
     return _line_event(
-        OrderLinesCanceled, c, state, table, c.line_ids, event_reason=c.reason, reason=c.reason
+        OrderLinesCanceled,
+        c,
+        state,
+        table,
+        c.line_ids,
+        event_reason=c.reason,
+        reason=c.reason,
+        requested_by=c.requested_by,
     )
+
+
+def _edit(c: EditOrder, state: OrderState | None, table: TransitionTable) -> list[Event]:
+    state = _existing(c, state)
+    edits.check(state, c)
+    after = edits.status_after(state, c) or (state.status, state.status_reason)
+    return [_make(OrderEdited, c, state, 0, after, **_payload(c))]
+
+
+def _request_return(
+    c: RequestReturn, state: OrderState | None, table: TransitionTable, handling: OrderHandling
+) -> list[Event]:
+    state = _existing(c, state)
+    returns.check(state, c, handling)
+    return _events(ReturnRequested, c, state, table, **_payload(c))
+
+
+def _start_return_flow(c: StartReturnFlow, state: OrderState | None, table: TransitionTable) -> list[Event]:
+    state = _existing(c, state)
+    found = returns.open_return(state, c.rma_id, ReturnStatus.REQUESTED)
+    if found.flow is not None:
+        return []  # pinned already
+    return _events(ReturnFlowStarted, c, state, table, **_payload(c))
+
+
+def _return_received(
+    c: RecordReturnReceived, state: OrderState | None, table: TransitionTable
+) -> list[Event]:
+    state = _existing(c, state)
+    returns.open_return(state, c.rma_id, ReturnStatus.REQUESTED)
+    return _events(ReturnReceived, c, state, table, **_payload(c))
+
+
+def _replacement(c: RecordReplacement, state: OrderState | None, table: TransitionTable) -> list[Event]:
+    state = _existing(c, state)
+    found = state.return_(c.rma_id)
+    if found is None or found.replacement_order_id is not None:
+        raise DomainError(c.envelope.order_id, f"return {c.rma_id} has no replacement to order")
+    return _events(ReplacementOrdered, c, state, table, **_payload(c))
+
+
+def _hold_preorders(c: HoldPreorderLines, state: OrderState | None, table: TransitionTable) -> list[Event]:
+    state = _existing(c, state)
+    ids = [x.line_id for x in c.launches]
+    return _line_event(OrderLinesPreordered, c, state, table, ids, event_reason=None, launches=c.launches)
 
 
 def _check_backorders(c: CheckBackorders, state: OrderState | None, table: TransitionTable) -> list[Event]:
     """Nothing to do for an order with no held line, whose held lines DOM is already on,
     or that an operator stopped."""
     state = _existing(c, state)
-    held = tuple(line.line_id for line in state.parked_lines if state.line_status(line) != CANCELED)
+    held = tuple(
+        line.line_id
+        for line in state.parked_lines
+        if state.line_status(line) != CANCELED and launched(line, c.envelope.issued_at)
+    )
     if not held or any(p.params.get("scope") == "backorders" for p in state.pending_actions):
         return []
     open_lines = [line for line in state.lines if state.line_status(line) != CANCELED]
@@ -519,7 +609,7 @@ _DECIDERS: dict[type[Command], Callable[[Any, OrderState | None, TransitionTable
     RecordPicked: _provider_status(FulfillmentPicked),
     RecordShipped: _provider_status(OrderShipped),
     RecordInvoiced: _provider_status(OrderInvoiced),
-    CancelOrder: _recorder(OrderCanceled),
+    CancelOrder: _cancel,
     HoldOrder: _recorder(OrderHeld),
     RecordChannelStatus: _recorder(ChannelStatusUpdated),
     StartFlow: _start_flow,
@@ -529,15 +619,31 @@ _DECIDERS: dict[type[Command], Callable[[Any, OrderState | None, TransitionTable
     ReprocessOrder: _reprocess,
     CancelOrderLines: _cancel_lines,
     CheckBackorders: _check_backorders,
+    EditOrder: _edit,
+    StartReturnFlow: _start_return_flow,
+    RecordReturnReceived: _return_received,
+    RecordReplacement: _replacement,
+    HoldPreorderLines: _hold_preorders,
 }
+
+_WITH_SETTINGS: dict[
+    type[Command], Callable[[Any, OrderState | None, TransitionTable, OrderHandling], list[Event]]
+] = {RequestReturn: _request_return}
+"""Deciders that read the order-handling settings (the return window)."""
 
 
 def decide(
-    command: Command, state: OrderState | None, table: TransitionTable = DEFAULT_TRANSITIONS
+    command: Command,
+    state: OrderState | None,
+    table: TransitionTable = DEFAULT_TRANSITIONS,
+    handling: OrderHandling = DEFAULT_HANDLING,
 ) -> list[Event]:
     """The events ``command`` causes on ``state``; raises ``DomainError`` if refused. A command
     the order has already decided (redelivered, or sent by a second connector instance)
     causes nothing."""
     if state is not None and state.has_decided(command.envelope.command_id):
         return []
+    with_settings = _WITH_SETTINGS.get(type(command))
+    if with_settings is not None:
+        return with_settings(command, state, table, handling)
     return _DECIDERS[type(command)](command, state, table)

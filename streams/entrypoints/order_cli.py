@@ -111,7 +111,15 @@ def _writer(args: argparse.Namespace) -> int:
     flows = FlowCatalogFeed(c.settings, c.topics, c.codec)
     logging.info("loaded %d published flow versions", len(flows.catalog))
     writer = OrderWriter(
-        c.settings, c.topics, c.codec, store, c.transitions, batch_size=args.batch_size, flows=flows
+        c.settings,
+        c.topics,
+        c.codec,
+        store,
+        c.transitions,
+        batch_size=args.batch_size,
+        flows=flows,
+        handling=c.order_handling,
+        products=c.products,
     )
     run_writer(writer, store, "order writer", c.settings.instance_id)
     return 0

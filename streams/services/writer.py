@@ -32,6 +32,8 @@ from streams.domain.events import Event, ProviderActionRequested
 from streams.domain.history import OrderHistories
 from streams.domain.orchestration import FlowEngine, process
 from streams.domain.order import OrderState
+from streams.domain.order_handling import DEFAULT_HANDLING, OrderHandling
+from streams.domain.preorders import NO_PRODUCTS, ProductCatalog
 from streams.domain.transitions import TransitionTable
 from streams.services.transactional import Folder, TransactionalWriter, WriterStats
 from streams.settings import Settings
@@ -53,6 +55,8 @@ class OrderWriter(TransactionalWriter):
         transitions: TransitionTable,
         batch_size: int = 2000,
         flows: FlowCatalogFeed | None = None,
+        handling: OrderHandling = DEFAULT_HANDLING,
+        products: ProductCatalog = NO_PRODUCTS,
     ) -> None:
         super().__init__(
             settings,
@@ -67,7 +71,7 @@ class OrderWriter(TransactionalWriter):
         self.store: OrderStore = store
         self.transitions = transitions
         self.flows = flows
-        self.engine = FlowEngine(flows.catalog) if flows is not None else None
+        self.engine = FlowEngine(flows.catalog, handling, products) if flows is not None else None
         self._timers: dict[str, datetime] = {}
 
     # -- the loop's hooks

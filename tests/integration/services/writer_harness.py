@@ -98,7 +98,17 @@ def running_oms(c: Components, flows_dir: Path = REPO_ROOT / "flows") -> Iterato
     publish_flows(c.settings, c.topics, c.codec, [(f, f.name) for f in flows])
     store = OrderStore(c.settings.state_dir / "oms-store")
     feed = FlowCatalogFeed(c.settings, c.topics, c.codec)
-    writer = OrderWriter(c.settings, c.topics, c.codec, store, c.transitions, batch_size=500, flows=feed)
+    writer = OrderWriter(
+        c.settings,
+        c.topics,
+        c.codec,
+        store,
+        c.transitions,
+        batch_size=500,
+        flows=feed,
+        handling=c.order_handling,
+        products=c.products,
+    )
     fakes = FakeProviders(c.settings, c.topics, c.codec)
     try:
         with loops_running(writer.run, fakes.run):

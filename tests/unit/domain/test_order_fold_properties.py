@@ -25,11 +25,15 @@ from streams.domain.commands import (
     Command,
     CommandEnvelope,
     CreateOrder,
+    EditOrder,
     HoldOrder,
+    HoldPreorderLines,
     RecordActionResult,
     RecordChannelStatus,
     RecordInvoiced,
     RecordPicked,
+    RecordReplacement,
+    RecordReturnReceived,
     RecordSentToBilling,
     RecordSentToFulfillment,
     RecordShipped,
@@ -37,7 +41,9 @@ from streams.domain.commands import (
     RecordValidation,
     ReprocessOrder,
     RequestProviderAction,
+    RequestReturn,
     StartFlow,
+    StartReturnFlow,
 )
 from streams.domain.decider import decide
 from streams.domain.errors import DomainError, IllegalTransition, UnknownOrder
@@ -514,10 +520,13 @@ TestOrderLifecycle = OrderLifecycle.TestCase
 ORCHESTRATION_KINDS = {StartFlow, RecordStepResult, RequestProviderAction, RecordActionResult, ReprocessOrder}
 """Issued by the flow engine against flow state; their properties live in tests/unit/domain/orchestration."""
 
-LINE_KINDS = {CancelOrderLines, CheckBackorders}
+LINE_KINDS = {CancelOrderLines, CheckBackorders, HoldPreorderLines}
 """Line-level commands (journey 6); their properties live in tests/unit/domain/sourcing."""
+
+DESK_KINDS = {EditOrder, RequestReturn, StartReturnFlow, RecordReturnReceived, RecordReplacement}
+"""What order desks do (edits, returns); their tests live in tests/unit/domain/desk."""
 
 
 def test_the_generators_know_every_lifecycle_command_kind() -> None:
-    assert set(KINDS) | ORCHESTRATION_KINDS | LINE_KINDS == set(COMMAND_TYPES)
+    assert set(KINDS) | ORCHESTRATION_KINDS | LINE_KINDS | DESK_KINDS == set(COMMAND_TYPES)
     assert set(KINDS) == set(_TEMPLATES)

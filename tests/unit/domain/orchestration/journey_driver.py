@@ -18,6 +18,7 @@ from functools import cache
 from typing import Any
 
 from devkit.scenarios import CommandFactory, journey_order
+from streams.adapters.config_files import load_order_handling, load_products
 from streams.adapters.flow_files import load_flows
 from streams.domain.commands import (
     Command,
@@ -32,6 +33,7 @@ from streams.domain.events import Event, FlowStepRecorded, ProviderActionRequest
 from streams.domain.flows import Flow, FlowCatalog
 from streams.domain.orchestration import FlowEngine, Outcome, process
 from streams.domain.order import OrderState
+from streams.domain.order_handling import OrderHandling
 from streams.domain.transitions import DEFAULT_TRANSITIONS, FULFILLMENT_IN_PROGRESS, TransitionTable
 from streams.settings import REPO_ROOT
 
@@ -43,7 +45,10 @@ VALIDATED = ("In progress", "Validation succeeded")
 SENT = ("In progress", "Sent to fulfillment")
 PICKED = ("Fulfillment in progress", "Picked")
 PACKED = ("Fulfillment in progress", "Packed")
-DONE = ("Completed", "Fulfilled")
+DONE = ("Completed", "Done")
+"""Journey 1 ends so, as the brief words it (its flow's ``status_reasons``)."""
+FULFILLED = ("Completed", "Fulfilled")
+"""Every other journey ends so (the global table)."""
 HELD_INVALID = ("On hold", "Validation failed")
 REPROCESSED = ("In progress", "Reprocessed")
 
@@ -54,8 +59,17 @@ def shipped_flows() -> tuple[Flow, ...]:
     return tuple(f.model_copy(update={"version": 1}) for f in load_flows(FLOWS_DIR))
 
 
-def shipped_engine() -> FlowEngine:
-    return FlowEngine(FlowCatalog(shipped_flows()))
+@cache
+def shipped_handling() -> OrderHandling:
+    """``config/order-handling.yaml`` as shipped (backorders on, 7-day SLA, standard replacements)."""
+    return load_order_handling()
+
+
+def shipped_engine(**changes: Any) -> FlowEngine:
+    """The shipped flows and settings; ``changes`` alter the order-handling settings."""
+    return FlowEngine(
+        FlowCatalog(shipped_flows()), shipped_handling().model_copy(update=changes), load_products()
+    )
 
 
 def journey_6_engine(**dom_params: str) -> FlowEngine:
@@ -72,7 +86,7 @@ def journey_6_engine(**dom_params: str) -> FlowEngine:
             )
             flow = flow.model_copy(update={"steps": steps})
         flows.append(flow)
-    return FlowEngine(FlowCatalog(flows))
+    return FlowEngine(FlowCatalog(flows), shipped_handling(), load_products())
 
 
 @dataclass
