@@ -259,7 +259,11 @@ def _flow_of_state(state: OrderState) -> tuple[str, int]:
 
 
 def _step_result(c: RecordStepResult, state: OrderState | None, table: TransitionTable) -> list[Event]:
+    """A step's result; closing a step that settled meanwhile (its answer came in the same
+    decision as the event that closes the order's steps) changes nothing."""
     state = _existing(c, state)
+    if c.result == StepResult.CANCELED and not any(p.step == c.step for p in state.pending_actions):
+        return []
     return _events(FlowStepRecorded, c, state, table, **_payload(c))
 
 

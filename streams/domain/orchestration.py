@@ -167,14 +167,16 @@ class FlowEngine:
             if event.result not in ("succeeded", "failed"):
                 return []
         found = state.return_(rma) if rma is not None else None
-        if found is None or found.flow is None or found.flow_version is None or not found.open:
+        if found is None or found.flow is None or found.flow_version is None:
             return []
         flow = self.catalog.get(found.flow, found.flow_version)
         if flow is None:
             return []
+        terminal = state.status in TERMINAL
         commands: list[Command] = []
         for step in flow.steps_on(trigger):
-            commands += self._return_step(flow, step, state, event, found.rma_id, trigger)
+            if not terminal or runs_on_terminal(state, return_step(found.rma_id, step.id), step.action):
+                commands += self._return_step(flow, step, state, event, found.rma_id, trigger)
         return commands
 
     def _return_step(

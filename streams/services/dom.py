@@ -197,7 +197,10 @@ class ReservationSagas:
     def start(self, request: ProviderActionRequest, partition: int = 0, offset: int = 0) -> None:
         """Begin an order's saga (an answer may go out at once)."""
         order = OrderState.model_validate_json(request.order_json)
-        if request.params.get("scope") == "backorders":
+        if request.params.get("line_ids"):  # the engine names the lines to source
+            named = set(request.params["line_ids"].split(","))
+            lines = [x for x in order.lines if x.line_id in named and order.line_status(x) != CANCELED]
+        elif request.params.get("scope") == "backorders":
             lines = held_lines(order)
         else:
             lines = [x for x in order.lines if not x.parked and order.line_status(x) != CANCELED]

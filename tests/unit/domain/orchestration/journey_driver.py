@@ -26,6 +26,7 @@ from streams.domain.commands import (
     RecordActionResult,
     RecordInvoiced,
     RecordPicked,
+    RecordReturnReceived,
     RecordShipped,
 )
 from streams.domain.errors import DomainError
@@ -97,6 +98,8 @@ class Providers:
 
     failures: dict[tuple[str, str], int] = field(default_factory=dict)
     silent: frozenset[tuple[str, str]] = frozenset()
+    later: frozenset[tuple[str, str]] = frozenset()
+    """Actions answered at once but whose later reports (shipped, received...) never come."""
     unsourced_skus: frozenset[str] = frozenset()
 
     def answer(
@@ -117,7 +120,10 @@ class Providers:
             }
         if request.action == "update_channel_status":
             data = {"channel_status": request.params.get("status_id", "")}
-        return [self._result(factory, request, True, data=data), *self._later(factory, request, order)]
+        if request.action == "issue_credit_note":
+            data = {"credit_note_id": f"CN-{oid}"}
+        answered = self._result(factory, request, True, data=data)
+        return [answered] if key in self.later else [answered, *self._later(factory, request, order)]
 
     @staticmethod
     def _result(
@@ -152,6 +158,11 @@ class Providers:
             if p == "fno" and order.status != FULFILLMENT_IN_PROGRESS:
                 return [picked, shipped, invoiced]  # journey 6: F&O fulfils the lines, then invoices
             return [invoiced]
+        if request.action == "create_return":  # the warehouse receives the goods later
+            rma = request.params["rma_id"]
+            return [
+                RecordReturnReceived(envelope=factory.envelope(oid), rma_id=rma, provider=p, warehouse="11")
+            ]
         return []
 
 
@@ -179,6 +190,16 @@ class Journey:
         self.events += outcome.events
         self.refused += outcome.refused
         return outcome
+
+    def refused_to(self, command: Command) -> DomainError:
+        """Asserts ``command`` itself is refused (nothing appended); returns why."""
+        try:
+            outcome = process(command, self.state, self.engine, self.table)
+        except DomainError as exc:
+            return exc
+        raise AssertionError(
+            f"{type(command).__name__} was accepted: {[type(e).__name__ for e in outcome.events]}"
+        )
 
     def run(self, *commands: Command) -> OrderState:
         """Process ``commands`` and everything the providers answer, to quiescence."""
