@@ -19,7 +19,7 @@ RUN pip install . \
 # Installed as a regular package, the code no longer sits next to schemas/: say where they are.
 ENV OMS_SCHEMAS_DIR=/app/schemas/avro \
     OMS_STATE_DIR=/var/lib/oms/state \
-    KAFKA_BOOTSTRAP_SERVERS=kafka:9092
+    KAFKA_BOOTSTRAP_SERVERS=kafka-1:9092,kafka-2:9092,kafka-3:9092
 
 USER oms
 ENTRYPOINT ["oms"]

@@ -24,9 +24,15 @@ defaults of ``--default-attributes``. The merchant picks a journey that way, e.g
 ``fulfillment=fno`` (journey 1), ``fulfillment=flexe`` (2), ``fulfillment=dom`` (6).
 
 Action ``update_channel_status`` (param ``status_id``): ``PUT /v2/orders/{id}
-{"status_id": n}``. For Shipped (2), Partially Shipped (3) and Completed (10), when the
-order has a tracking number and the store has no shipment with it yet, a shipment with
-that tracking number is created first (``POST /v2/orders/{id}/shipments``).
+{"status_id": n}``, idempotent by nature (the same status again changes nothing), so every
+attempt writes it, unless the order is further along already (``FULFILMENT_PROGRESS``: a
+retry of "Shipped" that comes after "Completed" was written is done without writing, and
+reports the store's status). For Shipped (2), Partially Shipped (3) and Completed (10), when
+the order has a tracking number and the store has no shipment with it yet, a shipment with
+that tracking number is created first (``POST /v2/orders/{id}/shipments``). Shipments have
+no idempotency key: the tracking number is ours, looked up per shipping address before
+the create, and a create refused because nothing is left to ship is done when our
+shipment is there.
 """
 
 from __future__ import annotations
@@ -73,6 +79,17 @@ NOT_ORDERS = {
     6: "Declined",
 }
 SHIPMENT_STATUSES = frozenset({2, 3, 10})
+FULFILMENT_PROGRESS = {11: 1, 9: 2, 8: 2, 3: 3, 2: 4, 10: 5}
+"""How far along an order is: Awaiting Fulfillment, Awaiting Shipment or Pickup,
+Partially Shipped, Shipped, Completed. A status write never moves an order back."""
+
+
+def behind(status_id: int, current: int) -> bool:
+    """Whether writing ``status_id`` would move an order that is at ``current`` back."""
+    progress = FULFILMENT_PROGRESS
+    return status_id in progress and current in progress and progress[current] > progress[status_id]
+
+
 PAGE = 250
 _PAIR = re.compile(r"^\s*([A-Za-z_][\w.-]*)\s*=\s*(.*?)\s*$")
 
@@ -339,6 +356,13 @@ class BigCommerceConnector(HttpConnector[BigCommerceOptions, bytes]):
         if not raw.isdigit():
             raise ActionFailed(f"the step's status_id {raw!r} is not a BigCommerce status id")
         status_id = int(raw)
+        current = (await self.api.request("GET", f"v2/orders/{bc_id}", deadline=deadline)).json()
+        if behind(status_id, int(current.get("status_id", -1))):
+            return ActionOutcome.done(
+                f"BigCommerce order {bc_id} is already {current.get('status')} ({current['status_id']}): "
+                f"status {status_id} not written back",
+                channel_status=str(current["status_id"]),
+            )
         self.store.remember("echo", f"{bc_id}:{status_id}")
         details = ""
         if status_id in SHIPMENT_STATUSES and order.tracking_number:
@@ -351,16 +375,18 @@ class BigCommerceConnector(HttpConnector[BigCommerceOptions, bytes]):
     async def _ensure_shipment(
         self, bc_id: str, tracking_number: str, carrier: str | None, deadline: float
     ) -> str:
-        """A shipment carrying the tracking number, per shipping address, unless one exists."""
-        reply = await self.api.request(
-            "GET", f"v2/orders/{bc_id}/shipments", accept=(204,), deadline=deadline
-        )
-        existing = reply.json() if reply.status == 200 else []
-        if any(s.get("tracking_number") == tracking_number for s in existing):
-            return f"shipment {tracking_number} already recorded"
+        """A shipment carrying the tracking number, per shipping address, unless one exists.
+
+        BigCommerce has no idempotency key on shipments; the tracking number is ours. An
+        address that has a shipment with it is done; a create refused because nothing is
+        left to ship there (a try whose answer was lost got through) is done if that
+        shipment is there now."""
+        done = await self._shipped_addresses(bc_id, tracking_number, deadline)
         addresses = (
             await self.api.request("GET", f"v2/orders/{bc_id}/shipping_addresses", deadline=deadline)
         ).json()
+        if done and all(a["id"] in done for a in addresses):
+            return f"shipment {tracking_number} already recorded"
         products = await self._products(bc_id, deadline)
         created = []
         for address in addresses:
@@ -369,7 +395,7 @@ class BigCommerceConnector(HttpConnector[BigCommerceOptions, bytes]):
                 for p in products
                 if p.get("order_address_id") == address["id"] and p["quantity"] > p.get("quantity_shipped", 0)
             ]
-            if not items:
+            if address["id"] in done or not items:
                 continue
             body = {
                 "order_address_id": address["id"],
@@ -377,13 +403,28 @@ class BigCommerceConnector(HttpConnector[BigCommerceOptions, bytes]):
                 "tracking_number": tracking_number[:50],
                 "shipping_provider": _shipping_provider(carrier, tracking_number),
             }
-            shipment = (
-                await self.api.request(
-                    "POST", f"v2/orders/{bc_id}/shipments", json_body=body, deadline=deadline
-                )
-            ).json()
+            try:
+                shipment = (
+                    await self.api.request(
+                        "POST", f"v2/orders/{bc_id}/shipments", json_body=body, deadline=deadline
+                    )
+                ).json()
+            except ProviderHttpError as exc:
+                if exc.status != 400 or address["id"] not in await self._shipped_addresses(
+                    bc_id, tracking_number, deadline
+                ):
+                    raise
+                continue
             created.append(str(shipment.get("id")))
         return f"shipment {', '.join(created)} with tracking {tracking_number}" if created else ""
+
+    async def _shipped_addresses(self, bc_id: str, tracking_number: str, deadline: float) -> set[int]:
+        """The addresses that have a shipment with this tracking number."""
+        reply = await self.api.request(
+            "GET", f"v2/orders/{bc_id}/shipments", accept=(204,), deadline=deadline
+        )
+        existing = reply.json() if reply.status == 200 else []
+        return {s["order_address_id"] for s in existing if s.get("tracking_number") == tracking_number[:50]}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -4,9 +4,11 @@ Flexe's reference is not public; the wire format here is the ASSUMED one of sect
 kept in this one module so that it can be replaced when the real one is known.
 
 - ``send_to_fulfillment``: ``POST /outbound_orders {ownerId, externalId, shipTo, lines,
-  shippingMethod}`` with ``externalId`` = our order id: Flexe answers an existing order
-  for a known externalId (200) instead of creating another, so a retried or redelivered
-  request never makes a second one. A 422 fails the action with Flexe's field errors.
+  shippingMethod}`` with ``externalId`` = our order id, the idempotency key: Flexe
+  answers the existing order for a known externalId (200, ASSUMED) instead of creating
+  another, so no retry (of a try, of an attempt, of a whole step run) and no redelivery
+  makes a second one; the existing order's id is the result's ``provider_order_id``. A 422
+  fails the action with Flexe's field errors.
 - ``POST /webhooks/flexe`` (optionally ``?key=<FLEXE_WEBHOOK_KEY>``; Flexe webhooks are
   unsigned): ``order_shipped`` -> ``RecordShipped`` with the tracking number and carrier,
   for the order named by ``externalId``; deduplicated by ``eventId``. Every shipment of a

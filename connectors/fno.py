@@ -10,10 +10,10 @@ Actions:
   **the sales order and its lines** — header and lines in one ``$batch`` changeset (all or
   nothing), with an explicit ``SalesOrderNumber`` (our order id when it fits F&O's 20
   characters, else ``IOM`` + a hash of it), ``CustomersOrderReference`` = our order id, and
-  each line's ``LineNumber`` = its position in our order. Idempotent:
-  ``SalesOrderHeadersV2?$filter=CustomersOrderReference eq '<order id>'&cross-company=true``
-  first; an existing order gets only the lines it lacks (by ``LineNumber``), and a "record
-  already exists" answer to the create counts as done. The lines: those the flow names
+  each line's ``LineNumber`` = its position in our order. Idempotent, F&O having no key on
+  OData writes: the ``SalesOrderNumber`` is the key. It is read by key first; an existing
+  order gets only the lines it lacks (by ``LineNumber``), and F&O's duplicate-key refusal
+  ("The record already exists") of a create counts as done. The lines: those the flow names
   (param ``lines``, journey 6: what DOM sourced and no earlier sync sent, so lines
   released from Backorder hold follow later), else every line not canceled (with
   ``sync_lines: with_warehouse`` only those with a shipping warehouse). Company = the
@@ -122,12 +122,29 @@ def parse_origin_attributes(text: str) -> dict[str, dict[str, str]]:
     return table
 
 
+SALES_ID_LENGTH = 20
+"""SalesOrderNumber (EDT SalesId) holds 20 characters."""
+
+
 def sales_order_number(order_id: str) -> str:
-    """The explicit SalesOrderNumber we create an order under: stable, so a second create
-    of the same order fails as a duplicate instead of making another order."""
-    if re.fullmatch(r"[A-Za-z0-9_-]{1,20}", order_id):
+    """The explicit SalesOrderNumber of our order: its idempotency key at F&O, which has
+    none on OData writes, so a second create of the same order is refused as a duplicate
+    key instead of making another order.
+
+    Derived from the order id alone, so every attempt of every step (and every connector
+    instance) names the same sales order: the order id itself when it fits the field (at
+    most 20 of ``A-Z a-z 0-9 _ -``), else ``IOM`` + the first 17 hex digits (upper case)
+    of the SHA-1 of the order id (68 bits; a collision is caught by the
+    ``CustomersOrderReference`` check, see :meth:`FnoConnector.sync_sales_order`).
+    """
+    if re.fullmatch(rf"[A-Za-z0-9_-]{{1,{SALES_ID_LENGTH}}}", order_id):
         return order_id
-    return "IOM" + hashlib.sha1(order_id.encode()).hexdigest()[:17].upper()
+    return "IOM" + hashlib.sha1(order_id.encode()).hexdigest()[: SALES_ID_LENGTH - 3].upper()
+
+
+def already_exists(failure: str) -> bool:
+    """F&O's duplicate-key refusal (``... The record already exists.`` in the infolog)."""
+    return "record already exists" in failure.lower()
 
 
 def lines_to_send(order: OrderState, params: Mapping[str, str]) -> list[tuple[int, LineState]]:
@@ -231,54 +248,80 @@ class FnoConnector(HttpConnector[FnoOptions, config.Secret]):
     async def sync_sales_order(
         self, order: OrderState, lines: Sequence[tuple[int, LineState]], deadline: float
     ) -> ActionOutcome:
-        """Make F&O hold the sales order and these lines: create it, or add the lines it
-        lacks (a later sync of lines released from Backorder hold, or a retry)."""
+        """Make F&O hold one sales order for our order, with these lines, however often
+        it is asked (a retry, a redelivery, a lost answer, a later sync of released lines).
+
+        The key is the explicit SalesOrderNumber (:func:`sales_order_number`), read first
+        by key: absent, the header and lines go in one changeset; present, or refused as
+        already existing (an earlier try got through and its answer was lost), only the
+        lines it lacks are added (by ``LineNumber``). A sales order under our number that
+        names another order in ``CustomersOrderReference`` fails the action.
+        """
         if not lines:
             raise ActionFailed("no line to send")
-        found = await self._find(order.order_id, deadline)
-        if found is not None:
-            return await self._add_lines(order, found, lines, deadline)
         if not order.company:
             raise ActionFailed("the order has no company (dataAreaId)")
         company, number = order.company.lower(), sales_order_number(order.order_id)
-        ship_to = order.ship_to
-        customer = order.invoice_customer or order.customer_id
-        header: dict[str, Any] = {
-            "dataAreaId": company,
-            "SalesOrderNumber": number,
-            "OrderingCustomerAccountNumber": customer,
-            "InvoiceCustomerAccountNumber": customer,
-            "CurrencyCode": order.currency,
-            "CustomersOrderReference": order.order_id,
-            "DeliveryAddressName": ship_to.name,
-            "DeliveryAddressStreet": "\n".join(p for p in (ship_to.line1, ship_to.line2) if p),
-            "DeliveryAddressCity": ship_to.city,
-            "DeliveryAddressStateId": ship_to.state or "",
-            "DeliveryAddressZipCode": ship_to.postal_code,
-            "DeliveryAddressCountryRegionId": _ISO2.get(ship_to.country.upper(), ship_to.country),
-        }
-        header_post = BatchRequest("POST", self.api.url(f"data/{HEADERS}"), header)
+        if await self._holds(company, number, order.order_id, deadline):
+            return await self._add_lines(order, company, number, lines, deadline)
+        header_post = BatchRequest("POST", self.api.url(f"data/{HEADERS}"), _header(order, company, number))
         failure = await self._changeset([header_post, *self._line_posts(company, number, lines)], deadline)
         if failure is None:
             self._map(company, number, order.order_id)
             return ActionOutcome.done(
                 f"sales order {number} with {len(lines)} lines", provider_order_id=number
             )
-        if "already exists" in failure:  # an earlier try got through, its answer lost
-            found = await self._find(order.order_id, deadline)
-            if found is not None:
-                return await self._add_lines(order, found, lines, deadline)
+        if already_exists(failure) and await self._holds(company, number, order.order_id, deadline):
+            return await self._add_lines(order, company, number, lines, deadline)
         raise ActionFailed(failure)
+
+    async def _holds(self, company: str, number: str, order_id: str, deadline: float) -> bool:
+        """Whether F&O holds our sales order ``number``; a sales order of that number made
+        for another order (``CustomersOrderReference``) is a collision, never ours."""
+        reply = await self.api.request(
+            "GET",
+            f"data/{HEADERS}{key(dataAreaId=company, SalesOrderNumber=number)}",
+            params={"$select": "SalesOrderNumber,CustomersOrderReference"},
+            accept=(404,),
+            deadline=deadline,
+        )
+        if reply.status == 404:
+            return False
+        reference = str(reply.json().get("CustomersOrderReference") or "")
+        if reference.lower() != order_id.lower():  # F&O compares case-insensitively
+            raise ActionFailed(
+                f"sales order {number} in {company} belongs to {reference or 'no order'!r}, not {order_id}"
+            )
+        return True
 
     async def _add_lines(
         self,
         order: OrderState,
-        found: tuple[str, str],
+        company: str,
+        number: str,
         lines: Sequence[tuple[int, LineState]],
         deadline: float,
     ) -> ActionOutcome:
-        company, number = found
         self._map(company, number, order.order_id)
+        missing = await self._missing(company, number, lines, deadline)
+        if not missing:
+            return ActionOutcome.done(
+                f"sales order {number} already has these lines", provider_order_id=number
+            )
+        failure = await self._changeset(self._line_posts(company, number, missing), deadline)
+        # refused as existing and none missing now: another try got them in first
+        if failure is not None and (
+            not already_exists(failure) or await self._missing(company, number, missing, deadline)
+        ):
+            raise ActionFailed(failure)
+        return ActionOutcome.done(
+            f"{len(missing)} lines added to sales order {number}", provider_order_id=number
+        )
+
+    async def _missing(
+        self, company: str, number: str, lines: Sequence[tuple[int, LineState]], deadline: float
+    ) -> list[tuple[int, LineState]]:
+        """Those of ``lines`` the sales order does not have yet (by ``LineNumber``)."""
         reply = await self.api.request(
             "GET",
             f"data/{self.options.lines_collection}",
@@ -290,17 +333,7 @@ class FnoConnector(HttpConnector[FnoOptions, config.Secret]):
             deadline=deadline,
         )
         there = {int(row["LineNumber"]) for row in reply.json().get("value", []) if row.get("LineNumber")}
-        missing = [(n, line) for n, line in lines if n not in there]
-        if not missing:
-            return ActionOutcome.done(
-                f"sales order {number} already has these lines", provider_order_id=number
-            )
-        failure = await self._changeset(self._line_posts(company, number, missing), deadline)
-        if failure is not None:
-            raise ActionFailed(failure)
-        return ActionOutcome.done(
-            f"{len(missing)} lines added to sales order {number}", provider_order_id=number
-        )
+        return [(n, line) for n, line in lines if n not in there]
 
     def _line_posts(
         self, company: str, number: str, lines: Sequence[tuple[int, LineState]]
@@ -340,23 +373,6 @@ class FnoConnector(HttpConnector[FnoOptions, config.Secret]):
             return f"HTTP {failed.status} from the $batch changeset: {error_detail(failed.body)}"
         if len(answers) != len(requests):
             return f"the $batch answered {len(answers)} of {len(requests)} requests"
-        return None
-
-    async def _find(self, order_id: str, deadline: float | None = None) -> tuple[str, str] | None:
-        """(company, SalesOrderNumber) of the sales order we made for ``order_id``, if any."""
-        reply = await self.api.request(
-            "GET",
-            f"data/{HEADERS}",
-            params={
-                "$filter": f"CustomersOrderReference eq {literal(order_id)}",
-                "cross-company": "true",
-                "$select": "dataAreaId,SalesOrderNumber,CustomersOrderReference",
-            },
-            deadline=deadline,
-        )
-        for row in reply.json().get("value", []):
-            if row.get("CustomersOrderReference") == order_id:  # F&O compares case-insensitively
-                return str(row["dataAreaId"]), str(row["SalesOrderNumber"])
         return None
 
     async def send_status(self, order: OrderState, deadline: float) -> ActionOutcome:
@@ -530,6 +546,26 @@ class FnoConnector(HttpConnector[FnoOptions, config.Secret]):
             company=company.upper(),
             invoice_customer=invoice,
         )
+
+
+def _header(order: OrderState, company: str, number: str) -> dict[str, Any]:
+    """The sales order header of our order: ``CustomersOrderReference`` names our order."""
+    ship_to = order.ship_to
+    customer = order.invoice_customer or order.customer_id
+    return {
+        "dataAreaId": company,
+        "SalesOrderNumber": number,
+        "OrderingCustomerAccountNumber": customer,
+        "InvoiceCustomerAccountNumber": customer,
+        "CurrencyCode": order.currency,
+        "CustomersOrderReference": order.order_id,
+        "DeliveryAddressName": ship_to.name,
+        "DeliveryAddressStreet": "\n".join(p for p in (ship_to.line1, ship_to.line2) if p),
+        "DeliveryAddressCity": ship_to.city,
+        "DeliveryAddressStateId": ship_to.state or "",
+        "DeliveryAddressZipCode": ship_to.postal_code,
+        "DeliveryAddressCountryRegionId": _ISO2.get(ship_to.country.upper(), ship_to.country),
+    }
 
 
 def _text(value: Any) -> str | None:

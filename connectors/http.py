@@ -2,7 +2,8 @@
 
 Provider APIs throttle (BigCommerce 150 per 30 s, Flexe 100 per 60 s, F&O's priority
 throttling), fail for a while (5xx) and time out. A call here gets a per-try timeout,
-retries 5xx, timeouts and connection errors with exponential backoff and full jitter,
+retries 5xx, timeouts and connection errors with exponential backoff and full jitter
+(unless the call is a write the provider could not recognise when sent again: ``once``),
 waits as long as a 429 asks (``Retry-After``, or BigCommerce's
 ``X-Rate-Limit-Time-Reset-Ms``), never retries any other 4xx, and never waits past the
 action's deadline. What finally fails raises :class:`ProviderHttpError`, whose message is
@@ -222,10 +223,14 @@ class ProviderHttp:
         accept: Collection[int] = (),
         deadline: float | None = None,
         use_auth: bool = True,
+        once: bool = False,
     ) -> Reply:
         """Send until a 2xx (or a status in ``accept``) comes back; raise otherwise.
 
         ``deadline`` is a ``clock()`` value: no try starts, and no wait ends, after it.
+        ``once``: a write the provider cannot recognise when it comes again (no
+        idempotency key) is not sent again after a try that may have reached it (a
+        timeout, a lost connection, a 5xx); only a 429 is waited out and tried again.
         """
         label = URL(self.url(path)).path
         tries = 0
@@ -264,7 +269,7 @@ class ProviderHttp:
                     raise ProviderHttpError(method, label, status, tries, detail)
                 elif reply.status == 503:
                     wait = throttle_wait(reply.headers, quota_reset=False)
-            if tries >= self.policy.tries:
+            if tries >= self.policy.tries or (once and status != 429):
                 raise ProviderHttpError(method, label, status, tries, detail)
             if wait is None:
                 ceiling = min(self.policy.max_backoff, self.policy.backoff * 2 ** (tries - 1))

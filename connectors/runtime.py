@@ -38,6 +38,7 @@ from connectors.config import RuntimeConfig
 from connectors.state import ConnectorStore
 from connectors.webhooks import make_web_app
 from streams.adapters.avro import AvroCodec, UndecodableRecord
+from streams.adapters.kafka import replication
 from streams.bootstrap import bootstrap
 from streams.domain.commands import Command, ProviderActionRequest
 
@@ -147,6 +148,9 @@ def run(config: RuntimeConfig, make: Callable[[Publisher, ConnectorStore], Provi
         key_serializer="raw",
         value_serializer="raw",
         producer_acks=-1,
+        # Faust's own topics (its leader topic) are replicated like ours: a lost broker
+        # must not take a connector's group down with it.
+        topic_replication_factor=replication(config.settings).factor,
     )
     requests = app.topic(
         topics.provider_requests(config.provider),

@@ -1,12 +1,20 @@
 """SAP S/4HANA connector: sales orders for billing, billing documents back
 (provider-apis.md section 4).
 
-- ``send_to_billing``: ``A_SalesOrder?$filter=PurchaseOrderByCustomer eq '<order id>'``
-  first (the sales order API has no documented idempotency key), else a deep insert
-  ``POST A_SalesOrder`` with ``to_Item`` (material = SKU) and ``PurchaseOrderByCustomer`` =
-  our order id. Writes carry the CSRF token fetched with ``X-CSRF-Token: Fetch`` and its
-  session cookies (kept by a cookie jar that also accepts IP hosts); a 403 with
-  ``X-CSRF-Token: Required`` fetches a new token and sends the write again, once.
+- ``send_to_billing``: one sales order per order, however often it is asked. First
+  ``A_SalesOrder?$filter=PurchaseOrderByCustomer eq '<order id>'`` (whether the API has
+  Gateway's idempotent services switched on is not documented): a sales order found is the
+  answer. Else a deep insert ``POST A_SalesOrder`` with ``to_Item`` (material = SKU) and
+  ``PurchaseOrderByCustomer`` = our order id, as a **repeatable request**: ``RequestID`` =
+  :func:`request_id` of the action (the same for every attempt of one step run) and
+  ``RepeatabilityCreation`` = when this connector first sent it (kept in its store, so a
+  retry sends the same pair and Gateway answers the first execution's result with
+  ``RepeatabilityResult: accepted`` instead of creating again). Where Gateway refuses it
+  as ``unsupported`` (nothing ran), the connector stops sending the headers and posts
+  plainly, then **once**: no HTTP-level retry after a lost answer, the flow's next
+  attempt looks up first. Writes carry the CSRF token fetched with ``X-CSRF-Token:
+  Fetch`` and its session cookies (kept by a cookie jar that also accepts IP hosts); a 403
+  with ``X-CSRF-Token: Required`` fetches a new token and sends the write again, once.
 - ``POST /webhooks/sap`` (optionally ``?key=<SAP_WEBHOOK_KEY>``): the CloudEvent
   ``sap.s4.beh.billingdocument.v1.BillingDocument.Created.v1`` (structured mode), deduped
   by its ``id``. The billing document is read with its items; every sales order it bills
@@ -19,9 +27,11 @@ from __future__ import annotations
 
 import base64
 import logging
+import uuid
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -30,7 +40,7 @@ from aiohttp import web
 from connectors import config
 from connectors.actions import ActionOutcome, Publisher, envelope, unsupported
 from connectors.base import HttpConnector
-from connectors.http import ProviderHttp, ProviderHttpError, Reply
+from connectors.http import ProviderHttp, ProviderHttpError, Reply, error_detail
 from connectors.odata import literal
 from connectors.state import ConnectorStore
 from connectors.webhooks import (
@@ -51,6 +61,19 @@ WEBHOOK_PATH = "/webhooks/sap"
 SALES = "sap/opu/odata/sap/API_SALES_ORDER_SRV"
 BILLING = "sap/opu/odata/sap/API_BILLING_DOCUMENT_SRV"
 BILLING_CREATED = "sap.s4.beh.billingdocument.v1.BillingDocument.Created.v1"
+_REQUEST_IDS = uuid.UUID("3b6f6c0e-8e53-4d59-a7c4-1f2d7a9e0b51")
+
+
+def request_id(request: ProviderActionRequest) -> str:
+    """Gateway's ``RequestID`` of an action: a 32-character GUID (uuid5, upper-case hex
+    without dashes) of its idempotency key, our order id + the action id, so that every
+    attempt of one step run carries the same one and nothing else ever does."""
+    return uuid.uuid5(_REQUEST_IDS, f"{request.order_id}/{request.action_id}").hex.upper()
+
+
+def first_sent(now: datetime) -> str:
+    """``RepeatabilityCreation``: ISO 8601 in UTC to the second, as SAP's own clients write it."""
+    return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 @dataclass(frozen=True)
@@ -121,6 +144,8 @@ class SapConnector(HttpConnector[SapOptions, config.Secret]):
         """``api`` is rooted at the S/4HANA host, keeps cookies, and has ``session`` as auth."""
         super().__init__(api, store, publisher, options, webhook_key)
         self.session = session
+        self.repeatable = True
+        """False once Gateway has said its idempotent services are not configured."""
 
     # -- billing --
 
@@ -133,8 +158,15 @@ class SapConnector(HttpConnector[SapOptions, config.Secret]):
         if existing is not None:
             self.store.put("order", existing, order.order_id)
             return ActionOutcome.done(f"sales order {existing} already exists", provider_order_id=existing)
+        reply = await self._create(request, self._sales_order(order), deadline)
+        number = str(reply.json()["d"]["SalesOrder"])
+        self.store.put("order", number, order.order_id)
+        again = " (the first answer again)" if reply.headers.get("RepeatabilityResult") == "accepted" else ""
+        return ActionOutcome.done(f"sales order {number}{again}", provider_order_id=number)
+
+    def _sales_order(self, order: OrderState) -> dict[str, Any]:
         customer = order.invoice_customer or order.customer_id
-        body = {
+        return {
             "SalesOrderType": self.options.order_type,
             "SalesOrganization": self.options.sales_organization,
             "DistributionChannel": self.options.distribution_channel,
@@ -152,16 +184,53 @@ class SapConnector(HttpConnector[SapOptions, config.Secret]):
                 if line.status != "Canceled"
             ],
         }
-        reply = await self._write("POST", f"{SALES}/A_SalesOrder", body, deadline)
-        number = str(reply.json()["d"]["SalesOrder"])
-        self.store.put("order", number, order.order_id)
-        return ActionOutcome.done(f"sales order {number}", provider_order_id=number)
 
-    async def _write(self, method: str, path: str, body: Any, deadline: float) -> Reply:
+    async def _create(self, request: ProviderActionRequest, body: Any, deadline: float) -> Reply:
+        """POST the sales order as a repeatable request, or plainly (and once) where Gateway
+        does not support that."""
+        path = f"{SALES}/A_SalesOrder"
+        if self.repeatable:
+            reply = await self._write(
+                "POST", path, body, deadline, self._repeatability(request), accept=(400,)
+            )
+            if reply.status != 400:
+                return reply
+            if reply.headers.get("RepeatabilityResult", "").lower() != "unsupported":
+                raise ProviderHttpError("POST", f"/{path}", 400, 1, error_detail(reply.body))
+            log.warning("sap: Gateway's idempotent services are not configured; creating without RequestID")
+            self.repeatable = False
+        return await self._write("POST", path, body, deadline, once=True)
+
+    def _repeatability(self, request: ProviderActionRequest) -> dict[str, str]:
+        """``RequestID`` and ``RepeatabilityCreation``: both the same on every attempt."""
+        rid = request_id(request)
+        created = self.store.get("repeatability", rid)
+        if created is None:
+            created = first_sent(datetime.now(UTC))
+            self.store.put("repeatability", rid, created)
+        return {"RequestID": rid, "RepeatabilityCreation": created}
+
+    async def _write(
+        self,
+        method: str,
+        path: str,
+        body: Any,
+        deadline: float,
+        headers: Mapping[str, str] | None = None,
+        *,
+        accept: tuple[int, ...] = (),
+        once: bool = False,
+    ) -> Reply:
         for attempt in (1, 2):
             csrf = await self.session.csrf(deadline)
             reply = await self.api.request(
-                method, path, json_body=body, headers=csrf, deadline=deadline, accept=(403,)
+                method,
+                path,
+                json_body=body,
+                headers={**csrf, **(headers or {})},
+                deadline=deadline,
+                accept=(403, *accept),
+                once=once,
             )
             if reply.status != 403:
                 return reply

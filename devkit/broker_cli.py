@@ -1,4 +1,4 @@
-"""``oms broker``: a local single-node Kafka broker for development, without Docker."""
+"""``oms broker``: a local Kafka broker (or a 3-node cluster) for development, without Docker."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from devkit.local_broker import LocalBroker, LocalBrokerError
+from devkit.local_broker import LocalBroker, LocalBrokerError, LocalCluster, LocalKafka
 from streams.settings import Settings
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 DEFAULT_PORT = 9092
 
-Action = Callable[[LocalBroker, argparse.Namespace], int]
-"""One ``oms broker`` action: the broker for --port/--home and the parsed arguments."""
+Action = Callable[[LocalKafka, argparse.Namespace], int]
+"""One ``oms broker`` action: the broker or cluster for --port/--nodes/--home, and the arguments."""
 
 
 def default_port(bootstrap_servers: str) -> int:
@@ -26,14 +26,38 @@ def default_port(bootstrap_servers: str) -> int:
     return DEFAULT_PORT
 
 
+def local_kafka(home: Path, port: int, nodes: int | None, action: str) -> LocalKafka:
+    """The broker or cluster an action is about.
+
+    ``--nodes`` says it. Without it: a cluster on the port that runs (a node at least), or
+    for stop/status/reset one that ran there once, unless the single broker runs there;
+    else the single broker (``--nodes 1`` names it for sure).
+    """
+    if nodes is not None:
+        return LocalCluster(home, nodes=nodes, port=port) if nodes > 1 else LocalBroker(home, port=port)
+    single = LocalBroker(home, port=port)
+    cluster = LocalCluster.found(home, port)
+    if cluster is None or single.is_running():
+        return single
+    return cluster if cluster.running_nodes() or action != "start" else single
+
+
+def _node_count(text: str) -> int:
+    nodes = int(text)
+    if nodes < 1:
+        raise argparse.ArgumentTypeError("--nodes must be at least 1")
+    return nodes
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     settings = Settings.from_env()
     parser = sub.add_parser(
         "broker",
-        help="run a local single-node Kafka broker (no Docker needed)",
+        help="run a local Kafka broker, or a cluster with --nodes 3 (no Docker needed)",
         description=(
             "Manage a single-node KRaft Kafka broker on 127.0.0.1 for development, tests and "
-            "the demo. The broker jars are fetched once from Maven Central with mvn (needs "
+            "the demo, or with --nodes N a cluster of N nodes (topics get 3 replicas, 2 in "
+            "sync). The broker jars are fetched once from Maven Central with mvn (needs "
             "Java 17+ and Maven); jars, data and logs live under --home."
         ),
     )
@@ -46,6 +70,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             "broker port on 127.0.0.1; the controller uses port+1 (default: the port of "
             "KAFKA_BOOTSTRAP_SERVERS if it is a 127.0.0.1/localhost address, else 9092; "
             "now %(default)s)"
+        ),
+    )
+    common.add_argument(
+        "--nodes",
+        type=_node_count,
+        default=None,
+        help=(
+            "run a KRaft cluster of this many combined broker+controller nodes; node n uses "
+            "port+2(n-1) and its controller the port after (default: the cluster that runs or "
+            "ran on --port, for start only one that runs; else 1, the single broker)"
         ),
     )
     common.add_argument(
@@ -68,8 +102,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             _start,
             "start the broker in the background and wait until it answers",
             "Start the broker detached (it outlives this command), formatting its data dir "
-            "on first use, and wait until it answers a metadata request. Does nothing if "
-            "it already runs; fails fast if the port is taken by another process.",
+            "on first use, and wait until it answers a metadata request (a cluster: until "
+            "every node is a broker). Does nothing if it already runs (a cluster: starts the "
+            "nodes that are down); fails fast if a port is taken by another process.",
         ),
         (
             "stop",
@@ -83,7 +118,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             _status,
             "say whether the broker runs and answers",
             "Say whether the local broker on --port runs and answers. Exit code 0 when it "
-            "runs, 3 when it does not.",
+            "runs (a cluster: every node), 3 when it does not.",
         ),
         (
             "reset",
@@ -99,8 +134,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             action_parser.add_argument(
                 "--timeout",
                 type=float,
-                default=60.0,
-                help="seconds to wait for the broker to answer (default: %(default)s)",
+                default=None,
+                help="seconds to wait for every node to answer (default: 60, 120 for a cluster)",
             )
         action_parser.set_defaults(run=_runner(action))
 
@@ -110,7 +145,7 @@ def _runner(action: Action) -> Callable[[argparse.Namespace], int]:
 
     def run(args: argparse.Namespace) -> int:
         try:
-            return action(LocalBroker(home=args.home, port=args.port), args)
+            return action(local_kafka(args.home, args.port, args.nodes, args.action), args)
         except LocalBrokerError as exc:
             print(f"oms broker {args.action}: {exc}", file=sys.stderr)
             return 1
@@ -118,24 +153,28 @@ def _runner(action: Action) -> Callable[[argparse.Namespace], int]:
     return run
 
 
-def _fetch(broker: LocalBroker, args: argparse.Namespace) -> int:
+def _fetch(broker: LocalKafka, args: argparse.Namespace) -> int:
     broker.fetch()
     print(f"Kafka {broker.version} jars are in {broker.libs_dir}")
     return 0
 
 
-def _start(broker: LocalBroker, args: argparse.Namespace) -> int:
+def _start(broker: LocalKafka, args: argparse.Namespace) -> int:
     was_running = broker.is_running()
-    broker.start(timeout=args.timeout)
+    if args.timeout is None:
+        broker.start()
+    else:
+        broker.start(timeout=args.timeout)
+    what = "cluster" if isinstance(broker, LocalCluster) else "broker"
     verb = "was already running" if was_running else "started"
-    print(f"Kafka {broker.version} broker {verb} on {broker.bootstrap_servers}")
-    print(f"  log: {broker.log_file}")
+    print(f"Kafka {broker.version} {what} {verb} on {broker.bootstrap_servers}")
+    print(f"  log: {broker.logs}")
     if Settings.from_env().bootstrap_servers != broker.bootstrap_servers:
         print(f"  export KAFKA_BOOTSTRAP_SERVERS={broker.bootstrap_servers}")
     return 0
 
 
-def _stop(broker: LocalBroker, args: argparse.Namespace) -> int:
+def _stop(broker: LocalKafka, args: argparse.Namespace) -> int:
     if broker.stop():
         print(f"stopped the broker on {broker.bootstrap_servers}")
     else:
@@ -143,12 +182,12 @@ def _stop(broker: LocalBroker, args: argparse.Namespace) -> int:
     return 0
 
 
-def _status(broker: LocalBroker, args: argparse.Namespace) -> int:
+def _status(broker: LocalKafka, args: argparse.Namespace) -> int:
     print(broker.status())
     return 0 if broker.is_running() else 3
 
 
-def _reset(broker: LocalBroker, args: argparse.Namespace) -> int:
+def _reset(broker: LocalKafka, args: argparse.Namespace) -> int:
     broker.reset()
     print(f"stopped the broker on {broker.bootstrap_servers} (if any) and wiped {broker.data_dir}")
     return 0

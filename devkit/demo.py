@@ -31,7 +31,7 @@ from devkit.world import World, drive_journeys, start_world
 from streams.adapters.command_bus import CommandBus
 from streams.adapters.flow_definitions import publish_flows
 from streams.adapters.flow_files import flow_paths, load_flows
-from streams.adapters.kafka import create_topics
+from streams.adapters.kafka import create_topics, producer_config
 from streams.bootstrap import Components, bootstrap
 from streams.domain.order import OrderState
 from streams.entrypoints.output import err, order_state, status_summary, timeline
@@ -148,7 +148,7 @@ def _drive(
     bad = journey_order(1, factory, bad_id, random.Random(1))
     bus.send(bad.model_copy(update={"ship_to": bad.ship_to.model_copy(update={"country": "DE"})}))
     bus.flush()
-    raw = Producer({"bootstrap.servers": c.settings.bootstrap_servers})
+    raw = Producer(producer_config(c.settings))  # acks=all, as every producer
     raw.produce(c.topics.commands, key=b"garbage", value=b"{not avro}")
     raw.flush(10)
     err(

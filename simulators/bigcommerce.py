@@ -71,6 +71,7 @@ from simulators.common import (
     ApiError,
     Delivery,
     FixedWindowLimiter,
+    Holdings,
     Json,
     Route,
     SimSettings,
@@ -344,6 +345,15 @@ class BigCommerceSimulator(Simulator):
     def reset_state(self) -> None:
         self.store = BigCommerceStore()
         self.settings_changed()
+
+    def holdings(self) -> Holdings:
+        """Shipments per BigCommerce order id (the only documents a connector creates here;
+        status writes are idempotent, ``status_history`` shows them)."""
+        return Holdings(
+            "shipments",
+            "order id",
+            {str(o.id): len(o.shipments) for o in self.store.orders.values() if o.shipments},
+        )
 
     def settings_changed(self) -> None:
         s = self.settings

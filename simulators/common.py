@@ -26,6 +26,8 @@ POST     /_sim/deliveries/drain      wait until no delivery is pending
                                      (``{"timeout": 5}``) -> ``{"settled": bool, ...}``
 GET      /_sim/parked                deliveries that gave up (the vendor's error list)
 POST     /_sim/parked/replay         send them again (``{"ids": [...]}``, default all)
+GET      /_sim/holdings              how many orders or documents the vendor holds per
+                                     our order (``?ref=``), see :class:`Holdings`
 =======  ==========================  ===================================================
 
 Vendor requests pass through one middleware: injected faults first, then the
@@ -87,6 +89,30 @@ class ApiError(Exception):
         self.code = code
         self.headers = dict(headers or {})
         self.details = dict(details or {})
+
+
+@dataclass(frozen=True)
+class Holdings:
+    """What a vendor holds that we made, counted per our order: a soak or a test audits
+    "exactly one copy per order" from it, whatever the connector retried.
+
+    ``kind`` names what is counted (``sales orders``), ``key`` the vendor field that names
+    our order (``CustomersOrderReference``), ``counts`` maps its values to their counts.
+    """
+
+    kind: str = ""
+    key: str = ""
+    counts: Mapping[str, int] = field(default_factory=dict)
+
+    def as_json(self, ref: str | None = None) -> dict[str, Any]:
+        counts = dict(self.counts) if ref is None else {ref: self.counts.get(ref, 0)}
+        return {
+            "kind": self.kind,
+            "key": self.key,
+            "total": sum(counts.values()),
+            "holdings": counts,
+            "duplicates": {k: n for k, n in counts.items() if n > 1},
+        }
 
 
 @dataclass(frozen=True)
@@ -634,6 +660,10 @@ class Simulator:
     def finish(self, request: web.Request, response: web.StreamResponse) -> None:
         """Last touch on every vendor response (e.g. rate-limit headers)."""
 
+    def holdings(self) -> Holdings:
+        """What the vendor holds per our order (``GET /_sim/holdings``)."""
+        return Holdings()
+
     # -- the app --
 
     def make_app(self) -> web.Application:
@@ -853,6 +883,11 @@ class Simulator:
         again = self.webhooks.replay(ids)
         return web.json_response({"count": len(again), "replayed": [d.id for d in again]})
 
+    async def sim_holdings(self, request: web.Request) -> web.Response:
+        return web.json_response(
+            {"simulator": self.name, **self.holdings().as_json(request.query.get("ref"))}
+        )
+
 
 COMMON_CONTROL_ROUTES: Final = (
     Route("GET", "/_sim/health", "sim_health"),
@@ -868,6 +903,7 @@ COMMON_CONTROL_ROUTES: Final = (
     Route("POST", "/_sim/deliveries/drain", "sim_drain"),
     Route("GET", "/_sim/parked", "sim_list_parked"),
     Route("POST", "/_sim/parked/replay", "sim_replay_parked"),
+    Route("GET", "/_sim/holdings", "sim_holdings"),
 )
 
 

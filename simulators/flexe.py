@@ -37,6 +37,7 @@ Control plane (besides the common one):
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -46,6 +47,7 @@ from aiohttp import web
 from simulators.common import (
     ApiError,
     FixedWindowLimiter,
+    Holdings,
     Route,
     SimSettings,
     Simulator,
@@ -138,6 +140,11 @@ class FlexeSimulator(Simulator):
     def reset_state(self) -> None:
         self.store = FlexeStore()
         self.settings_changed()
+
+    def holdings(self) -> Holdings:
+        return Holdings(
+            "outbound orders", "externalId", Counter(o.external_id for o in self.store.orders.values())
+        )
 
     def settings_changed(self) -> None:
         self.limiter = FixedWindowLimiter(self.settings.rate_limit, self.settings.rate_window)

@@ -32,7 +32,12 @@ Vendor API:
   references are not supported: give the header an explicit SalesOrderNumber.
 - Errors use the OData v4 shape ``{"error": {"code", "message", "innererror": {"message",
   "type", "stacktrace"}}}``; write failures are 400 with an ``AxODataWriteException``
-  inner error. Throttling is 429 with ``Retry-After`` (section 3.3), injected on demand.
+  inner error. No idempotency on writes (section 3.3): a header with an existing
+  SalesOrderNumber, or a line with an existing LineNumber in its order, is refused with
+  the infolog ``Cannot create a record in Sales orders (SalesTable). Sales order: <no>.
+  The record already exists.`` (``Order lines (SalesLine)`` for a line): the kernel's
+  duplicate-key pattern, not a captured F&O answer. Throttling is 429 with
+  ``Retry-After`` (section 3.3), injected on demand.
 
 Business events (section 3.4) go to ``--webhook-url`` in the documented envelope
 ``{BusinessEventId, BusinessEventLegalEntity, ContextRecordSubject, ControlNumber,
@@ -82,6 +87,7 @@ import json
 import random
 import sys
 import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -95,6 +101,7 @@ from aiohttp import web
 
 from simulators.common import (
     ApiError,
+    Holdings,
     Route,
     SimSettings,
     Simulator,
@@ -283,6 +290,14 @@ class FnoSimulator(Simulator):
 
     def reset_state(self) -> None:
         self.store = FnoStore()
+
+    def holdings(self) -> Holdings:
+        """Sales orders made over OData, per ``CustomersOrderReference`` (orders made in
+        F&O itself, through ``/_sim/salesorders``, are not counted)."""
+        refs = (
+            o.header.get("CustomersOrderReference") for o in self.store.orders.values() if o.origin == "odata"
+        )
+        return Holdings("sales orders", "CustomersOrderReference", Counter(r for r in refs if r))
 
     @property
     def line_sets(self) -> tuple[str, ...]:
@@ -569,6 +584,14 @@ class FnoSimulator(Simulator):
             raise _write_error("SalesOrderLineV2Entity", f"Sales order {number} does not exist.")
         if order.header["SalesOrderStatus"] != "Backorder":
             raise _write_error("SalesOrderLineV2Entity", f"Sales order {number} is not open.")
+        if body.get("LineNumber") not in (None, "") and _line_number(body["LineNumber"]) in {
+            _line_number(x["LineNumber"]) for x in order.lines
+        }:
+            raise _write_error(
+                "SalesOrderLineV2Entity",
+                f"Cannot create a record in Order lines (SalesLine). Sales order: {number}, "
+                f"{body['LineNumber']}. The record already exists.",
+            )
         quantity = _decimal(body["OrderedSalesQuantity"], "OrderedSalesQuantity")
         price = _decimal(body.get("SalesPrice", 0), "SalesPrice")
         discount = _decimal(body.get("LineDiscountAmount", 0), "LineDiscountAmount")
@@ -994,6 +1017,11 @@ def _decimal(value: Any, name: str) -> Decimal:
         return Decimal(str(value))
     except InvalidOperation as exc:
         raise ApiError(400, f"Cannot convert the literal '{value}' for {name}.") from exc
+
+
+def _line_number(value: Any) -> Decimal:
+    """LineNumber is a real in F&O: ``1``, ``1.0`` and ``"1"`` are the same line."""
+    return _decimal(value, "LineNumber")
 
 
 def _date_value(value: datetime) -> str:

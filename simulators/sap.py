@@ -21,6 +21,10 @@ sim" contract of section 6. Base path ``/sap/opu/odata/sap``.
   paging with ``__next``), ``GET A_SalesOrder('{id}')``, ``.../to_Item``,
   ``GET A_SalesOrderItem``; ``PATCH`` or ``MERGE A_SalesOrder('{id}')`` needs ``If-Match``
   (428 without, 412 when stale, ``*`` accepted) and answers 204.
+- Idempotent services (section 4.4, [SAP-IDEM]): a write with ``RequestID`` and
+  ``RepeatabilityCreation`` runs once, a repeat gets the first answer with
+  ``RepeatabilityResult: accepted`` (see :meth:`SapSimulator.repeatable`);
+  ``--no-idempotent-services`` plays a system where they are not configured.
 - ``GET /API_BILLING_DOCUMENT_SRV/A_BillingDocument('{id}')?$expand=to_Item``,
   ``A_BillingDocument``, ``A_BillingDocumentItem?$filter=SalesDocument eq '{so}'``; every
   write to these sets is 405 (the service is read-only, section 4.3).
@@ -54,10 +58,12 @@ from __future__ import annotations
 import base64
 import secrets
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from email.utils import parsedate_to_datetime
 from typing import Any, Final
 from urllib.parse import quote
 
@@ -65,6 +71,7 @@ from aiohttp import web
 
 from simulators.common import (
     ApiError,
+    Holdings,
     Route,
     SimSettings,
     Simulator,
@@ -268,6 +275,9 @@ class SapSettings(SimSettings):
     client: str = "100"
     default_price: str = "10.00"
     page_size: int = 1000
+    idempotent_services: bool = True
+    """Gateway's idempotent services configured (``RequestID`` + ``RepeatabilityCreation``
+    honoured); off, such a request is refused with ``RepeatabilityResult: unsupported``."""
 
 
 @dataclass
@@ -279,12 +289,23 @@ class Document:
     partners: list[dict[str, Any]] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class FirstAnswer:
+    """The answer a repeatable request got when it was executed, kept under its RequestID."""
+
+    status: int
+    body: bytes
+    headers: dict[str, str]
+
+
 @dataclass
 class SapStore:
     orders: dict[str, Document] = field(default_factory=dict)
     billing: dict[str, Document] = field(default_factory=dict)
     sessions: dict[str, str] = field(default_factory=dict)
     prices: dict[str, Decimal] = field(default_factory=dict)
+    answers: dict[str, FirstAnswer] = field(default_factory=dict)
+    """Repeatable requests by RequestID (SAP Gateway idempotent services)."""
 
 
 class SapSimulator(Simulator):
@@ -300,6 +321,13 @@ class SapSimulator(Simulator):
 
     def reset_state(self) -> None:
         self.store = SapStore()
+
+    def holdings(self) -> Holdings:
+        return Holdings(
+            "sales orders",
+            "PurchaseOrderByCustomer",
+            Counter(str(o.header["PurchaseOrderByCustomer"]) for o in self.store.orders.values()),
+        )
 
     @property
     def _cookie(self) -> str:
@@ -458,7 +486,55 @@ class SapSimulator(Simulator):
             )
         return order
 
+    # -- idempotent services (section 4.4) --
+
+    async def repeatable(
+        self, request: web.Request, run: Callable[[], Awaitable[web.Response]]
+    ) -> web.Response:
+        """SAP Gateway's idempotent services: a write with ``RequestID`` (32-character
+        GUID) and ``RepeatabilityCreation`` runs once; the same RequestID again gets the
+        first answer (success or failure) with ``RepeatabilityResult: accepted``, and
+        nothing runs. Kept by RequestID alone (ASSUMED: what a differing creation time
+        does is not documented). With ``idempotent_services`` off the request is refused
+        with ``RepeatabilityResult: unsupported`` and nothing runs (the documented meaning;
+        the status 400 and message are ASSUMED)."""
+        request_id = request.headers.get("RequestID", "")
+        creation = request.headers.get("RepeatabilityCreation", "")
+        if not request_id or not creation:
+            return await run()
+        if not self.settings.idempotent_services:
+            raise ApiError(
+                400,
+                "NetWeaver Idempotent Service Framework error: Check configuration",
+                code="/IWBEP/CM_COS/001",
+                headers={"RepeatabilityResult": "unsupported"},
+            )
+        if not _is_request_id(request_id) or not _is_timestamp(creation):
+            raise ApiError(
+                400,
+                "RequestID must be a 32-character GUID and RepeatabilityCreation a date and time",
+                code="/IWBEP/CM_COS/000",
+            )
+        first = self.store.answers.get(request_id.upper())
+        if first is None:
+            try:
+                response = await run()
+            except ApiError as error:
+                response = self.error_response(request, error)
+            raw = response.body
+            first = FirstAnswer(
+                response.status,
+                raw if isinstance(raw, bytes) else b"",
+                {k: v for k, v in response.headers.items() if k.lower() != "content-length"},
+            )
+            self.store.answers[request_id.upper()] = first
+        headers = {**first.headers, "RepeatabilityResult": "accepted"}
+        return web.Response(status=first.status, body=first.body, headers=headers)
+
     async def create_sales_order(self, request: web.Request) -> web.Response:
+        return await self.repeatable(request, lambda: self._create_sales_order(request))
+
+    async def _create_sales_order(self, request: web.Request) -> web.Response:
         body = await _v2_body(request)
         order = self.new_sales_order(body)
         number = order.header["SalesOrder"]
@@ -591,6 +667,9 @@ class SapSimulator(Simulator):
         )
 
     async def update_sales_order(self, request: web.Request) -> web.Response:
+        return await self.repeatable(request, lambda: self._update_sales_order(request))
+
+    async def _update_sales_order(self, request: web.Request) -> web.Response:
         order = self._sales_order(request.match_info["key"])
         match = request.headers.get("If-Match")
         if not match:
@@ -890,6 +969,22 @@ def _key(text: str) -> dict[str, str]:
         raise ApiError(400, str(exc), code="/IWBEP/CM_MGW_RT/022") from exc
 
 
+def _is_request_id(value: str) -> bool:
+    return len(value) == 32 and all(c in "0123456789abcdefABCDEF" for c in value)
+
+
+def _is_timestamp(value: str) -> bool:
+    """An ISO 8601 date-time (as SAP's own clients send it) or an HTTP date."""
+    try:
+        datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        try:
+            parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return False
+    return True
+
+
 def _etag(header: Mapping[str, Any]) -> str:
     """``W/"datetimeoffset'2019-01-09T08%3A41%3A03.68Z'"`` from LastChangeDateTime."""
     stamp = header["LastChangeDateTime"].strftime("%Y-%m-%dT%H:%M:%S.%f") + "0Z"
@@ -1019,6 +1114,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--client", default=defaults.client, help="the SAP client (sap-client)")
     parser.add_argument("--default-price", default=defaults.default_price, help="unit price of a material")
     parser.add_argument("--page-size", type=int, default=defaults.page_size, help="server-driven page size")
+    parser.add_argument(
+        "--no-idempotent-services",
+        dest="idempotent_services",
+        action="store_false",
+        help="refuse RequestID/RepeatabilityCreation (idempotent services not configured)",
+    )
     args = parser.parse_args(argv)
     serve(SapSimulator(settings_from_args(SapSettings, args)), args.log_level)
 

@@ -24,7 +24,8 @@ class Settings(BaseModel):
     topic_prefix: str = ""
     """Prepended to every topic name: lets tests and tenants share one broker."""
     partitions: int = Field(default=6, ge=1)
-    replication_factor: int = Field(default=1, ge=1)
+    replication_factor: int | None = Field(default=None, ge=1)
+    """Replicas per new topic; ``None``: as many as the cluster has brokers, at most three."""
     schema_registry_url: str | None = None
     """When set, records use the Confluent wire format; otherwise Avro single-object encoding."""
     schemas_dir: Path = REPO_ROOT / "schemas" / "avro"

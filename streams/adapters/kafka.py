@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -80,14 +81,53 @@ class TopicMismatch(RuntimeError):
     pass
 
 
+MAX_REPLICAS = 3
+MIN_INSYNC_REPLICAS = 2
+
+
+@dataclass(frozen=True)
+class Replication:
+    """How many copies of each partition a new topic gets, and how many must hold a record
+    before an ``acks=all`` write returns.
+
+    Three replicas with two in sync survive the loss of any one broker without losing an
+    acknowledged record and without stopping writes; fewer brokers get what they can hold.
+    """
+
+    factor: int
+
+    @classmethod
+    def for_brokers(cls, brokers: int, factor: int | None = None) -> Replication:
+        """``factor`` if given (OMS_REPLICATION_FACTOR), else ``min(3, brokers)``."""
+        return cls(factor or max(1, min(MAX_REPLICAS, brokers)))
+
+    @property
+    def min_insync(self) -> int:
+        return MIN_INSYNC_REPLICAS if self.factor > MIN_INSYNC_REPLICAS else 1
+
+    def topic_config(self) -> dict[str, str]:
+        """What a topic needs beyond the broker defaults (min.insync.replicas defaults to 1)."""
+        return {"min.insync.replicas": str(self.min_insync)} if self.min_insync > 1 else {}
+
+
+def replication(settings: Settings, timeout: float = 30.0) -> Replication:
+    """The replication of the cluster at ``settings.bootstrap_servers``, from its broker count."""
+    brokers = len(admin(settings).list_topics(timeout=timeout).brokers)
+    return Replication.for_brokers(brokers, settings.replication_factor)
+
+
 def create_topics(settings: Settings, registry: TopicRegistry, timeout: float = 30.0) -> list[str]:
     """Create every registry topic that is missing; return the names created.
+
+    Replicas: see ``Replication`` (three, two in sync, on a cluster of three or more).
 
     Existing order topics must have the registry's partition count, or records of one
     order would live on different partitions of different topics: refused loudly.
     """
     client = admin(settings)
-    existing = client.list_topics(timeout=timeout).topics
+    metadata = client.list_topics(timeout=timeout)
+    existing = metadata.topics
+    copies = Replication.for_brokers(len(metadata.brokers), settings.replication_factor)
     wanted = []
     for spec in registry.specs():
         name = registry.topic(spec.name)
@@ -104,8 +144,8 @@ def create_topics(settings: Settings, registry: TopicRegistry, timeout: float = 
             NewTopic(
                 name,
                 num_partitions=spec.partitions or registry.partitions,
-                replication_factor=settings.replication_factor,
-                config=dict(spec.config),
+                replication_factor=copies.factor,
+                config={**copies.topic_config(), **spec.config},
             )
         )
     if not wanted:

@@ -8,10 +8,18 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 from order_watch import send
-from writer_harness import components, drop_topics, read_all
+from writer_harness import (
+    assert_each_event_once,
+    committed_events,
+    components,
+    drop_topics,
+    read_all,
+    wait_for_events,
+)
 
 from devkit.scenarios import journey1_orders
 from streams.bootstrap import Components
@@ -45,20 +53,11 @@ def _start_writer(c: Components, state_dir: Path) -> subprocess.Popen[bytes]:
     )
 
 
-def _committed_events(c: Components) -> list[tuple[str, int]]:
-    msgs = read_all(c.settings, c.topics.event_topics(), c.topics.partitions)
-    return [(m.key().decode(), c.codec.decode(m.value()).envelope.seq) for m in msgs]  # type: ignore[attr-defined]
-
-
-def _wait_until(c: Components, done: int, writer: subprocess.Popen[bytes], timeout: float) -> int:
-    deadline = time.monotonic() + timeout
-    while True:
-        n = len(_committed_events(c))
-        if n >= done:
-            return n
+def _alive(writer: subprocess.Popen[bytes]) -> Callable[[], None]:
+    def check() -> None:
         assert writer.poll() is None, f"writer exited with {writer.returncode}"
-        assert time.monotonic() < deadline, f"only {n}/{done} events after {timeout}s"
-        time.sleep(0.2)
+
+    return check
 
 
 def test_sigkill_mid_stream_leaves_no_duplicate_and_no_gap(
@@ -71,7 +70,7 @@ def test_sigkill_mid_stream_leaves_no_duplicate_and_no_gap(
 
         first = _start_writer(c, tmp_path / "state")
         try:
-            seen = _wait_until(c, total // 5, first, timeout=60)
+            seen = wait_for_events(c, total // 5, timeout=60, check=_alive(first))
         finally:
             first.send_signal(signal.SIGKILL)
             first.wait(10)
@@ -79,20 +78,13 @@ def test_sigkill_mid_stream_leaves_no_duplicate_and_no_gap(
 
         second = _start_writer(c, tmp_path / "state")
         try:
-            _wait_until(c, total, second, timeout=90)
+            wait_for_events(c, total, timeout=90, check=_alive(second))
             time.sleep(1)  # anything extra (a duplicate) would show up now
         finally:
             second.terminate()
             second.wait(30)
 
-        events = _committed_events(c)
-        per_order_seq = Counter(events)
-        assert max(per_order_seq.values()) == 1, "an event was appended twice"
-        seqs: dict[str, list[int]] = {}
-        for order_id, seq in events:
-            seqs.setdefault(order_id, []).append(seq)
-        assert len(seqs) == ORDERS
-        assert all(sorted(s) == list(range(1, EVENTS_PER_ORDER + 1)) for s in seqs.values())
+        assert_each_event_once(committed_events(c), ORDERS, EVENTS_PER_ORDER)
         assert read_all(c.settings, [c.topics.rejections], c.topics.partitions) == []
 
         rebuilt = replay(c.settings, c.topics, c.codec)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -79,6 +80,38 @@ def read_all(settings: Settings, topics: Iterable[str], partitions: int) -> list
         return [m for batch in read_to_end(consumer, start) for m in batch]
     finally:
         consumer.close()
+
+
+def committed_events(c: Components) -> list[tuple[str, int]]:
+    """(order id, seq) of every committed event on the event topics."""
+    msgs = read_all(c.settings, c.topics.event_topics(), c.topics.partitions)
+    return [(m.key().decode(), c.codec.decode(m.value()).envelope.seq) for m in msgs]  # type: ignore[attr-defined]
+
+
+def assert_each_event_once(events: list[tuple[str, int]], orders: int, per_order: int) -> None:
+    """Every order has seqs 1..``per_order``, each exactly once: nothing lost, nothing twice."""
+    twice = [e for e, n in Counter(events).items() if n > 1]
+    assert not twice, f"{len(twice)} events were appended twice, e.g. {twice[:3]}"
+    seqs: dict[str, list[int]] = {}
+    for order_id, seq in events:
+        seqs.setdefault(order_id, []).append(seq)
+    assert len(seqs) == orders
+    gapped = {o: sorted(s) for o, s in seqs.items() if sorted(s) != list(range(1, per_order + 1))}
+    assert not gapped, f"{len(gapped)} orders lack events, e.g. {list(gapped.items())[:3]}"
+
+
+def wait_for_events(
+    c: Components, done: int, timeout: float, check: Callable[[], None] = lambda: None
+) -> int:
+    """Until at least ``done`` events are committed; ``check`` raises if waiting is futile."""
+    deadline = time.monotonic() + timeout
+    while True:
+        n = len(committed_events(c))
+        if n >= done:
+            return n
+        check()
+        assert time.monotonic() < deadline, f"only {n}/{done} events after {timeout}s"
+        time.sleep(0.2)
 
 
 @dataclass

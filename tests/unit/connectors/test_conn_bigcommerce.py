@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from conn_testing import RecordingPublisher, Serve, control, created_state, drain, request_for
+from conn_testing import RecordingPublisher, Serve, control, created_state, drain, request_for, requests_to
 
 from connectors.actions import answer
 from connectors.bigcommerce import (
@@ -41,12 +41,12 @@ class Store:
 
 
 def make_connector(
-    sim: str, store: ConnectorStore, publisher: RecordingPublisher, **options: Any
+    sim: str, store: ConnectorStore, publisher: RecordingPublisher, timeout: float = 10.0, **options: Any
 ) -> BigCommerceConnector:
     api = ProviderHttp(
         f"{sim}/stores/simstore",
         "bigcommerce",
-        RetryPolicy(tries=3, backoff=0.01),
+        RetryPolicy(tries=3, backoff=0.01, timeout=timeout),
         StaticAuth({"X-Auth-Token": "sim-bc-token"}),
     )
     return BigCommerceConnector(
@@ -60,8 +60,10 @@ def make_connector(
 
 @pytest_asyncio.fixture
 async def bc(serve: Serve, store: ConnectorStore, publisher: RecordingPublisher) -> AsyncIterator[Store]:
-    sim = await serve(BigCommerceSimulator(BigCommerceSettings(time_scale=0.001)).make_app())
-    connector = make_connector(sim, store, publisher, default_attributes={"billing": "fno"})
+    sim = await serve(
+        BigCommerceSimulator(BigCommerceSettings(time_scale=0.001, hang_seconds=1.0)).make_app()
+    )
+    connector = make_connector(sim, store, publisher, timeout=0.3, default_attributes={"billing": "fno"})
     url = await serve(make_web_app("bigcommerce", connector.routes(), 256 * 1024))
     await control(sim, "PUT", "/_sim/config", {"webhook_url": f"{url}/webhooks/bigcommerce"})
     yield Store(sim, connector, publisher)
@@ -210,6 +212,54 @@ async def test_a_known_tracking_number_becomes_a_shipment_once(bc: Store) -> Non
     ]
     assert first is not None and again is not None and first.success and again.success
     assert view["order"]["status_id"] == 10
+
+
+@pytest.mark.asyncio
+async def test_a_shipment_whose_answer_was_lost_is_not_made_twice_and_every_attempt_writes_one_status(
+    bc: Store,
+) -> None:
+    bc_id = await bc.new_order(products=[{"sku": "MUG", "quantity": 2}])
+    state = created_state(bc.publisher.of(CreateOrder)[0], tracking_number="1ZSIM0000000043")
+    lost = {
+        "kind": "timeout",
+        "when": "after",
+        "method": "POST",
+        "path_prefix": f"/stores/simstore/v2/orders/{bc_id}/shipments",
+    }
+    await control(bc.sim, "POST", "/_sim/faults", lost)
+    first = request_for(state, "bigcommerce", "update_channel_status", {"status_id": "2"}, action_id="run-1")
+
+    results = [
+        await answer(bc.connector, first.model_copy(update={"attempt": n}), bc.publisher) for n in (1, 2)
+    ]
+
+    assert all(r is not None and r.success for r in results)
+    view = await control(bc.sim, "GET", f"/_sim/orders/{bc_id}")
+    assert [s["tracking_number"] for s in view["shipments"]] == ["1ZSIM0000000043"]
+    assert [h["new_status_id"] for h in view["status_history"] if h["source"] == "api"] == [2]
+    posts = await requests_to(bc.sim, "POST", f"/stores/simstore/v2/orders/{bc_id}/shipments")
+    assert [p["status"] for p in posts][1:] == [400]  # the retry, refused: nothing left to ship
+    assert (await control(bc.sim, "GET", "/_sim/holdings"))["holdings"] == {str(bc_id): 1}
+
+
+@pytest.mark.asyncio
+async def test_a_late_retry_of_an_earlier_status_never_moves_the_order_back(bc: Store) -> None:
+    bc_id = await bc.new_order()
+    state = created_state(bc.publisher.of(CreateOrder)[0])
+    shipped = request_for(
+        state, "bigcommerce", "update_channel_status", {"status_id": "2"}, action_id="shipped"
+    )
+    completed = request_for(
+        state, "bigcommerce", "update_channel_status", {"status_id": "10"}, action_id="done"
+    )
+
+    await answer(bc.connector, completed, bc.publisher)
+    late = await answer(bc.connector, shipped.model_copy(update={"attempt": 2}), bc.publisher)
+
+    assert late is not None and late.success and late.data == {"channel_status": "10"}
+    assert late.details == f"BigCommerce order {bc_id} is already Completed (10): status 2 not written back"
+    view = await control(bc.sim, "GET", f"/_sim/orders/{bc_id}")
+    assert [h["new_status_id"] for h in view["status_history"] if h["source"] == "api"] == [10]
 
 
 @pytest.mark.asyncio

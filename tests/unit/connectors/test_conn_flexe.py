@@ -79,6 +79,21 @@ async def test_an_order_becomes_one_outbound_order_however_often_it_is_sent(flex
 
 
 @pytest.mark.asyncio
+async def test_the_next_attempt_after_every_answer_was_lost_gets_the_order_flexe_made(flexe: Flexe) -> None:
+    lost = {"kind": "timeout", "when": "after", "count": 3, "path_prefix": "/outbound_orders"}
+    await control(flexe.sim, "POST", "/_sim/faults", lost)
+    first = request_for(journey_state(2, "BC-702"), "flexe", "send_to_fulfillment", action_id="run-1")
+
+    failed = await answer(flexe.connector, first, flexe.publisher)
+    retried = await answer(flexe.connector, first.model_copy(update={"attempt": 2}), flexe.publisher)
+
+    assert failed is not None and not failed.success
+    [order] = (await control(flexe.sim, "GET", "/_sim/outbound_orders"))["outbound_orders"]
+    assert retried is not None and retried.success and retried.data == {"provider_order_id": order["id"]}
+    assert (await control(flexe.sim, "GET", "/_sim/holdings"))["holdings"] == {"BC-702": 1}
+
+
+@pytest.mark.asyncio
 async def test_an_order_flexe_finds_invalid_fails_with_flexes_reasons(flexe: Flexe) -> None:
     state = journey_state(2, "BC-701")
     state = state.model_copy(update={"ship_to": state.ship_to.model_copy(update={"postal_code": ""})})

@@ -1,5 +1,5 @@
 """The F&O connector against the F&O simulator: sales orders in one $batch changeset,
-idempotent by order reference; the status of F&O's own orders sent back; business events
+idempotent by their SalesOrderNumber; the status of F&O's own orders sent back; business events
 and dual-write orders turned into commands, deduplicated and in ControlNumber order."""
 
 from __future__ import annotations
@@ -106,6 +106,71 @@ async def test_an_answer_lost_after_the_create_is_not_a_second_order(fno: Fno) -
     assert result.success and result.data == {"provider_order_id": "BC-502"}
     assert len(await fno.orders_for("BC-502")) == 1
     assert len(await requests_to(fno.sim, "POST", "/data/$batch")) == 2
+
+
+@pytest.mark.asyncio
+async def test_every_attempt_of_one_step_names_one_sales_order_even_when_all_answers_are_lost(
+    fno: Fno,
+) -> None:
+    lost = {"kind": "timeout", "when": "after", "count": 3, "path_prefix": "/data/$batch"}
+    await control(fno.sim, "POST", "/_sim/faults", lost)
+    state = journey_state(1, "BC-520")
+    first = request_for(state, "fno", "send_to_fulfillment", action_id="step-run-1")
+    second = first.model_copy(update={"attempt": 2})
+
+    failed = await answer(fno.connector, first, fno.publisher)
+    retried = await answer(fno.connector, second, fno.publisher)
+
+    assert failed is not None and not failed.success and "no answer after 3 tries" in failed.details
+    assert retried is not None and retried.success and retried.data == {"provider_order_id": "BC-520"}
+    assert retried.details == "sales order BC-520 already has these lines"
+    [order] = await fno.orders_for("BC-520")
+    assert len(order["lines"]) == len(state.lines)
+    holdings = await control(fno.sim, "GET", "/_sim/holdings?ref=BC-520")
+    assert holdings["holdings"] == {"BC-520": 1}
+
+
+@pytest.mark.asyncio
+async def test_a_sales_order_of_our_number_made_for_another_order_is_never_taken_as_ours(fno: Fno) -> None:
+    await control(
+        fno.sim,
+        "POST",
+        "/_sim/salesorders",
+        {
+            "SalesOrderNumber": "BC-521",
+            "OrderingCustomerAccountNumber": "US-001",
+            "CustomersOrderReference": "X-9",
+        },
+    )
+
+    result = await fno.act(journey_state(1, "BC-521"), "send_to_fulfillment")
+
+    assert not result.success
+    assert result.details == "sales order BC-521 in usmf belongs to 'X-9', not BC-521"
+    assert await requests_to(fno.sim, "POST", "/data/$batch") == []
+
+
+@pytest.mark.asyncio
+async def test_lines_another_try_added_first_are_refused_as_existing_and_count_as_done(
+    fno: Fno, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state = journey_state(6, "BC-522")
+    first = state.lines[0]
+    released = first.model_copy(update={"line_id": "2", "sku": "SKU-RELEASED"})
+    state = state.model_copy(update={"lines": (first, released)})
+    await fno.act(state, "send_to_billing", sync_lines="with_warehouse", lines="1")
+    send = fno.connector._changeset
+
+    async def raced(requests: Any, deadline: float) -> str | None:
+        await send(requests, deadline)  # the other try, whose answer we never see
+        return await send(requests, deadline)
+
+    monkeypatch.setattr(fno.connector, "_changeset", raced)
+    result = await fno.act(state, "send_to_billing", sync_lines="with_warehouse", lines="2")
+
+    assert result.success and result.details == "1 lines added to sales order BC-522"
+    [order] = await fno.orders_for("BC-522")
+    assert [x["LineNumber"] for x in order["lines"]] == [1.0, 2.0]
 
 
 @pytest.mark.asyncio

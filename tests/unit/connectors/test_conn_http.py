@@ -171,6 +171,19 @@ async def test_a_timeout_is_retried_and_reported(serve: Serve) -> None:
 
 
 @pytest.mark.asyncio
+async def test_a_write_sent_once_is_not_sent_again_after_a_5xx_but_waits_out_a_429(serve: Serve) -> None:
+    waits = Waits()
+    script = Script(status(429, **{"Retry-After": "1"}), status(503))
+    http = await client(serve, script, waits)
+    with pytest.raises(ProviderHttpError) as failure:
+        await http.request("POST", "/A_SalesOrder", json_body={}, once=True)
+    await http.close()
+
+    assert str(failure.value) == "HTTP 503 after 2 tries: POST /A_SalesOrder: sim 503"
+    assert len(script.calls) == 2 and waits.seconds == [1.0]
+
+
+@pytest.mark.asyncio
 async def test_no_retry_waits_past_the_deadline(serve: Serve) -> None:
     waits = Waits()
     now = [100.0]

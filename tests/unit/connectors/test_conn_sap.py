@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -14,7 +15,7 @@ from conn_testing import RecordingPublisher, Serve, control, drain, journey_stat
 from connectors.actions import answer
 from connectors.config import Secret
 from connectors.http import ProviderHttp, RetryPolicy
-from connectors.sap import SALES, SapConnector, SapOptions, SapSession, basic
+from connectors.sap import SALES, SapConnector, SapOptions, SapSession, basic, request_id
 from connectors.state import ConnectorStore
 from connectors.webhooks import make_web_app
 from simulators.sap import SapSettings, SapSimulator
@@ -40,17 +41,26 @@ class Sap:
         return number
 
 
-@pytest_asyncio.fixture
-async def sap(serve: Serve, store: ConnectorStore, publisher: RecordingPublisher) -> AsyncIterator[Sap]:
-    sim = await serve(SapSimulator(SapSettings(time_scale=0.001)).make_app())
-    api = ProviderHttp(sim, "sap", RetryPolicy(tries=3, backoff=0.01), unsafe_cookies=True)
+async def started(serve: Serve, store: ConnectorStore, publisher: RecordingPublisher, **settings: Any) -> Sap:
+    """The simulator (``settings`` over short delays) and a connector pointed at it."""
+    sim = await serve(SapSimulator(SapSettings(time_scale=0.001, hang_seconds=1.0, **settings)).make_app())
+    api = ProviderHttp(sim, "sap", RetryPolicy(tries=3, timeout=0.3, backoff=0.01), unsafe_cookies=True)
     session = SapSession(api, basic("SIM_USER", Secret("SAP_PASSWORD", "sim-sap-password")))
     api.auth = session
     connector = SapConnector(api, session, store, publisher, SapOptions())
     url = await serve(make_web_app("sap", connector.routes(), 256 * 1024))
     await control(sim, "PUT", "/_sim/config", {"webhook_url": f"{url}/webhooks/sap"})
-    yield Sap(sim, connector, publisher)
-    await connector.close()
+    return Sap(sim, connector, publisher)
+
+
+@pytest_asyncio.fixture
+async def sap(serve: Serve, store: ConnectorStore, publisher: RecordingPublisher) -> AsyncIterator[Sap]:
+    started_sap = await started(serve, store, publisher)
+    yield started_sap
+    await started_sap.connector.close()
+
+
+LOST = {"kind": "timeout", "when": "after", "method": "POST", "path_prefix": f"/{SALES}/A_SalesOrder"}
 
 
 @pytest.mark.asyncio
@@ -120,3 +130,69 @@ async def test_a_billing_event_sap_cannot_explain_yet_is_refused_and_taken_on_re
     assert [c.envelope.order_id for c in sap.publisher.of(RecordInvoiced)] == ["FNO-USMF-000044"]
     [delivery] = (await control(sap.sim, "GET", "/_sim/deliveries"))["deliveries"]
     assert [a["status"] for a in delivery["attempts"]] == [503, 204]
+
+
+def test_the_request_id_is_one_guid_per_action_whatever_the_attempt() -> None:
+    state = journey_state(5, "FNO-USMF-000050")
+    first = request_for(state, "sap", "send_to_billing", action_id="run-1")
+    retry = first.model_copy(update={"attempt": 3})
+    rerun = request_for(state, "sap", "send_to_billing", action_id="run-2")
+
+    assert request_id(first) == request_id(retry) != request_id(rerun)
+    assert len(request_id(first)) == 32 and int(request_id(first), 16) >= 0
+
+
+@pytest.mark.asyncio
+async def test_a_create_whose_answer_was_lost_is_answered_again_by_its_request_id(sap: Sap) -> None:
+    await control(sap.sim, "POST", "/_sim/faults", LOST)
+    request = request_for(journey_state(5, "FNO-USMF-000051"), "sap", "send_to_billing")
+
+    result = await answer(sap.connector, request, sap.publisher)
+
+    assert result is not None and result.success and result.details.endswith("(the first answer again)")
+    posts = await requests_to(sap.sim, "POST", f"/{SALES}/A_SalesOrder")
+    assert len(posts) == 2
+    sent = {(p["headers"]["RequestID"], p["headers"]["RepeatabilityCreation"]) for p in posts}
+    assert [rid for rid, _ in sent] == [request_id(request)]
+    holdings = await control(sap.sim, "GET", "/_sim/holdings")
+    assert holdings["holdings"] == {"FNO-USMF-000051": 1}
+
+
+@pytest.mark.asyncio
+async def test_the_next_attempt_of_a_step_whose_answers_were_all_lost_finds_the_order(sap: Sap) -> None:
+    await control(sap.sim, "POST", "/_sim/faults", {**LOST, "count": 3})
+    first = request_for(journey_state(5, "FNO-USMF-000052"), "sap", "send_to_billing", action_id="run-1")
+
+    failed = await answer(sap.connector, first, sap.publisher)
+    retried = await answer(sap.connector, first.model_copy(update={"attempt": 2}), sap.publisher)
+
+    assert failed is not None and not failed.success
+    assert retried is not None and retried.success and retried.details.endswith("already exists")
+    posts = await requests_to(sap.sim, "POST", f"/{SALES}/A_SalesOrder")
+    assert {p["headers"]["RequestID"] for p in posts} == {request_id(first)}
+    assert (await control(sap.sim, "GET", "/_sim/holdings"))["holdings"] == {"FNO-USMF-000052": 1}
+
+
+@pytest.mark.asyncio
+async def test_without_idempotent_services_sales_orders_are_created_plainly_and_never_sent_twice(
+    serve: Serve, store: ConnectorStore, publisher: RecordingPublisher
+) -> None:
+    sap = await started(serve, store, publisher, idempotent_services=False)
+    first = request_for(journey_state(5, "FNO-USMF-000053"), "sap", "send_to_billing")
+    lost = request_for(journey_state(5, "FNO-USMF-000054"), "sap", "send_to_billing")
+    try:
+        plain = await answer(sap.connector, first, sap.publisher)
+        await control(sap.sim, "POST", "/_sim/faults", LOST)
+        unanswered = await answer(sap.connector, lost, sap.publisher)
+        found = await answer(sap.connector, lost.model_copy(update={"attempt": 2}), sap.publisher)
+    finally:
+        await sap.connector.close()
+
+    assert plain is not None and plain.success
+    assert unanswered is not None and not unanswered.success and "no answer after 1 try" in unanswered.details
+    assert found is not None and found.success and found.details.endswith("already exists")
+    posts = await requests_to(sap.sim, "POST", f"/{SALES}/A_SalesOrder")
+    assert ["RequestID" in p["headers"] for p in posts] == [True, False, False]  # refused, sent, lost
+    assert posts[0]["status"] == 400
+    holdings = await control(sap.sim, "GET", "/_sim/holdings")
+    assert holdings["holdings"] == {"FNO-USMF-000053": 1, "FNO-USMF-000054": 1}

@@ -287,3 +287,43 @@ async def test_an_injected_503_comes_in_the_v2_error_shape_with_rate_limit_heade
     assert await failed.json() == [{"status": 503, "message": "Service Unavailable"}]
     assert all(name in failed.headers for name in RATE_HEADERS)
     assert statuses.status == 200 and len(await statuses.json()) == 15
+
+
+@pytest.mark.asyncio
+async def test_the_same_status_written_again_changes_nothing_and_fires_nothing(
+    start: Start, receiver: Receiver
+) -> None:
+    client = await start(store(receiver))
+    await new_order(client)
+    await client.put(f"{V2}/orders/100", json={"status_id": 2}, headers=TOKEN)
+    await drained(client)
+    fired = len(receiver.calls)
+
+    again = await client.put(f"{V2}/orders/100", json={"status_id": 2}, headers=TOKEN)
+    await drained(client)
+    view = await (await client.get("/_sim/orders/100")).json()
+
+    assert again.status == 200 and (await again.json())["status_id"] == 2
+    assert len(receiver.calls) == fired
+    assert [h["new_status_id"] for h in view["status_history"] if h["source"] == "api"] == [2]
+
+
+@pytest.mark.asyncio
+async def test_a_shipment_sent_again_is_refused_and_holdings_count_shipments_per_order(start: Start) -> None:
+    client = await start(store())
+    view = await new_order(client, products=[{"sku": "A", "quantity": 2}])
+    await new_order(client)
+    body = {
+        "order_address_id": view["shipping_addresses"][0]["id"],
+        "items": [{"order_product_id": view["products"][0]["id"], "quantity": 2}],
+        "tracking_number": "1Z999",
+        "shipping_provider": "ups",
+    }
+
+    first = await client.post(f"{V2}/orders/100/shipments", json=body, headers=TOKEN)
+    again = await client.post(f"{V2}/orders/100/shipments", json=body, headers=TOKEN)
+    holdings = await (await client.get("/_sim/holdings")).json()
+
+    assert first.status == 201
+    assert again.status == 400 and "left to ship" in (await again.json())[0]["message"]
+    assert (holdings["kind"], holdings["key"], holdings["holdings"]) == ("shipments", "order id", {"100": 1})

@@ -168,3 +168,15 @@ async def test_a_bad_payload_fault_still_creates_the_order(start: Start) -> None
     with pytest.raises(ValueError):
         await garbled.json()
     assert again.status == 200 and (await again.json())["externalId"] == "IOM-1"
+
+
+@pytest.mark.asyncio
+async def test_holdings_count_outbound_orders_per_external_id(start: Start) -> None:
+    client = await start(flexe())
+    for external_id in ("IOM-1", "IOM-1", "IOM-2"):
+        await client.post("/outbound_orders", json=outbound(external_id), headers=AUTH)
+
+    holdings = await (await client.get("/_sim/holdings")).json()
+
+    assert (holdings["kind"], holdings["key"]) == ("outbound orders", "externalId")
+    assert holdings["holdings"] == {"IOM-1": 1, "IOM-2": 1} and holdings["duplicates"] == {}

@@ -370,3 +370,59 @@ async def test_an_injected_500_comes_in_the_odata_error_shape(start: Start) -> N
 
     assert failed.status == 500 and set((await failed.json())["error"]) == {"code", "message", "innererror"}
     assert (await listed.json())["value"] == []
+
+
+@pytest.mark.asyncio
+async def test_a_second_header_or_line_under_an_existing_key_is_refused_as_already_existing(
+    start: Start,
+) -> None:
+    client = await start(fno())
+    auth = await bearer(client)
+    header = {
+        "SalesOrderNumber": "BC-100",
+        "OrderingCustomerAccountNumber": "US-001",
+        "CustomersOrderReference": "BC-100",
+    }
+    created = await client.post(HEADERS, json=header, headers=auth)
+    first_line = await client.post("/data/SalesOrderLines", json=line("BC-100", LineNumber=1), headers=auth)
+
+    again = await client.post(HEADERS, json=header, headers=auth)
+    line_again = await client.post("/data/SalesOrderLines", json=line("BC-100", LineNumber=1.0), headers=auth)
+    next_line = await client.post("/data/SalesOrderLines", json=line("BC-100", LineNumber=2), headers=auth)
+
+    assert created.status == first_line.status == next_line.status == 201
+    for refused, table in ((again, "Sales orders (SalesTable)"), (line_again, "Order lines (SalesLine)")):
+        error = (await refused.json())["error"]
+        assert refused.status == 400
+        assert error["innererror"]["type"].endswith("AxODataWriteException")
+        assert f"Cannot create a record in {table}. Sales order: BC-100" in error["innererror"]["message"]
+        assert error["innererror"]["message"].endswith("The record already exists.")
+
+
+@pytest.mark.asyncio
+async def test_holdings_count_the_sales_orders_made_over_odata_per_customers_order_reference(
+    start: Start,
+) -> None:
+    client = await start(fno())
+    auth = await bearer(client)
+    await sales_order(client, auth, "BC-100")
+    await sales_order(client, auth, "BC-100")
+    await sales_order(client, auth, "BC-101")
+    made_in_fno = await client.post(
+        "/_sim/salesorders",
+        json={"OrderingCustomerAccountNumber": "US-001", "CustomersOrderReference": "BC-102"},
+    )
+
+    everything = await (await client.get("/_sim/holdings")).json()
+    one = await (await client.get("/_sim/holdings?ref=BC-999")).json()
+
+    assert made_in_fno.status == 201
+    assert everything == {
+        "simulator": "fno",
+        "kind": "sales orders",
+        "key": "CustomersOrderReference",
+        "total": 3,
+        "holdings": {"BC-100": 2, "BC-101": 1},
+        "duplicates": {"BC-100": 2},
+    }
+    assert one["holdings"] == {"BC-999": 0} and one["total"] == 0

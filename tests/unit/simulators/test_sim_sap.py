@@ -273,3 +273,99 @@ async def test_a_head_request_fetches_a_token_and_item_uris_resolve(start: Start
 
     assert head.status == 200
     assert (await item.json())["d"]["Material"] == "TG11"
+
+
+REPEATABLE = {
+    "RequestID": "0A1B2C3D4E5F60718293A4B5C6D7E8F9",
+    "RepeatabilityCreation": "2024-03-18T14:39:47Z",
+}
+
+
+@pytest.mark.asyncio
+async def test_a_repeatable_create_sent_again_gets_the_first_answer_and_makes_no_second_order(
+    start: Start,
+) -> None:
+    client = await start(sap())
+    headers = {**await csrf(client), **REPEATABLE}
+
+    first = await client.post(f"{SO}/A_SalesOrder", json=ORDER, headers=headers)
+    again = await client.post(f"{SO}/A_SalesOrder", json=ORDER, headers=headers)
+    other = await client.post(f"{SO}/A_SalesOrder", json=ORDER, headers={**headers, "RequestID": "F" * 32})
+
+    assert first.status == again.status == 201
+    assert first.headers["RepeatabilityResult"] == again.headers["RepeatabilityResult"] == "accepted"
+    assert (await first.json()) == (await again.json())
+    assert again.headers["Location"] == first.headers["Location"]
+    assert (
+        other.status == 201
+        and (await other.json())["d"]["SalesOrder"] != (await first.json())["d"]["SalesOrder"]
+    )
+    holdings = await (await client.get("/_sim/holdings")).json()
+    assert holdings["holdings"] == {"IOM-250": 2} and holdings["key"] == "PurchaseOrderByCustomer"
+
+
+@pytest.mark.asyncio
+async def test_a_repeatable_request_keeps_its_first_failure_and_plain_requests_are_not_kept(
+    start: Start,
+) -> None:
+    client = await start(sap())
+    headers = {**await csrf(client), **REPEATABLE}
+    invalid = {**ORDER, "SoldToParty": ""}
+
+    refused = await client.post(f"{SO}/A_SalesOrder", json=invalid, headers=headers)
+    fixed_but_same_id = await client.post(f"{SO}/A_SalesOrder", json=ORDER, headers=headers)
+    plain = [
+        await client.post(f"{SO}/A_SalesOrder", json=ORDER, headers=await csrf(client)) for _ in range(2)
+    ]
+
+    assert refused.status == fixed_but_same_id.status == 400
+    assert fixed_but_same_id.headers["RepeatabilityResult"] == "accepted"
+    assert "RepeatabilityResult" not in plain[0].headers
+    assert [p.status for p in plain] == [201, 201]
+    holdings = await (await client.get("/_sim/holdings?ref=IOM-250")).json()
+    assert holdings["holdings"] == {"IOM-250": 2} and holdings["duplicates"] == {"IOM-250": 2}
+
+
+@pytest.mark.asyncio
+async def test_an_answer_lost_after_the_create_is_answered_again_from_the_first_execution(
+    start: Start,
+) -> None:
+    client = await start(sap(hang_seconds=0.2))
+    headers = {**await csrf(client), **REPEATABLE}
+    await client.post(
+        "/_sim/faults",
+        json={"kind": "timeout", "when": "after", "method": "POST", "path_prefix": f"{SO}/A_SalesOrder"},
+    )
+
+    with pytest.raises(asyncio.TimeoutError):
+        await client.post(
+            f"{SO}/A_SalesOrder", json=ORDER, headers=headers, timeout=aiohttp.ClientTimeout(total=0.05)
+        )
+    again = await client.post(f"{SO}/A_SalesOrder", json=ORDER, headers=headers)
+
+    assert again.status == 201 and again.headers["RepeatabilityResult"] == "accepted"
+    listing = await (await client.get("/_sim/salesorders")).json()
+    assert [o["SalesOrder"] for o in listing["salesorders"]] == [(await again.json())["d"]["SalesOrder"]]
+
+
+@pytest.mark.asyncio
+async def test_without_idempotent_services_a_repeatable_request_is_refused_unexecuted(start: Start) -> None:
+    client = await start(sap(idempotent_services=False))
+    headers = await csrf(client)
+
+    refused = await client.post(f"{SO}/A_SalesOrder", json=ORDER, headers={**headers, **REPEATABLE})
+
+    assert refused.status == 400 and refused.headers["RepeatabilityResult"] == "unsupported"
+    assert (await refused.json())["error"]["code"] == "/IWBEP/CM_COS/001"
+    assert (await (await client.get("/_sim/holdings")).json())["total"] == 0
+
+
+@pytest.mark.asyncio
+async def test_a_request_id_that_is_not_a_guid_is_refused(start: Start) -> None:
+    client = await start(sap())
+    headers = {**await csrf(client), **REPEATABLE, "RequestID": "not-a-guid"}
+
+    refused = await client.post(f"{SO}/A_SalesOrder", json=ORDER, headers=headers)
+
+    assert refused.status == 400
+    assert (await (await client.get("/_sim/holdings")).json())["holdings"] == {}
