@@ -26,6 +26,7 @@ from aiohttp import web
 
 from streams.adapters.command_bus import CommandBus
 from streams.adapters.http.app import Reprocess, create_app
+from streams.adapters.http.desk import Publish
 from streams.adapters.kafka import create_topics
 from streams.bootstrap import Components, bootstrap
 from streams.domain.commands import Command, CommandEnvelope, ReprocessOrder
@@ -134,6 +135,20 @@ def reprocess_publisher(c: Components, make: MakeReprocess | None) -> Reprocess 
     return publish
 
 
+def command_publisher(c: Components) -> Publish:
+    """The order desk's write routes: publish their commands to order.commands."""
+    bus = CommandBus(c.settings, c.topics, c.codec)
+
+    def send(command: Command) -> None:
+        bus.send(command)
+        bus.flush(10)
+
+    async def publish(command: Command) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, send, command)
+
+    return publish
+
+
 def _progress_printer(label: str) -> Callable[[Progress], None]:
     def progress(p: Progress) -> None:
         err(f"  {label} {p.events:,} events, {p.orders:,} orders ({p.rate:,.0f} events/s)")
@@ -148,7 +163,13 @@ def _api(args: argparse.Namespace) -> int:
     projection = open_projection(c, args.name, fresh=args.rebuild)
     runner = ProjectionRunner(c.settings, c.topics, projection, name=args.name)
     token = os.environ.get(TOKEN_VARIABLE) or None
-    app = create_app(projection, token=token, reprocess_order=reprocess_publisher(c, REPROCESS_COMMAND))
+    app = create_app(
+        projection,
+        token=token,
+        reprocess_order=reprocess_publisher(c, REPROCESS_COMMAND),
+        publish=command_publisher(c),
+        handling=c.order_handling,
+    )
     try:
         return asyncio.run(_serve(app, runner, args))
     finally:
