@@ -22,9 +22,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Event-sourced order management on Apache Kafka.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    from streams.entrypoints import api_cli, inventory_cli, order_cli, schemas_cli
+    from streams.entrypoints import api_cli, desk_cli, inventory_cli, order_cli, schemas_cli
 
     order_cli.register(sub)
+    desk_cli.register(sub)
     api_cli.register(sub)
     inventory_cli.register(sub)
     schemas_cli.register(sub)

@@ -14,31 +14,33 @@ order as it is then (the projection may be a moment behind), and ``GET
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ValidationError
 
-from streams.adapters.http.read_model import ReadModel
-from streams.domain import cancellation, edits, returns
-from streams.domain.commands import (
-    CancelOrder,
-    CancelOrderLines,
-    Command,
-    CommandEnvelope,
-    CreateOrder,
-    EditOrder,
-    RecordReturnReceived,
-    RequestReturn,
+from streams.adapters.desk_requests import (
+    CancelBody,
+    CloneBody,
+    CreateBody,
+    EditBody,
+    Plan,
+    ReceiptBody,
+    ReturnBody,
+    clone_id,
+    plan_cancel,
+    plan_clone,
+    plan_create,
+    plan_edit,
+    plan_receipt,
+    plan_return,
 )
+from streams.adapters.http.read_model import ReadModel
+from streams.domain.commands import Command
 from streams.domain.errors import DomainError, InvalidRequest, UnknownOrder
-from streams.domain.manual import clone
-from streams.domain.order import OrderState, ReturnStatus
+from streams.domain.order import OrderState
 from streams.domain.order_handling import DEFAULT_HANDLING, OrderHandling
-from streams.domain.values import Address, LineQuantity, OrderLine
 
 Publish = Callable[[Command], Awaitable[None]]
 """Puts a command on ``order.commands``."""
@@ -49,62 +51,6 @@ _READ_MODEL: web.AppKey[ReadModel] = web.AppKey("desk_read_model")
 SOURCE = "oms-api"
 
 B = TypeVar("B", bound=BaseModel)
-
-
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class CancelBody(_Body):
-    reason: str = Field(min_length=1)
-    lines: list[str] | None = None
-    """Line ids to cancel; none: the whole order."""
-    requested_by: str = "api"
-
-
-class EditBody(_Body):
-    editor: str = Field(min_length=1)
-    reason: str = Field(min_length=1)
-    quantities: dict[str, int] = Field(default_factory=dict)
-    """Line id -> new quantity."""
-    added_lines: list[OrderLine] = Field(default_factory=list)
-    removed_lines: list[str] = Field(default_factory=list)
-    ship_to: Address | None = None
-
-
-class ReturnBody(_Body):
-    rma_id: str | None = None
-    lines: dict[str, int] = Field(min_length=1)
-    """Line id -> units returned."""
-    reason: str = Field(min_length=1)
-    replacement: bool = False
-    source: str = "api"
-    requested_by: str = "api"
-
-
-class ReceiptBody(_Body):
-    provider: str = Field(min_length=1)
-    warehouse: str | None = None
-    site: str | None = None
-
-
-class CreateBody(_Body):
-    order_id: str | None = None
-    channel: str = Field(default=cancellation.INTERNAL_CHANNEL, min_length=1)
-    customer_id: str = Field(min_length=1)
-    currency: str = "USD"
-    ship_to: Address
-    lines: list[OrderLine] = Field(min_length=1)
-    attributes: dict[str, str] = Field(default_factory=dict)
-    company: str | None = None
-    invoice_customer: str | None = None
-    sales_origin: str | None = None
-    customer_reference: str | None = None
-
-
-class CloneBody(_Body):
-    order_id: str | None = None
-    customer_reference: str | None = None
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -130,16 +76,6 @@ async def _body(request: web.Request, model: type[B]) -> B:
         raise web.HTTPUnprocessableEntity(text=wrong) from None
 
 
-def _envelope(order_id: str, kind: str) -> CommandEnvelope:
-    return CommandEnvelope(
-        command_id=f"api-{kind}-{uuid.uuid4()}",
-        order_id=order_id,
-        issued_at=datetime.now(UTC),
-        correlation_id=f"api-{kind}/{order_id}",
-        source=SOURCE,
-    )
-
-
 def _order(request: web.Request) -> OrderState:
     order_id = request.match_info["order_id"]
     state = request.app[_READ_MODEL].order(order_id)
@@ -148,7 +84,8 @@ def _order(request: web.Request) -> OrderState:
     return state
 
 
-async def _accept(request: web.Request, command: Command, problem: DomainError | None) -> web.Response:
+async def _accept(request: web.Request, plan: Plan) -> web.Response:
+    command, problem = plan
     if problem is not None:
         return _error(_status_of(problem), str(problem))
     publish = request.app[PUBLISH]
@@ -163,95 +100,38 @@ async def _accept(request: web.Request, command: Command, problem: DomainError |
 
 async def cancel(request: web.Request) -> web.Response:
     state = _order(request)
-    body = await _body(request, CancelBody)
-    env = _envelope(state.order_id, "cancel")
-    command: Command
-    if body.lines is None:
-        command = CancelOrder(envelope=env, reason=body.reason, requested_by=body.requested_by)
-    else:
-        ids = tuple(body.lines)
-        command = CancelOrderLines(
-            envelope=env, line_ids=ids, reason=body.reason, requested_by=body.requested_by
-        )
-    return await _accept(request, command, cancellation.refusal(state, body.lines))
+    return await _accept(request, plan_cancel(state, await _body(request, CancelBody), SOURCE))
 
 
 async def edit(request: web.Request) -> web.Response:
     state = _order(request)
-    body = await _body(request, EditBody)
-    command = EditOrder(
-        envelope=_envelope(state.order_id, "edit"),
-        editor=body.editor,
-        reason=body.reason,
-        quantities=tuple(LineQuantity(line_id=k, quantity=v) for k, v in body.quantities.items()),
-        added_lines=tuple(body.added_lines),
-        removed_lines=tuple(body.removed_lines),
-        ship_to=body.ship_to,
-    )
-    return await _accept(request, command, edits.refusal(state, command))
+    return await _accept(request, plan_edit(state, await _body(request, EditBody), SOURCE))
 
 
 async def request_return(request: web.Request) -> web.Response:
     state = _order(request)
     body = await _body(request, ReturnBody)
-    command = RequestReturn(
-        envelope=_envelope(state.order_id, "return"),
-        rma_id=body.rma_id or f"RMA-{state.order_id}-{len(state.returns) + 1}",
-        lines=tuple(LineQuantity(line_id=k, quantity=v) for k, v in body.lines.items()),
-        reason=body.reason,
-        return_source=body.source,
-        requested_by=body.requested_by,
-        replacement=body.replacement,
-    )
-    return await _accept(request, command, returns.refusal(state, command, request.app[HANDLING]))
+    return await _accept(request, plan_return(state, body, SOURCE, request.app[HANDLING]))
 
 
 async def receive_return(request: web.Request) -> web.Response:
     state = _order(request)
     body = await _body(request, ReceiptBody)
-    rma = request.match_info["rma_id"]
-    command = RecordReturnReceived(
-        envelope=_envelope(state.order_id, "return-received"),
-        rma_id=rma,
-        provider=body.provider,
-        warehouse=body.warehouse,
-        site=body.site,
-    )
-    problem = None
-    try:
-        returns.open_return(state, rma, ReturnStatus.REQUESTED)
-    except DomainError as exc:
-        problem = exc
-    return await _accept(request, command, problem)
+    return await _accept(request, plan_receipt(state, request.match_info["rma_id"], body, SOURCE))
 
 
 async def create_order(request: web.Request) -> web.Response:
     body = await _body(request, CreateBody)
-    order_id = body.order_id or f"MAN-{uuid.uuid4().hex[:10].upper()}"
-    if request.app[_READ_MODEL].order(order_id) is not None:
-        return _error(409, f"order {order_id} already exists")
-    fields = body.model_dump(exclude={"order_id", "ship_to", "lines"})
-    command = CreateOrder(
-        envelope=_envelope(order_id, "create"),
-        ship_to=body.ship_to,
-        lines=tuple(body.lines),
-        is_manual=True,
-        **fields,
-    )
-    ids = [x.line_id for x in command.lines]
-    dupes = sorted({i for i in ids if ids.count(i) > 1})
-    problem = InvalidRequest(order_id, f"duplicate line ids {dupes}") if dupes else None
-    return await _accept(request, command, problem)
+    existing = request.app[_READ_MODEL].order(body.order_id) if body.order_id else None
+    return await _accept(request, plan_create(body, existing, SOURCE))
 
 
 async def clone_order(request: web.Request) -> web.Response:
     state = _order(request)
     body = await _body(request, CloneBody)
-    order_id = body.order_id or f"{state.order_id}-C{uuid.uuid4().hex[:6].upper()}"
-    if request.app[_READ_MODEL].order(order_id) is not None:
-        return _error(409, f"order {order_id} already exists")
-    command = clone(state, _envelope(order_id, "clone"), body.customer_reference)
-    return await _accept(request, command, None)
+    new_id = clone_id(state, body)
+    existing = request.app[_READ_MODEL].order(new_id)
+    return await _accept(request, plan_clone(state, body, new_id, existing, SOURCE))
 
 
 def add_desk_routes(

@@ -191,7 +191,7 @@ async def test_a_manual_order_is_published_as_a_manual_create(desk: Client, publ
     assert isinstance(command, CreateOrder)
     assert (command.is_manual, command.sales_origin, command.customer_reference) == (True, "PHONE", "PO-1")
     status, body = await _post(desk, "/orders", {**order, "order_id": COMPLETED})
-    assert status == 409 and body["error"] == f"order {COMPLETED} already exists"
+    assert status == 409 and body["error"] == f"order {COMPLETED}: already exists"
     status, body = await _post(desk, "/orders", {**order, "lines": []})
     assert status == 422 and body["error"].startswith("lines:")
 
