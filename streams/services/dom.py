@@ -61,6 +61,7 @@ from streams.domain.sourcing import (
     source_order,
 )
 from streams.domain.transitions import CANCELED
+from streams.services.dom_desk import DESK_ACTIONS, RESTOCK, CannotRestock, releases, restocks
 from streams.services.inventory import InventoryFeed, InventoryView, ReservationFate, inventory_envelope
 from streams.settings import Settings
 
@@ -510,11 +511,33 @@ class DomCoordinator:
             queue.append((offset, None))
             return
         queue.append((offset, request.action_id))
+        if request.action in DESK_ACTIONS:
+            self._desk(request)
+            queue[-1] = (offset, None)
+            return
         if request.action != ACTION:
             self._answer_failure(request, f"DOM does not do '{request.action}'")
             queue[-1] = (offset, None)
             return
         self.sagas.start(request, partition, offset)
+
+    def _desk(self, request: ProviderActionRequest) -> None:
+        """A cancel (release the lines' reservations) or a return (restock it): inventory
+        commands out, then the answer."""
+        order = OrderState.model_validate_json(request.order_json)
+        try:
+            if request.action == RESTOCK:
+                commands = restocks(request, order, self.config)
+            else:
+                commands = releases(request, order)
+        except CannotRestock as exc:
+            self._answer_failure(request, str(exc))
+            return
+        for command in commands:
+            self.feed.send(command)
+        self.feed.flush(10)
+        what = "units restocked" if request.action == RESTOCK else "reservations released"
+        self._send_answer(request, True, f"{len(commands)} {what}", {})
 
     # -- answers and offsets
     def _answer(self, request: ProviderActionRequest, plan: FulfillmentPlan) -> None:
