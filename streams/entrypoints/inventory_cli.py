@@ -8,6 +8,7 @@ import argparse
 import logging
 import signal
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +85,13 @@ def register(sub: Any) -> None:
     )
     run.add_argument("--every", type=float, default=None, metavar="SECONDS", help="repeat until Ctrl-C")
     run.add_argument("--config", type=Path, default=DEFAULT_DOM_CONFIG, help="sources (safety stock)")
+    run.add_argument(
+        "--as-of",
+        type=datetime.fromisoformat,
+        default=None,
+        metavar="ISO-TIME",
+        help="run as if it were then (e.g. a preorder's launch date, 2030-01-15T08:00:00+00:00)",
+    )
     run.set_defaults(run=_backorders_run)
     log = jobs.add_parser("log", help="what the job's runs processed")
     log.add_argument("--last", type=int, default=10)
@@ -176,7 +184,8 @@ def _backorders_run(args: argparse.Namespace) -> int:
     create_topics(c.settings, c.topics)
     job = BackorderJob(c.settings, c.topics, c.codec, config)
     if args.every is None:
-        _print_run(job.run_once())
+        as_of = args.as_of if args.as_of is None or args.as_of.tzinfo else args.as_of.replace(tzinfo=UTC)
+        _print_run(job.run_once(now=as_of))
         return 0
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -1,4 +1,6 @@
-"""The backorder job: re-source held lines when stock arrives, cancel those past their SLA.
+"""The backorder job: re-source held lines when stock arrives, cancel those past their SLA,
+and release preorders from their launch date (DOM sources them, or they wait in Backorder
+hold).
 
 Like IOM's background Back-Order job: periodic (``oms backorders run --every 60``) or run
 once (``oms backorders run``), and every run leaves a log entry on
@@ -22,7 +24,14 @@ from streams.adapters.avro import AvroCodec
 from streams.adapters.command_bus import CommandBus
 from streams.adapters.kafka import consumer_config, producer_config, read_to_end, value_of
 from streams.adapters.topics import TopicRegistry
-from streams.domain.backorders import BackorderJobRun, describe, held_lines, past_sla, worth_rechecking
+from streams.domain.backorders import (
+    BackorderJobRun,
+    describe,
+    due_preorders,
+    held_lines,
+    past_sla,
+    worth_rechecking,
+)
 from streams.domain.commands import CancelOrderLines, CheckBackorders, Command, CommandEnvelope
 from streams.domain.order import LineState, OrderState
 from streams.domain.sourcing import DomConfig
@@ -42,6 +51,11 @@ def _sla_text(line: LineState) -> str:
     if span >= timedelta(hours=1) and span % timedelta(hours=1) == timedelta(0):
         return f"{span // timedelta(hours=1)}h"
     return f"{span.total_seconds():g}s"
+
+
+def _sourcing(state: OrderState) -> bool:
+    """DOM is on the order's held lines already."""
+    return any(p.params.get("scope") == "backorders" for p in state.pending_actions)
 
 
 def stock_check(view: InventoryView, config: DomConfig) -> Callable[[str, int], bool]:
@@ -64,7 +78,7 @@ def decide_run(
     canceled: list[str] = []
     held_total = waiting = 0
     for state in states:
-        held = held_lines(state)
+        held = held_lines(state, now)  # backordered, and preorders whose launch has come
         if not held:
             continue
         held_total += len(held)
@@ -94,6 +108,7 @@ def decide_run(
         gone = {line.line_id for line in overdue}
         still = [line for line in held if line.line_id not in gone]
         ready = worth_rechecking(state, has_stock) if still else []
+        ready += [x for x in due_preorders(state, now) if x not in ready and not _sourcing(state)]
         ready = [line for line in ready if line.line_id not in gone]
         if ready:
             commands.append(

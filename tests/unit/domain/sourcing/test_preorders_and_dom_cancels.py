@@ -16,6 +16,7 @@ from streams.domain.events import BackorderCheckStarted, OrderLinesPreordered
 from streams.domain.order import OrderState
 from streams.domain.transitions import BACKORDER_HOLD, CANCELED, ON_HOLD, PREORDER_HOLD
 from streams.domain.values import OrderLine
+from streams.services.backorders import decide_run
 
 ORDER = "ORD-6"
 PREORDER = "SKU-CONSOLE-X"  # config/products.yaml: launches 2030-01-15
@@ -149,3 +150,15 @@ def test_the_order_handling_settings_reach_doms_request_and_a_steps_own_params_w
     )
     _order(j2, "TEE")
     assert next(r for r in j2.requests() if r.provider == "dom").params["backorders"] == "disabled"
+
+
+def test_the_backorder_job_sends_a_launched_preorder_to_dom_stock_or_not_and_leaves_an_early_one() -> None:
+    j = _journey({("TEE", "SEA-DC"): 5})
+    state = _order(j, "TEE", PREORDER)
+
+    early, *_ = decide_run([state], lambda sku, n: False, datetime(2030, 1, 14, tzinfo=UTC), "run-0")
+    launched, rechecked, _, held, waiting = decide_run([state], lambda sku, n: False, LAUNCH, "run-1")
+
+    assert early == []
+    assert [type(c).__name__ for c in launched] == ["CheckBackorders"]
+    assert (rechecked, held, waiting) == ([f"{ORDER}: 2"], 1, 0)
