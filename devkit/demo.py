@@ -186,6 +186,10 @@ def _drive(
     )
     for order_id, why in world.notes.items():
         print(f"  {order_id}: {why}")
+    scenes = [n for n in world.notes if n.startswith("desk:")]
+    if scenes:
+        print(f"\nFAILED: the order desk's {', '.join(scenes)} did not play to the end")
+        return 1
     if done != len(journeys):
         print(f"\nFAILED: only {done}/{len(journeys)} orders settled")
         return 1

@@ -160,6 +160,8 @@ class CheckBackorders(Command):
     """From the backorder job: source the order's held lines again."""
 
     job_run: str = ""
+    as_of: datetime | None = None
+    """The job's "now" when it was run as of another time (a preorder's launch date)."""
 
 
 class EditOrder(Command):

@@ -587,7 +587,7 @@ def _check_backorders(c: CheckBackorders, state: OrderState | None, table: Trans
     held = tuple(
         line.line_id
         for line in state.parked_lines
-        if state.line_status(line) != CANCELED and launched(line, c.envelope.issued_at)
+        if state.line_status(line) != CANCELED and launched(line, c.as_of or c.envelope.issued_at)
     )
     if not held or any(p.params.get("scope") == "backorders" for p in state.pending_actions):
         return []

@@ -57,12 +57,16 @@ NOTIFICATION_ACTIONS = frozenset({"update_channel_status", "refund_payment", *CA
 
 def runs_on_terminal(state: OrderState, step_id: str, action: str) -> bool:
     """The one exception to "a terminal order has no open step": notifications, and the
-    steps of a return still open (a Completed order takes returns)."""
+    steps of a return still open (a Completed order takes returns). A return is open until
+    it is refunded and every step it started has settled (a restock may answer after the
+    credit note)."""
     if action in NOTIFICATION_ACTIONS:
         return True
     rma = return_of_step(step_id)
     opened = state.return_(rma) if rma is not None else None
-    return opened is not None and opened.open
+    if opened is None:
+        return False
+    return opened.open or any(return_of_step(p.step) == rma for p in state.pending_actions)
 
 
 REPLACEMENT_ACTION = "create_replacement"

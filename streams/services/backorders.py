@@ -69,9 +69,15 @@ def stock_check(view: InventoryView, config: DomConfig) -> Callable[[str, int], 
 
 
 def decide_run(
-    states: list[OrderState], has_stock: Callable[[str, int], bool], now: datetime, run_id: str
+    states: list[OrderState],
+    has_stock: Callable[[str, int], bool],
+    now: datetime,
+    run_id: str,
+    issued_at: datetime | None = None,
 ) -> tuple[list[Command], list[str], list[str], int, int]:
-    """The commands one run sends: cancel what is past its SLA, re-check what has stock.
+    """The commands one run sends: cancel what is past its SLA, re-check what has stock,
+    release preorders whose launch has come, all as of ``now``; ``issued_at`` is when the
+    commands are sent, if the run is as of another time (the commands then say ``as_of``).
     Returns (commands, rechecked, canceled, lines held, lines still waiting)."""
     commands: list[Command] = []
     rechecked: list[str] = []
@@ -87,7 +93,7 @@ def decide_run(
             return CommandEnvelope(
                 command_id=what,
                 order_id=state.order_id,
-                issued_at=now,
+                issued_at=issued_at or now,
                 correlation_id=f"backorder-job/{run_id}",
                 source="job:backorders",
             )
@@ -113,7 +119,9 @@ def decide_run(
         if ready:
             commands.append(
                 CheckBackorders(
-                    envelope=envelope(f"backorder-check/{run_id}/{state.order_id}"), job_run=run_id
+                    envelope=envelope(f"backorder-check/{run_id}/{state.order_id}"),
+                    job_run=run_id,
+                    as_of=now if issued_at is not None else None,
                 )
             )
             rechecked.append(describe(state.order_id, ready))
@@ -138,7 +146,11 @@ class BackorderJob:
         view = InventoryView(self.settings, self.topics, self.codec)
         try:
             commands, rechecked, canceled, held, waiting = decide_run(
-                list(orders.states.values()), stock_check(view, self.config), now, run_id
+                list(orders.states.values()),
+                stock_check(view, self.config),
+                now,
+                run_id,
+                issued_at=started if now != started else None,
             )
         finally:
             view.close()

@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from journey_driver import DONE, FULFILLED, Journey, Providers, shipped_engine
 
-from streams.domain.commands import RecordReturnReceived, RequestReturn
+from streams.domain.commands import RecordActionResult, RecordReturnReceived, RequestReturn
 from streams.domain.errors import InvalidRequest, StateConflict
 from streams.domain.events import OrderRefunded, ProviderActionRequested, ReplacementOrdered
 from streams.domain.order import OrderState, ReturnStatus
@@ -195,3 +195,26 @@ def test_return_steps_are_requested_on_the_completed_order_only_while_the_return
     after_refund = [e for e in j.of(ProviderActionRequested) if e.step.startswith("RMA-1:")]
     assert [e.step for e in after_refund][-1] == "RMA-1:refund-payment"
     assert j.state is not None and j.state.pending_actions == ()
+
+
+def test_a_restock_that_answers_after_the_refund_still_settles_and_nothing_else_stays_open() -> None:
+    j, state = _completed()
+    j.providers = Providers(silent=frozenset({("dom", "restock_return")}))
+
+    refunded = j.run(_return(j, state))
+    found = refunded.return_("RMA-1")
+    assert found is not None and found.status is ReturnStatus.REFUNDED
+    (restock,) = refunded.pending_actions  # refunded, but its restock is still on its way
+    assert restock.step == "RMA-1:restock"
+
+    done = j.run(
+        RecordActionResult(
+            envelope=j.factory.envelope(ORDER),
+            action_id=restock.action_id,
+            success=True,
+            details="2 restocked",
+        )
+    )
+
+    assert done.steps["RMA-1:restock"].result == "succeeded"
+    assert done.pending_actions == () and done.status == COMPLETED
