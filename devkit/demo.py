@@ -92,10 +92,12 @@ def run(args: argparse.Namespace) -> int:
         published = publish_flows(settings, c.topics, c.codec, list(zip(flows, names, strict=True)))
         err("[3/6] flows: " + ", ".join(f"{p.name} v{p.version}" for p in published))
         env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers}
+        workdir = Path(tempfile.mkdtemp(prefix="oms-demo-"))
+        (workdir / "logs").mkdir()
         writer = subprocess.Popen(
             [sys.executable, "-m", "streams.cli", "writer", "--log-level", "WARNING"],
             env=env,
-            stderr=subprocess.DEVNULL,
+            stderr=(workdir / "logs" / "order-writer.log").open("wb"),
         )
         # Fulfillment optimization for journey 6: the inventory writer and DOM, real stock.
         for argv, instance in (
@@ -106,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
                 subprocess.Popen(
                     [sys.executable, *argv],
                     env={**env, "OMS_INSTANCE_ID": instance},
-                    stderr=subprocess.DEVNULL,
+                    stderr=(workdir / "logs" / f"{instance}.log").open("wb"),
                 )
             )
         subprocess.run(
@@ -117,7 +119,6 @@ def run(args: argparse.Namespace) -> int:
         )
         _wait_for_stock(c)
         run_id = time.strftime("%H%M%S")
-        workdir = Path(tempfile.mkdtemp(prefix="oms-demo-"))
         world = start_world(settings, workdir, run_id=f"D{run_id}-", with_dom=False)
         err(
             f"[4/6] order writer (pid {writer.pid}), inventory writer (pid {helpers[0].pid}), "
