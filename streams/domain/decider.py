@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from streams.domain import cancellation, edits, returns
+from streams.domain.atp import LinePromise
 from streams.domain.backorders import BackorderSettings, launched
 from streams.domain.commands import (
     AssignOrderData,
@@ -359,18 +360,29 @@ def _sourced(c: RecordActionResult, pending: PendingAction, state: OrderState) -
             }
             effects.append(_Effect(FulfillmentOrderCreated, payload))
         chosen = [a for line_id in plan.sourced_lines() if (a := plan.shipping_warehouse(line_id))]
-        stamps = tuple(LineAssignment(line_id=a.line_id, site=a.site, warehouse=a.warehouse) for a in chosen)
+        promised = {p.line_id: p for p in plan.promises}
+        stamps = tuple(
+            LineAssignment(
+                line_id=a.line_id, site=a.site, warehouse=a.warehouse, **_dates(promised.get(a.line_id))
+            )
+            for a in chosen
+        )
+        waiting = [p for p in plan.promises if p.line_id not in {a.line_id for a in chosen}]
+        dated = tuple(LineAssignment(line_id=p.line_id, **_dates(p)) for p in waiting)
     else:
         stamps = tuple(
             LineAssignment(line_id=key.removeprefix("warehouse."), warehouse=value)
             for key, value in sorted(c.data.items())
             if key.startswith("warehouse.")
         )
-    if stamps:
+        dated = ()
+    if stamps or dated:
         effects.append(
-            _Effect(OrderAssigned, {"lines": stamps, "policy": f"{pending.provider}:{pending.step}"})
+            _Effect(
+                OrderAssigned, {"lines": (*stamps, *dated), "policy": f"{pending.provider}:{pending.step}"}
+            )
         )
-    sourced = {a.line_id for a in stamps}
+    sourced = {a.line_id for a in stamps if a.warehouse}
     released = tuple(line.line_id for line in asked if line.line_id in sourced and line.parked)
     if released:
         effects.append(_Effect(OrderLinesReleased, {}, line_ids=released))
@@ -385,6 +397,16 @@ def _sourced(c: RecordActionResult, pending: PendingAction, state: OrderState) -
         cancel_at = c.envelope.issued_at + settings.cancellation_sla if settings.cancellation_sla else None
         effects.append(_Effect(OrderLinesBackordered, {"cancel_at": cancel_at}, line_ids=missing))
     return effects
+
+
+def _dates(promise: LinePromise | None) -> dict[str, Any]:
+    """A line's ATP dates, as ``LineAssignment`` fields (none without a promise)."""
+    if promise is None:
+        return {}
+    return {
+        "inventory_availability_date": promise.inventory_availability_date,
+        "estimated_ship_date": promise.estimated_ship_date,
+    }
 
 
 def _step_effect(state: OrderState, pending: PendingAction, result: StepResult, details: str) -> _Effect:

@@ -40,6 +40,7 @@ from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartit
 from streams.adapters.avro import AvroCodec, UndecodableRecord
 from streams.adapters.kafka import consumer_config, offset_of, producer_config, value_of, where
 from streams.adapters.topics import TopicRegistry
+from streams.domain.atp import LinePromise, promise_sourced, promise_unsourced
 from streams.domain.backorders import held_lines
 from streams.domain.commands import ProviderActionRequest
 from streams.domain.inventory import (
@@ -414,6 +415,7 @@ class ReservationSagas:
             unsourced=unsourced,
             relaxed=saga.plan.relaxed if saga.plan else (),
             notes=saga.plan.notes if saga.plan else (),
+            promises=self._promises(saga, sourced, unsourced),
         )
         saga.done = True
         del self.running[saga.action_id]
@@ -422,6 +424,22 @@ class ReservationSagas:
             self._finished.popitem(last=False)
         self.stats.outcomes[outcome] += 1
         self._answer(saga.request, plan)
+
+    def _promises(self, saga: Saga, sourced: set[str], unsourced: tuple[str, ...]) -> tuple[LinePromise, ...]:
+        """ATP dates of every line asked: today for what is reserved, the first day the
+        scheduled receipts cover for what is not (none within the period: no date)."""
+        settings = self.config.atp
+        today = saga.request.not_before.date()
+        out = [promise_sourced(line_id, today, settings) for line_id in sorted(sourced)]
+        active = [s.id for s in self.config.sources if s.active]
+        by_id = {x.line_id: x for x in saga.order.lines}
+        for line_id in unsourced:
+            line = by_id[line_id]
+            available = {s: self.view.available(line.sku, s) for s in active}
+            found = promise_unsourced(line_id, line.sku, line.quantity, available, active, today, settings)
+            if found is not None:
+                out.append(found)
+        return tuple(out)
 
     def expire(self, now: datetime) -> None:
         """Answer every saga that reached its give-up time with what it holds."""
