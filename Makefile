@@ -76,8 +76,8 @@ test-e2e: venv ## end-to-end tests (the project's processes)
 
 test: lint test-unit test-integration test-e2e ## lint and all three test tiers (what CI runs)
 
-demo: venv ## run the demo
-	$(OMS) demo
+demo: venv ## run the demo (on a terminal it stays up for a look; options: make demo ARGS="--orders 50")
+	$(OMS) demo $(ARGS)
 
 bench: venv ## run the benchmarks (write side, replay, Faust floor; journeys; DOM) - see BENCHMARKS.md
 	$(BIN)/python -m bench

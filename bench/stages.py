@@ -14,21 +14,21 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from bench.profiling import REPLAY_STEPS, WRITER_STEPS, Breakdown, breakdown
 from bench.progress import Ticker, say
 from streams.adapters.command_bus import CommandBus
-from streams.adapters.kafka import consumer_config, read_to_end
+from streams.adapters.kafka import consumer_config
 from streams.adapters.order_store import OrderStore
 from streams.bootstrap import Components, bootstrap
 from streams.domain.commands import Command
-from streams.services.replay import Progress, replay, replay_summary
+from streams.services.replay import READER, Progress, replay, replay_summary
 from streams.services.writer import OrderWriter
 from streams.settings import REPO_ROOT
 
@@ -205,17 +205,25 @@ def settle(components: Components, timeout: float = 60.0) -> float:
 
 def _reader(components: Components) -> Consumer:
     """The replay's consumer settings (``streams.services.replay``), for a like-for-like bound."""
-    return Consumer(
-        consumer_config(
-            components.settings,
-            None,
-            **{
-                "enable.partition.eof": True,
-                "fetch.max.bytes": 52_428_800,
-                "max.partition.fetch.bytes": 10_485_760,
-            },
-        )
-    )
+    return Consumer(consumer_config(components.settings, None, **{"enable.partition.eof": True, **READER}))
+
+
+def _bare_read_to_end(consumer: Consumer, start: dict[tuple[str, int], int]) -> Iterator[list[Message]]:
+    """The bare client to the partitions' ends: the floor the project's loop
+    (``streams.adapters.kafka_loop``) is measured against, so it is not that loop."""
+    consumer.assign([TopicPartition(t, p, o) for (t, p), o in start.items()])
+    pending = set(start)
+    while pending:
+        batch = []
+        for msg in consumer.consume(5000, 0.1):
+            err = msg.error()
+            if err is None:
+                batch.append(msg)
+            elif err.code() == KafkaError._PARTITION_EOF:
+                pending.discard((msg.topic() or "", msg.partition() or 0))
+            else:
+                raise KafkaException(err)
+        yield batch
 
 
 def read(
@@ -229,7 +237,7 @@ def read(
     count = 0
     began, cpu = time.monotonic(), time.process_time()
     try:
-        for batch in read_to_end(consumer, start):
+        for batch in _bare_read_to_end(consumer, start):
             if per_record is not None:
                 for msg in batch:
                     per_record(msg.value())

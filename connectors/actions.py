@@ -23,6 +23,8 @@ from pydantic import ValidationError
 from connectors.http import ProviderHttpError
 from streams.domain.commands import Command, CommandEnvelope, ProviderActionRequest, RecordActionResult
 from streams.domain.order import OrderState
+from streams.shell.logging import order_context
+from streams.shell.metrics import provider_action
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +77,12 @@ class ProviderConnector(Protocol):
 
 def envelope(provider: str, order_id: str, key: str, correlation_id: str | None = None) -> CommandEnvelope:
     """A command from ``provider``; ``key`` names what it answers or reports, so the same
-    provider message always yields the same command id."""
+    provider message always yields the same command id.
+
+    ``key`` must come only from the provider's message (its id: BigCommerce order id,
+    F&O ``EventId``, CloudEvent ``id``, Flexe ``eventId``; or its content), never from
+    local state, the time or a counter: every instance of a connector, and the same one
+    after a crash, must derive the same id, the only dedupe that spans them."""
     return CommandEnvelope(
         command_id=f"{provider}/{key}",
         order_id=order_id,
@@ -96,6 +103,21 @@ def action_result(request: ProviderActionRequest, outcome: ActionOutcome) -> Rec
 
 
 async def answer(
+    connector: ProviderConnector, request: ProviderActionRequest, publisher: Publisher
+) -> RecordActionResult | None:
+    """Perform one request and publish its result; None when it was past its deadline
+    (the writer's timer has answered it as failed, and a retry has its own request). Its
+    log lines carry the order's ids; its provider calls count under its action."""
+    ids = {
+        "order_id": request.order_id,
+        "correlation_id": request.correlation_id,
+        "causation_id": request.action_id,
+    }
+    with order_context(**ids), provider_action(request.action):
+        return await _answer(connector, request, publisher)
+
+
+async def _answer(
     connector: ProviderConnector, request: ProviderActionRequest, publisher: Publisher
 ) -> RecordActionResult | None:
     """Perform one request and publish its result; None when it was past its deadline

@@ -18,6 +18,7 @@ from connectors.actions import Publisher
 from connectors.http import ProviderHttp
 from connectors.state import ConnectorStore, KeyedLocks
 from connectors.webhooks import acknowledged, unavailable
+from streams.shell.metrics import WebhookOutcome, mark_webhook
 
 OptionsT = TypeVar("OptionsT")
 KeyT = TypeVar("KeyT")
@@ -74,10 +75,14 @@ class HttpConnector(ABC, Generic[OptionsT, KeyT]):
     async def take_once(
         self, kind: str, message_id: str, take: Callable[[], Awaitable[None]], what: str
     ) -> web.Response:
-        """Run ``take`` (which publishes) once per provider message: two copies delivered at
-        once wait for each other, and the message is remembered only after ``take`` succeeded."""
+        """Run ``take`` (which publishes) once per provider message *in this instance*: two
+        copies delivered at once wait for each other, and the message is remembered only
+        after ``take`` succeeded. A fast path only (see ``connectors.state``): another
+        instance, or this one after a crash, publishes the message again under the same
+        command id, which the order writer refuses."""
         async with self._locks.hold(f"{kind}/{message_id}"):
             if self.store.seen(kind, message_id):
+                mark_webhook(WebhookOutcome.DUPLICATE)
                 return acknowledged()
             with self.sent_again_on_failure(what):
                 await take()

@@ -7,7 +7,9 @@ Intake (provider-apis.md section 1):
   ``base64(client secret)``, timestamps within 5 minutes) and deduplicated on the payload's
   ``hash``. The payload is light: the order, its products and its shipping addresses are
   fetched over the V2 API. A ``statusUpdated`` takes in an order that was incomplete at
-  creation; our own status updates echo back as ``statusUpdated`` and are ignored.
+  creation; our own status updates echo back as ``statusUpdated`` and are ignored by the
+  instance that made them (another instance takes the order in again: the same
+  ``CreateOrder`` id, a no-op at the writer).
 - **Polling** (``--poll``) instead or as well: ``GET /v2/orders?min_date_modified=<checkpoint>
   &sort=date_modified:asc``, page by page, the checkpoint kept in the connector's store.
 - Orders in status 0 Incomplete, 1 Pending or 7 Awaiting Payment are not orders yet, and
@@ -524,80 +526,24 @@ class BigCommerceConnector(HttpConnector[BigCommerceOptions, bytes]):
         return {s["order_address_id"] for s in existing if s.get("tracking_number") == tracking_number[:50]}
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m connectors.bigcommerce``."""
+def start(settings: config.BigCommerceSettings) -> int:
+    """Run the BigCommerce connector until stopped (``oms connector bigcommerce``)."""
     from connectors.runtime import run
 
-    parser = config.base_parser(
-        PROVIDER,
-        "BigCommerce",
-        9101,
-        "BigCommerce connector: takes orders in (signed webhooks, or polling with --poll) and "
-        "writes the order status back.\n\nSecrets (environment only; NAME_FILE reads NAME from "
-        "a file):\n  BIGCOMMERCE_ACCESS_TOKEN   the API account's X-Auth-Token\n"
-        "  BIGCOMMERCE_CLIENT_SECRET  verifies webhook signatures (needed unless --poll)",
-    )
-    bc = parser.add_argument_group("BigCommerce")
-    bc.add_argument(
-        "--api-url",
-        default=config.env_default("BIGCOMMERCE_API_URL", "https://api.bigcommerce.com"),
-        help="API host (BIGCOMMERCE_API_URL; default %(default)s)",
-    )
-    bc.add_argument(
-        "--store-hash",
-        default=config.env_default("BIGCOMMERCE_STORE_HASH"),
-        help="the store hash in every API path (BIGCOMMERCE_STORE_HASH; required)",
-    )
-    bc.add_argument(
-        "--order-id-prefix",
-        default=config.env_default("BIGCOMMERCE_ORDER_ID_PREFIX", "BC-"),
-        help="our order id is this + the BigCommerce id (BIGCOMMERCE_ORDER_ID_PREFIX; default %(default)s)",
-    )
-    bc.add_argument(
-        "--default-attributes",
-        default=config.env_default("BIGCOMMERCE_DEFAULT_ATTRIBUTES", ""),
-        help="key=value;... every order gets unless its staff notes say otherwise "
-        "(BIGCOMMERCE_DEFAULT_ATTRIBUTES), e.g. fulfillment=fno",
-    )
-    bc.add_argument(
-        "--poll",
-        action="store_true",
-        default=config.env_default("BIGCOMMERCE_POLL", "") in ("1", "true", "yes"),
-        help="also take orders in by polling GET /v2/orders (BIGCOMMERCE_POLL=1)",
-    )
-    bc.add_argument(
-        "--poll-interval",
-        type=float,
-        default=config.env_float("BIGCOMMERCE_POLL_INTERVAL", 30.0),
-        help="seconds between polls (BIGCOMMERCE_POLL_INTERVAL; default %(default)s)",
-    )
-    bc.add_argument(
-        "--poll-since",
-        default=config.env_default("BIGCOMMERCE_POLL_SINCE"),
-        help="the first poll's min_date_modified (BIGCOMMERCE_POLL_SINCE; default: every order)",
-    )
-    args = parser.parse_args(argv)
-    config.configure_logging(args.log_level.upper())
-    try:
-        runtime = config.runtime_config(PROVIDER, args)
-        if not args.store_hash:
-            raise config.ConfigError("set --store-hash or BIGCOMMERCE_STORE_HASH")
-        token = config.read_secret("BIGCOMMERCE_ACCESS_TOKEN")
-        secret = config.read_secret("BIGCOMMERCE_CLIENT_SECRET", required=not args.poll)
-    except config.ConfigError as exc:
-        parser.error(str(exc))
-    assert token is not None
+    token = settings.required_secret("access_token")
+    secret = settings.secret("client_secret")
+    runtime = config.runtime_config(settings)
     options = BigCommerceOptions(
-        order_id_prefix=args.order_id_prefix,
-        default_attributes=parse_attributes(args.default_attributes),
-        poll=args.poll,
-        poll_interval=args.poll_interval,
-        poll_since=args.poll_since,
+        order_id_prefix=settings.order_id_prefix,
+        default_attributes=parse_attributes(settings.default_attributes),
+        poll=settings.poll,
+        poll_interval=settings.poll_interval,
+        poll_since=settings.poll_since,
     )
 
     def make(publisher: Publisher, store: ConnectorStore) -> BigCommerceConnector:
         api = ProviderHttp(
-            f"{args.api_url.rstrip('/')}/stores/{args.store_hash}",
+            f"{settings.api_url.rstrip('/')}/stores/{settings.store_hash}",
             PROVIDER,
             runtime.http,
             StaticAuth({"X-Auth-Token": token.reveal()}),
@@ -606,6 +552,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return BigCommerceConnector(api, store, publisher, options, key)
 
     return run(runtime, make)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m connectors.bigcommerce``: the same as ``oms connector bigcommerce``."""
+    from connectors.cli import main as connector_main
+
+    return connector_main(PROVIDER, argv)
 
 
 if __name__ == "__main__":

@@ -1,27 +1,24 @@
-"""Configuration every connector process shares: flags with environment defaults, and
-secrets that only ever come from the environment or a file.
+"""Every connector's settings: one pydantic-settings class per provider, in the process shell.
 
-Secrets are never flags (a flag is visible to anyone who can list processes). Each one
-is read from ``NAME`` or, when ``NAME_FILE`` is set, from that file (Docker and
-Kubernetes secrets), and is held in a :class:`Secret` whose ``repr`` hides the value,
-so no log line or traceback can print it.
+A connector's own settings are read from ``<PROVIDER>_<NAME>`` (``FNO_URL``,
+``FLEXE_OWNER_ID``...), the shared ones from ``OMS_*`` (``OMS_HTTP_TRIES``,
+``KAFKA_BOOTSTRAP_SERVERS``...), flags on top (``oms connector fno --help`` lists them).
+Secrets are ``SecretStr`` fields, never flags: ``NAME`` or ``NAME_FILE`` (a file that holds
+it). The connector code receives them as :class:`Secret`, whose ``repr`` hides the value;
+the shell's log formatter masks every secret value in every line as well.
 """
 
 from __future__ import annotations
 
-import argparse
-import logging
-import os
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import SettingsConfigDict
 
 from connectors.http import RetryPolicy
-from streams.settings import Settings
-
-
-class ConfigError(Exception):
-    """A connector cannot start: the message names the setting to fix."""
+from streams.shell.settings import Settings, env
 
 
 class Secret:
@@ -48,42 +45,199 @@ class Secret:
         return hash(self._value)
 
 
-def read_secret(name: str, env: Mapping[str, str] | None = None, *, required: bool = True) -> Secret | None:
-    """``NAME_FILE`` (a path; the file's content, trailing newline dropped) or ``NAME``."""
-    env = os.environ if env is None else env
-    path = env.get(f"{name}_FILE", "").strip()
-    if path:
-        try:
-            value = Path(path).read_text().rstrip("\r\n")
-        except OSError as exc:
-            raise ConfigError(f"{name}_FILE names {path!r}, which cannot be read: {exc.strerror}") from exc
-        return Secret(name, value)
-    if env.get(name):
-        return Secret(name, env[name])
-    if required:
-        raise ConfigError(f"set {name} (or {name}_FILE, a file that holds it)")
-    return None
+class ConnectorSettings(Settings):
+    """What every connector has: its consumer group, webhook listener and HTTP policy."""
+
+    provider: ClassVar[str] = ""
+    title: ClassVar[str] = ""
+    default_port: ClassVar[int] = 9100
+
+    group_id: str | None = Field(
+        None, description="consumer group (default <prefix>oms-connector-<provider>)"
+    )
+    instance_id: str = Field(
+        "1", description="stable per process of this connector: its static group membership"
+    )
+    host: str = Field(
+        "127.0.0.1", description="address the webhook server binds (also /metrics /health /ready)"
+    )
+    port: int | None = Field(
+        None, ge=0, le=65535, description="webhook server port (default: the provider's own)"
+    )
+    max_body_bytes: int = Field(
+        256 * 1024,
+        ge=1024,
+        validation_alias=env("OMS_WEBHOOK_MAX_BYTES"),
+        description="larger webhooks get 413",
+    )
+    in_flight: int = Field(
+        16,
+        ge=1,
+        le=1024,
+        validation_alias=env("OMS_CONNECTOR_IN_FLIGHT"),
+        description="provider actions performed at once; one order's actions always run in order",
+    )
+    http_tries: int = Field(
+        4,
+        ge=1,
+        le=20,
+        validation_alias=env("OMS_HTTP_TRIES"),
+        description="tries per call, the first included",
+    )
+    http_timeout: float = Field(
+        10.0, gt=0, validation_alias=env("OMS_HTTP_TIMEOUT"), description="seconds per try"
+    )
+    http_backoff: float = Field(
+        0.5,
+        ge=0,
+        validation_alias=env("OMS_HTTP_BACKOFF"),
+        description="base of the jittered exponential backoff, s",
+    )
+
+    def secret(self, field: str) -> Secret | None:
+        """A secret field as the connector code takes it (``None`` when not set)."""
+        value = getattr(self, field)
+        if not isinstance(value, SecretStr) or not value.get_secret_value():
+            return None
+        return Secret(f"{self.provider.upper()}_{field.upper()}", value.get_secret_value())
+
+    def required_secret(self, field: str) -> Secret:
+        found = self.secret(field)
+        if found is None:  # the validators below make this unreachable for the required ones
+            raise ValueError(f"set {self.provider.upper()}_{field.upper()}")
+        return found
 
 
-def env_default(name: str, fallback: str | None = None) -> str | None:
-    value = os.environ.get(name, "").strip()
-    return value or fallback
+def _missing(cls: type[ConnectorSettings], *names: str) -> str:
+    variable = f"{cls.provider.upper()}_{names[0].upper()}"
+    return f"set {variable} (or {variable}_FILE, a file that holds it)"
 
 
-def env_float(name: str, fallback: float) -> float:
-    raw = env_default(name)
-    try:
-        return float(raw) if raw is not None else fallback
-    except ValueError as exc:
-        raise ConfigError(f"{name} must be a number, not {raw!r}") from exc
+class BigCommerceSettings(ConnectorSettings):
+    """``oms connector bigcommerce``: orders in (signed webhooks, or polling), status written back."""
+
+    model_config = SettingsConfigDict(env_prefix="BIGCOMMERCE_")
+    process: ClassVar[str] = "connector-bigcommerce"
+    title: ClassVar[str] = "BigCommerce"
+    provider: ClassVar[str] = "bigcommerce"
+    default_port: ClassVar[int] = 9101
+
+    api_url: str = Field("https://api.bigcommerce.com", description="API host")
+    store_hash: str = Field(description="the store hash in every API path (required)")
+    order_id_prefix: str = Field("BC-", description="our order id is this + the BigCommerce id")
+    default_attributes: str = Field(
+        "",
+        description="key=value;... every order gets unless its staff notes say otherwise "
+        "(e.g. fulfillment=fno)",
+    )
+    poll: bool = Field(False, description="also take orders in by polling GET /v2/orders")
+    poll_interval: float = Field(30.0, gt=0, description="seconds between polls")
+    poll_since: str | None = Field(
+        None, description="the first poll's min_date_modified (default: every order)"
+    )
+    access_token: SecretStr | None = Field(None, description="the API account's X-Auth-Token")
+    client_secret: SecretStr | None = Field(
+        None, description="verifies webhook signatures (needed unless --poll)"
+    )
+
+    @model_validator(mode="after")
+    def _credentials(self) -> BigCommerceSettings:
+        if self.access_token is None:
+            raise ValueError(_missing(type(self), "access_token"))
+        if self.client_secret is None and not self.poll:
+            raise ValueError(_missing(type(self), "client_secret") + ", or take orders in with --poll")
+        return self
 
 
-def env_int(name: str, fallback: int) -> int:
-    raw = env_default(name)
-    try:
-        return int(raw) if raw is not None else fallback
-    except ValueError as exc:
-        raise ConfigError(f"{name} must be an integer, not {raw!r}") from exc
+class FnoSettings(ConnectorSettings):
+    """``oms connector fno``: fulfillment and billing out; business events and dual-write in."""
+
+    model_config = SettingsConfigDict(env_prefix="FNO_")
+    process: ClassVar[str] = "connector-fno"
+    title: ClassVar[str] = "Dynamics 365 F&O"
+    provider: ClassVar[str] = "fno"
+    default_port: ClassVar[int] = 9102
+
+    url: str = Field(description="the environment, e.g. https://contoso.operations.dynamics.com (required)")
+    tenant: str | None = Field(None, description="Entra tenant (or --token-url)")
+    token_url: str | None = Field(
+        None,
+        description="token endpoint (default https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token)",
+    )
+    client_id: str = Field(description="the app registration (required)")
+    lines_collection: str = Field("SalesOrderLines", description="the sales order lines entity set")
+    status_field: str = Field(
+        "IOMOrderStatus",
+        description="the header field that receives the status of F&O orders: an extension field "
+        "(CustomerRequisitionNumber is the customer's requisition; see connectors/fno.py)",
+    )
+    order_id_prefix: str = Field("FNO-", description="F&O orders become <prefix><COMPANY>-<number>")
+    origin_attributes: str | None = Field(None, description="sales origin code -> order attributes")
+    client_secret: SecretStr | None = Field(None, description="the app registration's client secret")
+    webhook_key: SecretStr | None = Field(None, description="optional: webhooks must then call ?key=<it>")
+
+    @model_validator(mode="after")
+    def _credentials(self) -> FnoSettings:
+        if not self.token_url and not self.tenant:
+            raise ValueError("set --tenant (FNO_TENANT) or --token-url (FNO_TOKEN_URL)")
+        if self.client_secret is None:
+            raise ValueError(_missing(type(self), "client_secret"))
+        return self
+
+    @property
+    def token_endpoint(self) -> str:
+        return self.token_url or f"https://login.microsoftonline.com/{self.tenant}/oauth2/v2.0/token"
+
+
+class FlexeSettings(ConnectorSettings):
+    """``oms connector flexe``: orders out for fulfillment; shipments in."""
+
+    model_config = SettingsConfigDict(env_prefix="FLEXE_")
+    process: ClassVar[str] = "connector-flexe"
+    title: ClassVar[str] = "Flexe"
+    provider: ClassVar[str] = "flexe"
+    default_port: ClassVar[int] = 9103
+
+    api_url: str = Field("https://api.flexe.com", description="API base URL")
+    owner_id: str = Field(description="the shipper account (required)")
+    shipping_method: str = Field("ground", description="for every outbound order")
+    api_token: SecretStr | None = Field(None, description="the API token")
+    webhook_key: SecretStr | None = Field(None, description="optional: webhooks must then call ?key=<it>")
+
+    @model_validator(mode="after")
+    def _credentials(self) -> FlexeSettings:
+        if self.api_token is None:
+            raise ValueError(_missing(type(self), "api_token"))
+        return self
+
+
+class SapSettings(ConnectorSettings):
+    """``oms connector sap``: sales orders for billing out; billing documents in."""
+
+    model_config = SettingsConfigDict(env_prefix="SAP_")
+    process: ClassVar[str] = "connector-sap"
+    title: ClassVar[str] = "SAP S/4HANA"
+    provider: ClassVar[str] = "sap"
+    default_port: ClassVar[int] = 9104
+
+    api_url: str = Field(description="the S/4HANA host (required)")
+    user: str | None = Field(None, description="communication user (with SAP_PASSWORD)")
+    sales_organization: str = Field("1710", description="of every sales order")
+    distribution_channel: str = Field("10", description="of every sales order")
+    division: str = Field("00", description="of every sales order")
+    order_type: str = Field("OR", description="of every sales order")
+    sold_to_party: str = Field("17100001", description="the SAP customer of every order")
+    password: SecretStr | None = Field(None, description="the communication user's password (with --user)")
+    bearer_token: SecretStr | None = Field(None, description="an OAuth access token (instead of --user)")
+    webhook_key: SecretStr | None = Field(None, description="optional: events must then call ?key=<it>")
+
+    @model_validator(mode="after")
+    def _credentials(self) -> SapSettings:
+        if self.bearer_token is None and (not self.user or self.password is None):
+            raise ValueError(
+                "set --user (SAP_USER) and SAP_PASSWORD (or SAP_PASSWORD_FILE), or SAP_BEARER_TOKEN"
+            )
+        return self
 
 
 @dataclass(frozen=True)
@@ -91,7 +245,7 @@ class RuntimeConfig:
     """Where a connector runs: its broker, consumer group, state, web listener, HTTP policy."""
 
     provider: str
-    settings: Settings
+    settings: ConnectorSettings
     group_id: str
     instance_id: str
     state_dir: Path
@@ -103,128 +257,21 @@ class RuntimeConfig:
     log_level: str
 
 
-def base_parser(provider: str, title: str, default_port: int, description: str) -> argparse.ArgumentParser:
-    """The flags every connector has; each flag's default comes from the variable its help names."""
-    upper = provider.upper()
-    parser = argparse.ArgumentParser(
-        prog=f"python -m connectors.{provider}",
-        description=description,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    kafka = parser.add_argument_group("Kafka")
-    kafka.add_argument(
-        "--bootstrap-servers",
-        default=env_default("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
-        help="the broker (KAFKA_BOOTSTRAP_SERVERS; default %(default)s)",
-    )
-    kafka.add_argument(
-        "--topic-prefix",
-        default=env_default("OMS_TOPIC_PREFIX", ""),
-        help="prepended to every topic name (OMS_TOPIC_PREFIX)",
-    )
-    kafka.add_argument(
-        "--partitions",
-        type=int,
-        default=env_int("OMS_PARTITIONS", 6),
-        help="partitions of every order topic (OMS_PARTITIONS; default %(default)s)",
-    )
-    kafka.add_argument(
-        "--group-id",
-        default=env_default(f"{upper}_GROUP_ID"),
-        help=f"consumer group ({upper}_GROUP_ID; default <prefix>oms-connector-{provider})",
-    )
-    kafka.add_argument(
-        "--instance-id",
-        default=env_default(f"{upper}_INSTANCE_ID", "1"),
-        help="stable per process of this connector: its static group membership, so a restart "
-        f"takes its partitions back at once ({upper}_INSTANCE_ID; default %(default)s)",
-    )
-    kafka.add_argument(
-        "--state-dir",
-        type=Path,
-        default=env_default(f"{upper}_STATE_DIR"),
-        help=f"dedupe store and checkpoints ({upper}_STATE_DIR; default "
-        f"<OMS_STATE_DIR>/connectors/<prefix>{provider})",
-    )
-    kafka.add_argument(
-        "--in-flight",
-        type=int,
-        default=env_int("OMS_CONNECTOR_IN_FLIGHT", 16),
-        help="provider actions performed at once; one order's actions always run in order "
-        "(OMS_CONNECTOR_IN_FLIGHT; default %(default)s)",
-    )
-    web = parser.add_argument_group("webhooks")
-    web.add_argument(
-        "--listen-host",
-        default=env_default(f"{upper}_LISTEN_HOST", "127.0.0.1"),
-        help=f"address the webhook server binds ({upper}_LISTEN_HOST; default %(default)s)",
-    )
-    web.add_argument(
-        "--listen-port",
-        type=int,
-        default=env_int(f"{upper}_LISTEN_PORT", default_port),
-        help=f"webhook server port ({upper}_LISTEN_PORT; default %(default)s)",
-    )
-    web.add_argument(
-        "--max-body-bytes",
-        type=int,
-        default=env_int("OMS_WEBHOOK_MAX_BYTES", 256 * 1024),
-        help="larger webhook bodies are refused with 413 (OMS_WEBHOOK_MAX_BYTES; default %(default)s)",
-    )
-    http = parser.add_argument_group(f"calls to {title}")
-    http.add_argument(
-        "--http-tries",
-        type=int,
-        default=env_int("OMS_HTTP_TRIES", 4),
-        help="tries per call, the first included (OMS_HTTP_TRIES; default %(default)s)",
-    )
-    http.add_argument(
-        "--http-timeout",
-        type=float,
-        default=env_float("OMS_HTTP_TIMEOUT", 10.0),
-        help="seconds per try (OMS_HTTP_TIMEOUT; default %(default)s)",
-    )
-    http.add_argument(
-        "--http-backoff",
-        type=float,
-        default=env_float("OMS_HTTP_BACKOFF", 0.5),
-        help="base of the exponential backoff with full jitter, seconds (OMS_HTTP_BACKOFF; "
-        "default %(default)s)",
-    )
-    parser.add_argument(
-        "--log-level",
-        default=env_default("OMS_LOG_LEVEL", "INFO"),
-        help="DEBUG, INFO, WARNING... (OMS_LOG_LEVEL; default %(default)s)",
-    )
-    return parser
-
-
-def runtime_config(provider: str, args: argparse.Namespace) -> RuntimeConfig:
-    if args.in_flight < 1:
-        raise ConfigError("--in-flight must be at least 1")
-    if args.http_tries < 1:
-        raise ConfigError("--http-tries must be at least 1")
-    settings = Settings.from_env(
-        bootstrap_servers=args.bootstrap_servers,
-        topic_prefix=args.topic_prefix,
-        partitions=args.partitions,
-    )
-    prefix = settings.topic_prefix
-    state_dir = args.state_dir or settings.state_dir / "connectors" / f"{prefix}{provider}"
+def runtime_config(settings: ConnectorSettings) -> RuntimeConfig:
+    provider, prefix = settings.provider, settings.topic_prefix
     return RuntimeConfig(
         provider=provider,
         settings=settings,
-        group_id=args.group_id or f"{prefix}oms-connector-{provider}",
-        instance_id=f"{provider}-{args.instance_id}",
-        state_dir=Path(state_dir),
-        listen_host=args.listen_host,
-        listen_port=args.listen_port,
-        max_body_bytes=args.max_body_bytes,
-        in_flight=args.in_flight,
-        http=RetryPolicy(tries=args.http_tries, timeout=args.http_timeout, backoff=args.http_backoff),
-        log_level=args.log_level.upper(),
+        group_id=settings.group_id or f"{prefix}oms-connector-{provider}",
+        instance_id=f"{provider}-{settings.instance_id}",
+        # two instances on one host must not share a RocksDB (it is locked by its process)
+        state_dir=settings.state_dir / "connectors" / f"{prefix}{provider}-{settings.instance_id}",
+        listen_host=settings.host,
+        listen_port=settings.default_port if settings.port is None else settings.port,
+        max_body_bytes=settings.max_body_bytes,
+        in_flight=settings.in_flight,
+        http=RetryPolicy(
+            tries=settings.http_tries, timeout=settings.http_timeout, backoff=settings.http_backoff
+        ),
+        log_level=settings.log_level.value,
     )
-
-
-def configure_logging(level: str) -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -147,55 +147,28 @@ class FlexeConnector(HttpConnector[FlexeOptions, config.Secret]):
         )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m connectors.flexe``."""
+def start(settings: config.FlexeSettings) -> int:
+    """Run the Flexe connector with these settings until stopped (``oms connector flexe``)."""
     from connectors.runtime import run
 
-    parser = config.base_parser(
-        PROVIDER,
-        "Flexe",
-        9103,
-        "Flexe connector: sends orders to Flexe for fulfillment and reports their shipments."
-        "\n\nSecrets (environment only; NAME_FILE reads NAME from a file):\n"
-        "  FLEXE_API_TOKEN    the API token\n"
-        "  FLEXE_WEBHOOK_KEY  optional: webhooks must then call /webhooks/flexe?key=<it>",
-    )
-    flexe = parser.add_argument_group("Flexe")
-    flexe.add_argument(
-        "--api-url",
-        default=config.env_default("FLEXE_API_URL", "https://api.flexe.com"),
-        help="API base URL (FLEXE_API_URL; default %(default)s)",
-    )
-    flexe.add_argument(
-        "--owner-id",
-        default=config.env_default("FLEXE_OWNER_ID"),
-        help="the shipper account (FLEXE_OWNER_ID)",
-    )
-    flexe.add_argument(
-        "--shipping-method",
-        default=config.env_default("FLEXE_SHIPPING_METHOD", "ground"),
-        help="for every outbound order (FLEXE_SHIPPING_METHOD; default %(default)s)",
-    )
-    args = parser.parse_args(argv)
-    config.configure_logging(args.log_level.upper())
-    try:
-        runtime = config.runtime_config(PROVIDER, args)
-        if not args.owner_id:
-            raise config.ConfigError("set --owner-id or FLEXE_OWNER_ID")
-        token = config.read_secret("FLEXE_API_TOKEN")
-        webhook_key = config.read_secret("FLEXE_WEBHOOK_KEY", required=False)
-    except config.ConfigError as exc:
-        parser.error(str(exc))
-    assert token is not None
-    options = FlexeOptions(owner_id=args.owner_id, shipping_method=args.shipping_method)
+    token = settings.required_secret("api_token")
+    webhook_key = settings.secret("webhook_key")
+    runtime = config.runtime_config(settings)
+    options = FlexeOptions(owner_id=settings.owner_id, shipping_method=settings.shipping_method)
 
     def make(publisher: Publisher, store: ConnectorStore) -> FlexeConnector:
-        api = ProviderHttp(
-            args.api_url, PROVIDER, runtime.http, StaticAuth({"Authorization": f"Bearer {token.reveal()}"})
-        )
+        auth = StaticAuth({"Authorization": f"Bearer {token.reveal()}"})
+        api = ProviderHttp(settings.api_url, PROVIDER, runtime.http, auth)
         return FlexeConnector(api, store, publisher, options, webhook_key)
 
     return run(runtime, make)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m connectors.flexe``: the same as ``oms connector flexe``."""
+    from connectors.cli import main as connector_main
+
+    return connector_main(PROVIDER, argv)
 
 
 if __name__ == "__main__":

@@ -48,9 +48,11 @@ endpoints carry no signature, the key in the URL is the documented protection):
 - **Business events** (``BusinessEventId`` in the body): picked
   (``SalesOrderPickingListPostedBusinessEvent``) -> ``RecordPicked``, packed
   (``SalesOrderPackingSlipPostedBusinessEvent``) -> ``RecordShipped``, invoiced
-  (``SalesInvoicePostedBusinessEvent``) -> ``RecordInvoiced``. Deduplicated by ``EventId``;
-  per sales order an event whose ``ControlNumber`` is not above the last one applied is
-  older than what we know and is dropped.
+  (``SalesInvoicePostedBusinessEvent``) -> ``RecordInvoiced``, command id from ``EventId``
+  (so every instance publishes the same id); deduplicated by ``EventId`` in the store, and
+  per sales order an event whose ``ControlNumber`` is not above the last one this instance
+  applied is older than what it knows and is dropped (fast paths: another instance
+  publishes it, and the transition table refuses a status older than the order's).
 - **Dual-write** of orders confirmed in F&O (``"entity": "salesorders", "operation":
   "confirmed"``) -> ``CreateOrder``: order id ``<prefix><COMPANY>-<SalesOrderNumber>``
   (``--order-id-prefix``, default ``FNO-``), channel ``fno``, company ``dataAreaId``,
@@ -109,6 +111,7 @@ from streams.domain.commands import (
 )
 from streams.domain.order import LineState, OrderState
 from streams.domain.values import Address, ExternalRef, OrderLine
+from streams.shell.commands import CommandFailed
 
 log = logging.getLogger(__name__)
 
@@ -744,86 +747,40 @@ def _text(value: Any) -> str | None:
     return None if value in (None, "") else str(value)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m connectors.fno``."""
+def start(settings: config.FnoSettings) -> int:
+    """Run the F&O connector until stopped (``oms connector fno``)."""
     from connectors.runtime import run
 
-    parser = config.base_parser(
-        PROVIDER,
-        "F&O",
-        9102,
-        "Dynamics 365 F&O connector: sends orders to fulfillment and billing, turns business "
-        "events and dual-write orders into commands.\n\nSecrets (environment only; NAME_FILE "
-        "reads NAME from a file):\n  FNO_CLIENT_SECRET  the app registration's client secret\n"
-        "  FNO_WEBHOOK_KEY    optional: webhooks must then call /webhooks/fno?key=<it>",
-    )
-    fno = parser.add_argument_group("F&O")
-    fno.add_argument(
-        "--url",
-        default=config.env_default("FNO_URL"),
-        help="the environment, e.g. https://contoso.operations.dynamics.com (FNO_URL; required)",
-    )
-    fno.add_argument("--tenant", default=config.env_default("FNO_TENANT"), help="Entra tenant (FNO_TENANT)")
-    fno.add_argument(
-        "--token-url",
-        default=config.env_default("FNO_TOKEN_URL"),
-        help="token endpoint (FNO_TOKEN_URL; default "
-        "https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token)",
-    )
-    fno.add_argument(
-        "--client-id", default=config.env_default("FNO_CLIENT_ID"), help="app registration (FNO_CLIENT_ID)"
-    )
-    fno.add_argument(
-        "--lines-collection",
-        default=config.env_default("FNO_LINES_COLLECTION", "SalesOrderLines"),
-        help="the sales order lines entity set (FNO_LINES_COLLECTION; default %(default)s)",
-    )
-    fno.add_argument(
-        "--status-field",
-        default=config.env_default("FNO_STATUS_FIELD", STATUS_FIELD),
-        help="the header field (an extension field) that receives the status of F&O orders "
-        "(FNO_STATUS_FIELD; default %(default)s)",
-    )
-    fno.add_argument(
-        "--order-id-prefix",
-        default=config.env_default("FNO_ORDER_ID_PREFIX", "FNO-"),
-        help="F&O orders become <prefix><COMPANY>-<number> (FNO_ORDER_ID_PREFIX; default %(default)s)",
-    )
-    fno.add_argument(
-        "--origin-attributes",
-        default=config.env_default("FNO_ORIGIN_ATTRIBUTES", DEFAULT_ORIGINS),
-        help="sales origin code -> order attributes (FNO_ORIGIN_ATTRIBUTES; default %(default)s)",
-    )
-    args = parser.parse_args(argv)
-    config.configure_logging(args.log_level.upper())
+    secret = settings.required_secret("client_secret")
+    webhook_key = settings.secret("webhook_key")
     try:
-        runtime = config.runtime_config(PROVIDER, args)
-        for name in ("url", "client_id"):
-            if not getattr(args, name):
-                raise config.ConfigError(f"set --{name.replace('_', '-')} or FNO_{name.upper()}")
-        if not args.token_url and not args.tenant:
-            raise config.ConfigError("set --tenant (FNO_TENANT) or --token-url (FNO_TOKEN_URL)")
-        secret = config.read_secret("FNO_CLIENT_SECRET")
-        webhook_key = config.read_secret("FNO_WEBHOOK_KEY", required=False)
-        origins = parse_origin_attributes(args.origin_attributes)
-    except (config.ConfigError, ValueError) as exc:
-        parser.error(str(exc))
-    assert secret is not None
-    environment = args.url.rstrip("/")
-    token_url = args.token_url or f"https://login.microsoftonline.com/{args.tenant}/oauth2/v2.0/token"
+        origins = parse_origin_attributes(settings.origin_attributes or DEFAULT_ORIGINS)
+    except ValueError as exc:
+        raise CommandFailed(f"--origin-attributes (FNO_ORIGIN_ATTRIBUTES): {exc}") from None
+    runtime = config.runtime_config(settings)
+    environment = settings.url.rstrip("/")
     options = FnoOptions(
-        order_id_prefix=args.order_id_prefix,
+        order_id_prefix=settings.order_id_prefix,
         origin_attributes=origins,
-        lines_collection=args.lines_collection,
-        status_field=args.status_field,
+        lines_collection=settings.lines_collection,
+        status_field=settings.status_field,
     )
 
     def make(publisher: Publisher, store: ConnectorStore) -> FnoConnector:
         api = ProviderHttp(environment, PROVIDER, runtime.http)
-        api.auth = EntraToken(api, token_url, args.client_id, secret, f"{environment}/.default")
+        api.auth = EntraToken(
+            api, settings.token_endpoint, settings.client_id, secret, f"{environment}/.default"
+        )
         return FnoConnector(api, store, publisher, options, webhook_key)
 
     return run(runtime, make)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m connectors.fno``: the same as ``oms connector fno``."""
+    from connectors.cli import main as connector_main
+
+    return connector_main(PROVIDER, argv)
 
 
 if __name__ == "__main__":

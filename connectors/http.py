@@ -30,6 +30,8 @@ from aiohttp import ClientError, ClientSession, ClientTimeout, CookieJar
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
+from streams.shell.metrics import ProviderCallOutcome, observe_provider_call
+
 log = logging.getLogger(__name__)
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -246,7 +248,9 @@ class ProviderHttp:
             status: int | None = None
             wait: float | None = None
             try:
-                reply = await self._send(method, path, params, json_body, data, headers, budget, use_auth)
+                last = tries >= self.policy.tries
+                sent = (method, path, params, json_body, data, headers, budget, use_auth)
+                reply = await self._attempt(last, accept, *sent)
             except (ClientError, TimeoutError) as exc:
                 detail = "timed out" if isinstance(exc, TimeoutError) else f"{type(exc).__name__}: {exc}"
             else:
@@ -290,6 +294,20 @@ class ProviderHttp:
             )
             await self.sleep(wait)
 
+    async def _attempt(self, last_try: bool, accept: Collection[int], *sent: Any) -> Reply:
+        """One try (``_send``), counted in ``oms_provider_call_seconds`` and ``oms_provider_calls_total``."""
+        began = time.monotonic()
+        try:
+            reply = await self._send(*sent)
+        except (ClientError, TimeoutError):
+            observe_provider_call(self.name, None, time.monotonic() - began, _outcome(None, False, last_try))
+            raise
+        ok = reply.ok or reply.status in accept
+        observe_provider_call(
+            self.name, reply.status, time.monotonic() - began, _outcome(reply.status, ok, last_try)
+        )
+        return reply
+
     async def _send(
         self,
         method: str,
@@ -320,3 +338,13 @@ class ProviderHttp:
         ) as response:
             content = await response.read()
             return Reply(response.status, response.headers, content, method, response.url.path)
+
+
+def _outcome(status: int | None, ok: bool, last_try: bool) -> ProviderCallOutcome:
+    """How one try counts (``status`` None: no answer): a 4xx other than 429 (and 401/403,
+    renewed once) is not tried again."""
+    if ok:
+        return ProviderCallOutcome.OK
+    if status is not None and status < 500 and status not in (401, 403, 429):
+        return ProviderCallOutcome.REFUSED
+    return ProviderCallOutcome.FAILED if last_try else ProviderCallOutcome.RETRIED

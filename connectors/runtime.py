@@ -7,7 +7,9 @@ connector's webhook server, in one process per provider.
   write-back must never overtake an earlier one); different orders run side by side, up
   to ``--in-flight`` at once, so one order waiting for its retry backoff or a slow
   provider does not hold up the others. Acks are manual: an offset is committed only once
-  every earlier request of its partition has been answered.
+  every earlier request of its partition has been answered; a partition whose last
+  offsets are transaction markers is committed past them once caught up
+  (``markers.TrailingMarkers``), so the group's lag reads 0 when there is nothing to do.
 - **The webhook server** is a plain aiohttp application (see ``webhooks.make_web_app``),
   registered with ``App.web_server``: Faust starts it after the consumer is up and stops
   it with the worker. Not Faust's own ``faust.web`` views: those would serve Faust's
@@ -27,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 import faust
 from aiohttp import web
@@ -35,12 +37,17 @@ from mode import Service
 
 from connectors.actions import ProviderConnector, Publisher, answer
 from connectors.config import RuntimeConfig
+from connectors.markers import CHECK_EVERY, TrailingMarkers
 from connectors.state import ConnectorStore
 from connectors.webhooks import make_web_app
 from streams.adapters.avro import AvroCodec, UndecodableRecord
 from streams.adapters.kafka import replication
 from streams.bootstrap import bootstrap
 from streams.domain.commands import Command, ProviderActionRequest
+from streams.shell.health import READINESS, Check, add_routes
+from streams.shell.logging import order_context
+from streams.shell.metrics import count_webhook
+from streams.shell.process import BrokerWatch, Stopper, start_up
 
 log = logging.getLogger(__name__)
 
@@ -113,10 +120,13 @@ class ConnectorWebServer(Service):
 
     async def on_start(self) -> None:
         app = make_web_app(self.config.provider, self.connector.routes(), self.config.max_body_bytes)
+        app.middlewares.append(_webhook_counter(self.config.provider))
+        add_routes(app, health=False)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, self.config.listen_host, self.config.listen_port).start()
         await self.connector.start()
+        READINESS.set(Check.SERVING, True, self.web_url)
         log.info("%s connector: webhooks on %s", self.config.provider, self.web_url)
 
     async def on_stop(self) -> None:
@@ -129,13 +139,43 @@ class ConnectorWebServer(Service):
         await self.connector.close()
 
 
+def _webhook_counter(provider: str) -> Any:
+    """``oms_webhooks_total``: every request under ``/webhooks/``, by how it was answered."""
+
+    @web.middleware
+    async def count(request: web.Request, handler: Any) -> web.StreamResponse:
+        if not request.path.startswith("/webhooks/"):
+            return cast(web.StreamResponse, await handler(request))
+        try:
+            response = cast(web.StreamResponse, await handler(request))
+        except web.HTTPException as answered:
+            count_webhook(provider, answered.status)
+            raise
+        except Exception:
+            count_webhook(provider, 500)
+            raise
+        count_webhook(provider, response.status)
+        return response
+
+    return count
+
+
 def run(config: RuntimeConfig, make: Callable[[Publisher, ConnectorStore], ProviderConnector]) -> int:
-    """Run one connector until SIGTERM or Ctrl-C; returns the exit code."""
-    components = bootstrap(config.settings)
-    codec = components.codec
-    topics = components.topics
+    """Run one connector until SIGTERM or Ctrl-C; returns the exit code. Until the broker
+    answers, ``/health`` and ``/ready`` (false) answer on the webhook port."""
+    READINESS.require(Check.BROKER, Check.SERVING)
+    waiting = Stopper().install()
+    health_at = (config.listen_host, config.listen_port)
+    if start_up(config.settings, waiting.stop, health_at=health_at, owns_state=False) is None:
+        return 0
+    with BrokerWatch(config.settings).running():
+        return _serve(config, make)
+
+
+def _faust_app(config: RuntimeConfig) -> faust.App:
+    """The connector's Faust app: its group, static membership, raw bytes on the wire."""
     config.state_dir.mkdir(parents=True, exist_ok=True)
-    app = faust.App(
+    return faust.App(
         config.group_id,
         broker=f"kafka://{config.settings.bootstrap_servers}",
         store="memory://",
@@ -152,6 +192,13 @@ def run(config: RuntimeConfig, make: Callable[[Publisher, ConnectorStore], Provi
         # must not take a connector's group down with it.
         topic_replication_factor=replication(config.settings).factor,
     )
+
+
+def _serve(config: RuntimeConfig, make: Callable[[Publisher, ConnectorStore], ProviderConnector]) -> int:
+    components = bootstrap(config.settings)
+    codec = components.codec
+    topics = components.topics
+    app = _faust_app(config)
     requests = app.topic(
         topics.provider_requests(config.provider),
         key_type=bytes,
@@ -186,19 +233,29 @@ def run(config: RuntimeConfig, make: Callable[[Publisher, ConnectorStore], Provi
                 request: ProviderActionRequest = request, event: faust.EventT[bytes] = event
             ) -> None:
                 try:
-                    await answer(connector, request, publisher)
+                    with order_context(partition=event.message.partition, offset=event.message.offset):
+                        await answer(connector, request, publisher)
                 finally:
                     await manual.ack(event)
 
             await lanes.submit(request.order_id, work)
 
     app.agent(requests, name=f"{config.provider}-actions")(act)
+    markers = TrailingMarkers(config.settings, topics.provider_requests(config.provider))
+
+    async def commit_past_markers() -> None:
+        await markers.check(app.consumer)
+
+    app.timer(CHECK_EVERY, name=f"{config.provider}-markers")(commit_past_markers)
     app.web_server(ConnectorWebServer(connector, config, lanes))
-    worker = faust.Worker(app, loglevel=config.log_level, quiet=True, redirect_stdouts=False)
+    worker = faust.Worker(
+        app, loglevel=config.log_level, quiet=True, redirect_stdouts=False, override_logging=False
+    )
     try:
         worker.execute_from_commandline()
     except SystemExit as exit_:
         return exit_.code if isinstance(exit_.code, int) else 0
     finally:
+        markers.close()
         store.close()
     return 0

@@ -418,83 +418,40 @@ class SapConnector(HttpConnector[SapOptions, config.Secret]):
         return str(reference) if reference else None
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m connectors.sap``."""
+def start(settings: config.SapSettings) -> int:
+    """Run the S/4HANA connector until stopped (``oms connector sap``)."""
     from connectors.runtime import run
 
-    parser = config.base_parser(
-        PROVIDER,
-        "S/4HANA",
-        9104,
-        "SAP S/4HANA connector: creates sales orders for billing and reports billing documents."
-        "\n\nSecrets (environment only; NAME_FILE reads NAME from a file):\n"
-        "  SAP_PASSWORD      the communication user's password (with --user), or\n"
-        "  SAP_BEARER_TOKEN  an OAuth access token\n"
-        "  SAP_WEBHOOK_KEY   optional: events must then call /webhooks/sap?key=<it>",
-    )
-    sap = parser.add_argument_group("S/4HANA")
-    sap.add_argument(
-        "--api-url", default=config.env_default("SAP_API_URL"), help="the host (SAP_API_URL; required)"
-    )
-    sap.add_argument("--user", default=config.env_default("SAP_USER"), help="communication user (SAP_USER)")
-    sap.add_argument(
-        "--sales-organization",
-        default=config.env_default("SAP_SALES_ORGANIZATION", "1710"),
-        help="(SAP_SALES_ORGANIZATION; default %(default)s)",
-    )
-    sap.add_argument(
-        "--distribution-channel",
-        default=config.env_default("SAP_DISTRIBUTION_CHANNEL", "10"),
-        help="(SAP_DISTRIBUTION_CHANNEL; default %(default)s)",
-    )
-    sap.add_argument(
-        "--division",
-        default=config.env_default("SAP_DIVISION", "00"),
-        help="(SAP_DIVISION; default %(default)s)",
-    )
-    sap.add_argument(
-        "--order-type",
-        default=config.env_default("SAP_ORDER_TYPE", "OR"),
-        help="(SAP_ORDER_TYPE; default %(default)s)",
-    )
-    sap.add_argument(
-        "--sold-to-party",
-        default=config.env_default("SAP_SOLD_TO_PARTY", "17100001"),
-        help="the SAP customer of every order (SAP_SOLD_TO_PARTY; default %(default)s)",
-    )
-    args = parser.parse_args(argv)
-    config.configure_logging(args.log_level.upper())
-    try:
-        runtime = config.runtime_config(PROVIDER, args)
-        if not args.api_url:
-            raise config.ConfigError("set --api-url or SAP_API_URL")
-        bearer = config.read_secret("SAP_BEARER_TOKEN", required=False)
-        if bearer is not None:
-            authorization = config.Secret("SAP_BEARER_TOKEN", f"Bearer {bearer.reveal()}")
-        else:
-            if not args.user:
-                raise config.ConfigError("set --user (SAP_USER) and SAP_PASSWORD, or SAP_BEARER_TOKEN")
-            password = config.read_secret("SAP_PASSWORD")
-            assert password is not None
-            authorization = basic(args.user, password)
-        webhook_key = config.read_secret("SAP_WEBHOOK_KEY", required=False)
-    except config.ConfigError as exc:
-        parser.error(str(exc))
+    bearer = settings.secret("bearer_token")
+    if bearer is not None:
+        authorization = config.Secret("SAP_BEARER_TOKEN", f"Bearer {bearer.reveal()}")
+    else:
+        assert settings.user is not None  # the settings' validator made sure
+        authorization = basic(settings.user, settings.required_secret("password"))
+    webhook_key = settings.secret("webhook_key")
+    runtime = config.runtime_config(settings)
     options = SapOptions(
-        sales_organization=args.sales_organization,
-        distribution_channel=args.distribution_channel,
-        division=args.division,
-        order_type=args.order_type,
-        sold_to_party=args.sold_to_party,
+        sales_organization=settings.sales_organization,
+        distribution_channel=settings.distribution_channel,
+        division=settings.division,
+        order_type=settings.order_type,
+        sold_to_party=settings.sold_to_party,
     )
 
     def make(publisher: Publisher, store: ConnectorStore) -> SapConnector:
-        api = ProviderHttp(args.api_url, PROVIDER, runtime.http, unsafe_cookies=True)
+        api = ProviderHttp(settings.api_url, PROVIDER, runtime.http, unsafe_cookies=True)
         session = SapSession(api, authorization)
         api.auth = session
         return SapConnector(api, session, store, publisher, options, webhook_key)
 
     return run(runtime, make)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m connectors.sap``: the same as ``oms connector sap``."""
+    from connectors.cli import main as connector_main
+
+    return connector_main(PROVIDER, argv)
 
 
 if __name__ == "__main__":

@@ -3,10 +3,15 @@ turned into commands (webhook ``hash``, business event ``EventId``, CloudEvent `
 Flexe ``eventId``), the last F&O ``ControlNumber`` applied per order, the provider's ids
 of our orders, and intake checkpoints.
 
-A local RocksDB (rocksdict) per connector deployment. Providers deliver at least once and
-retry until we answer 2xx, so a lost store only risks a duplicate command, which the
-order writer and the flows tolerate (a second create is a no-op; an answer to an action
-nobody waits for is ignored); it never loses one.
+A local RocksDB (rocksdict) per connector *instance*. The dedupe kept here is a fast path
+only, saving a second publish (and the provider API calls behind it) when one instance
+sees a message again; nothing depends on it for correctness. Another instance behind the
+same webhook URL, a lost store, or a redelivery after a crash between publishing and
+remembering all publish the message again, and get past this store. What makes them one
+command is the command id: derived only from the provider's own message id or content
+(``actions.envelope``), the same in every instance, and refused by the order writer the
+second time. Providers deliver at least once and retry until we answer 2xx, so the store
+never loses a message either.
 """
 
 from __future__ import annotations

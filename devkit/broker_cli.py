@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Annotated
+
+import typer
 
 from devkit.local_broker import LocalBroker, LocalBrokerError, LocalCluster, LocalKafka
-from streams.settings import Settings
+from streams.shell.settings import Settings
+from streams.shell.state import clear_state
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 DEFAULT_PORT = 9092
-
-Action = Callable[[LocalKafka, argparse.Namespace], int]
-"""One ``oms broker`` action: the broker or cluster for --port/--nodes/--home, and the arguments."""
 
 
 def default_port(bootstrap_servers: str) -> int:
@@ -24,6 +24,70 @@ def default_port(bootstrap_servers: str) -> int:
     if host in LOCAL_HOSTS and port.isdigit():
         return int(port)
     return DEFAULT_PORT
+
+
+Port = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        max=65534,
+        show_default=False,
+        help="broker port on 127.0.0.1; the controller uses port+1 (default: the port of "
+        "KAFKA_BOOTSTRAP_SERVERS if it is a 127.0.0.1/localhost address, else 9092)",
+    ),
+]
+Nodes = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        show_default=False,
+        help="a KRaft cluster of this many combined broker+controller nodes; node n uses "
+        "port+2(n-1) and its controller the port after (topics get 3 replicas, 2 in sync). "
+        "Default: the cluster that runs or ran on --port (for start, only one that runs); "
+        "else 1, the single broker",
+    ),
+]
+Home = Annotated[
+    Path | None,
+    typer.Option(
+        file_okay=False,
+        show_default=False,
+        help="cache root for the jars and each port's data and logs "
+        "(OMS_KAFKA_HOME; default ~/.cache/kafka-iom)",
+    ),
+]
+
+
+def register(app: typer.Typer) -> None:
+    broker = typer.Typer(
+        help="Manage a single-node KRaft Kafka broker on 127.0.0.1 for development, tests and the "
+        "demo, or with --nodes N a cluster of N nodes (no Docker needed). The jars are fetched once "
+        "from Maven Central with mvn (needs Java 17+ and Maven); jars, data and logs live under --home.",
+        no_args_is_help=True,
+    )
+    broker.command(
+        "fetch",
+        help="Download the Kafka broker jars into --home with mvn (once per Kafka version; "
+        "start does it too).",
+    )(_fetch)
+    broker.command(
+        "start",
+        help="Start the broker detached (it outlives this command), formatting its data dir on first use, "
+        "and wait until it answers. Does nothing if it already runs; fails fast if the port is taken.",
+    )(_start)
+    broker.command(
+        "stop",
+        help="Stop the broker that `oms broker start` started on --port (SIGTERM, then SIGKILL after 30 s).",
+    )(_stop)
+    broker.command(
+        "status", help="Say whether the local broker runs and answers (exit 0 if it runs, 3 if not)."
+    )(_status)
+    broker.command(
+        "reset",
+        help="Stop the broker, delete its data dir (every topic, record and offset) and clear the state "
+        "folder (OMS_STATE_DIR), whose stores belonged to that data. The jars stay cached.",
+    )(_reset)
+    app.add_typer(broker, name="broker")
 
 
 def local_kafka(home: Path, port: int, nodes: int | None, action: str) -> LocalKafka:
@@ -42,152 +106,93 @@ def local_kafka(home: Path, port: int, nodes: int | None, action: str) -> LocalK
     return cluster if cluster.running_nodes() or action != "start" else single
 
 
-def _node_count(text: str) -> int:
-    nodes = int(text)
-    if nodes < 1:
-        raise argparse.ArgumentTypeError("--nodes must be at least 1")
-    return nodes
+def _broker(
+    port: int | None, home: Path | None, nodes: int | None, action: str
+) -> tuple[LocalKafka, Settings]:
+    settings = Settings()
+    where = port or default_port(settings.bootstrap_servers)
+    return local_kafka(home or settings.kafka_home, where, nodes, action), settings
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    settings = Settings.from_env()
-    parser = sub.add_parser(
-        "broker",
-        help="run a local Kafka broker, or a cluster with --nodes 3 (no Docker needed)",
-        description=(
-            "Manage a single-node KRaft Kafka broker on 127.0.0.1 for development, tests and "
-            "the demo, or with --nodes N a cluster of N nodes (topics get 3 replicas, 2 in "
-            "sync). The broker jars are fetched once from Maven Central with mvn (needs "
-            "Java 17+ and Maven); jars, data and logs live under --home."
+def _run(action: str, work: Callable[[], int]) -> int:
+    """A LocalBrokerError is a readable message and exit code 1, not a traceback."""
+    try:
+        return work()
+    except LocalBrokerError as exc:
+        print(f"oms broker {action}: {exc}", file=sys.stderr)
+        return 1
+
+
+def _fetch(port: Port = None, home: Home = None) -> int:
+    broker, _ = _broker(port, home, 1, "fetch")
+
+    def fetch() -> int:
+        broker.fetch()
+        print(f"Kafka {broker.version} jars are in {broker.libs_dir}")
+        return 0
+
+    return _run("fetch", fetch)
+
+
+def _start(
+    port: Port = None,
+    nodes: Nodes = None,
+    home: Home = None,
+    timeout: Annotated[
+        float | None,
+        typer.Option(
+            min=1, show_default=False, help="seconds to wait for every node (default 60, a cluster 120)"
         ),
-    )
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--port",
-        type=int,
-        default=default_port(settings.bootstrap_servers),
-        help=(
-            "broker port on 127.0.0.1; the controller uses port+1 (default: the port of "
-            "KAFKA_BOOTSTRAP_SERVERS if it is a 127.0.0.1/localhost address, else 9092; "
-            "now %(default)s)"
-        ),
-    )
-    common.add_argument(
-        "--nodes",
-        type=_node_count,
-        default=None,
-        help=(
-            "run a KRaft cluster of this many combined broker+controller nodes; node n uses "
-            "port+2(n-1) and its controller the port after (default: the cluster that runs or "
-            "ran on --port, for start only one that runs; else 1, the single broker)"
-        ),
-    )
-    common.add_argument(
-        "--home",
-        type=Path,
-        default=settings.kafka_home,
-        help="cache root for the jars and each port's data and logs (OMS_KAFKA_HOME; default: %(default)s)",
-    )
-    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-    table: list[tuple[str, Action, str, str]] = [
-        (
-            "fetch",
-            _fetch,
-            "download the Kafka jars from Maven Central (once)",
-            "Download the Kafka broker jars into --home with mvn. Only needed once per "
-            "Kafka version (start does it too); takes under a minute.",
-        ),
-        (
-            "start",
-            _start,
-            "start the broker in the background and wait until it answers",
-            "Start the broker detached (it outlives this command), formatting its data dir "
-            "on first use, and wait until it answers a metadata request (a cluster: until "
-            "every node is a broker). Does nothing if it already runs (a cluster: starts the "
-            "nodes that are down); fails fast if a port is taken by another process.",
-        ),
-        (
-            "stop",
-            _stop,
-            "stop the broker that `oms broker start` started",
-            "Stop the broker started by `oms broker start` on --port (SIGTERM, then SIGKILL "
-            "after 30s). Only ever signals that process, never an unrelated one.",
-        ),
-        (
-            "status",
-            _status,
-            "say whether the broker runs and answers",
-            "Say whether the local broker on --port runs and answers. Exit code 0 when it "
-            "runs (a cluster: every node), 3 when it does not.",
-        ),
-        (
-            "reset",
-            _reset,
-            "stop the broker and delete its data (every topic and offset)",
-            "Stop the broker and delete its data dir: every topic, record and committed "
-            "offset is gone. The jars stay cached.",
-        ),
-    ]
-    for name, action, help_text, description in table:
-        action_parser = actions.add_parser(name, parents=[common], help=help_text, description=description)
-        if name == "start":
-            action_parser.add_argument(
-                "--timeout",
-                type=float,
-                default=None,
-                help="seconds to wait for every node to answer (default: 60, 120 for a cluster)",
-            )
-        action_parser.set_defaults(run=_runner(action))
+    ] = None,
+) -> int:
+    broker, settings = _broker(port, home, nodes, "start")
+
+    def start() -> int:
+        was_running = broker.is_running()
+        if timeout is None:
+            broker.start()
+        else:
+            broker.start(timeout=timeout)
+        what = "cluster" if isinstance(broker, LocalCluster) else "broker"
+        verb = "was already running" if was_running else "started"
+        print(f"Kafka {broker.version} {what} {verb} on {broker.bootstrap_servers}")
+        print(f"  log: {broker.logs}")
+        if settings.bootstrap_servers != broker.bootstrap_servers:
+            print(f"  export KAFKA_BOOTSTRAP_SERVERS={broker.bootstrap_servers}")
+        return 0
+
+    return _run("start", start)
 
 
-def _runner(action: Action) -> Callable[[argparse.Namespace], int]:
-    """Turn a LocalBrokerError into a readable message and exit code 1, not a traceback."""
+def _stop(port: Port = None, nodes: Nodes = None, home: Home = None) -> int:
+    broker, _ = _broker(port, home, nodes, "stop")
 
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return action(local_kafka(args.home, args.port, args.nodes, args.action), args)
-        except LocalBrokerError as exc:
-            print(f"oms broker {args.action}: {exc}", file=sys.stderr)
-            return 1
+    def stop() -> int:
+        if broker.stop():
+            print(f"stopped the broker on {broker.bootstrap_servers}")
+        else:
+            print(f"no local broker was running on {broker.bootstrap_servers}")
+        return 0
 
-    return run
-
-
-def _fetch(broker: LocalKafka, args: argparse.Namespace) -> int:
-    broker.fetch()
-    print(f"Kafka {broker.version} jars are in {broker.libs_dir}")
-    return 0
+    return _run("stop", stop)
 
 
-def _start(broker: LocalKafka, args: argparse.Namespace) -> int:
-    was_running = broker.is_running()
-    if args.timeout is None:
-        broker.start()
-    else:
-        broker.start(timeout=args.timeout)
-    what = "cluster" if isinstance(broker, LocalCluster) else "broker"
-    verb = "was already running" if was_running else "started"
-    print(f"Kafka {broker.version} {what} {verb} on {broker.bootstrap_servers}")
-    print(f"  log: {broker.logs}")
-    if Settings.from_env().bootstrap_servers != broker.bootstrap_servers:
-        print(f"  export KAFKA_BOOTSTRAP_SERVERS={broker.bootstrap_servers}")
-    return 0
-
-
-def _stop(broker: LocalKafka, args: argparse.Namespace) -> int:
-    if broker.stop():
-        print(f"stopped the broker on {broker.bootstrap_servers}")
-    else:
-        print(f"no local broker was running on {broker.bootstrap_servers}")
-    return 0
-
-
-def _status(broker: LocalKafka, args: argparse.Namespace) -> int:
+def _status(port: Port = None, nodes: Nodes = None, home: Home = None) -> int:
+    broker, _ = _broker(port, home, nodes, "status")
     print(broker.status())
     return 0 if broker.is_running() else 3
 
 
-def _reset(broker: LocalKafka, args: argparse.Namespace) -> int:
-    broker.reset()
-    print(f"stopped the broker on {broker.bootstrap_servers} (if any) and wiped {broker.data_dir}")
-    return 0
+def _reset(port: Port = None, nodes: Nodes = None, home: Home = None) -> int:
+    broker, settings = _broker(port, home, nodes, "reset")
+
+    def reset() -> int:
+        broker.reset()
+        clear_state(settings.state_dir)
+        print(
+            f"stopped the broker on {broker.bootstrap_servers} (if any), wiped {broker.data_dir} "
+            f"and cleared the state folder {settings.state_dir}"
+        )
+        return 0
+
+    return _run("reset", reset)

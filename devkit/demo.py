@@ -12,20 +12,21 @@ replay of the event topics.
 
 from __future__ import annotations
 
-import argparse
 import os
 import random
+import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Annotated
 
+import typer
 from confluent_kafka import Producer
 
+from devkit.demo_look import interactive, look_around
 from devkit.desk_scenes import DeskScenes
 from devkit.local_broker import LocalBroker, broker_answers
 from devkit.scenarios import CommandFactory, journey_order
@@ -38,7 +39,8 @@ from streams.bootstrap import Components, bootstrap
 from streams.domain.order import OrderState
 from streams.entrypoints.output import err, order_state, status_summary, timeline
 from streams.services.replay import order_timeline, replay
-from streams.settings import REPO_ROOT
+from streams.shell.commands import with_settings
+from streams.shell.settings import REPO_ROOT, Settings
 
 TITLES = {
     1: "BigCommerce > F&O fulfillment > F&O accounting",
@@ -52,26 +54,31 @@ DESK = 0
 """The orders of the order-desk scenes (devkit/desk_scenes.py) in the summary."""
 
 
-def register(sub: Any) -> None:
-    demo = sub.add_parser(
+DEMO_DIR = REPO_ROOT / ".oms" / "demo"
+"""The demo's working folder: ``logs/`` holds one log per process (JSON lines), kept after the run."""
+
+
+def register(app: typer.Typer) -> None:
+    app.command(
         "demo",
-        help="start a broker, the writer and the providers; run orders through all six journeys",
-    )
-    demo.add_argument("--orders", type=int, default=5, help="orders per journey (default 5)")
-    demo.add_argument(
-        "--timeout", type=float, default=60.0, help="seconds an order may wait for its next step"
-    )
-    demo.add_argument("--keep-broker", action="store_true", help="leave a broker the demo started running")
-    demo.set_defaults(run=run)
+        help="Start a broker (if none answers), the writers, DOM, the four simulators and connectors, and "
+        "run orders through all six journeys. Each process logs to .oms/demo/logs/; on a failure the "
+        "last lines of the failing one are printed.",
+    )(run)
 
 
 def _port(bootstrap_servers: str) -> int:
     return int(bootstrap_servers.split(",")[0].rsplit(":", 1)[1])
 
 
-def run(args: argparse.Namespace) -> int:
-    c = bootstrap()
-    settings = c.settings
+@with_settings(Settings)
+def run(
+    settings: Settings,
+    orders: Annotated[int, typer.Option(min=1, max=10_000, help="orders per journey")] = 5,
+    timeout: Annotated[float, typer.Option(min=1, help="seconds an order may wait for its next step")] = 60.0,
+    keep_broker: Annotated[bool, typer.Option(help="leave a broker the demo started running")] = False,
+) -> int:
+    c = bootstrap(settings)
     started: LocalBroker | None = None
     if not broker_answers(settings.bootstrap_servers):
         broker = LocalBroker(home=settings.kafka_home, port=_port(settings.bootstrap_servers))
@@ -80,70 +87,116 @@ def run(args: argparse.Namespace) -> int:
         started = broker
     else:
         err(f"[1/6] using the broker at {settings.bootstrap_servers}")
-    writer: subprocess.Popen[bytes] | None = None
-    helpers: list[subprocess.Popen[bytes]] = []
+    os.environ.setdefault("OMS_LOG_FORMAT", "json")  # every process's log: one jq filter follows an order
+    shutil.rmtree(DEMO_DIR, ignore_errors=True)
+    logs = DEMO_DIR / "logs"
+    logs.mkdir(parents=True)
+    processes: dict[str, subprocess.Popen[bytes]] = {}
     world: World | None = None
     try:
-        created = create_topics(settings, c.topics)
-        err(f"[2/6] topics ready ({len(created)} created, {c.topics.partitions} partitions each)")
-        folder = REPO_ROOT / "flows"
-        flows = load_flows(folder)
-        names = [p.name for p in flow_paths(folder)]
-        published = publish_flows(settings, c.topics, c.codec, list(zip(flows, names, strict=True)))
-        err("[3/6] flows: " + ", ".join(f"{p.name} v{p.version}" for p in published))
-        env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers}
-        workdir = Path(tempfile.mkdtemp(prefix="oms-demo-"))
-        (workdir / "logs").mkdir()
-        writer = subprocess.Popen(
-            [sys.executable, "-m", "streams.cli", "writer", "--log-level", "WARNING"],
-            env=env,
-            stderr=(workdir / "logs" / "order-writer.log").open("wb"),
-        )
-        # Fulfillment optimization for journey 6: the inventory writer and DOM, real stock.
-        for argv, instance in (
-            (["-m", "streams.cli", "inventory-writer", "--log-level", "WARNING"], "inventory-1"),
-            (["-m", "streams.entrypoints.dom_cli", "--log-level", "WARNING"], "dom-1"),
-        ):
-            helpers.append(
-                subprocess.Popen(
-                    [sys.executable, *argv],
-                    env={**env, "OMS_INSTANCE_ID": instance},
-                    stderr=(workdir / "logs" / f"{instance}.log").open("wb"),
-                )
-            )
-        subprocess.run(
-            [sys.executable, "-m", "streams.cli", "inventory", "load"],
-            env=env,
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
+        _prepare(c)
+        _start_services(settings, logs, processes)
         _wait_for_stock(c)
         run_id = time.strftime("%H%M%S")
-        world = start_world(settings, workdir, run_id=f"D{run_id}-", with_dom=False)
+        world = start_world(settings, DEMO_DIR, run_id=f"D{run_id}-", with_dom=False)
         err(
-            f"[4/6] order writer (pid {writer.pid}), inventory writer (pid {helpers[0].pid}), "
-            f"DOM (pid {helpers[1].pid}); "
-            + ", ".join(f"{name} (pid {p.pid})" for name, p in world.processes.items())
-            + f"; logs in {workdir / 'logs'}"
+            "[4/6] "
+            + ", ".join(f"{name} (pid {p.pid})" for name, p in {**processes, **world.processes}.items())
+            + f"; logs in {logs}"
         )
-        return _drive(c, args, writer, world, run_id)
+        broker_stays = started is None or keep_broker
+        writer = processes["order-writer"]
+        code, sample = _drive(c, orders, timeout, writer, world, run_id, broker_stays or interactive())
+        if code == 0 and interactive():
+            look_around(_service_env(settings), DEMO_DIR, sample)
+    except BaseException:
+        show_failure(logs, {**processes, **(world.processes if world else {})})
+        raise
     finally:
         if world is not None:
             world.stop()
-        for helper in helpers:
-            helper.terminate()
-            helper.wait(30)
-        if writer is not None:
-            writer.terminate()
-            writer.wait(30)
-        if started is not None and not args.keep_broker:
+        for process in processes.values():
+            process.terminate()
+            process.wait(30)
+        if started is not None and not keep_broker:
             started.stop()
             err("broker stopped (use --keep-broker to keep it)")
+    if code != 0:
+        show_failure(logs, {**processes, **world.processes})
+    return code
+
+
+def _prepare(c: Components) -> None:
+    created = create_topics(c.settings, c.topics)
+    err(f"[2/6] topics ready ({len(created)} created, {c.topics.partitions} partitions each)")
+    folder = REPO_ROOT / "flows"
+    flows = load_flows(folder)
+    names = [p.name for p in flow_paths(folder)]
+    published = publish_flows(c.settings, c.topics, c.codec, list(zip(flows, names, strict=True)))
+    err("[3/6] flows: " + ", ".join(f"{p.name} v{p.version}" for p in published))
+
+
+def _service_env(settings: Settings) -> dict[str, str]:
+    return {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
+        "OMS_LOG_FORMAT": "json",
+        "OMS_METRICS_PORT": "0",
+    }
+
+
+def _start_services(settings: Settings, logs: Path, processes: dict[str, subprocess.Popen[bytes]]) -> None:
+    """The order writer, and for journey 6 the inventory writer and DOM with the opening stock."""
+    env = _service_env(settings)
+    for name, command, instance in (
+        ("order-writer", "writer", "writer-1"),
+        ("inventory-writer", "inventory-writer", "inventory-1"),
+        ("dom", "dom", "dom-1"),
+    ):
+        with (logs / f"{name}.log").open("wb") as out:
+            processes[name] = subprocess.Popen(
+                [sys.executable, "-m", "streams.cli", command],
+                env={**env, "OMS_INSTANCE_ID": instance},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+    subprocess.run(
+        [sys.executable, "-m", "streams.cli", "inventory", "load"],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+
+
+def show_failure(logs: Path, processes: dict[str, subprocess.Popen[bytes]], lines: int = 25) -> None:
+    """The last lines of each process that exited with an error, or else of each log with errors."""
+    failed = [n for n, p in processes.items() if p.poll() not in (None, 0, -15)]
+    if not failed:
+        failed = [
+            f.stem for f in sorted(logs.glob("*.log")) if '"level": "ERROR"' in f.read_text(errors="replace")
+        ]
+    for name in failed:
+        log_file = logs / f"{name}.log"
+        if not log_file.exists():
+            continue
+        tail = log_file.read_text(errors="replace").splitlines()[-lines:]
+        code = processes[name].poll() if name in processes else None
+        how = "running" if code is None else f"exited {code}"
+        err(f"\n--- {name} ({how}): last lines of {log_file}")
+        for line in tail:
+            err(f"  {line}")
 
 
 def _drive(
-    c: Components, args: argparse.Namespace, writer: subprocess.Popen[bytes], world: World, run_id: str
-) -> int:
+    c: Components,
+    orders: int,
+    timeout: float,
+    writer: subprocess.Popen[bytes],
+    world: World,
+    run_id: str,
+    broker_stays: bool,
+) -> tuple[int, str]:
+    """Drive the journeys; the exit code, and an order worth showing."""
     prefix = f"D{run_id}-"
     # One order a critical validation stops, and one record nobody can decode: bad input is
     # visible and loses nothing.
@@ -157,11 +210,11 @@ def _drive(
     raw.produce(c.topics.commands, key=b"garbage", value=b"{not avro}")
     raw.flush(10)
     err(
-        f"[5/6] driving {args.orders} orders per journey through the simulators' control planes "
+        f"[5/6] driving {orders} orders per journey through the simulators' control planes "
         "(plus one invalid order and one undecodable record)"
     )
     began = time.monotonic()
-    ids = drive_journeys(world, c.settings, args.orders, step_timeout=args.timeout)
+    ids = drive_journeys(world, c.settings, orders, step_timeout=timeout)
     journeys = {order_id: j for j, order_ids in ids.items() for order_id in order_ids}
     journeys[bad_id] = 1
     err("      the order desk: a cancel, an edit, a return with a replacement, a preorder release")
@@ -169,32 +222,31 @@ def _drive(
         world,
         c.settings,
         lambda driver: DeskScenes(driver, c.settings, bus, c.order_handling).play(ids[1][0]),
-        step_timeout=args.timeout,
+        step_timeout=timeout,
     )
     journeys.update({order_id: DESK for name, order_id in desk.items() if name != "return"})
     if writer.poll() is not None:
         err(f"the order writer exited with code {writer.returncode}")
-        return 1
+        return 1, bad_id
     result = replay(c.settings, c.topics, c.codec)
     mine = {o: s for o, s in result.states.items() if o in journeys}
     done = sum(1 for s in mine.values() if _settled(s))
     err(
-        f"[6/6] {len(ids) * args.orders} orders driven in {time.monotonic() - began:.1f}s; replayed "
+        f"[6/6] {len(ids) * orders} orders driven in {time.monotonic() - began:.1f}s; replayed "
         f"{result.events:,} events of {len(result.states):,} orders in {result.seconds:.2f}s"
     )
-    _summary(
-        c, mine, journeys, [ids[1][0], ids[6][0], bad_id, *(o for n, o in desk.items() if n != "return")]
-    )
+    samples = [ids[1][0], ids[6][0], bad_id, *(o for n, o in desk.items() if n != "return")]
+    _summary(c, mine, journeys, samples, broker_stays)
     for order_id, why in world.notes.items():
         print(f"  {order_id}: {why}")
     scenes = [n for n in world.notes if n.startswith("desk:")]
     if scenes:
         print(f"\nFAILED: the order desk's {', '.join(scenes)} did not play to the end")
-        return 1
+        return 1, ids[1][0]
     if done != len(journeys):
         print(f"\nFAILED: only {done}/{len(journeys)} orders settled")
-        return 1
-    return 0
+        return 1, ids[1][0]
+    return 0, ids[1][0]
 
 
 def _wait_for_stock(c: Components, timeout: float = 60.0) -> None:
@@ -216,7 +268,11 @@ def _settled(state: OrderState) -> bool:
 
 
 def _summary(
-    c: Components, states: dict[str, OrderState], journeys: dict[str, int], samples: list[str]
+    c: Components,
+    states: dict[str, OrderState],
+    journeys: dict[str, int],
+    samples: list[str],
+    broker_stays: bool,
 ) -> None:
     by_journey: dict[int, Counter[tuple[str, str]]] = defaultdict(Counter)
     for order_id, state in states.items():
@@ -234,7 +290,12 @@ def _summary(
             print(order_state(found.state))
             print("  timeline:")
             print(timeline(found.events))
-    print(
-        "\nThe undecodable record went to oms.dead-letter with its reason; "
-        "`oms replay` and `oms show ORDER_ID` read the same history."
-    )
+    print("\nThe undecodable record went to oms.dead-letter with its reason.")
+    if broker_stays:
+        where = c.settings.bootstrap_servers
+        print(f"`oms replay` and `oms show {samples[0]}` read the same history from {where}.")
+    else:
+        print(
+            "The demo's broker stops now. Run `make demo` in a terminal to look around the "
+            "dashboard afterwards, or pass --keep-broker to keep the history for `oms show`."
+        )

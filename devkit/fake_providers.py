@@ -3,8 +3,9 @@ provider's later part (F&O picks, packs and invoices; Flexe ships; SAP bills).
 
 For stream-level tests, benchmarks and a demo without the HTTP simulators. They sit at
 the connector boundary: they consume the provider request topics and publish commands,
-exactly as the real connectors do, so the writer cannot tell the difference. A batched
-confluent-kafka loop, so that they never become the bottleneck of a measurement.
+exactly as the real connectors do, so the writer cannot tell the difference. The one
+Kafka loop (batched, offsets committed after the answers are delivered, an undecodable
+request dead-lettered), so that they never become the bottleneck of a measurement.
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ import logging
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import ClassVar
 
-from confluent_kafka import Consumer, Producer
+from pydantic import Field, field_validator
 
 from streams.adapters.avro import AvroCodec
-from streams.adapters.kafka import consumer_config, producer_config, value_of
+from streams.adapters.kafka_loop import Batch, Commits, KafkaLoop, models
 from streams.adapters.topics import PROVIDERS, TopicRegistry
 from streams.domain.commands import (
     Command,
@@ -32,6 +34,9 @@ from streams.domain.commands import (
 from streams.domain.order import OrderState
 from streams.domain.transitions import FULFILLMENT_IN_PROGRESS
 from streams.settings import Settings
+from streams.shell.commands import run_command, with_settings
+from streams.shell.process import run_service
+from streams.shell.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +53,7 @@ class FakeProviders:
         unsourced_skus: frozenset[str] = frozenset(),
         silent: frozenset[tuple[str, str]] = frozenset(),
         providers: tuple[str, ...] = PROVIDERS,
+        group: str = "oms-fake-providers",
     ) -> None:
         self.topics = topics
         self.codec = codec
@@ -58,30 +64,29 @@ class FakeProviders:
         self.providers = providers
         """The providers played; leave one out when its real connector runs (e.g. ``dom``)."""
         self.requests: list[ProviderActionRequest] = []
-        self._consumer = Consumer(consumer_config(settings, topics.prefix + "oms-fake-providers"))
-        self._producer = Producer(producer_config(settings))
+        self.loop = KafkaLoop(
+            settings,
+            models(codec, ProviderActionRequest),
+            group=topics.prefix + group,
+            commits=Commits.AFTER_PRODUCE,
+            dead_letters=topics.dead_letters,
+            name=group,
+        )
 
     def run(self, stop: threading.Event) -> None:
-        self._consumer.subscribe([self.topics.provider_requests(p) for p in self.providers])
+        self.loop.subscribe([self.topics.provider_requests(p) for p in self.providers])
         try:
-            while not stop.is_set():
-                msgs = [m for m in self._consumer.consume(1000, 0.1) if m.error() is None]
-                for msg in msgs:
-                    request = self.codec.decode(value_of(msg))
-                    if isinstance(request, ProviderActionRequest):
-                        self.requests.append(request)
-                        for command in self.answer(request):
-                            self._producer.produce(
-                                self.topics.commands,
-                                key=command.envelope.order_id.encode(),
-                                value=self.codec.encode(command),
-                            )
-                if msgs:
-                    self._producer.flush(10)
-                    self._consumer.commit(asynchronous=False)
+            self.loop.run(self._answer_all, stop)
         finally:
-            self._consumer.close()
-            self._producer.flush(10)
+            self.loop.close()
+
+    def _answer_all(self, batch: Batch[ProviderActionRequest]) -> None:
+        assert self.loop.publisher is not None
+        send, encode = self.loop.publisher.send, self.codec.encode
+        for request in batch.records:
+            self.requests.append(request)
+            for command in self.answer(request):
+                send(self.topics.commands, command.envelope.order_id.encode(), encode(command))
 
     def answer(self, request: ProviderActionRequest) -> Iterator[Command]:
         key = (request.provider, request.action)
@@ -160,48 +165,59 @@ class FakeProviders:
         )
 
 
+class FakeProvidersSettings(ServiceSettings):
+    """``python -m devkit.fake_providers``: every provider played at once."""
+
+    process: ClassVar[str] = "fake-providers"
+    default_metrics_port: ClassVar[int] = 9311
+
+    fail: list[str] = Field(
+        default_factory=list,
+        description="PROVIDER:ACTION:N fails the first N attempts of an action "
+        "(e.g. fno:send_to_fulfillment:2)",
+    )
+    without: list[str] = Field(
+        default_factory=list,
+        description="leave a provider to its real connector, e.g. --without dom (oms dom)",
+    )
+
+    @field_validator("fail")
+    @classmethod
+    def _failures(cls, specs: list[str]) -> list[str]:
+        for spec in specs:
+            provider, _, count = [*spec.split(":"), "", ""][:3]
+            if provider not in PROVIDERS or not count.isdigit():
+                raise ValueError(f"{spec!r} is not PROVIDER:ACTION:N (providers: {', '.join(PROVIDERS)})")
+        return specs
+
+    @property
+    def failures(self) -> dict[tuple[str, str], int]:
+        return {(p, a): int(n) for p, a, n in (spec.split(":") for spec in self.fail)}
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m devkit.fake_providers``: every provider played at once, for demos and benchmarks."""
-    import argparse
-    import signal
+    return run_command(
+        _run,
+        "python -m devkit.fake_providers",
+        "Stand-in connectors for every provider: answer each action at once and play the "
+        "provider's later part (F&O picks/packs/invoices, Flexe ships, SAP bills).",
+        argv,
+    )
 
+
+@with_settings(FakeProvidersSettings)
+def _run(settings: FakeProvidersSettings) -> int:
     from streams.bootstrap import bootstrap
 
-    parser = argparse.ArgumentParser(
-        prog="python -m devkit.fake_providers",
-        description="Stand-in connectors for every provider: answer each action at once and "
-        "play the provider's later part (F&O picks/packs/invoices, Flexe ships, SAP bills).",
-    )
-    parser.add_argument(
-        "--fail",
-        action="append",
-        default=[],
-        metavar="PROVIDER:ACTION:N",
-        help="fail the first N attempts of an action, e.g. fno:send_to_fulfillment:2",
-    )
-    parser.add_argument(
-        "--without",
-        action="append",
-        default=[],
-        choices=PROVIDERS,
-        metavar="PROVIDER",
-        help="leave a provider to its real connector, e.g. --without dom (oms dom)",
-    )
-    args = parser.parse_args(argv)
-    logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    failures = {}
-    for spec in args.fail:
-        provider, action, count = spec.split(":")
-        failures[(provider, action)] = int(count)
-    c = bootstrap()
-    played = tuple(p for p in PROVIDERS if p not in args.without)
-    fakes = FakeProviders(c.settings, c.topics, c.codec, failures=failures, providers=played)
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    log.info("fake providers (%s) answering on %s", ", ".join(played), c.settings.bootstrap_servers)
-    fakes.run(stop)
-    return 0
+    def work(stop: threading.Event) -> None:
+        c = bootstrap(settings)
+        played = tuple(p for p in PROVIDERS if p not in settings.without)
+        fakes = FakeProviders(c.settings, c.topics, c.codec, failures=settings.failures, providers=played)
+        log.info("fake providers (%s) answering on %s", ", ".join(played), c.settings.bootstrap_servers)
+        fakes.run(stop)
+
+    return run_service(settings, work, owns_state=False)
 
 
 if __name__ == "__main__":

@@ -10,20 +10,20 @@ subscription differs (and the consumer group, so that it never shares one with a
 
 from __future__ import annotations
 
-import argparse
 import logging
-import signal
 import threading
 from collections.abc import Sequence
+from typing import ClassVar
 
-from confluent_kafka import Consumer, Producer
+from pydantic import Field, field_validator
 
 from devkit.fake_providers import FakeProviders
-from streams.adapters.avro import AvroCodec, UndecodableRecord
-from streams.adapters.kafka import consumer_config, producer_config, value_of
+from streams.adapters.avro import AvroCodec
 from streams.adapters.topics import PROVIDERS, TopicRegistry
-from streams.domain.commands import ProviderActionRequest
 from streams.settings import Settings
+from streams.shell.commands import run_command, with_settings
+from streams.shell.process import run_service
+from streams.shell.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 
@@ -38,70 +38,56 @@ class StandIn:
         if unknown or not providers:
             raise ValueError(f"unknown providers {unknown}; known: {', '.join(PROVIDERS)}")
         self.providers = tuple(providers)
-        self.topics = topics
-        self.codec = codec
-        self.fakes = FakeProviders(settings, topics, codec)
-        group = f"{topics.prefix}oms-stand-in-{'-'.join(sorted(self.providers))}"
-        self._consumer = Consumer(consumer_config(settings, group))
-        self._producer = Producer(producer_config(settings))
+        group = f"oms-stand-in-{'-'.join(sorted(self.providers))}"
+        self.fakes = FakeProviders(settings, topics, codec, providers=self.providers, group=group)
 
     def run(self, stop: threading.Event) -> None:
-        self._consumer.subscribe([self.topics.provider_requests(p) for p in self.providers])
-        try:
-            while not stop.is_set():
-                msgs = [m for m in self._consumer.consume(500, 0.2) if m.error() is None]
-                for msg in msgs:
-                    try:
-                        request = self.codec.decode(value_of(msg))
-                    except UndecodableRecord as exc:
-                        log.error("skipped an undecodable request: %s", exc)
-                        continue
-                    if not isinstance(request, ProviderActionRequest):
-                        continue
-                    for command in self.fakes.answer(request):
-                        self._producer.produce(
-                            self.topics.commands,
-                            key=command.envelope.order_id.encode(),
-                            value=self.codec.encode(command),
-                        )
-                if msgs:
-                    self._producer.flush(10)
-                    self._consumer.commit(asynchronous=False)
-        finally:
-            self._consumer.close()
-            self._producer.flush(10)
+        self.fakes.run(stop)
+
+
+class StandInSettings(ServiceSettings):
+    """``python -m devkit.stand_in``: fake providers for some providers only."""
+
+    process: ClassVar[str] = "stand-in"
+    default_metrics_port: ClassVar[int] = 9310
+
+    provider: list[str] = Field(
+        default_factory=list,
+        min_length=1,
+        description="a provider to play (repeat for several): " + ", ".join(PROVIDERS),
+    )
+
+    @field_validator("provider")
+    @classmethod
+    def _known(cls, providers: list[str]) -> list[str]:
+        unknown = sorted(set(providers) - set(PROVIDERS))
+        if unknown:
+            raise ValueError(f"unknown provider {unknown[0]!r} (known: {', '.join(PROVIDERS)})")
+        return providers
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m devkit.stand_in --provider dom``."""
+    """``python -m devkit.stand_in --provider dom``: in the process shell (metrics, SIGTERM)."""
+    return run_command(
+        _run,
+        "python -m devkit.stand_in",
+        "devkit.fake_providers for some providers only (e.g. DOM beside the real BigCommerce, "
+        "F&O, Flexe and SAP connectors).",
+        argv,
+    )
+
+
+@with_settings(StandInSettings)
+def _run(settings: StandInSettings) -> int:
     from streams.bootstrap import bootstrap
 
-    parser = argparse.ArgumentParser(
-        prog="python -m devkit.stand_in",
-        description="devkit.fake_providers for some providers only (e.g. DOM beside the real "
-        "BigCommerce, F&O, Flexe and SAP connectors). Kafka settings from the environment "
-        "(KAFKA_BOOTSTRAP_SERVERS, OMS_TOPIC_PREFIX, OMS_PARTITIONS).",
-    )
-    parser.add_argument(
-        "--provider",
-        action="append",
-        required=True,
-        choices=PROVIDERS,
-        help="a provider to play (repeat for several)",
-    )
-    parser.add_argument("--log-level", default="INFO")
-    args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    c = bootstrap()
-    stand_in = StandIn(c.settings, c.topics, c.codec, args.provider)
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    log.info("standing in for %s on %s", ", ".join(stand_in.providers), c.settings.bootstrap_servers)
-    stand_in.run(stop)
-    return 0
+    def work(stop: threading.Event) -> None:
+        c = bootstrap(settings)
+        stand_in = StandIn(c.settings, c.topics, c.codec, settings.provider)
+        log.info("standing in for %s on %s", ", ".join(stand_in.providers), c.settings.bootstrap_servers)
+        stand_in.run(stop)
+
+    return run_service(settings, work, owns_state=False)
 
 
 if __name__ == "__main__":

@@ -33,10 +33,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from aiohttp import ClientError, ClientSession, ClientTimeout
-from confluent_kafka import Consumer, KafkaError, TopicPartition
+from confluent_kafka import Message
 
+from devkit.webhook_front import Spread
 from streams.adapters.avro import AvroCodec
-from streams.adapters.kafka import consumer_config, value_of
+from streams.adapters.kafka_loop import Batch, KafkaLoop, models
 from streams.adapters.topics import TopicRegistry
 from streams.bootstrap import bootstrap
 from streams.domain.events import Event
@@ -77,13 +78,18 @@ class World:
     simulators: dict[str, str]
     """provider -> simulator base URL (vendor API and /_sim control plane)."""
     connectors: dict[str, str]
-    """provider -> the connector's webhook server."""
+    """provider -> where the provider delivers its webhooks: the connector's webhook
+    server, or the webhook front when several instances run."""
     processes: dict[str, subprocess.Popen[bytes]]
     workdir: Path
     bigcommerce_prefix: str
     fno_prefix: str
     notes: dict[str, str] = field(default_factory=dict)
     """order id -> why the driver stopped driving it (orders that went all the way: none)."""
+    instances: dict[str, list[str]] = field(default_factory=dict)
+    """provider -> each connector instance's own webhook server."""
+    front: str | None = None
+    """The webhook front (``devkit.webhook_front``) before the instances, when several run."""
 
     def bigcommerce_order_id(self, bc_id: int) -> str:
         return f"{self.bigcommerce_prefix}{bc_id}"
@@ -125,9 +131,14 @@ def start_world(
     generous_quotas: bool = True,
     with_dom: bool = True,
     ready_timeout: float = 90.0,
+    instances: int = 1,
+    spread: Spread = Spread.ROUND_ROBIN,
 ) -> World:
     """Start the simulators, the connectors and (``with_dom``) a DOM stand-in, and wait
     until every one answers. ``settings`` names the broker and topics (the writer's).
+
+    ``instances`` > 1 runs that many instances of each connector, one consumer group per
+    provider, behind a webhook front that spreads the providers' deliveries (``spread``).
 
     Order ids: ``<run_id>BC-<BigCommerce id>`` and ``<run_id>FNO-<company>-<number>``, so
     that runs on one broker never collide (the simulators number from scratch each time).
@@ -139,9 +150,10 @@ def start_world(
     secrets = workdir / "secrets"
     secrets.mkdir(exist_ok=True)
     sim_port = {p: free_port() for p in PROVIDERS}
-    conn_port = {p: free_port() for p in PROVIDERS}
     sims = {p: f"http://127.0.0.1:{sim_port[p]}" for p in PROVIDERS}
-    conns = {p: f"http://127.0.0.1:{conn_port[p]}" for p in PROVIDERS}
+    own = {p: [f"http://127.0.0.1:{free_port()}" for _ in range(instances)] for p in PROVIDERS}
+    front = f"http://127.0.0.1:{free_port()}" if instances > 1 else None
+    conns = {p: front or own[p][0] for p in PROVIDERS}
     python = sys.executable
     key = f"?key={WEBHOOK_KEY}"
     common = ["--time-scale", str(time_scale), "--hang-seconds", str(hang_seconds), "--log-level", "WARNING"]
@@ -210,7 +222,7 @@ def start_world(
                 [python, *argv], env=dict(env), stdout=out, stderr=subprocess.STDOUT, cwd=REPO_ROOT
             )
 
-    world = World(sims, conns, processes, workdir, bc_prefix, fno_prefix)
+    world = World(sims, conns, processes, workdir, bc_prefix, fno_prefix, instances=own, front=front)
     try:
         for p in PROVIDERS:
             spawn(
@@ -218,19 +230,31 @@ def start_world(
                 ["-m", f"simulators.{p}", "--port", str(sim_port[p]), *common, *sim_commands[p]],
                 base_env,
             )
+            for n, url in enumerate(own[p], start=1):
+                name = f"{p}-{n}" if instances > 1 else p
+                spawn(
+                    f"connector-{name}",
+                    [
+                        "-m",
+                        f"connectors.{p}",
+                        "--port",
+                        url.rsplit(":", 1)[1],
+                        "--instance-id",
+                        str(n),
+                        "--state-dir",
+                        str(workdir / "state" / name),
+                        "--log-level",
+                        "INFO",
+                    ],
+                    {**base_env, **conn_env[p]},
+                )
+        if front is not None:
+            routes = [f"/webhooks/{p}={','.join(own[p])}" for p in PROVIDERS]
             spawn(
-                f"connector-{p}",
-                [
-                    "-m",
-                    f"connectors.{p}",
-                    "--listen-port",
-                    str(conn_port[p]),
-                    "--state-dir",
-                    str(workdir / "state" / p),
-                    "--log-level",
-                    "INFO",
-                ],
-                {**base_env, **conn_env[p]},
+                "webhook-front",
+                ["-m", "devkit.webhook_front", "--port", front.rsplit(":", 1)[1], "--spread", spread.value]
+                + [arg for route in routes for arg in ("--route", route)],
+                base_env,
             )
         if with_dom:
             spawn("stand-in-dom", ["-m", "devkit.stand_in", "--provider", "dom"], base_env)
@@ -243,7 +267,8 @@ def start_world(
 
 def _wait_ready(world: World, timeout: float) -> None:
     urls = [f"{u}/_sim/health" for u in world.simulators.values()]
-    urls += [f"{u}/health" for u in world.connectors.values()]
+    urls += [f"{u}/health" for own in world.instances.values() for u in own]
+    urls += [f"{world.front}/_front/health"] if world.front else []
 
     async def poll() -> None:
         deadline = time.monotonic() + timeout
@@ -299,35 +324,27 @@ class OrderWatch:
             return list(self.timelines.get(order_id, []))
 
     def _run(self) -> None:
-        consumer = Consumer(consumer_config(self._settings, None))
-        consumer.assign(
-            [
-                TopicPartition(t, p, 0)
-                for t in self._topics.event_topics()
-                for p in range(self._topics.partitions)
-            ]
-        )
+        decode = models(self._codec, Event)
 
-        def applied(event: Event, state: OrderState) -> None:
+        def watched(msg: Message) -> Event | None:
+            return decode(msg) if (msg.key() or b"").startswith(self._prefixes) else None
+
+        def applied(event: Event, state: OrderState, origin: object) -> None:
             self.timelines.setdefault(state.order_id, []).append(event)
 
         histories = OrderHistories(self.states, on_applied=applied)
+
+        def fold(batch: Batch[Event]) -> None:
+            with self._lock:
+                for event in batch.records:
+                    histories.add(event)
+
+        loop = KafkaLoop(self._settings, watched, batch_size=1000, poll_timeout=0.2, name="order watch")
+        loop.assign({(t, p): 0 for t in self._topics.event_topics() for p in range(self._topics.partitions)})
         try:
-            while not self._stop.is_set():
-                for msg in consumer.consume(1000, 0.2):
-                    error = msg.error()
-                    if error is not None:
-                        if error.code() != KafkaError._PARTITION_EOF:
-                            log.warning("order watch: %s", error)
-                        continue
-                    key = msg.key() or b""
-                    if not key.startswith(self._prefixes):
-                        continue
-                    event = self._codec.decode(value_of(msg))
-                    with self._lock:
-                        histories.add(event)  # type: ignore[arg-type]
+            loop.run(fold, self._stop)
         finally:
-            consumer.close()
+            loop.close()
 
 
 # --- the driver -----------------------------------------------------------------------

@@ -61,7 +61,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -81,10 +80,9 @@ from simulators.common import (
     Route,
     SimSettings,
     Simulator,
-    base_parser,
     json_body,
-    serve,
-    settings_from_args,
+    run,
+    setting,
 )
 
 V2: Final = "/stores/{store_hash}/v2"
@@ -238,16 +236,21 @@ ORDER_SORT_FIELDS: Final = (
 
 @dataclass
 class BigCommerceSettings(SimSettings):
-    store_hash: str = "simstore"
-    store_id: str = "1000001"
-    api_token: str = "sim-bc-token"
-    client_id: str = "sim-bc-client"
-    client_secret: str = "sim-bc-client-secret"
-    rate_limit_quota: int = 150
-    rate_limit_window_ms: int = 30000
-    auto_ship_status: bool = False
-    webhook_scopes: str = (
-        "store/order/created,store/order/updated,store/order/statusUpdated,store/shipment/created"
+    store_hash: str = setting("simstore", "the store hash in every path")
+    store_id: str = setting("1000001", "store_id in webhook payloads")
+    api_token: str = setting("sim-bc-token", "the X-Auth-Token to accept")
+    client_id: str = setting("sim-bc-client", "client_id shown on hooks")
+    client_secret: str = setting(
+        "sim-bc-client-secret", "signs webhooks: the Standard Webhooks secret is base64(client secret)"
+    )
+    rate_limit_quota: int = setting(150, "requests per window")
+    rate_limit_window_ms: int = setting(30000, "rate-limit window")
+    auto_ship_status: bool = setting(
+        False, "a shipment moves the order to Shipped (2) or Partially Shipped (3)"
+    )
+    webhook_scopes: str = setting(
+        "store/order/created,store/order/updated,store/order/statusUpdated,store/shipment/created",
+        "scopes registered to --webhook-url at start (comma-separated)",
     )
 
 
@@ -1264,41 +1267,18 @@ def _tracking_fields(body: Mapping[str, Any]) -> dict[str, str]:
     return fields
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = base_parser(
-        "python -m simulators.bigcommerce",
-        "BigCommerce simulator: V2 orders, V3 webhooks (signed, retried), /_sim control plane.",
+def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
+    """``python -m simulators.bigcommerce`` (``oms simulator bigcommerce``): ``--help`` lists its settings."""
+    return run(
+        BigCommerceSimulator,
+        BigCommerceSettings,
+        "bigcommerce",
         8101,
+        "BigCommerce simulator: V2 orders, V3 webhooks (signed, retried), /_sim control plane.",
+        argv,
+        prog,
     )
-    defaults = BigCommerceSettings()
-    parser.add_argument("--store-hash", default=defaults.store_hash, help="the store hash in every path")
-    parser.add_argument("--store-id", default=defaults.store_id, help="store_id in webhook payloads")
-    parser.add_argument("--api-token", default=defaults.api_token, help="the X-Auth-Token to accept")
-    parser.add_argument("--client-id", default=defaults.client_id, help="client_id shown on hooks")
-    parser.add_argument(
-        "--client-secret",
-        default=defaults.client_secret,
-        help="signs webhooks: the Standard Webhooks secret is base64(client secret)",
-    )
-    parser.add_argument(
-        "--rate-limit-quota", type=int, default=defaults.rate_limit_quota, help="requests per window"
-    )
-    parser.add_argument(
-        "--rate-limit-window-ms", type=int, default=defaults.rate_limit_window_ms, help="rate-limit window"
-    )
-    parser.add_argument(
-        "--auto-ship-status",
-        action="store_true",
-        help="a shipment moves the order to Shipped (2) or Partially Shipped (3)",
-    )
-    parser.add_argument(
-        "--webhook-scopes",
-        default=defaults.webhook_scopes,
-        help="scopes registered to --webhook-url at start (comma-separated)",
-    )
-    args = parser.parse_args(argv)
-    serve(BigCommerceSimulator(settings_from_args(BigCommerceSettings, args)), args.log_level)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    raise SystemExit(main())

@@ -37,7 +37,6 @@ under ``/_sim`` is faulted, authenticated or logged in ``/_sim/requests``.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import dataclasses
@@ -50,10 +49,15 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
-from typing import Any, ClassVar, Final, TypeVar, cast
+from typing import Any, ClassVar, Final, TypeVar, cast, get_type_hints
 from urllib.parse import parse_qsl
 
 from aiohttp import ClientError, ClientSession, ClientTimeout, web
+from pydantic import Field, create_model
+
+from streams.shell.commands import run_command, with_settings
+from streams.shell.health import READINESS, Check, add_routes
+from streams.shell.settings import ProcessSettings
 
 log = logging.getLogger("simulators")
 
@@ -61,6 +65,9 @@ Json = Any
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 CONTROL_PREFIX: Final = "/_sim"
+SECRET_WORDS = ("secret", "token", "password", "key")
+SHELL_ROUTES = frozenset({"/metrics", "/health", "/ready"})
+"""The process shell's routes: like ``/_sim``, never faulted, authenticated or logged as vendor calls."""
 REQUEST_FAULTS: Final = frozenset({"5xx", "429", "timeout", "bad_payload"})
 WEBHOOK_FAULTS: Final = frozenset({"duplicate_webhook"})
 FAULT_KINDS: Final = REQUEST_FAULTS | WEBHOOK_FAULTS
@@ -124,6 +131,11 @@ class Route:
     handler: str
 
 
+def setting(default: Any, help: str) -> Any:
+    """A simulator setting: its default and the help of its flag (``--name``, ``SIM_<P>_NAME``)."""
+    return field(default=default, metadata={"help": help})
+
+
 @dataclass
 class SimSettings:
     """Settings every simulator has; subclasses add the vendor's credentials.
@@ -133,12 +145,14 @@ class SimSettings:
     request (real seconds, not scaled). ``delivery_timeout`` bounds one webhook attempt.
     """
 
-    host: str = "127.0.0.1"
-    port: int = 0
-    webhook_url: str | None = None
-    time_scale: float = 1.0
-    hang_seconds: float = 120.0
-    delivery_timeout: float = 10.0
+    host: str = setting("127.0.0.1", "address to bind")
+    port: int = setting(0, "port to bind (0: any free one)")
+    webhook_url: str | None = setting(None, "where outbound events are POSTed (none: not sent)")
+    time_scale: float = setting(
+        1.0, "multiplier for vendor delays such as webhook retries (0.001: 60 s -> 60 ms)"
+    )
+    hang_seconds: float = setting(120.0, "how long an injected 'timeout' fault holds a request")
+    delivery_timeout: float = setting(10.0, "seconds per webhook attempt")
 
 
 class Clock:
@@ -691,7 +705,7 @@ class Simulator:
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         started = time.perf_counter()
         body = await request.read()
-        vendor = not request.path.startswith(CONTROL_PREFIX)
+        vendor = not request.path.startswith(CONTROL_PREFIX) and request.path not in SHELL_ROUTES
         entry: LoggedRequest | None = None
         fault: Fault | None = None
         if vendor:
@@ -958,55 +972,70 @@ def retry_after_header(seconds: float) -> str:
     return str(math.ceil(seconds)) if seconds > 0 else "0"
 
 
-def base_parser(prog: str, description: str, default_port: int) -> argparse.ArgumentParser:
-    """The flags every simulator has; each adds its vendor's credentials."""
-    parser = argparse.ArgumentParser(
-        prog=prog,
-        description=description,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind")
-    parser.add_argument("--port", type=int, default=default_port, help="port to bind")
-    parser.add_argument(
-        "--webhook-url", default=None, help="where outbound events are POSTed (none: not sent)"
-    )
-    parser.add_argument(
-        "--time-scale",
-        type=float,
-        default=1.0,
-        help="multiplier for vendor delays such as webhook retry intervals (0.001: 60 s -> 60 ms)",
-    )
-    parser.add_argument(
-        "--hang-seconds",
-        type=float,
-        default=120.0,
-        help="how long an injected 'timeout' fault holds a request",
-    )
-    parser.add_argument("--delivery-timeout", type=float, default=10.0, help="seconds per webhook attempt")
-    parser.add_argument("--log-level", default="INFO", help="logging level")
-    return parser
+LIMITS: Mapping[str, Mapping[str, Any]] = {
+    "port": {"ge": 0, "le": 65535},
+    "time_scale": {"gt": 0},
+    "hang_seconds": {"ge": 0},
+    "delivery_timeout": {"gt": 0},
+}
+"""Bounds of the common settings: a value outside is a usage error, not a crash at bind."""
 
 
-def settings_from_args(cls: type[S], args: argparse.Namespace) -> S:
-    names = {f.name for f in dataclasses.fields(cls)}
-    return cls(**{k: v for k, v in vars(args).items() if k in names})
+class SimulatorProcess(ProcessSettings):
+    """A simulator process in the shell: its logging, and the vendor settings of its dataclass
+    as flags and ``SIM_<P>_*`` variables (see :func:`process_settings`)."""
+
+    def secrets(self) -> list[str]:
+        """The vendor credentials it accepts: masked in its log lines like real ones."""
+        values = self.model_dump().items()
+        return [v for k, v in values if isinstance(v, str) and v and any(w in k for w in SECRET_WORDS)]
 
 
-def serve(sim: Simulator, log_level: str = "INFO") -> None:
-    """Run a simulator until interrupted; one log line per request at INFO."""
-    logging.basicConfig(
-        level=getattr(logging, log_level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+def process_settings(settings: type[S], name: str, default_port: int) -> type[SimulatorProcess]:
+    """The process settings of a simulator: one field per field of its settings dataclass."""
+    hints = get_type_hints(settings)
+    fields: dict[str, Any] = {}
+    for f in dataclasses.fields(settings):
+        default = default_port if f.name == "port" else f.default
+        fields[f.name] = (
+            hints[f.name],
+            Field(default, description=f.metadata.get("help"), **LIMITS.get(f.name, {})),
+        )
+    model = create_model(f"{settings.__name__}Process", __base__=SimulatorProcess, **fields)
+    model.model_config["env_prefix"] = f"SIM_{name.upper()}_"
+    model.process = f"sim-{name}"
+    return model
+
+
+def run(
+    simulator: Callable[[S], Simulator],
+    vendor: type[S],
+    name: str,
+    default_port: int,
+    description: str,
+    argv: Sequence[str] | None,
+    prog: str | None = None,
+) -> int:
+    """``python -m simulators.<name>`` (and ``oms simulator <name>``): serve until stopped."""
+
+    def start(settings: SimulatorProcess) -> None:
+        serve(simulator(vendor(**{f.name: getattr(settings, f.name) for f in dataclasses.fields(vendor)})))
+
+    command = with_settings(process_settings(vendor, name, default_port))(start)
+    return run_command(command, prog or f"python -m simulators.{name}", description, argv)
+
+
+def serve(sim: Simulator) -> None:
+    """Run a simulator until interrupted (logging is the shell's, configured by the command):
+    one log line per request at INFO; ``/metrics``, ``/health``, ``/ready`` beside the vendor
+    routes and ``/_sim``."""
     settings = sim.settings
+    app = sim.make_app()
+    add_routes(app)
+    READINESS.set(Check.SERVING, True, f"http://{settings.host}:{settings.port}")
     log.info("%s simulator on http://%s:%d", sim.name, settings.host, settings.port)
     web.run_app(
-        sim.make_app(),
-        host=settings.host,
-        port=settings.port,
-        print=None,
-        access_log=None,
-        shutdown_timeout=1.0,
+        app, host=settings.host, port=settings.port, print=None, access_log=None, shutdown_timeout=1.0
     )
 
 

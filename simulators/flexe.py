@@ -41,7 +41,6 @@ Control plane (besides the common one):
 
 from __future__ import annotations
 
-import sys
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -56,12 +55,11 @@ from simulators.common import (
     Route,
     SimSettings,
     Simulator,
-    base_parser,
     iso,
     json_body,
     retry_after_header,
-    serve,
-    settings_from_args,
+    run,
+    setting,
 )
 
 ROUTES: Final = (
@@ -93,10 +91,10 @@ ERROR_CODES: Final = {
 
 @dataclass
 class FlexeSettings(SimSettings):
-    api_token: str = "sim-flexe-token"
-    owner_id: str = "sim-owner"
-    rate_limit: int = 100
-    rate_window: float = 60.0
+    api_token: str = setting("sim-flexe-token", "the accepted bearer API token")
+    owner_id: str = setting("sim-owner", "the shipper account (Owner ID)")
+    rate_limit: int = setting(100, "requests per window")
+    rate_window: float = setting(60.0, "window, seconds")
 
 
 @dataclass
@@ -372,20 +370,18 @@ def _lines_to_ship(order: OutboundOrder, spec: Any) -> list[dict[str, Any]]:
     return chosen
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = base_parser(
-        "python -m simulators.flexe",
-        "Flexe simulator (ASSUMED wire format): outbound orders, order_shipped webhooks, /_sim.",
+def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
+    """``python -m simulators.flexe`` (``oms simulator flexe``): ``--help`` lists its settings."""
+    return run(
+        FlexeSimulator,
+        FlexeSettings,
+        "flexe",
         8103,
+        "Flexe simulator (ASSUMED wire format): outbound orders, order_shipped webhooks, /_sim.",
+        argv,
+        prog,
     )
-    defaults = FlexeSettings()
-    parser.add_argument("--api-token", default=defaults.api_token, help="the accepted bearer API token")
-    parser.add_argument("--owner-id", default=defaults.owner_id, help="the shipper account (Owner ID)")
-    parser.add_argument("--rate-limit", type=int, default=defaults.rate_limit, help="requests per window")
-    parser.add_argument("--rate-window", type=float, default=defaults.rate_window, help="window, seconds")
-    args = parser.parse_args(argv)
-    serve(FlexeSimulator(settings_from_args(FlexeSettings, args)), args.log_level)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    raise SystemExit(main())

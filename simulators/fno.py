@@ -99,7 +99,6 @@ import base64
 import copy
 import json
 import random
-import sys
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -119,12 +118,11 @@ from simulators.common import (
     Route,
     SimSettings,
     Simulator,
-    base_parser,
     iso,
     json_body,
     ms_since_epoch,
-    serve,
-    settings_from_args,
+    run,
+    setting,
 )
 from simulators.odata import FilterError, compile_filter, parse_key, query_int, select_fields
 
@@ -277,16 +275,19 @@ JSON_CONTENT_TYPE: Final = "application/json; odata.metadata=minimal; odata.stre
 
 @dataclass
 class FnoSettings(SimSettings):
-    tenant: str = "sim-tenant"
-    client_id: str = "sim-fno-client"
-    client_secret: str = "sim-fno-secret"
-    default_company: str = "usmf"
-    lines_collections: str = "SalesOrderLines"
-    token_ttl: int = 3599
-    dualwrite_url: str | None = None
-    page_size: int = 10000
-    tax_rate: str = "0"
-    event_seed: int = 7
+    tenant: str = setting("sim-tenant", "the tenant in the token path")
+    client_id: str = setting("sim-fno-client", "the accepted client_id")
+    client_secret: str = setting("sim-fno-secret", "the accepted client_secret")
+    default_company: str = setting("usmf", "the caller's company")
+    lines_collections: str = setting(
+        "SalesOrderLines",
+        "comma-separated names that serve the lines entity, e.g. SalesOrderLines,SalesOrderLinesV2",
+    )
+    token_ttl: int = setting(3599, "token lifetime, seconds")
+    dualwrite_url: str | None = setting(None, "where dual-write events go (default: --webhook-url)")
+    page_size: int = setting(10000, "server-driven page size")
+    tax_rate: str = setting("0", "invoice tax rate, e.g. 0.08")
+    event_seed: int = setting(7, "seed of the ControlNumber gaps")
 
 
 @dataclass
@@ -1335,34 +1336,18 @@ def _http_part(result: ODataResult, content_id: str | None) -> bytes:
     return ("\r\n".join(head) + "\r\n\r\n" + "\r\n".join(inner) + "\r\n\r\n").encode() + body
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = base_parser(
-        "python -m simulators.fno",
-        "Dynamics 365 F&O simulator: Entra token, OData sales orders, $batch, business events, dual-write.",
+def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
+    """``python -m simulators.fno`` (``oms simulator fno``): ``--help`` lists its settings."""
+    return run(
+        FnoSimulator,
+        FnoSettings,
+        "fno",
         8102,
+        "Dynamics 365 F&O simulator: Entra token, OData sales orders, $batch, business events, dual-write.",
+        argv,
+        prog,
     )
-    defaults = FnoSettings()
-    parser.add_argument("--tenant", default=defaults.tenant, help="the tenant in the token path")
-    parser.add_argument("--client-id", default=defaults.client_id, help="the accepted client_id")
-    parser.add_argument("--client-secret", default=defaults.client_secret, help="the accepted client_secret")
-    parser.add_argument("--default-company", default=defaults.default_company, help="the caller's company")
-    parser.add_argument(
-        "--lines-collections",
-        default=defaults.lines_collections,
-        help="comma-separated names that serve the lines entity, e.g. SalesOrderLines,SalesOrderLinesV2",
-    )
-    parser.add_argument("--token-ttl", type=int, default=defaults.token_ttl, help="token lifetime, seconds")
-    parser.add_argument(
-        "--dualwrite-url", default=None, help="where dual-write events go (default: --webhook-url)"
-    )
-    parser.add_argument("--page-size", type=int, default=defaults.page_size, help="server-driven page size")
-    parser.add_argument("--tax-rate", default=defaults.tax_rate, help="invoice tax rate, e.g. 0.08")
-    parser.add_argument(
-        "--event-seed", type=int, default=defaults.event_seed, help="seed of the ControlNumber gaps"
-    )
-    args = parser.parse_args(argv)
-    serve(FnoSimulator(settings_from_args(FnoSettings, args)), args.log_level)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    raise SystemExit(main())

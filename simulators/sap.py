@@ -63,7 +63,6 @@ from __future__ import annotations
 
 import base64
 import secrets
-import sys
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -81,11 +80,10 @@ from simulators.common import (
     Route,
     SimSettings,
     Simulator,
-    base_parser,
     iso,
     json_body,
-    serve,
-    settings_from_args,
+    run,
+    setting,
 )
 from simulators.odata import (
     FilterError,
@@ -278,16 +276,18 @@ RETRY_SCHEDULE: Final = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0)
 
 @dataclass
 class SapSettings(SimSettings):
-    user: str = "SIM_USER"
-    password: str = "sim-sap-password"
-    bearer_token: str = "sim-sap-bearer"
-    system_id: str = "SIM"
-    client: str = "100"
-    default_price: str = "10.00"
-    page_size: int = 1000
-    idempotent_services: bool = True
-    """Gateway's idempotent services configured (``RequestID`` + ``RepeatabilityCreation``
-    honoured); off, such a request is refused with ``RepeatabilityResult: unsupported``."""
+    user: str = setting("SIM_USER", "the Basic auth communication user")
+    password: str = setting("sim-sap-password", "the Basic auth password")
+    bearer_token: str = setting("sim-sap-bearer", "an accepted OAuth bearer token")
+    system_id: str = setting("SIM", "SID in cookies and the event source")
+    client: str = setting("100", "the SAP client (sap-client)")
+    default_price: str = setting("10.00", "unit price of a material")
+    page_size: int = setting(1000, "server-driven page size")
+    idempotent_services: bool = setting(
+        True,
+        "Gateway's idempotent services configured (RequestID + RepeatabilityCreation honoured); "
+        "off, such a request is refused with RepeatabilityResult: unsupported",
+    )
 
 
 @dataclass
@@ -1173,31 +1173,18 @@ async def _v2_body(request: web.Request) -> dict[str, Any]:
         ) from error
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = base_parser(
-        "python -m simulators.sap",
-        "SAP S/4HANA simulator: sales orders, billing documents (OData v2, CSRF), billing CloudEvents.",
+def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
+    """``python -m simulators.sap`` (``oms simulator sap``): ``--help`` lists its settings."""
+    return run(
+        SapSimulator,
+        SapSettings,
+        "sap",
         8104,
+        "SAP S/4HANA simulator: sales orders, billing documents (OData v2, CSRF), billing CloudEvents.",
+        argv,
+        prog,
     )
-    defaults = SapSettings()
-    parser.add_argument("--user", default=defaults.user, help="the Basic auth communication user")
-    parser.add_argument("--password", default=defaults.password, help="the Basic auth password")
-    parser.add_argument(
-        "--bearer-token", default=defaults.bearer_token, help="an accepted OAuth bearer token"
-    )
-    parser.add_argument("--system-id", default=defaults.system_id, help="SID in cookies and the event source")
-    parser.add_argument("--client", default=defaults.client, help="the SAP client (sap-client)")
-    parser.add_argument("--default-price", default=defaults.default_price, help="unit price of a material")
-    parser.add_argument("--page-size", type=int, default=defaults.page_size, help="server-driven page size")
-    parser.add_argument(
-        "--no-idempotent-services",
-        dest="idempotent_services",
-        action="store_false",
-        help="refuse RequestID/RepeatabilityCreation (idempotent services not configured)",
-    )
-    args = parser.parse_args(argv)
-    serve(SapSimulator(settings_from_args(SapSettings, args)), args.log_level)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    raise SystemExit(main())

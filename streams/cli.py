@@ -1,49 +1,57 @@
-"""The ``oms`` command: one entry point for operators (``oms --help``).
+"""The ``oms`` command: one entry point for operators (``oms --help``, ``oms COMMAND --help``).
 
-Production commands live in ``streams.entrypoints``. Tooling for development (the local
-broker, the demo) registers itself through the ``oms.commands`` entry point group, so the
-production package never imports it and an install without it simply lacks those commands.
+Production commands live in ``streams.entrypoints``; each command's flags come from its
+process's settings class (``streams.shell``), so the same thing has the same flag
+everywhere. Other packages add commands through the ``oms.commands`` entry point group:
+each entry is a ``register(app: typer.Typer)`` function. The provider connectors and
+simulators come in that way, and so do the development tools (the local broker, the
+demo), so the production package never imports them and an install without them
+simply lacks those commands.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 from collections.abc import Sequence
 from importlib.metadata import entry_points
 
+import typer
+
+from streams.shell.commands import run_app
+
 PLUGIN_GROUP = "oms.commands"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="oms",
-        description="Event-sourced order management on Apache Kafka.",
+def build_app() -> typer.Typer:
+    app = typer.Typer(
+        name="oms",
+        help="Event-sourced order management on Apache Kafka.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110},
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    from streams.entrypoints import api_cli, desk_cli, inventory_cli, order_cli, schemas_cli
+    from streams.entrypoints import api_cli, desk_cli, dom_cli, inventory_cli, ops_cli, order_cli, schemas_cli
 
-    order_cli.register(sub)
-    desk_cli.register(sub)
-    api_cli.register(sub)
-    inventory_cli.register(sub)
-    schemas_cli.register(sub)
+    for module in (order_cli, desk_cli, ops_cli, api_cli, inventory_cli, dom_cli, schemas_cli):
+        module.register(app)
     for plugin in entry_points(group=PLUGIN_GROUP):
         try:
             register = plugin.load()
         except ImportError as exc:  # a production install without the dev tooling
             logging.getLogger(__name__).debug("no %s commands: %s", plugin.name, exc)
             continue
-        register(sub)
-    return parser
+        register(app)
+    return app
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    result: int = args.run(args)
-    return result
+    """Run one command; its exit code (2: a usage error, printed with the command's usage)."""
+    from streams.entrypoints.running import observe_loops
+
+    observe_loops()
+    return run_app(build_app(), argv, "oms")
 
 
 if __name__ == "__main__":

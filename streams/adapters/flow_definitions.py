@@ -9,29 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from confluent_kafka import Consumer, Message, Producer, TopicPartition
-
-from streams.adapters.avro import AvroCodec, UndecodableRecord
+from streams.adapters.avro import AvroCodec
 from streams.adapters.flow_files import content_hash
-from streams.adapters.kafka import consumer_config, producer_config, read_to_end, value_of
+from streams.adapters.kafka_loop import KafkaLoop, Publisher, models, read_all
 from streams.adapters.topics import TopicRegistry
 from streams.domain.flows import Flow, FlowCatalog, FlowPublished
 from streams.settings import Settings
 
 
 def read_published(settings: Settings, topics: TopicRegistry, codec: AvroCodec) -> list[FlowPublished]:
-    consumer = Consumer(consumer_config(settings, None, **{"enable.partition.eof": True}))
-    try:
-        start = {(topics.flow_definitions, 0): 0}
-        out = []
-        for batch in read_to_end(consumer, start):
-            for msg in batch:
-                record = codec.decode(value_of(msg))
-                if isinstance(record, FlowPublished):
-                    out.append(record)
-        return out
-    finally:
-        consumer.close()
+    return read_all(settings, {(topics.flow_definitions, 0): 0}, models(codec, FlowPublished))
 
 
 @dataclass
@@ -50,7 +37,7 @@ def publish_flows(
     for record in read_published(settings, topics, codec):
         if record.name not in latest or record.version > latest[record.name].version:
             latest[record.name] = record
-    producer = Producer(producer_config(settings))
+    publisher = Publisher(settings)
     results = []
     for flow, source in flows:
         digest = content_hash(flow)
@@ -67,12 +54,9 @@ def publish_flows(
             source=source,
             definition=flow.model_copy(update={"version": version}).model_dump_json(),
         )
-        producer.produce(
-            topics.flow_definitions, key=f"{flow.name}:{version}".encode(), value=codec.encode(record)
-        )
+        publisher.send(topics.flow_definitions, f"{flow.name}:{version}".encode(), codec.encode(record))
         results.append(Publication(flow.name, version, True, source))
-    if producer.flush(30):
-        raise TimeoutError("flow definitions not delivered within 30 s")
+    publisher.flush(30, "flow definitions")
     return results
 
 
@@ -81,26 +65,17 @@ class FlowCatalogFeed:
 
     def __init__(self, settings: Settings, topics: TopicRegistry, codec: AvroCodec) -> None:
         self.catalog = FlowCatalog()
-        self._codec = codec
-        self._consumer = Consumer(consumer_config(settings, None, **{"enable.partition.eof": True}))
-        self._tp = TopicPartition(topics.flow_definitions, 0, 0)
-        for batch in read_to_end(self._consumer, {(topics.flow_definitions, 0): 0}):
-            self._add(batch)
+        self._loop = KafkaLoop(settings, models(codec, FlowPublished), batch_size=100, name="flow catalog")
+        for batch in self._loop.read_to_end({(topics.flow_definitions, 0): 0}):
+            self._add(batch.records)
 
-    def _add(self, batch: list[Message]) -> None:
-        for msg in batch:
-            if msg.error() is not None:
-                continue
-            try:
-                record = self._codec.decode(value_of(msg))
-            except UndecodableRecord:
-                continue
-            if isinstance(record, FlowPublished):
-                self.catalog.add(record.flow())
+    def _add(self, published: list[FlowPublished]) -> None:
+        for record in published:
+            self.catalog.add(record.flow())
 
     def poll(self) -> None:
         """Pick up versions published since; never blocks."""
-        self._add(self._consumer.consume(100, 0))
+        self._add(self._loop.poll(0).records)
 
     def close(self) -> None:
-        self._consumer.close()
+        self._loop.close()

@@ -38,8 +38,21 @@ class FlowFileError(ValueError):
     """A flow file that cannot be published; the message says where and what."""
 
 
-def _is_union_tag(key: int | str) -> bool:
-    return isinstance(key, str) and (key[:1].isupper() or "[" in key)
+def _is_union_tag(key: int | str, node: yaml.Node) -> bool:
+    """A union member's name (``AllOf``), or a discriminator's value: the ``kind: x`` of
+    the mapping itself (an alert rule's)."""
+    if not isinstance(key, str):
+        return False
+    if key[:1].isupper() or "[" in key:
+        return True
+    return isinstance(node, yaml.MappingNode) and any(
+        isinstance(v, yaml.ScalarNode) and v.value == key for _, v in node.value
+    )
+
+
+def _group(parts: list[str]) -> str:
+    """Errors compete for "deepest" within one item: a top-level key, or one list entry."""
+    return ".".join(parts[:2]) if len(parts) > 1 and parts[1].isdigit() else (parts[0] if parts else "")
 
 
 def _locate(node: yaml.Node, loc: tuple[int | str, ...]) -> tuple[yaml.Node, list[str], int]:
@@ -58,7 +71,7 @@ def _locate(node: yaml.Node, loc: tuple[int | str, ...]) -> tuple[yaml.Node, lis
         else:
             match = None
         if match is None:
-            if not _is_union_tag(key):
+            if not _is_union_tag(key, node):
                 path.append(str(key))  # a key the file lacks (e.g. a missing field)
             continue
         path.append(str(key))
@@ -67,7 +80,7 @@ def _locate(node: yaml.Node, loc: tuple[int | str, ...]) -> tuple[yaml.Node, lis
     return node, path, depth
 
 
-def _load_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
+def load_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
     text = path.read_text()
     try:
         return yaml.load(text, Loader=_Loader), yaml.compose(text, Loader=_Loader)
@@ -79,7 +92,7 @@ def _load_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
         raise FlowFileError(f"{path}:1: not valid YAML: {exc}") from exc
 
 
-def _explain(path: Path, root: yaml.Node | None, exc: ValidationError, prefix: tuple[str, ...] = ()) -> str:
+def explain(path: Path, root: yaml.Node | None, exc: ValidationError, prefix: tuple[str, ...] = ()) -> str:
     """One line per error, ``file:line: field.path: message``.
 
     A value that fits no member of a union (a filter condition, a policy) fails in every
@@ -95,11 +108,10 @@ def _explain(path: Path, root: yaml.Node | None, exc: ValidationError, prefix: t
         located.append((parts, depth, line, error["msg"]))
     deepest: dict[str, int] = {}
     for parts, depth, _, _ in located:
-        top = parts[0] if parts else ""
-        deepest[top] = max(depth, deepest.get(top, 0))
+        deepest[_group(parts)] = max(depth, deepest.get(_group(parts), 0))
     lines: list[str] = []
     for parts, depth, line, msg in located:
-        if depth < deepest[parts[0] if parts else ""]:
+        if depth < deepest[_group(parts)]:
             continue
         text = f"{path}:{line}: {'.'.join(parts) or '(top level)'}: {msg}"
         if text not in lines:
@@ -129,7 +141,7 @@ def load_policies(path: Path) -> dict[str, Any]:
     """The shared policies, each validated here, so an error points into this file."""
     if not path.exists():
         return {}
-    data, root = _load_yaml(path)
+    data, root = load_yaml(path)
     if data is not None and not isinstance(data, dict):
         raise FlowFileError(f"{path}:1: expected a mapping with 'policies'")
     policies = _policy_bodies(path, (data or {}).get("policies"))
@@ -137,13 +149,13 @@ def load_policies(path: Path) -> dict[str, Any]:
         try:
             _POLICY.validate_python(body)
         except ValidationError as exc:
-            raise FlowFileError(_explain(path, root, exc, ("policies", name))) from exc
+            raise FlowFileError(explain(path, root, exc, ("policies", name))) from exc
     return policies
 
 
 def load_flow(path: Path, shared: dict[str, Any] | None = None) -> Flow:
     """One flow file, validated; policies from ``shared`` fill in what the file lacks."""
-    data, root = _load_yaml(path)
+    data, root = load_yaml(path)
     if not isinstance(data, dict):
         raise FlowFileError(f"{path}:1: a flow file is a mapping with name, steps, ...")
     own = _policy_bodies(path, data.get("policies"))
@@ -154,7 +166,7 @@ def load_flow(path: Path, shared: dict[str, Any] | None = None) -> Flow:
     try:
         return Flow.model_validate(data)
     except ValidationError as exc:
-        raise FlowFileError(_explain(path, root, exc)) from exc
+        raise FlowFileError(explain(path, root, exc)) from exc
 
 
 def flow_paths(folder: Path) -> list[Path]:

@@ -1,16 +1,15 @@
-"""confluent-kafka plumbing shared by every process: client configs, topics, partitioning,
-dead letters and reading partitions to their end."""
+"""confluent-kafka plumbing shared by every process: client configs, topics, partitioning
+and dead letters. Reading and writing go through the one loop, ``kafka_loop.py``."""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from streams.adapters.topics import TopicRegistry
@@ -218,35 +217,3 @@ def dead_letter(producer: Producer, topic: str, msg: Message, reason: str) -> No
     ]
     producer.produce(topic, key=msg.key(), value=msg.value(), headers=headers)
     log.warning("dead-lettered %s[%s]@%s: %s", msg.topic(), msg.partition(), msg.offset(), reason)
-
-
-def read_to_end(
-    consumer: Consumer,
-    start: Mapping[tuple[str, int], int],
-    batch_size: int = 5000,
-    timeout: float = 0.1,
-) -> Iterator[list[Message]]:
-    """Assign ``start`` ((topic, partition) -> offset) and yield batches until every
-    partition is at its end.
-
-    The consumer must have ``enable.partition.eof``. End is the partition-EOF event, not
-    a comparison with the high watermark: transaction markers occupy offsets that a
-    consumer never sees, so position can stay below the high watermark forever.
-    """
-    if not start:
-        return
-    consumer.assign([TopicPartition(t, p, o) for (t, p), o in start.items()])
-    pending = set(start)
-    while pending:
-        msgs = consumer.consume(batch_size, timeout)
-        batch = []
-        for msg in msgs:
-            err = msg.error()
-            if err is None:
-                batch.append(msg)
-            elif err.code() == KafkaError._PARTITION_EOF:
-                pending.discard((msg.topic(), msg.partition()))
-            else:
-                raise KafkaException(err)
-        if batch:
-            yield batch

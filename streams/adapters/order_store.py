@@ -14,6 +14,8 @@ from streams.domain.order import OrderState
 
 _DEADLINE = b"d/"
 """order id -> the earliest deadline of its pending provider actions (the writer's timers)."""
+_HELD = b"h/"
+"""order id -> b"": it has requests held by a pause (released on resume)."""
 
 
 class OrderStore(StateStore[OrderState]):
@@ -26,9 +28,19 @@ class OrderStore(StateStore[OrderState]):
         for key, value in self.scan(_DEADLINE):
             yield key.decode(), datetime.fromisoformat(value.decode())
 
+    def held_orders(self) -> Iterator[str]:
+        """Orders with requests a pause holds."""
+        for key, _ in self.scan(_HELD):
+            yield key.decode()
+
     def _also_write(self, batch: WriteBatch, key: str, state: OrderState) -> None:
-        if state.pending_actions:
-            deadline = min(p.deadline for p in state.pending_actions)
+        live = state.live_actions
+        if live:
+            deadline = min(p.deadline for p in live)
             batch.put(_DEADLINE + key.encode(), deadline.isoformat().encode())
         else:
             batch.delete(_DEADLINE + key.encode())
+        if len(live) < len(state.pending_actions):
+            batch.put(_HELD + key.encode(), b"")
+        else:
+            batch.delete(_HELD + key.encode())

@@ -12,8 +12,11 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel
 
+from streams.domain.alerts import AlertChanged
 from streams.domain.backorders import BackorderJobRun
 from streams.domain.commands import COMMAND_TYPES, CommandRejected, ProviderActionRequest
+from streams.domain.control import TargetPaused, TargetResumed
+from streams.domain.error_queue import ErrorRecorded, ErrorResolved
 from streams.domain.events import (
     BackorderCheckStarted,
     ChannelStatusUpdated,
@@ -40,6 +43,8 @@ from streams.domain.events import (
     OrderShipped,
     OrderValidated,
     OrderValidationFailed,
+    ProviderActionHeld,
+    ProviderActionReleased,
     ProviderActionRequested,
     ReplacementOrdered,
     ReturnFlowStarted,
@@ -100,6 +105,8 @@ _EVENT_TOPICS: tuple[tuple[str, type[Event]], ...] = (
     ("return.received", ReturnReceived),
     ("order.refunded", OrderRefunded),
     ("order.replacement-ordered", ReplacementOrdered),
+    ("order.action-held", ProviderActionHeld),
+    ("order.action-released", ProviderActionReleased),
 )
 
 PROVIDERS = ("bigcommerce", "fno", "flexe", "sap", "dom")
@@ -114,6 +121,9 @@ COMMANDS = "order.commands"
 REJECTIONS = "order.command-rejected"
 DEAD_LETTERS = "oms.dead-letter"
 FLOW_DEFINITIONS = "flow.definitions"
+ERRORS = "oms.errors"
+ALERTS = "oms.alerts"
+CONTROL = "oms.control"
 
 
 def provider_requests(provider: str) -> str:
@@ -138,6 +148,38 @@ class TopicRegistry:
                 doc="Records nobody could decode: original bytes, reason and origin in headers.",
             ),
         ]
+        specs.append(
+            TopicSpec(
+                ERRORS,
+                (ErrorRecorded, ErrorResolved),
+                key="error id",
+                co_partitioned=False,
+                config=FOREVER,
+                doc="The error queues: provider inbound, provider action, step and policy errors.",
+            )
+        )
+        specs.append(
+            TopicSpec(
+                ALERTS,
+                (AlertChanged,),
+                key="alert id",
+                co_partitioned=False,
+                partitions=1,
+                config={"cleanup.policy": "compact"},
+                doc="Alerts as they change: the latest state of each alert is kept.",
+            )
+        )
+        specs.append(
+            TopicSpec(
+                CONTROL,
+                (TargetPaused, TargetResumed),
+                key="target key",
+                co_partitioned=False,
+                partitions=1,
+                config=FOREVER,
+                doc="Pauses and resumes of flows and providers, in order; every writer reads them all.",
+            )
+        )
         specs += [
             TopicSpec(name, (cls,), config=FOREVER, doc=cls.__doc__ or "") for name, cls in _EVENT_TOPICS
         ]
@@ -243,6 +285,18 @@ class TopicRegistry:
     @property
     def dead_letters(self) -> str:
         return self.topic(DEAD_LETTERS)
+
+    @property
+    def errors(self) -> str:
+        return self.topic(ERRORS)
+
+    @property
+    def alerts(self) -> str:
+        return self.topic(ALERTS)
+
+    @property
+    def control(self) -> str:
+        return self.topic(CONTROL)
 
     @property
     def flow_definitions(self) -> str:

@@ -144,6 +144,20 @@ class RecordActionResult(Command):
     """The attempt answered; a failure of an attempt older than the current one is ignored."""
 
 
+class HoldProviderAction(Command):
+    """From the flow engine: a paused target (a flow version, a provider) holds the request
+    just recorded: it is not sent and no timer runs until the target is resumed."""
+
+    action_id: str
+    target: str
+
+
+class ReleaseProviderAction(Command):
+    """From the writer when the target is resumed: send the held request now."""
+
+    action_id: str
+
+
 class ReprocessOrder(Command):
     reason: str = ""
 
@@ -243,6 +257,8 @@ COMMAND_TYPES: tuple[type[Command], ...] = (
     RecordReturnReceived,
     RecordReplacement,
     HoldPreorderLines,
+    HoldProviderAction,
+    ReleaseProviderAction,
 )
 
 
@@ -298,3 +314,7 @@ class CommandRejected(Value):
     error: str
     correlation_id: str
     rejected_at: datetime
+    source: str | None = None
+    """Who sent the command (``connector:fno``, ``flow:...``): the error queues sort by it."""
+    command: bytes | None = None
+    """The command as encoded on ``order.commands``: a reprocess can send it again."""

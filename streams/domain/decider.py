@@ -27,6 +27,7 @@ from streams.domain.commands import (
     EditOrder,
     HoldOrder,
     HoldPreorderLines,
+    HoldProviderAction,
     RecordActionResult,
     RecordChannelStatus,
     RecordInvoiced,
@@ -38,6 +39,7 @@ from streams.domain.commands import (
     RecordShipped,
     RecordStepResult,
     RecordValidation,
+    ReleaseProviderAction,
     ReprocessOrder,
     RequestProviderAction,
     RequestReturn,
@@ -73,6 +75,8 @@ from streams.domain.events import (
     OrderShipped,
     OrderValidated,
     OrderValidationFailed,
+    ProviderActionHeld,
+    ProviderActionReleased,
     ProviderActionRequested,
     ReplacementOrdered,
     ReturnFlowStarted,
@@ -472,7 +476,7 @@ def _failed(c: RecordActionResult, pending: PendingAction, state: OrderState) ->
         timeout = pending.deadline - pending.not_before
         not_before = c.envelope.issued_at + retry_backoff(pending.attempt)
         retry = {
-            **pending.model_dump(),
+            **pending.model_dump(exclude={"held"}),
             "attempt": pending.attempt + 1,
             "not_before": not_before,
             "deadline": not_before + timeout,
@@ -626,6 +630,39 @@ def _reprocess(c: ReprocessOrder, state: OrderState | None, table: TransitionTab
     return _events(OrderReprocessed, c, state, table, step=state.failed_step, reason=c.reason)
 
 
+def _hold_action(c: HoldProviderAction, state: OrderState | None, table: TransitionTable) -> list[Event]:
+    state = _existing(c, state)
+    pending = state.pending(c.action_id)
+    if pending is None or pending.held is not None:
+        return []  # answered already (a stand-in is quick), or held by another pause
+    payload: dict[str, Any] = {
+        "action_id": c.action_id,
+        "step": pending.step,
+        "provider": pending.provider,
+        "target": c.target,
+    }
+    return _events(ProviderActionHeld, c, state, table, **payload)
+
+
+def _release_action(
+    c: ReleaseProviderAction, state: OrderState | None, table: TransitionTable
+) -> list[Event]:
+    """The held request goes out now: its timeout counts from its release, not its request."""
+    state = _existing(c, state)
+    pending = state.pending(c.action_id)
+    if pending is None or pending.held is None:
+        return []
+    not_before = c.envelope.issued_at
+    payload: dict[str, Any] = {
+        "action_id": c.action_id,
+        "step": pending.step,
+        "provider": pending.provider,
+        "not_before": not_before,
+        "deadline": not_before + (pending.deadline - pending.not_before),
+    }
+    return _events(ProviderActionReleased, c, state, table, **payload)
+
+
 _DECIDERS: dict[type[Command], Callable[[Any, OrderState | None, TransitionTable], list[Event]]] = {
     CreateOrder: _create,
     RecordValidation: _validation,
@@ -650,6 +687,8 @@ _DECIDERS: dict[type[Command], Callable[[Any, OrderState | None, TransitionTable
     RecordReturnReceived: _return_received,
     RecordReplacement: _replacement,
     HoldPreorderLines: _hold_preorders,
+    HoldProviderAction: _hold_action,
+    ReleaseProviderAction: _release_action,
 }
 
 _WITH_SETTINGS: dict[

@@ -178,6 +178,27 @@ class ProviderActionRequested(Event):
     deadline: datetime
 
 
+class ProviderActionHeld(Event):
+    """A paused target holds the step's request: not sent, no timer (see ``control``)."""
+
+    business_event: ClassVar[str] = "Provider action held"
+    action_id: str
+    step: str
+    provider: str
+    target: str
+
+
+class ProviderActionReleased(Event):
+    """The target was resumed: the held request goes out now, its deadline counted from now."""
+
+    business_event: ClassVar[str] = "Provider action released"
+    action_id: str
+    step: str
+    provider: str
+    not_before: datetime
+    deadline: datetime
+
+
 class OrderReprocessed(Event):
     business_event: ClassVar[str] = "Order reprocessed"
     step: str
@@ -338,4 +359,6 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     ReturnReceived,
     OrderRefunded,
     ReplacementOrdered,
+    ProviderActionHeld,
+    ProviderActionReleased,
 )

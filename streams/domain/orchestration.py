@@ -22,6 +22,7 @@ from streams.domain.commands import (
     CommandEnvelope,
     HoldOrder,
     HoldPreorderLines,
+    HoldProviderAction,
     RecordReplacement,
     RecordStepResult,
     RecordValidation,
@@ -29,6 +30,7 @@ from streams.domain.commands import (
     StartFlow,
     StartReturnFlow,
 )
+from streams.domain.control import Pauses
 from streams.domain.decider import decide
 from streams.domain.errors import DomainError
 from streams.domain.events import (
@@ -39,6 +41,7 @@ from streams.domain.events import (
     OrderCreated,
     OrderEdited,
     OrderReprocessed,
+    ProviderActionRequested,
     ReturnFlowStarted,
     ReturnRequested,
     StepResult,
@@ -73,10 +76,13 @@ class FlowEngine:
         catalog: FlowCatalog,
         handling: OrderHandling = DEFAULT_HANDLING,
         products: ProductCatalog = NO_PRODUCTS,
+        pauses: Pauses | None = None,
     ) -> None:
         self.catalog = catalog
         self.handling = handling
         self.products = products
+        self.pauses = pauses if pauses is not None else Pauses()
+        """Paused flow versions and providers: their requests are held (see ``control``)."""
         self._tables: dict[tuple[str, int, int], TransitionTable] = {}
 
     def table_for(self, state: OrderState | None, base: TransitionTable) -> TransitionTable:
@@ -100,6 +106,8 @@ class FlowEngine:
             return []  # a version this writer has not loaded yet: nothing to run
         if isinstance(event, OrderReprocessed):
             return self._run(flow, flow.step(event.step), state, event)
+        if isinstance(event, ProviderActionRequested) and (held := self._hold_if_paused(flow, state, event)):
+            return held
         commands = self._desk(flow, state, event)
         if state.status in STOPPED and not _backorder_check_of_a_backordered_order(state, event):
             return commands
@@ -202,6 +210,16 @@ class FlowEngine:
             why = f"no {PROVIDER_ROLES[step.provider or '']} for this order"
             return [_skipped(flow, instance, event, why)]
         return self._run(flow, instance, state, event)
+
+    def _hold_if_paused(self, flow: Flow, state: OrderState, event: ProviderActionRequested) -> list[Command]:
+        """A request (first attempt or retry) to a paused target waits at its step."""
+        target = (
+            self.pauses.holding(state.flow, state.flow_version, event.provider) if len(self.pauses) else None
+        )
+        if target is None:
+            return []
+        envelope = _envelope(event, f"{event.step}/held", flow)
+        return [HoldProviderAction(envelope=envelope, action_id=event.action_id, target=target)]
 
     def _start(self, state: OrderState, event: OrderCreated) -> list[Command]:
         flow = self.catalog.select(state)

@@ -47,6 +47,8 @@ from streams.domain.events import (
     OrderShipped,
     OrderValidated,
     OrderValidationFailed,
+    ProviderActionHeld,
+    ProviderActionReleased,
     ProviderActionRequested,
     ReplacementOrdered,
     ReturnFlowStarted,
@@ -155,6 +157,8 @@ class PendingAction(Value):
     params: dict[str, str] = Field(default_factory=dict)
     not_before: datetime
     deadline: datetime
+    held: str | None = None
+    """The paused target holding it (not sent, no timer), or None."""
 
     def timed_out(self, order_id: str, now: datetime) -> RecordActionResult:
         """The writer's timer: no answer by the deadline counts as this attempt failing."""
@@ -259,6 +263,11 @@ class OrderState(Value):
     def pending(self, action_id: str) -> PendingAction | None:
         return next((p for p in self.pending_actions if p.action_id == action_id), None)
 
+    @property
+    def live_actions(self) -> tuple[PendingAction, ...]:
+        """The pending actions that were sent and run a timer (not held by a pause)."""
+        return tuple(p for p in self.pending_actions if p.held is None)
+
     def has_decided(self, command_id: str) -> bool:
         return command_id in self.recent_commands or command_id == self.created_by
 
@@ -319,10 +328,23 @@ def _step_recorded(state: OrderState, e: FlowStepRecorded) -> dict[str, Any]:
 
 def _action_requested(state: OrderState, e: ProviderActionRequested) -> dict[str, Any]:
     pending = PendingAction(
-        **{name: getattr(e, name) for name in PendingAction.model_fields},
+        **{name: getattr(e, name) for name in PendingAction.model_fields if name != "held"},
     )
     others = tuple(p for p in state.pending_actions if p.step != e.step)
     return {"pending_actions": (*others, pending)}
+
+
+def _held(state: OrderState, e: ProviderActionHeld | ProviderActionReleased) -> dict[str, Any]:
+    def changed(p: PendingAction) -> PendingAction:
+        if isinstance(e, ProviderActionHeld):
+            return p.model_copy(update={"held": e.target})
+        return p.model_copy(update={"held": None, "not_before": e.not_before, "deadline": e.deadline})
+
+    return {
+        "pending_actions": tuple(
+            changed(p) if p.action_id == e.action_id else p for p in state.pending_actions
+        )
+    }
 
 
 def _synced(state: OrderState, provider: str) -> dict[str, Any]:
@@ -481,6 +503,8 @@ _CHANGES: dict[type[Event], Callable[[OrderState, Any], dict[str, Any]]] = {
     ReplacementOrdered: lambda s, e: _return_changed(e.rma_id, replacement_order_id=e.replacement_order_id)(
         s
     ),
+    ProviderActionHeld: _held,
+    ProviderActionReleased: _held,
 }
 """What each event changes besides version and status: one small function per event type."""
 

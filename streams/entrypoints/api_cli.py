@@ -8,11 +8,8 @@ first offset, with progress, and exits.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
-import os
-import signal
 import sys
 import threading
 import time
@@ -21,76 +18,65 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Annotated
 
+import typer
 from aiohttp import web
 
+from streams.adapters.alert_files import AlertRulesError, load_alert_rules
+from streams.adapters.alert_webhook import AlertWebhook
 from streams.adapters.command_bus import CommandBus
 from streams.adapters.http.app import Reprocess, create_app
 from streams.adapters.http.desk import Publish
 from streams.adapters.kafka import create_topics
 from streams.bootstrap import Components, bootstrap
 from streams.domain.commands import Command, CommandEnvelope, ReprocessOrder
-from streams.entrypoints.output import err, status_summary
+from streams.entrypoints.output import err, live_counter, status_summary
+from streams.entrypoints.running import connected
+from streams.services.operations import AlertSink, MonitorRunner, OperationsMonitor
 from streams.services.projection import Projection, ProjectionRunner, ProjectionStore, RunResult
-from streams.services.replay import Progress
+from streams.shell import metrics
+from streams.shell.commands import CommandFailed, with_settings
+from streams.shell.health import READINESS, Check, add_routes, before_scrape
+from streams.shell.process import BrokerWatch, Stopper, start_up
+from streams.shell.settings import ApiSettings, LogLevel
 
 log = logging.getLogger(__name__)
 
-TOKEN_VARIABLE = "OMS_API_TOKEN"
-
-MakeReprocess = Callable[[CommandEnvelope], Command]
-"""Builds the command that asks the writer to reprocess an order, from its envelope."""
+MakeReprocess = Callable[[CommandEnvelope, str], Command]
+"""Builds the command that asks the writer to reprocess an order, from its envelope and reason."""
 
 
-def _reprocess_order(envelope: CommandEnvelope) -> Command:
-    return ReprocessOrder(envelope=envelope, reason="requested through the read-side API")
+def _reprocess_order(envelope: CommandEnvelope, reason: str) -> Command:
+    return ReprocessOrder(envelope=envelope, reason=reason)
 
 
 REPROCESS_COMMAND: MakeReprocess | None = _reprocess_order
 """``None`` turns ``POST /orders/{id}/reprocess`` off (it answers 501)."""
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    api = sub.add_parser(
+def register(app: typer.Typer) -> None:
+    app.command(
         "api",
-        help="serve the read side: order query API, live events and the dashboard",
-        description="Folds the event topics into a RocksDB projection (a thread of this "
-        "process) and serves it over HTTP: GET /orders/{id} (as_of, min_version), "
-        "/orders/{id}/history, /orders, /stats, /events/stream, /openapi.json, and the "
-        "dashboard at /dashboard/. Set OMS_API_TOKEN to require a bearer token.",
-    )
-    api.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    api.add_argument("--port", type=int, default=8080)
-    api.add_argument(
-        "--rebuild",
-        action="store_true",
-        help="delete the projection store first and fold every event again (progress on "
-        "stderr; /healthz says caught_up when done)",
-    )
-    _name_argument(api)
-    api.add_argument("--log-level", default="INFO")
-    api.set_defaults(run=_api)
-
-    projection = sub.add_parser("projection", help="manage the read side's projection store")
-    actions = projection.add_subparsers(dest="action", required=True, metavar="ACTION")
-    rebuild = actions.add_parser(
+        help="Serve the read side: folds the event topics into a RocksDB projection (a thread of this "
+        "process) and serves GET /orders/{id} (as_of, min_version), /orders/{id}/history, /orders, "
+        "/stats, /events/stream, /openapi.json, the dashboard at /dashboard/, and /metrics, /health, "
+        "/ready. Set OMS_API_TOKEN (or OMS_API_TOKEN_FILE) to require a bearer token.",
+    )(_api)
+    projection = typer.Typer(help="Manage the read side's projection store.", no_args_is_help=True)
+    projection.command(
         "rebuild",
-        help="delete the projection store and fold every event topic from the beginning",
-        description="Stop `oms api` first (it holds the store). Prints progress to stderr "
-        "and a summary by status when every partition is read to its end.",
-    )
-    _name_argument(rebuild)
-    rebuild.add_argument("--quiet", action="store_true", help="no progress lines")
-    rebuild.set_defaults(run=_rebuild)
+        help="Delete the projection store and fold every event topic from the beginning, with live "
+        "progress, then print orders by status. Stop `oms api` first (it holds the store).",
+    )(_rebuild)
+    app.add_typer(projection, name="projection")
 
 
-def _name_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--name",
-        default="default",
-        help="the projection's name: its store (OMS_STATE_DIR/projection-NAME) and consumer "
-        "group; projections with different names are independent",
-    )
+Quiet = Annotated[bool, typer.Option("--quiet", help="no live progress line")]
+Rebuild = Annotated[
+    bool,
+    typer.Option("--rebuild", help="delete the projection store first and fold every event again"),
+]
 
 
 def store_path(c: Components, name: str) -> Path:
@@ -104,7 +90,7 @@ def open_projection(c: Components, name: str, *, fresh: bool = False) -> Project
     try:
         store = ProjectionStore(path)
     except Exception as exc:  # rocksdict raises a bare Exception for a held lock
-        raise SystemExit(
+        raise CommandFailed(
             f"cannot open the projection store {path}: {exc}\n"
             "(is another `oms api` or `oms projection` using it? give this one --name)"
         ) from exc
@@ -117,7 +103,7 @@ def reprocess_publisher(c: Components, make: MakeReprocess | None) -> Reprocess 
         return None
     bus = CommandBus(c.settings, c.topics, c.codec)
 
-    def send(order_id: str) -> str:
+    def send(order_id: str, reason: str) -> str:
         envelope = CommandEnvelope(
             command_id=f"api-reprocess-{uuid.uuid4()}",
             order_id=order_id,
@@ -125,12 +111,12 @@ def reprocess_publisher(c: Components, make: MakeReprocess | None) -> Reprocess 
             correlation_id=f"reprocess-{order_id}",
             source="oms-api",
         )
-        bus.send(make(envelope))
+        bus.send(make(envelope, reason))
         bus.flush(10)
         return envelope.command_id
 
-    async def publish(order_id: str) -> str:
-        return await asyncio.get_running_loop().run_in_executor(None, send, order_id)
+    async def publish(order_id: str, reason: str) -> str:
+        return await asyncio.get_running_loop().run_in_executor(None, send, order_id, reason)
 
     return publish
 
@@ -149,86 +135,142 @@ def command_publisher(c: Components) -> Publish:
     return publish
 
 
-def _progress_printer(label: str) -> Callable[[Progress], None]:
-    def progress(p: Progress) -> None:
-        err(f"  {label} {p.events:,} events, {p.orders:,} orders ({p.rate:,.0f} events/s)")
-
-    return progress
-
-
-def _api(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    c = bootstrap()
+@with_settings(ApiSettings)
+def _api(settings: ApiSettings, rebuild: Rebuild = False) -> int:
+    stopper = Stopper().install()
+    READINESS.require(Check.BROKER, Check.SERVING)
+    if start_up(settings, stopper.stop, health_at=(settings.host, settings.port)) is None:
+        return 0
+    c = bootstrap(settings)
     create_topics(c.settings, c.topics)
-    projection = open_projection(c, args.name, fresh=args.rebuild)
-    runner = ProjectionRunner(c.settings, c.topics, projection, name=args.name)
-    token = os.environ.get(TOKEN_VARIABLE) or None
+    projection = open_projection(c, settings.name, fresh=rebuild)
+    runner = ProjectionRunner(c.settings, c.topics, projection, name=settings.name)
+    READINESS.probe(
+        Check.CAUGHT_UP,
+        lambda: (projection.caught_up, "read to the end" if projection.caught_up else "folding"),
+    )
+    before_scrape(lambda: _count_orders(projection))
+    token = settings.api_token.get_secret_value() if settings.api_token else None
+    monitor = operations_monitor(c, settings)
     app = create_app(
         projection,
         token=token,
         reprocess_order=reprocess_publisher(c, REPROCESS_COMMAND),
+        operations=monitor,
         publish=command_publisher(c),
         handling=c.order_handling,
     )
+    add_routes(app)
     try:
-        return asyncio.run(_serve(app, runner, args))
+        with BrokerWatch(settings).running():
+            return asyncio.run(_serve(app, runner, MonitorRunner(monitor), settings, stopper, rebuild))
     finally:
         projection.store.close()
 
 
-async def _serve(app: web.Application, runner: ProjectionRunner, args: argparse.Namespace) -> int:
+def operations_monitor(c: Components, settings: ApiSettings) -> OperationsMonitor:
+    """The error queues, alerts and insights, with the alert rules and the signed webhook of
+    the settings."""
+    try:
+        rules = load_alert_rules(settings.alert_rules)
+    except AlertRulesError as exc:
+        raise CommandFailed(f"alert rules refused:\n{exc}") from exc
+    sinks: list[AlertSink] = []
+    if settings.alert_webhook_url:
+        if settings.alert_webhook_secret is None:
+            raise CommandFailed(
+                "OMS_ALERT_WEBHOOK_URL needs OMS_ALERT_WEBHOOK_SECRET (whsec_<base64>) to sign with"
+            )
+        secret = settings.alert_webhook_secret.get_secret_value()
+        sinks.append(AlertWebhook(settings.alert_webhook_url, secret))
+    return OperationsMonitor(c.settings, c.topics, c.codec, rules, alert_sinks=sinks)
+
+
+def _count_orders(projection: Projection) -> None:
+    totals: Counter[str] = Counter()
+    for row in projection.stats().by_status:
+        totals[row.status] += row.orders
+    for status, n in totals.items():
+        metrics.ORDERS.labels(status=status).set(n)
+
+
+def _wake(loop: asyncio.AbstractEventLoop, done: asyncio.Event) -> None:
+    loop.call_soon_threadsafe(done.set)
+
+
+async def _serve(
+    app: web.Application,
+    runner: ProjectionRunner,
+    monitor: MonitorRunner,
+    settings: ApiSettings,
+    stopper: Stopper,
+    rebuild: bool,
+) -> int:
+    """The projection and the operations monitor each in a thread; the HTTP server here."""
     loop = asyncio.get_running_loop()
     done = asyncio.Event()
     failed: list[BaseException] = []
-    stop = threading.Event()
+    stopper.on_stop(lambda: _wake(loop, done))
 
     def fold() -> None:
+        with live_counter("folded", quiet=not rebuild) as progress:
+            runner.run(stopper.stop, progress=progress)
+
+    def watch(work: Callable[[], object], name: str) -> None:
         try:
-            runner.run(stop, progress=_progress_printer("folded") if args.rebuild else None)
+            work()
         except BaseException as exc:
-            log.exception("the projection stopped")
+            log.exception("the %s stopped", name)
             failed.append(exc)
         finally:
             loop.call_soon_threadsafe(done.set)
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, done.set)
-    thread = threading.Thread(target=fold, name="projection", daemon=True)
-    thread.start()
-    server = web.AppRunner(app, access_log=log if args.log_level == "DEBUG" else None)
+    threads = [
+        threading.Thread(target=watch, args=(fold, "projection"), name="projection", daemon=True),
+        threading.Thread(
+            target=watch,
+            args=(lambda: monitor.run(stopper.stop), "operations monitor"),
+            name="operations",
+            daemon=True,
+        ),
+    ]
+    for thread in threads:
+        thread.start()
+    server = web.AppRunner(app, access_log=log if settings.log_level is LogLevel.DEBUG else None)
     await server.setup()
     try:
-        await web.TCPSite(server, args.host, args.port).start()
+        await web.TCPSite(server, settings.host, settings.port).start()
+        READINESS.set(Check.SERVING, True, f"http://{settings.host}:{settings.port}")
         log.info(
             "read side on http://%s:%s/dashboard/ (projection %s, group %s)",
-            args.host,
-            args.port,
-            args.name,
+            settings.host,
+            settings.port,
+            settings.name,
             runner.group,
         )
         await done.wait()
     finally:
+        stopper.stop.set()
         await server.cleanup()
-        stop.set()
-        await loop.run_in_executor(None, thread.join, 30)
+        for thread in threads:
+            await loop.run_in_executor(None, thread.join, 3)
     return 1 if failed else 0
 
 
-def _rebuild(args: argparse.Namespace) -> int:
-    logging.basicConfig(level="WARNING", format="%(levelname)s %(name)s: %(message)s")
-    c = bootstrap()
-    projection = open_projection(c, args.name, fresh=True)
-    err(f"rebuilding projection '{args.name}' in {store_path(c, args.name)}")
+@with_settings(ApiSettings)
+def _rebuild(
+    settings: ApiSettings,
+    quiet: Annotated[bool, typer.Option("--quiet", help="no live progress line")] = False,
+) -> int:
+    c = connected(settings)
+    projection = open_projection(c, settings.name, fresh=True)
+    err(f"rebuilding projection '{settings.name}' in {store_path(c, settings.name)}")
     try:
-        runner = ProjectionRunner(c.settings, c.topics, projection, name=args.name)
-        stop = threading.Event()
-        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        runner = ProjectionRunner(c.settings, c.topics, projection, name=settings.name)
+        stopper = Stopper().install()
         began = time.monotonic()
-        result: RunResult = runner.run(
-            stop,
-            until_caught_up=True,
-            progress=None if args.quiet else _progress_printer("folded"),
-        )
+        with live_counter("folded", quiet=quiet) as progress:
+            result: RunResult = runner.run(stopper.stop, until_caught_up=True, progress=progress)
         stats = projection.stats()
     finally:
         projection.store.close()

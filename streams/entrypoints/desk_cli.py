@@ -8,12 +8,12 @@ it against the order as it is then.
 
 from __future__ import annotations
 
-import argparse
 import json
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Annotated
 
+import typer
 from pydantic import ValidationError
 
 from streams.adapters.command_bus import CommandBus
@@ -33,75 +33,32 @@ from streams.adapters.desk_requests import (
     plan_receipt,
     plan_return,
 )
-from streams.bootstrap import Components, bootstrap
+from streams.bootstrap import Components
 from streams.domain.order import OrderState
 from streams.domain.values import Address, OrderLine
-from streams.entrypoints.output import err
+from streams.entrypoints.running import connected
 from streams.services.replay import order_timeline
+from streams.shell.commands import CommandFailed, with_settings
+from streams.shell.settings import Settings
 
 SOURCE = "operator:cli"
-NOT_FOUND, REFUSED = 3, 4
-"""Exit codes: the order does not exist; the request was refused (the message says why)."""
 
 
-def register(sub: Any) -> None:
-    orders = sub.add_parser("orders", help="cancel, edit, return, create and clone orders (the order desk)")
-    actions = orders.add_subparsers(dest="action", required=True, metavar="ACTION")
-
-    cancel = actions.add_parser("cancel", help="cancel an order, or some of its lines (--lines)")
-    cancel.add_argument("order_id")
-    cancel.add_argument("--reason", required=True)
-    cancel.add_argument("--lines", help="comma-separated line ids (default: the whole order)")
-    cancel.add_argument("--by", default="operator", help="who cancels (shown in the timeline)")
-    cancel.set_defaults(run=_cancel)
-
-    edit = actions.add_parser("edit", help="edit an order before fulfillment")
-    edit.add_argument("order_id")
-    edit.add_argument("--editor", required=True)
-    edit.add_argument("--reason", required=True)
-    edit.add_argument(
-        "--quantity", action="append", default=[], metavar="LINE=N", help="a line's new quantity"
+def register(app: typer.Typer) -> None:
+    orders = typer.Typer(
+        help="The order desk: cancel, edit, return, create and clone orders.", no_args_is_help=True
     )
-    edit.add_argument("--remove", action="append", default=[], metavar="LINE", help="a line to remove")
-    edit.add_argument(
-        "--add",
-        action="append",
-        default=[],
-        metavar="LINE:SKU:N:PRICE",
-        help="a line to add, e.g. 9:SKU-MUG-01:2:12.00",
-    )
-    edit.add_argument(
-        "--ship-to", metavar="JSON", help='the new address, e.g. \'{"name": ..., "city": ...}\''
-    )
-    edit.set_defaults(run=_edit)
+    orders.command("cancel", help="Cancel an order, or some of its lines (--lines).")(_cancel)
+    orders.command("edit", help="Edit an order before fulfillment (quantities, lines, ship-to).")(_edit)
+    orders.command("return", help="Open a return (RMA) against shipped lines.")(_return)
+    orders.command("receive", help="Record that a return's goods arrived at a warehouse.")(_receive)
+    orders.command("create", help="Enter a manual order from a JSON file (the API's body).")(_create)
+    orders.command("clone", help="A new order with another order's customer and lines.")(_clone)
+    app.add_typer(orders, name="orders")
 
-    ret = actions.add_parser("return", help="open a return (RMA) against shipped lines")
-    ret.add_argument("order_id")
-    ret.add_argument("--reason", required=True)
-    ret.add_argument(
-        "--line", action="append", required=True, metavar="LINE=N", help="units of a line returned"
-    )
-    ret.add_argument("--rma", help="the RMA id (default: RMA-<order>-<n>)")
-    ret.add_argument("--replacement", action="store_true", help="ship the goods again (replacement policy)")
-    ret.add_argument("--by", default="operator")
-    ret.set_defaults(run=_return)
 
-    receive = actions.add_parser("receive", help="record that a return's goods arrived at a warehouse")
-    receive.add_argument("order_id")
-    receive.add_argument("rma_id")
-    receive.add_argument("--provider", default="fno", help="who received them (default: fno)")
-    receive.add_argument("--warehouse")
-    receive.set_defaults(run=_receive)
-
-    create = actions.add_parser("create", help="enter a manual order from a JSON file (the API's body)")
-    create.add_argument("file", type=Path, help="JSON: customer_id, ship_to, lines, channel, attributes...")
-    create.set_defaults(run=_create)
-
-    clone = actions.add_parser("clone", help="a new order with another order's customer and lines")
-    clone.add_argument("order_id")
-    clone.add_argument("--as", dest="new_id", help="the new order's id (default: <order>-C<hex>)")
-    clone.add_argument("--customer-reference")
-    clone.set_defaults(run=_clone)
+OrderId = Annotated[str, typer.Argument(help="the order's id, e.g. BC-100")]
+Reason = Annotated[str, typer.Option(help="why (required), as the timeline shows it")]
 
 
 def _pairs(items: list[str], what: str) -> dict[str, int]:
@@ -109,7 +66,7 @@ def _pairs(items: list[str], what: str) -> dict[str, int]:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not value.strip().lstrip("-").isdigit():
-            raise SystemExit(f"{what}: {item!r} is not LINE=N")
+            raise typer.BadParameter(f"{item!r} is not LINE=N", param_hint=what)
         out[key.strip()] = int(value)
     return out
 
@@ -117,11 +74,11 @@ def _pairs(items: list[str], what: str) -> dict[str, int]:
 def _added(spec: str) -> OrderLine:
     parts = spec.split(":")
     if len(parts) != 4 or not parts[2].isdigit():
-        raise SystemExit(f"--add: {spec!r} is not LINE:SKU:N:PRICE")
+        raise typer.BadParameter(f"{spec!r} is not LINE:SKU:N:PRICE", param_hint="--add")
     try:
         price = Decimal(parts[3])
     except InvalidOperation:
-        raise SystemExit(f"--add: {parts[3]!r} is not a price") from None
+        raise typer.BadParameter(f"{parts[3]!r} is not a price", param_hint="--add") from None
     return OrderLine(line_id=parts[0], sku=parts[1], quantity=int(parts[2]), unit_price=price)
 
 
@@ -132,16 +89,14 @@ def _state(c: Components, order_id: str) -> OrderState | None:
 def _required(c: Components, order_id: str) -> OrderState:
     state = _state(c, order_id)
     if state is None:
-        err(f"order {order_id} not found in {c.settings.bootstrap_servers}")
-        raise SystemExit(NOT_FOUND)
+        raise CommandFailed(f"order {order_id} not found in {c.settings.bootstrap_servers}")
     return state
 
 
 def _send(c: Components, plan: Plan, what: str) -> int:
     command, problem = plan
     if problem is not None:
-        err(f"refused: {problem}")
-        return REFUSED
+        raise CommandFailed(f"refused: {problem}")
     bus = CommandBus(c.settings, c.topics, c.codec)
     bus.send(command)
     bus.flush()
@@ -152,60 +107,107 @@ def _send(c: Components, plan: Plan, what: str) -> int:
     return 0
 
 
-def _cancel(args: argparse.Namespace) -> int:
-    c = bootstrap()
-    lines = [x.strip() for x in args.lines.split(",")] if args.lines else None
-    body = CancelBody(reason=args.reason, lines=lines, requested_by=args.by)
-    return _send(c, plan_cancel(_required(c, args.order_id), body, SOURCE), "cancel")
+@with_settings(Settings)
+def _cancel(
+    settings: Settings,
+    order_id: OrderId,
+    reason: Reason,
+    lines: Annotated[
+        str | None, typer.Option(help="comma-separated line ids (default: the whole order)")
+    ] = None,
+    by: Annotated[str, typer.Option(help="who cancels (shown in the timeline)")] = "operator",
+) -> int:
+    c = connected(settings)
+    ids = [x.strip() for x in lines.split(",")] if lines else None
+    body = CancelBody(reason=reason, lines=ids, requested_by=by)
+    return _send(c, plan_cancel(_required(c, order_id), body, SOURCE), "cancel")
 
 
-def _edit(args: argparse.Namespace) -> int:
-    c = bootstrap()
-    ship_to = Address.model_validate_json(args.ship_to) if args.ship_to else None
+@with_settings(Settings)
+def _edit(
+    settings: Settings,
+    order_id: OrderId,
+    editor: Annotated[str, typer.Option(help="who edits")],
+    reason: Reason,
+    quantity: Annotated[
+        list[str] | None, typer.Option(help="LINE=N: a line's new quantity (repeatable)")
+    ] = None,
+    remove: Annotated[list[str] | None, typer.Option(help="a line to remove (repeatable)")] = None,
+    add: Annotated[
+        list[str] | None, typer.Option(help="LINE:SKU:N:PRICE: a line to add, e.g. 9:SKU-MUG-01:2:12.00")
+    ] = None,
+    ship_to: Annotated[
+        str | None, typer.Option(help='the new address as JSON, {"name": ..., "city": ...}')
+    ] = None,
+) -> int:
+    c = connected(settings)
+    address = Address.model_validate_json(ship_to) if ship_to else None
     body = EditBody(
-        editor=args.editor,
-        reason=args.reason,
-        quantities=_pairs(args.quantity, "--quantity"),
-        added_lines=[_added(x) for x in args.add],
-        removed_lines=args.remove,
-        ship_to=ship_to,
+        editor=editor,
+        reason=reason,
+        quantities=_pairs(quantity or [], "--quantity"),
+        added_lines=[_added(x) for x in add or []],
+        removed_lines=remove or [],
+        ship_to=address,
     )
-    return _send(c, plan_edit(_required(c, args.order_id), body, SOURCE), "edit")
+    return _send(c, plan_edit(_required(c, order_id), body, SOURCE), "edit")
 
 
-def _return(args: argparse.Namespace) -> int:
-    c = bootstrap()
+@with_settings(Settings)
+def _return(
+    settings: Settings,
+    order_id: OrderId,
+    reason: Reason,
+    line: Annotated[list[str], typer.Option(help="LINE=N: units of a line returned (repeatable)")],
+    rma: Annotated[str | None, typer.Option(help="the RMA id (default: RMA-<order>-<n>)")] = None,
+    replacement: Annotated[bool, typer.Option(help="ship the goods again (replacement policy)")] = False,
+    by: Annotated[str, typer.Option(help="who opens it")] = "operator",
+) -> int:
+    c = connected(settings)
     body = ReturnBody(
-        rma_id=args.rma,
-        lines=_pairs(args.line, "--line"),
-        reason=args.reason,
-        replacement=args.replacement,
-        requested_by=args.by,
+        rma_id=rma, lines=_pairs(line, "--line"), reason=reason, replacement=replacement, requested_by=by
     )
-    plan = plan_return(_required(c, args.order_id), body, SOURCE, c.order_handling)
-    return _send(c, plan, "return")
+    return _send(c, plan_return(_required(c, order_id), body, SOURCE, c.order_handling), "return")
 
 
-def _receive(args: argparse.Namespace) -> int:
-    c = bootstrap()
-    body = ReceiptBody(provider=args.provider, warehouse=args.warehouse)
-    return _send(c, plan_receipt(_required(c, args.order_id), args.rma_id, body, SOURCE), "receipt")
+@with_settings(Settings)
+def _receive(
+    settings: Settings,
+    order_id: OrderId,
+    rma_id: Annotated[str, typer.Argument(help="the return's RMA id")],
+    provider: Annotated[str, typer.Option(help="who received the goods")] = "fno",
+    warehouse: Annotated[str | None, typer.Option(help="where")] = None,
+) -> int:
+    c = connected(settings)
+    body = ReceiptBody(provider=provider, warehouse=warehouse)
+    return _send(c, plan_receipt(_required(c, order_id), rma_id, body, SOURCE), "receipt")
 
 
-def _create(args: argparse.Namespace) -> int:
-    c = bootstrap()
+@with_settings(Settings)
+def _create(
+    settings: Settings,
+    file: Annotated[Path, typer.Argument(help="JSON: customer_id, ship_to, lines, channel, attributes...")],
+) -> int:
+    c = connected(settings)
     try:
-        body = CreateBody.model_validate(json.loads(args.file.read_text()))
+        body = CreateBody.model_validate(json.loads(file.read_text()))
     except (OSError, json.JSONDecodeError, ValidationError) as exc:
-        err(f"{args.file}: {exc}")
-        return REFUSED
+        raise CommandFailed(f"{file}: {exc}") from None
     existing = _state(c, body.order_id) if body.order_id else None
     return _send(c, plan_create(body, existing, SOURCE), "manual order")
 
 
-def _clone(args: argparse.Namespace) -> int:
-    c = bootstrap()
-    state = _required(c, args.order_id)
-    body = CloneBody(order_id=args.new_id, customer_reference=args.customer_reference)
-    new_id = clone_id(state, body)
-    return _send(c, plan_clone(state, body, new_id, _state(c, new_id), SOURCE), f"clone {new_id}")
+@with_settings(Settings)
+def _clone(
+    settings: Settings,
+    order_id: OrderId,
+    new_id: Annotated[
+        str | None, typer.Option("--as", help="the new order's id (default: <order>-C<hex>)")
+    ] = None,
+    customer_reference: Annotated[str | None, typer.Option(help="the clone's customer reference")] = None,
+) -> int:
+    c = connected(settings)
+    state = _required(c, order_id)
+    body = CloneBody(order_id=new_id, customer_reference=customer_reference)
+    clone_to = clone_id(state, body)
+    return _send(c, plan_clone(state, body, clone_to, _state(c, clone_to), SOURCE), f"clone {clone_to}")

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from typing import Protocol
+
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from streams.domain.events import Event
 from streams.domain.order import LineState, OrderState
@@ -13,6 +18,35 @@ from streams.domain.order import LineState, OrderState
 def err(line: str) -> None:
     """Progress and diagnostics go to stderr, so stdout stays parseable."""
     print(line, file=sys.stderr, flush=True)
+
+
+class Counted(Protocol):
+    """What long work reports as it goes (``streams.services.replay.Progress`` and alike)."""
+
+    @property
+    def events(self) -> int: ...
+    @property
+    def orders(self) -> int: ...
+    @property
+    def rate(self) -> float: ...
+
+
+@contextmanager
+def live_counter(label: str, *, quiet: bool = False) -> Iterator[Callable[[Counted], None]]:
+    """A live line on stderr while long work runs (events, orders, rate, time); the
+    callback it yields takes the work's progress reports."""
+    if quiet:
+        yield lambda p: None
+        return
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
+        task = bar.add_task(f"{label}: starting")
+
+        def update(p: Counted) -> None:
+            orders = f", {p.orders:,} orders" if p.orders else ""
+            bar.update(task, description=f"{label} {p.events:,} events{orders} ({p.rate:,.0f} events/s)")
+
+        yield update
 
 
 def status_summary(counts: Counter[tuple[str, str]]) -> str:

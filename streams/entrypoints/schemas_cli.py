@@ -2,28 +2,29 @@
 
 from __future__ import annotations
 
-import argparse
-from typing import Any
+import typer
 
 from streams.adapters.schema_lock import IncompatibleSchema, load_lock, lock_path, unlocked, update_lock
 from streams.bootstrap import bootstrap
 from streams.entrypoints.output import err
+from streams.shell.commands import with_settings
+from streams.shell.settings import Settings
 
 
-def register(sub: Any) -> None:
-    schemas = sub.add_parser("schemas", help="check and lock the Avro schema versions")
-    actions = schemas.add_subparsers(dest="action", required=True, metavar="ACTION")
-    check = actions.add_parser("check", help="fail if a schema changed without being locked")
-    check.set_defaults(run=_check)
-    lock = actions.add_parser(
+def register(app: typer.Typer) -> None:
+    schemas = typer.Typer(help="Check and lock the Avro schema versions.", no_args_is_help=True)
+    schemas.command("check", help="Fail if a schema changed without being locked (no broker needed).")(_check)
+    schemas.command(
         "lock",
-        help="add changed schemas to versions.lock.json after checking they read every earlier version",
-    )
-    lock.set_defaults(run=_lock)
+        help="Add changed schemas to versions.lock.json, after checking each reads every earlier "
+        "version (BACKWARD_TRANSITIVE).",
+    )(_lock)
+    app.add_typer(schemas, name="schemas")
 
 
-def _check(args: argparse.Namespace) -> int:
-    catalog = bootstrap().catalog
+@with_settings(Settings)
+def _check(settings: Settings) -> int:
+    catalog = bootstrap(settings).catalog
     missing = unlocked(catalog, load_lock(lock_path(catalog)))
     if missing:
         err("changed or new schemas not in versions.lock.json (run `oms schemas lock`):")
@@ -34,8 +35,9 @@ def _check(args: argparse.Namespace) -> int:
     return 0
 
 
-def _lock(args: argparse.Namespace) -> int:
-    catalog = bootstrap().catalog
+@with_settings(Settings)
+def _lock(settings: Settings) -> int:
+    catalog = bootstrap(settings).catalog
     try:
         added = update_lock(catalog)
     except IncompatibleSchema as exc:

@@ -18,11 +18,9 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from confluent_kafka import Consumer, Producer
-
 from streams.adapters.avro import AvroCodec
 from streams.adapters.command_bus import CommandBus
-from streams.adapters.kafka import consumer_config, producer_config, read_to_end, value_of
+from streams.adapters.kafka_loop import Publisher, models, read_all
 from streams.adapters.topics import TopicRegistry
 from streams.domain.backorders import (
     BackorderJobRun,
@@ -170,9 +168,9 @@ class BackorderJob:
             waiting=waiting,
             trigger=trigger,
         )
-        producer = Producer(producer_config(self.settings))
-        producer.produce(self.topics.backorder_job_runs, key=run_id.encode(), value=self.codec.encode(run))
-        producer.flush(10)
+        publisher = Publisher(self.settings)
+        publisher.send(self.topics.backorder_job_runs, run_id.encode(), self.codec.encode(run))
+        publisher.flush(10, "backorder job runs")
         log.info(
             "backorder job %s: %d orders, %d lines held; re-sourcing %d, canceled lines of %d, %d waiting",
             run_id,
@@ -194,14 +192,4 @@ class BackorderJob:
 
 def job_log(settings: Settings, topics: TopicRegistry, codec: AvroCodec) -> list[BackorderJobRun]:
     """Every run the job logged, oldest first."""
-    consumer = Consumer(consumer_config(settings, None, **{"enable.partition.eof": True}))
-    try:
-        runs = []
-        for batch in read_to_end(consumer, {(topics.backorder_job_runs, 0): 0}):
-            for msg in batch:
-                record = codec.decode(value_of(msg))
-                if isinstance(record, BackorderJobRun):
-                    runs.append(record)
-        return runs
-    finally:
-        consumer.close()
+    return read_all(settings, {(topics.backorder_job_runs, 0): 0}, models(codec, BackorderJobRun))

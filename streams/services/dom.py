@@ -21,24 +21,25 @@ over a partition) finds the reservations an action already holds in its view and
 them: it extends an answer, it never shrinks one. It gives up on a round a quarter of
 the action's timeout before its deadline and answers with what it holds.
 
-A batched confluent-kafka loop, not Faust: the saga is many small messages per order
-(see bench/dom.py for what it sustains).
+The one Kafka loop (``kafka_loop.py``), not Faust: the saga is many small messages per
+order (see bench/dom.py for what it sustains); the loop commits only what the sagas say
+is answered.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections import Counter, OrderedDict, deque
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
-from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+from confluent_kafka import TopicPartition
 
-from streams.adapters.avro import AvroCodec, UndecodableRecord
-from streams.adapters.kafka import consumer_config, offset_of, producer_config, value_of, where
+from streams.adapters.avro import AvroCodec
+from streams.adapters.kafka_loop import KafkaLoop, models
 from streams.adapters.topics import TopicRegistry
 from streams.domain.atp import LinePromise, promise_sourced, promise_unsourced
 from streams.domain.backorders import held_lines
@@ -466,76 +467,61 @@ class DomCoordinator:
         self.topics = topics
         self.codec = codec
         self.config = config
-        self.batch_size = batch_size
         self.max_rounds = max_rounds
         self.stats = DomStats()
         self.view = InventoryView(settings, topics, codec)
         self.feed = InventoryFeed(settings, topics, codec, **{"linger.ms": 2})
-        self._answers = Producer(producer_config(settings, **{"linger.ms": 2}))
-        self._consumer = Consumer(
-            consumer_config(
-                settings,
-                topics.prefix + DOM_GROUP,
-                **{"max.poll.interval.ms": 600_000, "session.timeout.ms": 10_000},
-            )
+        self.loop: KafkaLoop[ProviderActionRequest] = KafkaLoop(
+            settings,
+            models(codec, ProviderActionRequest),
+            group=topics.prefix + DOM_GROUP,
+            dead_letters=topics.dead_letters,
+            produces=True,
+            batch_size=batch_size,
+            consumer={"max.poll.interval.ms": 600_000, "session.timeout.ms": 10_000},
+            producer={"linger.ms": 2},
+            on_revoke=self._on_revoke,
+            name="dom",
         )
+        assert self.loop.publisher is not None
+        self._answers = self.loop.publisher
         self.sagas = ReservationSagas(config, self.view, self.feed, self._answer, self.stats, max_rounds)
-        self._queues: dict[int, deque[tuple[int, str | None]]] = {}
 
     # -- the loop
     def run(self, stop: threading.Event) -> None:
-        self._consumer.subscribe([self.topics.provider_requests("dom")], on_revoke=self._on_revoke)
+        self.loop.subscribe([self.topics.provider_requests("dom")])
         try:
             while not stop.is_set():
                 self.step(0.05 if self.sagas.running else 0.2)
         finally:
-            self._consumer.close()
+            self.loop.close()
             self.feed.flush(10)
-            self._answers.flush(10)
             self.view.close()
 
     def step(self, timeout: float) -> None:
         """Take new requests, read replies, answer what is settled, commit what is answered."""
-        for msg in self._consumer.consume(self.batch_size, timeout):
-            self._take(msg)
+        batch = self.loop.poll(timeout)
+        for request, msg in zip(batch.records, batch.messages, strict=True):
+            self._take(request, msg.partition() or 0, msg.offset() or 0)
         for event in self.view.poll(0.02 if self.sagas.running else 0.0):
             self.sagas.reply(event)
         self.sagas.expire(datetime.now(UTC))
         self._commit()
 
-    def _take(self, msg: Message) -> None:
-        err = msg.error()
-        if err is not None:
-            if err.code() != KafkaError._PARTITION_EOF:
-                log.warning("dom requests: %s", err)
-            return
-        partition, offset = where(msg)[1], offset_of(msg)
-        queue = self._queues.setdefault(partition, deque())
-        try:
-            request = self.codec.decode(value_of(msg))
-        except UndecodableRecord as exc:
-            log.error("undecodable DOM request at %s[%s]@%s: %s", msg.topic(), partition, offset, exc)
-            queue.append((offset, None))
-            return
-        if not isinstance(request, ProviderActionRequest) or request.action_id in self.sagas.running:
-            queue.append((offset, None))
+    def _take(self, request: ProviderActionRequest, partition: int, offset: int) -> None:
+        if request.action_id in self.sagas.running:
             return
         self.stats.requests += 1
-        now = datetime.now(UTC)
-        if request.deadline <= now:
+        if request.deadline <= datetime.now(UTC):
             # the order writer has counted this attempt as failed and retried it: an answer
             # now would be ignored, and reservations made for it would hold units for nobody
             self.stats.skipped += 1
-            queue.append((offset, None))
             return
-        queue.append((offset, request.action_id))
         if request.action in DESK_ACTIONS:
             self._desk(request)
-            queue[-1] = (offset, None)
             return
         if request.action != ACTION:
             self._answer_failure(request, f"DOM does not do '{request.action}'")
-            queue[-1] = (offset, None)
             return
         self.sagas.start(request, partition, offset)
 
@@ -570,30 +556,25 @@ class DomCoordinator:
         answer = request.answer(
             source="dom", success=success, issued_at=datetime.now(UTC), details=details, data=data
         )
-        self._answers.produce(
-            self.topics.commands, key=request.order_id.encode(), value=self.codec.encode(answer)
-        )
-        self._answers.poll(0)
+        self._answers.send(self.topics.commands, request.order_id.encode(), self.codec.encode(answer))
         self.stats.answered += 1
 
     def _commit(self) -> None:
-        """Commit each partition up to its first request still in a saga (answers first)."""
-        commits = []
-        for partition, queue in self._queues.items():
-            last = None
-            while queue and (queue[0][1] is None or queue[0][1] not in self.sagas.running):
-                last = queue.popleft()[0]
-            if last is not None:
-                commits.append(TopicPartition(self.topics.provider_requests("dom"), partition, last + 1))
-        if commits:
-            self._answers.flush(30)
-            self._consumer.commit(offsets=commits, asynchronous=False)
+        """Commit each partition up to its first request still in a saga, else its position
+        (answers delivered first): a restart reads again exactly the unanswered requests,
+        and a caught-up group's lag reads 0 (the position is past the writer's markers)."""
+        first_open: dict[int, int] = {}
+        for saga in self.sagas.running.values():
+            first_open[saga.partition] = min(saga.offset, first_open.get(saga.partition, saga.offset))
+        self.loop.commit(
+            [
+                TopicPartition(tp.topic, tp.partition, first_open.get(tp.partition, tp.offset))
+                for tp in self.loop.positions()
+            ]
+        )
 
-    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def _on_revoke(self, partitions: list[TopicPartition]) -> None:
         """Sagas of partitions taken away are left to their next owner (which finds what
         they hold in its view); what was answered is committed first."""
         self._commit()
-        gone = {tp.partition for tp in partitions}
-        self.sagas.drop(gone)
-        for partition in gone:
-            self._queues.pop(partition, None)
+        self.sagas.drop({tp.partition for tp in partitions})

@@ -9,16 +9,13 @@ hand and reserved units, so availability is simply the newest event per key.
 
 from __future__ import annotations
 
-import logging
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from confluent_kafka import Consumer, KafkaError, Message, Producer
-
-from streams.adapters.avro import AvroCodec, UndecodableRecord
-from streams.adapters.kafka import consumer_config, producer_config, read_to_end, value_of
+from streams.adapters.avro import AvroCodec
+from streams.adapters.kafka_loop import KafkaLoop, Publisher, models
 from streams.adapters.topics import TopicRegistry
 from streams.domain.inventory import (
     InventoryCommand,
@@ -32,8 +29,6 @@ from streams.domain.inventory import (
     inventory_key,
 )
 from streams.settings import Settings
-
-log = logging.getLogger(__name__)
 
 
 def inventory_envelope(
@@ -61,19 +56,12 @@ class InventoryFeed:
     def __init__(
         self, settings: Settings, topics: TopicRegistry, codec: AvroCodec, **producer: object
     ) -> None:
-        self._producer = Producer(producer_config(settings, **producer))
+        self._publisher = Publisher(settings, **producer)
         self._topic = topics.inventory_commands
         self._codec = codec
 
     def send(self, command: InventoryCommand) -> None:
-        key, value = command.envelope.key.encode(), self._codec.encode(command)
-        while True:
-            try:
-                self._producer.produce(self._topic, key=key, value=value)
-                break
-            except BufferError:  # local queue full: let deliveries drain, then retry
-                self._producer.poll(0.1)
-        self._producer.poll(0)
+        self._publisher.send(self._topic, command.envelope.key.encode(), self._codec.encode(command))
 
     def send_all(self, commands: Iterable[InventoryCommand]) -> int:
         n = 0
@@ -83,9 +71,7 @@ class InventoryFeed:
         return n
 
     def flush(self, timeout: float = 30.0) -> None:
-        remaining = self._producer.flush(timeout)
-        if remaining:
-            raise TimeoutError(f"{remaining} inventory commands not delivered within {timeout}s")
+        self._publisher.flush(timeout, "inventory commands")
 
 
 @dataclass(frozen=True)
@@ -102,45 +88,28 @@ class InventoryView:
     """Availability per SKU@source and every reservation's fate, from the inventory event topics."""
 
     def __init__(self, settings: Settings, topics: TopicRegistry, codec: AvroCodec) -> None:
-        self._codec = codec
         self.levels: dict[str, InventoryEnvelope] = {}
         self.fates: dict[str, ReservationFate] = {}
         self.by_action: dict[str, set[str]] = {}
-        self._consumer = Consumer(
-            consumer_config(settings, None, **{"enable.partition.eof": True, "fetch.wait.max.ms": 10})
+        self.loop = KafkaLoop(
+            settings,
+            models(codec, InventoryEvent),
+            consumer={"fetch.wait.max.ms": 10},
+            batch_size=5000,
+            name="inventory view",
         )
         start = {(t, p): 0 for t in topics.inventory_event_topics() for p in range(topics.partitions)}
-        for batch in read_to_end(self._consumer, start):  # then it goes on from there
-            self._absorb(batch)
+        for batch in self.loop.read_to_end(start):  # then it goes on from there
+            self._absorb(batch.records)
 
-    def poll(self, timeout: float = 0.0, max_records: int = 5000) -> list[InventoryEvent]:
+    def poll(self, timeout: float = 0.0) -> list[InventoryEvent]:
         """Newly committed inventory events (also folded into the view)."""
-        msgs = self._consumer.consume(max_records, timeout)
-        return self._absorb(msgs)
+        return self._absorb(self.loop.poll(timeout).records)
 
-    def _absorb(self, msgs: list[Message]) -> list[InventoryEvent]:
-        new: list[InventoryEvent] = []
-        for msg in msgs:
-            err = msg.error()
-            if err is not None:
-                if err.code() != KafkaError._PARTITION_EOF:
-                    log.warning("inventory view: %s", err)
-                continue
-            try:
-                event = self._codec.decode(value_of(msg))
-            except UndecodableRecord as exc:
-                log.error(
-                    "inventory view: undecodable record at %s[%s]@%s: %s",
-                    msg.topic(),
-                    msg.partition(),
-                    msg.offset(),
-                    exc,
-                )
-                continue
-            if isinstance(event, InventoryEvent):
-                self._fold(event)
-                new.append(event)
-        return new
+    def _absorb(self, events: list[InventoryEvent]) -> list[InventoryEvent]:
+        for event in events:
+            self._fold(event)
+        return events
 
     def _fold(self, event: InventoryEvent) -> None:
         env = event.envelope
@@ -175,4 +144,4 @@ class InventoryView:
         return out
 
     def close(self) -> None:
-        self._consumer.close()
+        self.loop.close()

@@ -16,7 +16,8 @@ from pydantic import BaseModel
 from streams.adapters.avro import AvroCodec
 from streams.adapters.state_store import InventoryStore
 from streams.adapters.topics import TopicRegistry
-from streams.domain.inventory import InventoryCommand, InventoryHistories, decide_inventory, evolve_inventory
+from streams.domain.history import StockHistories
+from streams.domain.inventory import InventoryCommand, decide_inventory, evolve_inventory
 from streams.services.transactional import Folder, TransactionalWriter
 from streams.settings import Settings
 
@@ -48,7 +49,7 @@ class InventoryWriter(TransactionalWriter):
         return isinstance(record, InventoryCommand)
 
     def _folder(self) -> Folder:
-        return InventoryHistories(self.store)
+        return StockHistories(self.store)
 
     def _apply(self, command: Any, partition: int) -> None:
         key = command.envelope.key

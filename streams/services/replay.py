@@ -1,8 +1,9 @@
 """Rebuilding order state from the event topics, from the beginning.
 
-Reads every partition of every event topic to its end, merges the topics by each
-order's ``seq`` (holding early arrivals until the gap fills) and folds. Nothing is
-written: anyone may replay, any number of times, and get the same states.
+Reads every partition of every event topic to its end (the one Kafka loop, as a reader),
+merges the topics by each order's ``seq`` with the one merge (``OrderHistories``, holding
+early arrivals until the gap fills) and folds. Nothing is written, not even a dead letter:
+anyone may replay, any number of times, and get the same states.
 """
 
 from __future__ import annotations
@@ -17,14 +18,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from confluent_kafka import Consumer
+from confluent_kafka import Message
 
-from streams.adapters.avro import AvroCodec, UndecodableRecord
-from streams.adapters.kafka import consumer_config, partition_for, read_to_end, value_of
+from streams.adapters.avro import AvroCodec
+from streams.adapters.kafka import partition_for
+from streams.adapters.kafka_loop import KafkaLoop, models
 from streams.adapters.topics import TopicRegistry
 from streams.domain.events import Event
 from streams.domain.history import OrderHistories
-from streams.domain.order import OrderState, evolve
+from streams.domain.order import OrderState
 from streams.services.gc_pause import gc_paused
 from streams.settings import Settings
 
@@ -59,18 +61,12 @@ class ReplayResult:
         return self.events / self.seconds if self.seconds > 0 else 0.0
 
 
-def _consumer(settings: Settings) -> Consumer:
-    return Consumer(
-        consumer_config(
-            settings,
-            None,
-            **{
-                "enable.partition.eof": True,
-                "fetch.max.bytes": 52_428_800,
-                "max.partition.fetch.bytes": 10_485_760,
-            },
-        )
-    )
+READER = {"fetch.max.bytes": 52_428_800, "max.partition.fetch.bytes": 10_485_760}
+"""A replay's consumer: large fetches, it reads everything."""
+
+
+def _reader(settings: Settings, decode: Callable[[Message], Event | None], name: str) -> KafkaLoop[Event]:
+    return KafkaLoop(settings, decode, consumer=READER, batch_size=5000, name=name)
 
 
 def replay(
@@ -85,34 +81,26 @@ def replay(
     states: dict[str, OrderState] = {}
     histories = OrderHistories(states)
     result = ReplayResult(states)
-    consumer = _consumer(settings)
+    loop = _reader(settings, models(codec, Event), "replay")
     chosen = range(topics.partitions) if partitions is None else partitions
     start = {(t, p): 0 for t in topics.event_topics() for p in chosen}
     began = last_report = time.monotonic()
-    decode = codec.decode
     add = histories.add
     try:
         with gc_paused():
-            for batch in read_to_end(consumer, start):
-                for msg in batch:
-                    try:
-                        event = decode(value_of(msg))
-                    except UndecodableRecord as exc:
-                        result.undecodable += 1
-                        log.error(
-                            "undecodable %s[%s]@%s: %s", msg.topic(), msg.partition(), msg.offset(), exc
-                        )
-                        continue
-                    add(event)  # type: ignore[arg-type]
-                result.events += len(batch)
+            for batch in loop.read_to_end(start):
+                for event in batch.records:
+                    add(event)
+                result.events += len(batch.records) + len(batch.rejects)
                 now = time.monotonic()
                 if progress is not None and now - last_report >= progress_every:
                     progress(Progress(result.events, len(states), now - began))
                     last_report = now
     finally:
-        consumer.close()
+        loop.close()
     result.seconds = time.monotonic() - began
     result.duplicates = histories.duplicates
+    result.undecodable = sum(loop.stats.skipped.values())
     result.held = histories.held_orders()
     return result
 
@@ -233,27 +221,29 @@ class OrderTimeline:
     state: OrderState | None
     events: list[tuple[str, Event]]
     """(topic, event) in seq order."""
+    waiting: list[int] = field(default_factory=list)
+    """Seqs read whose predecessors are missing (a gap): not in ``events``."""
 
 
 def order_timeline(
     settings: Settings, topics: TopicRegistry, codec: AvroCodec, order_id: str
 ) -> OrderTimeline:
-    """One order's history: only its partition of each topic is read, only its records decoded."""
+    """One order's history: only its partition of each topic is read, only its records
+    decoded, merged by seq as every reader merges."""
     partition = partition_for(order_id, topics.partitions)
     key = order_id.encode()
+    decode = models(codec, Event)
+
+    def its_own(msg: Message) -> Event | None:
+        return decode(msg) if msg.key() == key else None
+
     found: list[tuple[str, Event]] = []
-    consumer = _consumer(settings)
+    histories = OrderHistories(on_applied=lambda event, _state, topic: found.append((topic, event)))
+    loop = _reader(settings, its_own, f"timeline of {order_id}")
     try:
-        start = {(t, partition): 0 for t in topics.event_topics()}
-        for batch in read_to_end(consumer, start):
-            for msg in batch:
-                if msg.key() == key:
-                    found.append((msg.topic() or "", codec.decode(value_of(msg))))  # type: ignore[arg-type]
+        for batch in loop.read_to_end({(t, partition): 0 for t in topics.event_topics()}):
+            for event, msg in zip(batch.records, batch.messages, strict=True):
+                histories.add(event, msg.topic())
     finally:
-        consumer.close()
-    unique = {event.envelope.seq: (topic, event) for topic, event in found}
-    ordered = [unique[seq] for seq in sorted(unique)]
-    state = None
-    for _topic, event in ordered:
-        state = evolve(state, event)
-    return OrderTimeline(state, ordered)
+        loop.close()
+    return OrderTimeline(histories.states.get(order_id), found, histories.held_orders().get(order_id, []))

@@ -8,7 +8,9 @@ of a partition is the only writer of its aggregates.
 
 Its working state (a ``StateStore``) is a cache of the event topics, restored for each
 newly assigned partition from the store's checkpoint to the end of the event topics
-before the partition's first command is decided. Subclasses say what a command is, how
+(through the one merge, ``SeqMerge``) before the partition's first command is decided.
+Polling, decoding, dead letters, the transaction and its abort-and-rewind are the one
+Kafka loop's (``streams/adapters/kafka_loop.py``). Subclasses say what a command is, how
 events fold, and what deciding means: the order writer (``writer.py``) and the
 inventory writer (``inventory_writer.py``).
 """
@@ -21,27 +23,25 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import KafkaError, Message, TopicPartition
 from pydantic import BaseModel
 
-from streams.adapters.avro import AvroCodec, UndecodableRecord
-from streams.adapters.kafka import (
-    consumer_config,
-    dead_letter,
-    offset_of,
-    producer_config,
-    read_to_end,
-    value_of,
-    where,
-)
+from streams.adapters.avro import AvroCodec
+from streams.adapters.kafka import offset_of, where
+from streams.adapters.kafka_loop import Batch, Commits, KafkaLoop, UnexpectedRecord, models
 from streams.adapters.state_store import StateStore
 from streams.adapters.topics import TopicRegistry
+from streams.domain.history import SeqMerge
 from streams.services.gc_pause import gc_paused
 from streams.settings import Settings
+from streams.shell.logging import order_context
 
 log = logging.getLogger(__name__)
+
+Folder = SeqMerge[Any, Any]
+"""What folds the events read back during a restore (``OrderHistories``, say)."""
 
 
 @dataclass
@@ -56,15 +56,6 @@ class WriterStats:
     requests: int = 0
     timeouts: int = 0
     started: float = field(default_factory=time.monotonic)
-
-
-class Folder(Protocol):
-    """Folds events read back during a restore (e.g. ``OrderHistories``)."""
-
-    def add(self, event: Any) -> None: ...
-
-    @property
-    def held(self) -> int: ...
 
 
 class TransactionalWriter(ABC):
@@ -86,40 +77,42 @@ class TransactionalWriter(ABC):
         self.topics = topics
         self.codec = codec
         self.store = store
-        self.batch_size = batch_size
-        self.poll_timeout = 0.05
-        """How long a poll waits for a batch to fill: short, so a lone command waits little."""
         self.stats = WriterStats()
         self._commands_topic = commands_topic
         self._event_topics = event_topics
         self._produced: dict[tuple[str, int], int] = {}
         self._offsets: dict[tuple[str, int], int] = {}
         group = topics.prefix + group
-        self._consumer = Consumer(
-            consumer_config(
-                settings,
-                group,
-                **{
-                    "max.poll.interval.ms": 600_000,
-                    # Static membership: a restarted writer takes its partitions back at
-                    # once instead of waiting for its dead predecessor's session to expire.
-                    "group.instance.id": settings.instance_id,
-                    "session.timeout.ms": 15_000,
-                },
-            )
+        self.loop: KafkaLoop[BaseModel] = KafkaLoop(
+            settings,
+            self._command,
+            group=group,
+            commits=Commits.TRANSACTIONAL,
+            dead_letters=topics.dead_letters,
+            batch_size=batch_size,
+            # Short, so a lone command waits little for a batch to fill.
+            poll_timeout=0.05,
+            consumer={
+                "max.poll.interval.ms": 600_000,
+                # Static membership: a restarted writer takes its partitions back at
+                # once instead of waiting for its dead predecessor's session to expire.
+                "group.instance.id": settings.instance_id,
+                "session.timeout.ms": 15_000,
+            },
+            producer={
+                "transactional.id": f"{group}-{settings.instance_id}",
+                "linger.ms": 20,
+                "batch.num.messages": 10_000,
+                "queue.buffering.max.messages": 500_000,
+            },
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
         )
-        self._producer = Producer(
-            producer_config(
-                settings,
-                **{
-                    "transactional.id": f"{group}-{settings.instance_id}",
-                    "linger.ms": 20,
-                    "batch.num.messages": 10_000,
-                    "queue.buffering.max.messages": 500_000,
-                },
-            )
+        assert self.loop.publisher is not None
+        self._producer = self.loop.publisher.producer
+        self._restorer: KafkaLoop[BaseModel] = KafkaLoop(
+            settings, models(codec, BaseModel), name=f"{group} restore", batch_size=5000
         )
-        self._restorer = Consumer(consumer_config(settings, None, **{"enable.partition.eof": True}))
 
     # -- what a subclass says
     @abstractmethod
@@ -154,41 +147,32 @@ class TransactionalWriter(ABC):
     def run(self, stop: threading.Event | None = None, on_batch: Callable[[], None] | None = None) -> None:
         """Process commands until ``stop`` is set."""
         stop = stop or threading.Event()
-        self._producer.init_transactions(30)
-        self._consumer.subscribe([self._commands_topic], on_assign=self._on_assign, on_revoke=self._on_revoke)
-        last_tick = 0.0
+
+        def handle(batch: Batch[BaseModel]) -> None:
+            self._process(batch)
+            if on_batch is not None:
+                on_batch()
+
+        self.loop.subscribe([self._commands_topic])
         try:
-            while not stop.is_set():
-                msgs = self._consumer.consume(self.batch_size, self.poll_timeout)
-                batch = [m for m in msgs if self._usable(m)]
-                if batch:
-                    self._process(batch)
-                    if on_batch is not None:
-                        on_batch()
-                if time.monotonic() - last_tick >= 0.5:
-                    last_tick = time.monotonic()
-                    self._tick()
+            self.loop.run(handle, stop, tick=self._tick)
         finally:
-            self._consumer.close()
+            self.loop.close()
             self._restorer.close()
-            self._producer.flush(10)
             self._closing()
 
-    @staticmethod
-    def _usable(msg: Message) -> bool:
-        err = msg.error()
-        if err is None:
-            return True
-        if err.code() == KafkaError._PARTITION_EOF:
-            return False
-        raise KafkaException(err)
+    def _command(self, msg: Message) -> BaseModel:
+        command = self.codec.decode(msg.value() or b"")
+        if not self._accepts(command):
+            raise UnexpectedRecord(f"{type(command).__name__} is not a command for this writer")
+        return command
 
     # -- rebalance
-    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def _on_assign(self, partitions: list[TopicPartition]) -> None:
         self._restore(sorted({tp.partition for tp in partitions}))
         self._assigned({tp.partition for tp in partitions})
 
-    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def _on_revoke(self, partitions: list[TopicPartition]) -> None:
         # Another writer may own these aggregates next; our cache must not outlive that.
         self.store.discard_pending()
         self._revoked({tp.partition for tp in partitions})
@@ -202,23 +186,16 @@ class TransactionalWriter(ABC):
             start.update(self.store.checkpoint(self._event_topics, partition))
         folder = self._folder()
         folded = 0
-        last: dict[tuple[str, int], int] = {}
         began = time.monotonic()
         with gc_paused():
-            for batch in read_to_end(self._restorer, start):
-                for msg in batch:
-                    last[where(msg)] = offset_of(msg) + 1
-                    try:
-                        event = self.codec.decode(value_of(msg))
-                    except UndecodableRecord as exc:
-                        at = f"{msg.topic()}[{msg.partition()}]@{msg.offset()}"
-                        log.error("skipping undecodable event %s during restore: %s", at, exc)
-                        continue
-                    folder.add(event)
-                    folded += 1
+            for batch in self._restorer.read_to_end(start):
+                add = folder.add
+                for event in batch.records:
+                    add(event)
+                folded += len(batch.records)
         if folder.held:
             log.error("partitions %s: %d events wait for missing predecessors", partitions, folder.held)
-        checkpoint = {**start, **last}
+        checkpoint = {**start, **{(tp.topic, tp.partition): tp.offset for tp in self._restorer.positions()}}
         self.store.flush(checkpoint)
         self._offsets.update(checkpoint)
         self.stats.restored_events += folded
@@ -228,40 +205,33 @@ class TransactionalWriter(ABC):
             )
 
     # -- the hot path
-    def _process(self, batch: list[Message]) -> None:
+    def _process(self, batch: Batch[BaseModel]) -> None:
         def work() -> None:
-            for msg in batch:
-                self._handle(msg)
+            apply = self._apply
+            for command, msg in zip(batch.records, batch.messages, strict=True):
+                env = command.envelope  # type: ignore[attr-defined]
+                with order_context(
+                    order_id=env.order_id,
+                    correlation_id=env.correlation_id,
+                    causation_id=env.command_id,
+                    partition=msg.partition(),
+                    offset=msg.offset(),
+                ):
+                    apply(command, msg.partition() or 0)
 
-        def offsets() -> list[TopicPartition]:
-            return self._consumer.position([TopicPartition(t, p) for t, p in {where(m) for m in batch}])
-
+        self.stats.commands += len(batch.records) + len(batch.rejects)
+        self.stats.dead_letters += len(batch.rejects)
         with gc_paused():
-            done = self._transaction(work, offsets)
-        if not done:
-            self._rewind(batch)
+            self._transaction(work, batch)
 
-    def _transaction(
-        self, work: Callable[[], None], offsets: Callable[[], list[TopicPartition]] | None
-    ) -> bool:
-        """Run ``work`` (which produces) in one Kafka transaction, with the consumed
-        ``offsets`` if any; then persist the states it changed. False if aborted."""
-        producer = self._producer
+    def _transaction(self, work: Callable[[], None], batch: Batch[BaseModel] | None) -> bool:
+        """Run ``work`` (which produces) in one Kafka transaction, with the ``batch``'s
+        offsets if any; then persist the states it changed. False if aborted (the loop
+        rewinds the batch, to be decided again)."""
         self._produced = {}
-        producer.begin_transaction()
-        try:
-            work()
-            if offsets is not None:
-                producer.send_offsets_to_transaction(offsets(), self._consumer.consumer_group_metadata(), 30)
-            producer.commit_transaction(60)
-        except KafkaException as exc:
-            error = exc.args[0]
-            if isinstance(error, KafkaError) and error.txn_requires_abort():
-                log.warning("aborting transaction: %s; the batch will be read again", error)
-                producer.abort_transaction(30)
-                self.store.discard_pending()
-                return False
-            raise
+        if not self.loop.transaction(work, batch):
+            self.store.discard_pending()
+            return False
         self.stats.transactions += 1
         for key, offset in self._produced.items():
             self._offsets[key] = offset + 1
@@ -283,23 +253,3 @@ class TransactionalWriter(ABC):
             on_delivery=self._delivered,
         )
         self.stats.events += 1
-
-    def _handle(self, msg: Message) -> None:
-        self.stats.commands += 1
-        try:
-            command = self.codec.decode(value_of(msg))
-            if not self._accepts(command):
-                raise UndecodableRecord(f"{type(command).__name__} is not a command for this writer")
-        except UndecodableRecord as exc:
-            dead_letter(self._producer, self.topics.dead_letters, msg, str(exc))
-            self.stats.dead_letters += 1
-            return
-        self._apply(command, where(msg)[1])
-
-    def _rewind(self, batch: list[Message]) -> None:
-        firsts: dict[tuple[str, int], int] = {}
-        for m in batch:
-            key = where(m)
-            firsts[key] = min(firsts.get(key, offset_of(m)), offset_of(m))
-        for (topic, partition), offset in firsts.items():
-            self._consumer.seek(TopicPartition(topic, partition, offset))

@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from streams.adapters.avro import AvroCodec
+from streams.adapters.control_feed import ControlFeed
 from streams.adapters.flow_definitions import FlowCatalogFeed
 from streams.adapters.kafka import partition_for
 from streams.adapters.order_store import OrderStore
@@ -27,23 +28,49 @@ from streams.domain.commands import (
     CommandRejected,
     ProviderActionRequest,
 )
+from streams.domain.control import releases
 from streams.domain.errors import DomainError
-from streams.domain.events import Event, ProviderActionRequested, ReplacementOrdered
+from streams.domain.events import (
+    Event,
+    FlowStepRecorded,
+    ProviderActionReleased,
+    ProviderActionRequested,
+    ReplacementOrdered,
+)
 from streams.domain.history import OrderHistories
 from streams.domain.orchestration import FlowEngine, process
-from streams.domain.order import OrderState
+from streams.domain.order import OrderState, PendingAction
 from streams.domain.order_handling import DEFAULT_HANDLING, OrderHandling
 from streams.domain.preorders import NO_PRODUCTS, ProductCatalog
 from streams.domain.returns import replacement_order
 from streams.domain.transitions import TransitionTable
 from streams.services.transactional import Folder, TransactionalWriter, WriterStats
 from streams.settings import Settings
+from streams.shell import metrics
+from streams.shell.metrics import CommandOutcome
 
 log = logging.getLogger(__name__)
 
 WRITER_GROUP = "oms-order-writer"
 
 __all__ = ["WRITER_GROUP", "OrderWriter", "WriterStats"]
+
+
+def _count(command: str, outcome: CommandOutcome, error: BaseException | None = None) -> None:
+    """``oms_commands_total`` and, for a rejection, ``oms_rejections_total`` by the error's kind."""
+    metrics.COMMANDS.labels(command=command, outcome=outcome.value).inc()
+    if error is not None:
+        metrics.REJECTIONS.labels(reason=type(error).__name__).inc()
+
+
+def _observe_step(before: OrderState | None, recorded: FlowStepRecorded) -> None:
+    """``oms_flow_step_seconds``: from the step's provider request (the attempt that settled
+    it) to its result. Steps without a provider action are not timed."""
+    waiting = [p.not_before for p in (before.pending_actions if before else ()) if p.step == recorded.step]
+    if waiting:
+        seconds = (recorded.envelope.occurred_at - min(waiting)).total_seconds()
+        labels = {"flow": recorded.flow, "step": recorded.step, "result": recorded.result}
+        metrics.FLOW_STEP_SECONDS.labels(**labels).observe(max(0.0, seconds))
 
 
 class OrderWriter(TransactionalWriter):
@@ -56,6 +83,7 @@ class OrderWriter(TransactionalWriter):
         transitions: TransitionTable,
         batch_size: int = 2000,
         flows: FlowCatalogFeed | None = None,
+        control: ControlFeed | None = None,
         handling: OrderHandling = DEFAULT_HANDLING,
         products: ProductCatalog = NO_PRODUCTS,
     ) -> None:
@@ -72,8 +100,13 @@ class OrderWriter(TransactionalWriter):
         self.store: OrderStore = store
         self.transitions = transitions
         self.flows = flows
-        self.engine = FlowEngine(flows.catalog, handling, products) if flows is not None else None
+        self.control = control
+        pauses = control.pauses if control is not None else None
+        self.engine = FlowEngine(flows.catalog, handling, products, pauses) if flows is not None else None
         self._timers: dict[str, datetime] = {}
+        self._held: set[str] = set()
+        """Orders of our partitions with requests a pause holds."""
+        self._release_due = False
 
     # -- the loop's hooks
     def _accepts(self, record: BaseModel) -> bool:
@@ -86,30 +119,41 @@ class OrderWriter(TransactionalWriter):
         self._sweep()
         if self.flows is not None:
             self.flows.poll()
+        if self.control is not None and self.control.poll():
+            self._release_due = True
+        if self._release_due:
+            self._release_resumed()
 
     def _assigned(self, partitions: set[int]) -> None:
         self._load_timers(partitions)
+        self._release_due = True  # a resume may have come while nobody owned them
 
     def _revoked(self, partitions: set[int]) -> None:
         for order_id in [o for o in self._timers if partition_for(o, self.topics.partitions) in partitions]:
             del self._timers[order_id]
+        self._held = {o for o in self._held if partition_for(o, self.topics.partitions) not in partitions}
 
     def _closing(self) -> None:
         if self.flows is not None:
             self.flows.close()
+        if self.control is not None:
+            self.control.close()
 
     # -- deciding
     def _apply(self, command: Any, partition: int) -> None:
         """Decide ``command`` and the flow's reactions; append, request, reject as they say."""
         order_id = command.envelope.order_id
         state = self.store.get(order_id)
+        kind = type(command).__name__
         try:
             outcome = process(command, state, self.engine, self.transitions)
         except DomainError as exc:
             self._reject(command, partition, str(exc))
+            _count(kind, CommandOutcome.REJECTED, exc)
             return
         if outcome.duplicate:
             self.stats.duplicates += 1
+            _count(kind, CommandOutcome.DUPLICATE)
             log.debug(
                 "%s %s of %s was decided before: ignored",
                 type(command).__name__,
@@ -119,12 +163,17 @@ class OrderWriter(TransactionalWriter):
             return
         for event in outcome.events:
             self._append(event, partition)
-            if isinstance(event, ProviderActionRequested):
+            if isinstance(event, ProviderActionRequested | ProviderActionReleased):
                 self._request(event, outcome.state, partition)
             elif isinstance(event, ReplacementOrdered) and outcome.state is not None:
                 self._order_replacement(event, outcome.state)
+            elif isinstance(event, FlowStepRecorded):
+                _observe_step(state, event)
         for refused, error in outcome.refused:
             self._reject(refused, partition, str(error))
+            _count(type(refused).__name__, CommandOutcome.REJECTED, error)
+        if outcome.events or not outcome.refused:
+            _count(kind, CommandOutcome.APPENDED if outcome.events else CommandOutcome.DUPLICATE)
         if outcome.events and outcome.state is not None:
             self.store[order_id] = outcome.state
             self._watch(outcome.state)
@@ -132,19 +181,28 @@ class OrderWriter(TransactionalWriter):
     def _append(self, event: Event, partition: int) -> None:
         self._produce_event(self.topics.event_topic(type(event)), event.envelope.order_id, event, partition)
 
-    def _request(self, event: ProviderActionRequested, state: OrderState | None, partition: int) -> None:
-        """The outbox: the history says a provider was asked; this asks it."""
+    def _request(
+        self,
+        event: ProviderActionRequested | ProviderActionReleased,
+        state: OrderState | None,
+        partition: int,
+    ) -> None:
+        """The outbox: the history says a provider was asked; this asks it, unless a pause
+        holds the request (then its release asks)."""
         env = event.envelope
+        pending: PendingAction | None = state.pending(event.action_id) if state is not None else None
+        if pending is None or pending.held is not None or pending.not_before != event.not_before:
+            return  # answered within the same decision, held, or superseded by a retry
         request = ProviderActionRequest(
-            action_id=event.action_id,
+            action_id=pending.action_id,
             order_id=env.order_id,
-            provider=event.provider,
-            action=event.action,
-            step=event.step,
-            attempt=event.attempt,
-            params=event.params,
-            not_before=event.not_before,
-            deadline=event.deadline,
+            provider=pending.provider,
+            action=pending.action,
+            step=pending.step,
+            attempt=pending.attempt,
+            params=pending.params,
+            not_before=pending.not_before,
+            deadline=pending.deadline,
             correlation_id=env.correlation_id,
             order_json=state.model_dump_json() if state is not None else "{}",
         )
@@ -174,6 +232,8 @@ class OrderWriter(TransactionalWriter):
             error=error,
             correlation_id=env.correlation_id,
             rejected_at=datetime.now(UTC),
+            source=env.source,
+            command=self.codec.encode(command),
         )
         self._producer.produce(
             self.topics.rejections,
@@ -186,10 +246,15 @@ class OrderWriter(TransactionalWriter):
 
     # -- timers: a provider action past its deadline counts as failed
     def _watch(self, state: OrderState) -> None:
-        if state.pending_actions:
-            self._timers[state.order_id] = min(p.deadline for p in state.pending_actions)
+        live = state.live_actions
+        if live:
+            self._timers[state.order_id] = min(p.deadline for p in live)
         else:
             self._timers.pop(state.order_id, None)
+        if len(live) < len(state.pending_actions):
+            self._held.add(state.order_id)
+        else:
+            self._held.discard(state.order_id)
 
     def _sweep(self, now: datetime | None = None) -> None:
         now = now or datetime.now(UTC)
@@ -203,14 +268,14 @@ class OrderWriter(TransactionalWriter):
                 if state is None:
                     self._timers.pop(order_id, None)
                     continue
-                for pending in state.pending_actions:
+                for pending in state.live_actions:
                     if pending.deadline > now:
                         continue
                     timeout = pending.timed_out(order_id, now)
                     self.stats.timeouts += 1
                     self._apply(timeout, partition_for(order_id, self.topics.partitions))
                     state = self.store.get(order_id) or state
-                if not state.pending_actions:
+                if not state.live_actions:
                     self._timers.pop(order_id, None)
 
         self._transaction(work, None)
@@ -219,3 +284,24 @@ class OrderWriter(TransactionalWriter):
         for order_id, deadline in self.store.deadlines():
             if partition_for(order_id, self.topics.partitions) in partitions:
                 self._timers[order_id] = deadline
+        for order_id in self.store.held_orders():
+            if partition_for(order_id, self.topics.partitions) in partitions:
+                self._held.add(order_id)
+
+    # -- resume: held requests whose target is no longer paused go out, oldest first
+    def _release_resumed(self) -> None:
+        self._release_due = False
+        if self.control is None or not self._held:
+            return
+        states = [s for o in sorted(self._held) if (s := self.store.get(o)) is not None]
+        commands = releases(states, self.control.pauses, datetime.now(UTC))
+        if not commands:
+            return
+
+        def work() -> None:
+            for command in commands:
+                order_id = command.envelope.order_id
+                self._apply(command, partition_for(order_id, self.topics.partitions))
+
+        self._transaction(work, None)
+        log.info("resumed: %d held requests sent", len(commands))

@@ -12,6 +12,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from streams.settings import REPO_ROOT
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -34,9 +36,24 @@ def oms_env(bootstrap_servers: str, prefix: str, state_dir: Path, **extra: str) 
 @contextmanager
 def oms(args: Sequence[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
     """``python -m streams.cli ARGS`` as its own process; its output goes to ``log``."""
+    with python_module(["streams.cli", *args], env, log) as process:
+        yield process
+
+
+def run_oms(env: dict[str, str], *args: str) -> None:
+    """``python -m streams.cli ARGS`` to its end; it must succeed."""
+    done = subprocess.run(
+        [sys.executable, "-m", "streams.cli", *args], env=env, cwd=REPO_ROOT, capture_output=True, timeout=120
+    )
+    assert done.returncode == 0, f"oms {' '.join(args)} failed: {done.stderr.decode()[-2000:]}"
+
+
+@contextmanager
+def python_module(argv: Sequence[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """``python -m ARGV`` as its own process until the context ends; output to ``log``."""
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "streams.cli", *args], env=env, stdout=out, stderr=subprocess.STDOUT
+            [sys.executable, "-m", *argv], env=env, cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT
         )
         try:
             yield process

@@ -22,19 +22,24 @@ from streams.adapters.http import params, representation
 from streams.adapters.http.desk import Publish, add_desk_routes
 from streams.adapters.http.live import LiveHub
 from streams.adapters.http.openapi import openapi
+from streams.adapters.http.operations import OperationsPort, add_operations_routes
 from streams.adapters.http.read_model import OrderQuery, ReadModel
+from streams.domain.order import OrderState
 from streams.domain.order_handling import DEFAULT_HANDLING, OrderHandling
+from streams.domain.transitions import STATUSES
 
 log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
-Reprocess = Callable[[str], Awaitable[str]]
-"""Publishes a reprocess command for an order; returns the command's id."""
+Reprocess = Callable[[str, str], Awaitable[str]]
+"""Publishes a reprocess command for an order, with its reason; returns the command's id."""
+DEFAULT_REPROCESS_REASON = "requested through the read-side API"
+MAX_REASON = 500
 
 MAX_WAIT = 30.0
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 50
-PUBLIC = frozenset({"/", "/healthz", "/openapi.json"})
+PUBLIC = frozenset({"/", "/healthz", "/openapi.json", "/metrics", "/health", "/ready"})
 """No token needed: the dashboard's pages and assets (they hold no data), health, the spec."""
 
 _READ_MODEL = web.AppKey("read_model", ReadModel)
@@ -47,6 +52,9 @@ _ASSETS = {
     "dashboard.css": "text/css",
     "dashboard.js": "text/javascript",
     "favicon.svg": "image/svg+xml",
+    "operations.js": "text/javascript",
+    "chart.umd.min.js": "text/javascript",
+    "chart.js-LICENSE.md": "text/markdown",
 }
 
 
@@ -181,6 +189,15 @@ async def list_orders(request: web.Request) -> web.Response:
     _known(request, *filters, "limit", "cursor")
     q = request.query
     given = {name: params.text(q, name) for name in filters}
+    if given["status"] is not None and given["status"] not in STATUSES:
+        raise params.BadParameter(
+            f"status: unknown status {given['status']!r} (known: {', '.join(STATUSES)})"
+        )
+    system, colon, ref = (given["external_ref"] or "x:x").partition(":")
+    if not (colon and system.strip() and ref.strip()):
+        raise params.BadParameter(
+            f"external_ref: must be SYSTEM:REF, e.g. bigcommerce:100 (got {given['external_ref']!r})"
+        )
     limit = params.integer(q, "limit", 1, MAX_LIMIT) or DEFAULT_LIMIT
     after = params.decode_cursor(q, "cursor", given)
     page = request.app[_READ_MODEL].orders(
@@ -203,6 +220,40 @@ async def list_orders(request: web.Request) -> web.Response:
     )
 
 
+async def _reprocess_reason(request: web.Request) -> str:
+    """The body is empty or ``{"reason": "..."}``; anything else is a 400 naming what is wrong."""
+    raw = await request.text()
+    if not raw.strip():
+        return DEFAULT_REPROCESS_REASON
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        raise params.BadParameter('body: not JSON; send nothing or {"reason": "..."}') from None
+    if not isinstance(body, dict):
+        raise params.BadParameter('body: must be a JSON object like {"reason": "..."}')
+    unknown = sorted(set(body) - {"reason"})
+    if unknown:
+        raise params.BadParameter(f"{unknown[0]}: unknown field (known: reason)")
+    reason = body.get("reason", DEFAULT_REPROCESS_REASON)
+    if not isinstance(reason, str) or not reason.strip() or len(reason) > MAX_REASON:
+        raise params.BadParameter(f"reason: must be a non-empty string of at most {MAX_REASON} characters")
+    return reason.strip()
+
+
+def reprocess_refusal(order_id: str, state: OrderState | None) -> tuple[int, str] | None:
+    """Why a reprocess of this order is refused, as an HTTP status and message (``None``: it
+    may go ahead). The API and ``oms reprocess`` both ask this, so they answer alike."""
+    if state is None:
+        return 404, f"order {order_id} not found"
+    if state.failed_step is None:
+        # The writer would refuse it too; say so now rather than publish a doomed command.
+        return 409, (
+            f"order {order_id} has no failed step to reprocess from "
+            f"(it is {state.status} / {state.status_reason})"
+        )
+    return None
+
+
 async def reprocess(request: web.Request) -> web.Response:
     _known(request)
     order_id = request.match_info["order_id"]
@@ -212,17 +263,11 @@ async def reprocess(request: web.Request) -> web.Response:
             501,
             "reprocessing is not available yet: no reprocess command is wired into this API",
         )
-    state = request.app[_READ_MODEL].order(order_id)
-    if state is None:
-        return _error(404, f"order {order_id} not found")
-    if state.failed_step is None:
-        # The writer would refuse it too; say so now rather than publish a doomed command.
-        return _error(
-            409,
-            f"order {order_id} has no failed step to reprocess from "
-            f"(it is {state.status} / {state.status_reason})",
-        )
-    command_id = await publish(order_id)
+    reason = await _reprocess_reason(request)
+    refused = reprocess_refusal(order_id, request.app[_READ_MODEL].order(order_id))
+    if refused is not None:
+        return _error(*refused)
+    command_id = await publish(order_id, reason)
     return web.json_response(
         {"order_id": order_id, "command_id": command_id, "status": "accepted"}, status=202
     )
@@ -331,6 +376,7 @@ def create_app(
     stats_interval: float = 1.0,
     publish: Publish | None = None,
     handling: OrderHandling = DEFAULT_HANDLING,
+    operations: OperationsPort | None = None,
 ) -> web.Application:
     """The API over ``read_model``; ``token`` requires ``Authorization: Bearer <token>``
     on every data route; ``reprocess_order`` backs ``POST /orders/{id}/reprocess`` (501
@@ -364,4 +410,5 @@ def create_app(
     app.router.add_get("/dashboard/", dashboard)
     app.router.add_get("/dashboard/orders/{order_id}", dashboard)
     app.router.add_get("/dashboard/assets/{name}", asset)
+    add_operations_routes(app, operations)
     return app

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from streams.adapters.http.desk import desk_paths
+from streams.adapters.http.operations_openapi import operations_paths
 
 JSON = dict[str, Any]
 
@@ -291,7 +292,7 @@ def _spec() -> JSON:
                             "external_ref",
                             "query",
                             {"type": "string"},
-                            "system:ref (bigcommerce:118) or a bare ref in any system (118)",
+                            "system:ref, e.g. bigcommerce:118 (anything else is a 400)",
                         ),
                         _param(
                             "limit",
@@ -453,5 +454,6 @@ def _spec() -> JSON:
                     "responses": {"200": {"description": "the file"}, "404": _ERROR},
                 }
             },
+            **operations_paths(),
         },
     }

@@ -17,9 +17,10 @@ from collections.abc import Iterator
 
 import pytest
 from conn_e2e_stack import Stack
+from oms_processes import run_oms
 
 from devkit.local_broker import LocalBroker, broker_answers
-from devkit.world import OrderWatch, World, start_world
+from devkit.world import OrderWatch, World, free_port, start_world
 from streams.adapters.kafka import admin, delete_topics
 from streams.bootstrap import bootstrap
 from streams.settings import REPO_ROOT, Settings
@@ -47,17 +48,11 @@ def kafka_bootstrap() -> Iterator[str]:
         broker.stop()
 
 
-def _oms(env: dict[str, str], *argv: str) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "streams.cli", *argv], env=env, cwd=REPO_ROOT, capture_output=True, timeout=120
-    )
-    assert done.returncode == 0, f"oms {' '.join(argv)} failed: {done.stderr.decode()[-2000:]}"
-
-
 @pytest.fixture(scope="module")
 def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     workdir = tmp_path_factory.mktemp("journeys")
     prefix = f"e{uuid.uuid4().hex[:8]}."
+    metrics_port = free_port()
     settings = Settings(
         bootstrap_servers=kafka_bootstrap, topic_prefix=prefix, partitions=3, state_dir=workdir / "oms-state"
     )
@@ -68,10 +63,12 @@ def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
         "OMS_PARTITIONS": "3",
         "OMS_STATE_DIR": str(settings.state_dir),
         "OMS_INSTANCE_ID": f"writer-{prefix}",
+        "OMS_LOG_FORMAT": "json",
+        "OMS_METRICS_PORT": str(metrics_port),
     }
     components = bootstrap(settings)
-    _oms(env, "topics", "create")
-    _oms(env, "flows", "publish")
+    run_oms(env, "topics", "create")
+    run_oms(env, "flows", "publish")
     log = (workdir / "writer.log").open("wb")
     writer = subprocess.Popen(
         [sys.executable, "-m", "streams.cli", "writer", "--log-level", "WARNING"],
@@ -85,7 +82,7 @@ def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
         world = start_world(settings, workdir / "world", http_tries=3, http_timeout=1.0, hang_seconds=2.5)
         prefixes = (world.bigcommerce_prefix, world.fno_prefix)
         with OrderWatch(settings, components.topics, components.codec, prefixes) as watch:
-            yield Stack(components, world, watch, writer)
+            yield Stack(components, world, watch, writer, f"http://127.0.0.1:{metrics_port}", workdir)
     finally:
         if world is not None:
             world.stop()

@@ -1,18 +1,49 @@
-"""What the journey tests share with their conftest: the running stack, and a way to
-call a simulator's control plane."""
+"""What the journey tests share with their conftest: the running stack, a way to call a
+simulator's control plane, and what each journey's statuses are."""
 
 from __future__ import annotations
 
 import asyncio
 import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from aiohttp import ClientSession
 
 from devkit.world import OrderWatch, World
 from streams.bootstrap import Components
+from streams.domain.events import Event
 from streams.settings import Settings
+
+NEW = ("New", "Created")
+VALIDATED = ("In progress", "Validation succeeded")
+SENT = ("In progress", "Sent to fulfillment")
+PICKED = ("Fulfillment in progress", "Picked")
+PACKED = ("Fulfillment in progress", "Packed")
+DONE = ("Completed", "Fulfilled")
+DONE_J1 = ("Completed", "Done")
+"""Journey 1 ends as the brief words it (its flow's status_reasons)."""
+
+EXPECTED_STATUSES = {
+    1: [NEW, VALIDATED, SENT, PICKED, PACKED, DONE_J1],
+    2: [NEW, VALIDATED, SENT, PACKED, DONE],
+    3: [NEW, VALIDATED, SENT, PACKED, DONE],
+    4: [NEW, VALIDATED, PACKED, DONE],
+    5: [NEW, VALIDATED, SENT, PACKED, DONE],
+    6: [NEW, VALIDATED, PICKED, PACKED, DONE],
+}
+SALES_ORDERS = "/sap/opu/odata/sap/API_SALES_ORDER_SRV/A_SalesOrder"
+
+
+def statuses(events: list[Event]) -> list[tuple[str, str]]:
+    """The (status, reason) an order went through, each change once."""
+    out: list[tuple[str, str]] = []
+    for e in events:
+        pair = (e.envelope.status, e.envelope.status_reason)
+        if not out or out[-1] != pair:
+            out.append(pair)
+    return out
 
 
 @dataclass
@@ -21,6 +52,10 @@ class Stack:
     world: World
     watch: OrderWatch
     writer: subprocess.Popen[bytes]
+    writer_url: str
+    """The writer's /metrics, /health, /ready."""
+    workdir: Path
+    """writer.log, and world/logs/ with every other process's log."""
 
     @property
     def settings(self) -> Settings:

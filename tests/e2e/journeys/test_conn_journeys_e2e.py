@@ -9,13 +9,18 @@ one order at F&O, Flexe and SAP per order however often the connectors had to tr
 
 from __future__ import annotations
 
+import json
+import urllib.request
 from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 
 import pytest
-from conn_e2e_stack import Stack
+from conn_e2e_stack import EXPECTED_STATUSES, SALES_ORDERS, Stack, statuses
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
-from devkit.world import SIM_CREDENTIALS, drive_journeys, settled
+from devkit.world import SIM_CREDENTIALS, WEBHOOK_KEY, drive_journeys, settled
 from streams.domain.events import (
     Event,
     FlowStepRecorded,
@@ -26,23 +31,6 @@ from streams.domain.events import (
     ProviderActionRequested,
 )
 
-NEW = ("New", "Created")
-VALIDATED = ("In progress", "Validation succeeded")
-SENT = ("In progress", "Sent to fulfillment")
-PICKED = ("Fulfillment in progress", "Picked")
-PACKED = ("Fulfillment in progress", "Packed")
-DONE = ("Completed", "Fulfilled")
-DONE_J1 = ("Completed", "Done")
-"""Journey 1 ends as the brief words it (its flow's status_reasons)."""
-
-EXPECTED_STATUSES = {
-    1: [NEW, VALIDATED, SENT, PICKED, PACKED, DONE_J1],
-    2: [NEW, VALIDATED, SENT, PACKED, DONE],
-    3: [NEW, VALIDATED, SENT, PACKED, DONE],
-    4: [NEW, VALIDATED, PACKED, DONE],
-    5: [NEW, VALIDATED, SENT, PACKED, DONE],
-    6: [NEW, VALIDATED, PICKED, PACKED, DONE],
-}
 EXPECTED_ACTIONS = {
     1: [("fno", "send_to_fulfillment", ""), ("bigcommerce", "update_channel_status", "2"),
         ("bigcommerce", "update_channel_status", "10")],
@@ -54,7 +42,6 @@ EXPECTED_ACTIONS = {
     6: [("dom", "send_to_fulfillment_optimization", ""), ("fno", "send_to_billing", ""),
         ("bigcommerce", "update_channel_status", "2"), ("bigcommerce", "update_channel_status", "10")],
 }  # fmt: skip
-SALES_ORDERS = "/sap/opu/odata/sap/API_SALES_ORDER_SRV/A_SalesOrder"
 OUTAGES: dict[str, list[dict[str, Any]]] = {
     "fno": [
         {"kind": "5xx", "status": 503, "count": 2, "path_prefix": "/data/$batch"},
@@ -94,15 +81,6 @@ OUTAGES: dict[str, list[dict[str, Any]]] = {
 ORDERS_PER_JOURNEY = 2
 
 
-def _statuses(events: list[Event]) -> list[tuple[str, str]]:
-    out: list[tuple[str, str]] = []
-    for e in events:
-        pair = (e.envelope.status, e.envelope.status_reason)
-        if not out or out[-1] != pair:
-            out.append(pair)
-    return out
-
-
 def _actions(events: list[Event]) -> list[tuple[str, str, str]]:
     """Each action once, retries folded in."""
     seen: list[tuple[str, str, str]] = []
@@ -137,7 +115,7 @@ def test_every_order_completes_through_the_statuses_its_journey_describes(
             state = stack.watch.state(order_id)
             assert state is not None and settled(state), (journey, order_id, state)
             events = stack.watch.timeline(order_id)
-            assert _statuses(events) == EXPECTED_STATUSES[journey], (journey, order_id)
+            assert statuses(events) == EXPECTED_STATUSES[journey], (journey, order_id)
             assert _actions(events) == EXPECTED_ACTIONS[journey], (journey, order_id)
 
 
@@ -154,11 +132,11 @@ def test_duplicate_deliveries_made_no_duplicate_history(stack: Stack, driven: di
 
 def test_bigcommerce_heard_of_shipment_and_completion(stack: Stack, driven: dict[int, list[str]]) -> None:
     told = {1: [2, 10], 2: [10], 6: [2, 10]}
-    for journey, statuses in told.items():
+    for journey, status_ids in told.items():
         for order_id in driven[journey]:
             bc_id = order_id.removeprefix(stack.world.bigcommerce_prefix)
             view = stack.sim("bigcommerce", "GET", f"/_sim/orders/{bc_id}")
-            assert [h["new_status_id"] for h in view["status_history"] if h["source"] == "api"] == statuses
+            assert [h["new_status_id"] for h in view["status_history"] if h["source"] == "api"] == status_ids
             assert view["order"]["status_id"] == 10
             if journey == 2:  # Flexe's tracking number became a BigCommerce shipment
                 [shipment] = view["shipments"]
@@ -207,11 +185,83 @@ def test_a_provider_down_past_the_connectors_tries_is_retried_by_the_flow(stack:
     assert steps[0][:2] == ("send-to-fno", "retrying")
     assert steps[0][2].startswith(f"HTTP 503 after {tries} tries: POST /data/$batch")
     assert steps[-1][:2] == ("send-to-fno", "succeeded")
-    assert _statuses(events) == EXPECTED_STATUSES[1]
+    assert statuses(events) == EXPECTED_STATUSES[1]
 
 
-def test_no_secret_reaches_a_log(stack: Stack, driven: dict[int, list[str]]) -> None:
+# -- the process shell: every process kind serves /metrics, /health, /ready; no log holds a secret
+
+
+def _get(url: str) -> tuple[int, str]:
+    with urllib.request.urlopen(url, timeout=5) as answer:
+        return answer.status, answer.read().decode()
+
+
+def scrape(base: str) -> list[Sample]:
+    status, text = _get(f"{base}/metrics")
+    assert status == 200
+    return [s for family in text_string_to_metric_families(text) for s in family.samples]
+
+
+def total(samples: Iterable[Sample], name: str, **labels: str) -> float:
+    return sum(s.value for s in samples if s.name == name and labels.items() <= s.labels.items())
+
+
+def test_the_writer_counted_its_commands_and_transactions(stack: Stack, driven: dict[int, list[str]]) -> None:
+    samples = scrape(stack.writer_url)
+    assert total(samples, "oms_commands_total", command="CreateOrder", outcome="appended") >= len(
+        [o for orders in driven.values() for o in orders]
+    )
+    assert total(samples, "oms_records_consumed_total") > 0
+    assert total(samples, "oms_transaction_commit_seconds_count") > 0
+    assert total(samples, "oms_flow_step_seconds_count", step="send-to-fno", result="succeeded") > 0
+    lag = [
+        s for s in samples if s.name == "oms_consumer_lag" and s.labels["group"].endswith("oms-order-writer")
+    ]
+    assert len(lag) == stack.settings.partitions  # one gauge per partition of order.commands
+    assert _get(f"{stack.writer_url}/ready")[0] == 200
+
+
+def test_each_connector_counted_its_provider_calls_and_webhooks(
+    stack: Stack, driven: dict[int, list[str]]
+) -> None:
+    for provider, base in stack.world.connectors.items():
+        samples = scrape(base)
+        assert total(samples, "oms_provider_calls_total", provider=provider, outcome="ok") > 0, provider
+        assert total(samples, "oms_provider_call_seconds_count", provider=provider) > 0, provider
+        assert total(samples, "oms_webhooks_total", provider=provider, outcome="accepted") > 0, provider
+        assert _get(f"{base}/ready")[0] == 200, provider
+
+
+def test_each_simulator_serves_the_shell_routes(stack: Stack, driven: dict[int, list[str]]) -> None:
+    for provider, base in stack.world.simulators.items():
+        assert total(scrape(base), "python_gc_collections_total") > 0, provider
+        assert _get(f"{base}/health")[0] == 200, provider
+        assert _get(f"{base}/ready")[0] == 200, provider
+
+
+def test_no_log_of_any_process_holds_a_secret(stack: Stack, driven: dict[int, list[str]]) -> None:
     secrets = [value for variables in SIM_CREDENTIALS.values() for value in variables.values()]
-    for log in (stack.world.workdir / "logs").glob("connector-*.log"):
+    logs = [stack.workdir / "writer.log", *(stack.workdir / "world" / "logs").glob("*.log")]
+    assert len(logs) > 8
+    for log in logs:
         text = log.read_text(errors="replace")
         assert not [s for s in secrets if s in text], log.name
+        if log.name.startswith("connector-"):
+            assert WEBHOOK_KEY not in text, log.name
+
+
+def test_one_filter_follows_an_order_through_the_json_logs(
+    stack: Stack, driven: dict[int, list[str]]
+) -> None:
+    """``jq 'select(.order_id == X)'`` over every process's log finds the order in each
+    connector that acted on it, with its correlation id."""
+    order_id = driven[1][0]  # BigCommerce > F&O fulfillment > F&O accounting
+    seen: dict[str, set[str]] = {}
+    for log in (stack.workdir / "world" / "logs").glob("connector-*.log"):
+        for line in log.read_text(errors="replace").splitlines():
+            if line.startswith("{") and json.loads(line).get("order_id") == order_id:
+                entry = json.loads(line)
+                seen.setdefault(entry["process"], set()).add(entry.get("correlation_id", ""))
+                assert "partition" in entry and "offset" in entry, entry
+    assert {"connector-bigcommerce", "connector-fno"} <= set(seen), seen
+    assert all(ids - {""} for ids in seen.values()), seen

@@ -119,6 +119,10 @@ def test_read_your_writes_and_the_token_over_real_http(
                 "order.invoiced",
                 "channel.status-updated",
             ]
+            status, ready = _get(f"{base}/ready")  # probes carry no token
+            assert status == 200 and ready["ready"] is True, ready
+            with urllib.request.urlopen(f"{base}/metrics", timeout=5) as scraped:
+                assert 'oms_orders{status="Completed"} 1.0' in scraped.read().decode()
     finally:
         delete_topics(c.settings, [c.topics.topic(s.name) for s in c.topics.specs()])
 

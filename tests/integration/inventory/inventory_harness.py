@@ -11,16 +11,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from confluent_kafka import Consumer
 from loops import loops_running
 
-from streams.adapters.kafka import consumer_config, read_to_end, value_of
+from streams.adapters.kafka_loop import models, read_all
 from streams.adapters.state_store import InventoryStore
 from streams.bootstrap import Components
+from streams.domain.history import StockHistories
 from streams.domain.inventory import (
     InventoryCommand,
     InventoryEvent,
-    InventoryHistories,
     InventoryState,
     SetOnHand,
     inventory_key,
@@ -90,17 +89,10 @@ def inventory_writer(
 
 def levels(c: Components) -> dict[str, InventoryState]:
     """Every SKU@source as the inventory topics say (a fresh read, folded by seq)."""
-    histories = InventoryHistories()
-    consumer = Consumer(consumer_config(c.settings, None, **{"enable.partition.eof": True}))
-    try:
-        start = {(t, p): 0 for t in c.topics.inventory_event_topics() for p in range(c.topics.partitions)}
-        for batch in read_to_end(consumer, start):
-            for msg in batch:
-                event = c.codec.decode(value_of(msg))
-                assert isinstance(event, InventoryEvent)
-                histories.add(event)
-    finally:
-        consumer.close()
+    histories = StockHistories()
+    start = {(t, p): 0 for t in c.topics.inventory_event_topics() for p in range(c.topics.partitions)}
+    for event in read_all(c.settings, start, models(c.codec, InventoryEvent)):
+        histories.add(event)
     return dict(histories.states)
 
 

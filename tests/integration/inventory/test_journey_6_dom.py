@@ -19,7 +19,8 @@ from dom_oms import DomOms, running_dom_oms
 from inventory_harness import levels, send, stocked
 
 from devkit.scenarios import CommandFactory, journey_order
-from streams.adapters.kafka import create_topics, delete_topics
+from streams.adapters.kafka import admin, create_topics, delete_topics
+from streams.adapters.lag import groups, wait_until_caught_up
 from streams.bootstrap import bootstrap
 from streams.domain.events import (
     FulfillmentOrderCreated,
@@ -33,8 +34,11 @@ from streams.domain.order import OrderState
 from streams.domain.transitions import BACKORDER_HOLD
 from streams.domain.values import OrderLine
 from streams.services.backorders import BackorderJob, job_log
+from streams.services.dom import DOM_GROUP
 from streams.services.inventory import inventory_envelope
+from streams.services.inventory_writer import INVENTORY_GROUP
 from streams.services.sourcing_config import load_dom_config
+from streams.services.writer import WRITER_GROUP
 from streams.settings import REPO_ROOT, Settings
 
 DONE = ("Completed", "Fulfilled")
@@ -223,3 +227,16 @@ def test_a_line_held_past_the_cancellation_sla_is_canceled_with_the_reason(oms: 
     assert _line(state, "2") == ("Canceled", reason)
     assert (state.status, state.status_reason) == DONE  # the header follows its open line
     assert [e.reason for e in oms.timeline(order_id) if isinstance(e, OrderLinesCanceled)] == [reason]
+
+
+def test_caught_up_every_consumer_group_reads_lag_0(oms: DomOms) -> None:
+    stocked(oms.c, ("J6-LAG", "SEA-DC", 10))
+    order_id = _order(oms, "J6-LAG")
+    oms.wait_until(order_id, lambda s: (s.status, s.status_reason) == DONE and _settled(s))
+
+    client = admin(oms.c.settings)
+    prefix = oms.c.topics.prefix
+    named = {f"{prefix}{g}" for g in (WRITER_GROUP, INVENTORY_GROUP, DOM_GROUP, "oms-fake-providers")}
+    assert named <= set(groups(client, prefix))
+    # The DOM coordinator and the fakes read topics the writers write in transactions.
+    assert wait_until_caught_up(client, groups(client, prefix), timeout=30) == {}

@@ -11,8 +11,16 @@ from order_watch import send
 from writer_harness import components, drop_topics, running_writer
 
 from devkit.scenarios import journey1_orders
+from streams.adapters.kafka import admin
+from streams.adapters.lag import consumer_lag, wait_until_caught_up
 from streams.bootstrap import Components
-from streams.services.projection import Projection, ProjectionRunner, ProjectionStore, RunResult
+from streams.services.projection import (
+    PROJECTION_GROUP,
+    Projection,
+    ProjectionRunner,
+    ProjectionStore,
+    RunResult,
+)
 
 ORDERS = 300
 EVENTS = ORDERS * 10
@@ -84,5 +92,11 @@ def test_stopped_mid_stream_and_restarted_the_projection_counts_every_event_once
         }
         assert [p.events for p in again.providers] == [p.events for p in stats.providers]
         rebuilt.store.close()
+
+        # Caught up, the group reads lag 0 on every partition, past the writer's commit markers.
+        group = f"{c.topics.prefix}{PROJECTION_GROUP}-test"
+        assert wait_until_caught_up(admin(c.settings), [group], timeout=30) == {}
+        lag = consumer_lag(admin(c.settings), group)
+        assert {(c.topics.topic("order.invoiced"), p) for p in range(3)} <= lag.keys()
     finally:
         drop_topics(c)

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -18,39 +16,15 @@ from writer_harness import (
     components,
     drop_topics,
     read_all,
+    start_writer,
     wait_for_events,
 )
 
 from devkit.scenarios import journey1_orders
-from streams.bootstrap import Components
 from streams.services.replay import replay
 
 ORDERS = 300
 EVENTS_PER_ORDER = 10
-
-
-def _start_writer(c: Components, state_dir: Path) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "KAFKA_BOOTSTRAP_SERVERS": c.settings.bootstrap_servers,
-        "OMS_TOPIC_PREFIX": c.settings.topic_prefix,
-        "OMS_PARTITIONS": str(c.settings.partitions),
-        "OMS_STATE_DIR": str(state_dir),
-        "OMS_INSTANCE_ID": "crash-test",
-    }
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streams.cli",
-            "writer",
-            "--batch-size",
-            "50",
-            "--log-level",
-            "WARNING",
-        ],
-        env=env,
-    )
 
 
 def _alive(writer: subprocess.Popen[bytes]) -> Callable[[], None]:
@@ -68,7 +42,7 @@ def test_sigkill_mid_stream_leaves_no_duplicate_and_no_gap(
         total = ORDERS * EVENTS_PER_ORDER
         send(c, (cmd for order in journey1_orders(ORDERS) for cmd in order))
 
-        first = _start_writer(c, tmp_path / "state")
+        first = start_writer(c, tmp_path / "state", "crash-test")
         try:
             seen = wait_for_events(c, total // 5, timeout=60, check=_alive(first))
         finally:
@@ -76,7 +50,7 @@ def test_sigkill_mid_stream_leaves_no_duplicate_and_no_gap(
             first.wait(10)
         assert seen < total, "the writer finished before it could be killed; raise ORDERS"
 
-        second = _start_writer(c, tmp_path / "state")
+        second = start_writer(c, tmp_path / "state", "crash-test")
         try:
             wait_for_events(c, total, timeout=90, check=_alive(second))
             time.sleep(1)  # anything extra (a duplicate) would show up now

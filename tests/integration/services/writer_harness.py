@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -9,14 +12,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from confluent_kafka import Consumer, Message
+from confluent_kafka import Message
 from loops import loops_running
 from order_watch import OrderWatch
 
 from devkit.fake_providers import FakeProviders
+from streams.adapters.control_feed import ControlFeed
 from streams.adapters.flow_definitions import FlowCatalogFeed, publish_flows
 from streams.adapters.flow_files import load_flows
-from streams.adapters.kafka import consumer_config, create_topics, delete_topics, read_to_end
+from streams.adapters.kafka import create_topics, delete_topics
+from streams.adapters.kafka_loop import read_all as read_messages
 from streams.adapters.order_store import OrderStore
 from streams.bootstrap import Components, bootstrap
 from streams.domain.events import Event
@@ -73,19 +78,30 @@ def running_writer(
         store.close()
 
 
-def read_all(settings: Settings, topics: Iterable[str], partitions: int) -> list[Message]:
-    consumer = Consumer(consumer_config(settings, None, **{"enable.partition.eof": True}))
-    try:
-        start = {(t, p): 0 for t in topics for p in range(partitions)}
-        return [m for batch in read_to_end(consumer, start) for m in batch]
-    finally:
-        consumer.close()
+def start_writer(c: Components, state_dir: Path, instance_id: str) -> subprocess.Popen[bytes]:
+    """``oms writer`` as its own process (small batches, so that a kill lands mid-stream)."""
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": c.settings.bootstrap_servers,
+        "OMS_TOPIC_PREFIX": c.settings.topic_prefix,
+        "OMS_PARTITIONS": str(c.settings.partitions),
+        "OMS_STATE_DIR": str(state_dir),
+        "OMS_INSTANCE_ID": instance_id,
+    }
+    argv = ["streams.cli", "writer", "--batch-size", "50", "--log-level", "WARNING"]
+    return subprocess.Popen([sys.executable, "-m", *argv], env=env)
 
 
 def committed_events(c: Components) -> list[tuple[str, int]]:
-    """(order id, seq) of every committed event on the event topics."""
+    """(order id, seq) of every event on the event topics, transactions committed only."""
     msgs = read_all(c.settings, c.topics.event_topics(), c.topics.partitions)
     return [(m.key().decode(), c.codec.decode(m.value()).envelope.seq) for m in msgs]  # type: ignore[attr-defined]
+
+
+def read_all(settings: Settings, topics: Iterable[str], partitions: int) -> list[Message]:
+    """Every record of ``topics``, undecoded (a dead letter's headers, say)."""
+    start = {(t, p): 0 for t in topics for p in range(partitions)}
+    return read_messages(settings, start, lambda msg: msg)
 
 
 def assert_each_event_once(events: list[tuple[str, int]], orders: int, per_order: int) -> None:
@@ -131,6 +147,7 @@ def running_oms(c: Components, flows_dir: Path = REPO_ROOT / "flows") -> Iterato
     publish_flows(c.settings, c.topics, c.codec, [(f, f.name) for f in flows])
     store = OrderStore(c.settings.state_dir / "oms-store")
     feed = FlowCatalogFeed(c.settings, c.topics, c.codec)
+    control = ControlFeed(c.settings, c.topics, c.codec)
     writer = OrderWriter(
         c.settings,
         c.topics,
@@ -139,6 +156,7 @@ def running_oms(c: Components, flows_dir: Path = REPO_ROOT / "flows") -> Iterato
         c.transitions,
         batch_size=500,
         flows=feed,
+        control=control,
         handling=c.order_handling,
         products=c.products,
     )

@@ -11,7 +11,10 @@ from typing import Any
 
 from aiohttp import ClientSession, web
 
+from connectors.base import HttpConnector
+from connectors.webhooks import make_web_app
 from devkit.scenarios import CommandFactory, journey_order
+from devkit.webhook_front import Spread, WebhookFront
 from streams.domain.commands import Command, CreateOrder, ProviderActionRequest
 from streams.domain.decider import decide
 from streams.domain.order import OrderState, evolve
@@ -105,3 +108,31 @@ async def requests_to(base: str, method: str, path: str) -> Sequence[dict[str, A
     listing = await control(base, "GET", f"/_sim/requests?method={method}&path={path}")
     found: Sequence[dict[str, Any]] = listing["requests"]
     return found
+
+
+async def second_instance(
+    serve: Serve, sim: str, first: str, second: HttpConnector[Any, Any], query: str = ""
+) -> WebhookFront:
+    """Run ``second`` beside the instance at ``first`` (its base URL), both behind one
+    webhook front that hands every delivery to both at once; the simulator calls the front."""
+    provider = second.provider
+    url = await serve(make_web_app(provider, second.routes(), 256 * 1024))
+    front = WebhookFront({second.webhook_path: [first, url]}, Spread.ALL)
+    front_url = await serve(front.app())
+    await control(sim, "PUT", "/_sim/config", {"webhook_url": f"{front_url}{second.webhook_path}{query}"})
+    return front
+
+
+def one_command(*publishers: RecordingPublisher) -> Command:
+    """Each publisher published exactly one command, and all the same one: the same command
+    id and content (only the time it was issued may differ)."""
+    commands = [c for p in publishers for c in p.commands]
+    assert [len(p.commands) for p in publishers] == [1] * len(publishers), commands
+
+    def unstamped(command: Command) -> dict[str, Any]:
+        data = command.model_dump(mode="json")
+        del data["envelope"]["issued_at"]
+        return data
+
+    assert all(unstamped(c) == unstamped(commands[0]) for c in commands), commands
+    return commands[0]

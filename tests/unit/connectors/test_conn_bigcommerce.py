@@ -11,7 +11,17 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from conn_testing import RecordingPublisher, Serve, control, created_state, drain, request_for, requests_to
+from conn_testing import (
+    RecordingPublisher,
+    Serve,
+    control,
+    created_state,
+    drain,
+    one_command,
+    request_for,
+    requests_to,
+    second_instance,
+)
 
 from connectors.actions import answer
 from connectors.bigcommerce import (
@@ -30,6 +40,7 @@ from streams.domain.commands import CancelOrder, CreateOrder, RecordActionResult
 @dataclass
 class Store:
     sim: str
+    url: str
     connector: BigCommerceConnector
     publisher: RecordingPublisher
 
@@ -66,7 +77,7 @@ async def bc(serve: Serve, store: ConnectorStore, publisher: RecordingPublisher)
     connector = make_connector(sim, store, publisher, timeout=0.3, default_attributes={"billing": "fno"})
     url = await serve(make_web_app("bigcommerce", connector.routes(), 256 * 1024))
     await control(sim, "PUT", "/_sim/config", {"webhook_url": f"{url}/webhooks/bigcommerce"})
-    yield Store(sim, connector, publisher)
+    yield Store(sim, url, connector, publisher)
     await connector.close()
 
 
@@ -314,6 +325,43 @@ async def test_polling_takes_in_what_changed_since_the_checkpoint(
     await connector.close()
 
     assert [c.envelope.order_id for c in publisher.commands] == ["BC-100", "BC-102", "BC-101", "BC-103"]
+
+
+@pytest.mark.asyncio
+async def test_two_instances_both_given_the_new_order_webhook_publish_one_create_order(
+    bc: Store, serve: Serve, second_store: ConnectorStore
+) -> None:
+    recorded = RecordingPublisher()
+    second = make_connector(bc.sim, second_store, recorded, default_attributes={"billing": "fno"})
+    front = await second_instance(serve, bc.sim, bc.url, second)
+    bc_id = await bc.new_order(products=[{"sku": "MUG", "quantity": 1, "price": "3"}])
+    await second.close()
+
+    assert sorted(front.answered.values()) == [1, 1]
+    created = one_command(bc.publisher, recorded)
+    assert created.envelope.command_id == f"bigcommerce/order/{bc_id}/create"
+
+
+@pytest.mark.asyncio
+async def test_two_instances_polling_one_store_take_each_order_in_under_the_same_ids(
+    serve: Serve, store: ConnectorStore, second_store: ConnectorStore
+) -> None:
+    sim = await serve(BigCommerceSimulator(BigCommerceSettings(time_scale=0.001)).make_app())
+    first, second = RecordingPublisher(), RecordingPublisher()
+    pollers = [
+        make_connector(sim, store, first, poll=True),
+        make_connector(sim, second_store, second, poll=True),
+    ]
+    for _ in range(3):
+        await control(sim, "POST", "/_sim/orders", {"status_id": 11})
+    taken = await asyncio.gather(*(poller.poll_once() for poller in pollers))
+    for poller in pollers:
+        await poller.close()
+
+    assert taken == [3, 3]
+    ids = [c.envelope.command_id for c in first.commands]
+    assert ids == [c.envelope.command_id for c in second.commands]
+    assert ids == [f"bigcommerce/order/{n}/create" for n in (100, 101, 102)]
 
 
 def test_attributes_are_key_value_pairs_and_other_notes_are_ignored() -> None:

@@ -8,7 +8,17 @@ from dataclasses import dataclass
 
 import pytest
 import pytest_asyncio
-from conn_testing import RecordingPublisher, Serve, control, drain, journey_state, request_for, requests_to
+from conn_testing import (
+    RecordingPublisher,
+    Serve,
+    control,
+    drain,
+    journey_state,
+    one_command,
+    request_for,
+    requests_to,
+    second_instance,
+)
 
 from connectors.actions import answer
 from connectors.config import Secret
@@ -25,23 +35,28 @@ KEY = Secret("FLEXE_WEBHOOK_KEY", "k3y")
 @dataclass
 class Flexe:
     sim: str
+    url: str
     connector: FlexeConnector
     publisher: RecordingPublisher
 
 
-@pytest_asyncio.fixture
-async def flexe(serve: Serve, store: ConnectorStore, publisher: RecordingPublisher) -> AsyncIterator[Flexe]:
-    sim = await serve(FlexeSimulator(FlexeSettings(time_scale=0.001, hang_seconds=1.0)).make_app())
+def make_connector(sim: str, store: ConnectorStore, publisher: RecordingPublisher) -> FlexeConnector:
     api = ProviderHttp(
         sim,
         "flexe",
         RetryPolicy(tries=3, timeout=0.3, backoff=0.01),
         StaticAuth({"Authorization": "Bearer sim-flexe-token"}),
     )
-    connector = FlexeConnector(api, store, publisher, FlexeOptions("sim-owner"), KEY)
+    return FlexeConnector(api, store, publisher, FlexeOptions("sim-owner"), KEY)
+
+
+@pytest_asyncio.fixture
+async def flexe(serve: Serve, store: ConnectorStore, publisher: RecordingPublisher) -> AsyncIterator[Flexe]:
+    sim = await serve(FlexeSimulator(FlexeSettings(time_scale=0.001, hang_seconds=1.0)).make_app())
+    connector = make_connector(sim, store, publisher)
     url = await serve(make_web_app("flexe", connector.routes(), 256 * 1024))
     await control(sim, "PUT", "/_sim/config", {"webhook_url": f"{url}/webhooks/flexe?key=k3y"})
-    yield Flexe(sim, connector, publisher)
+    yield Flexe(sim, url, connector, publisher)
     await connector.close()
 
 
@@ -165,3 +180,27 @@ async def test_a_shipped_order_cannot_be_cancelled_and_flexe_says_why(flexe: Fle
     assert (
         result is not None and not result.success and "has shipped and cannot be cancelled" in result.details
     )
+
+
+@pytest.mark.asyncio
+async def test_two_instances_both_given_the_shipment_make_one_command_of_it(
+    flexe: Flexe, serve: Serve, second_store: ConnectorStore
+) -> None:
+    recorded = RecordingPublisher()
+    second = make_connector(flexe.sim, second_store, recorded)
+    front = await second_instance(serve, flexe.sim, flexe.url, second, "?key=k3y")
+    result = await answer(
+        flexe.connector,
+        request_for(journey_state(2, "BC-703"), "flexe", "send_to_fulfillment"),
+        flexe.publisher,
+    )
+    assert result is not None
+    flexe.publisher.commands.clear()
+    await control(flexe.sim, "POST", f"/_sim/outbound_orders/{result.data['provider_order_id']}/ship", {})
+    await drain(flexe.sim)
+    await second.close()
+
+    assert sorted(front.answered.values()) == [1, 1]  # each instance took the delivery
+    shipped = one_command(flexe.publisher, recorded)
+    assert isinstance(shipped, RecordShipped)
+    assert shipped.envelope.command_id.startswith("flexe/event/")

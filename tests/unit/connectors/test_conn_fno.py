@@ -12,7 +12,17 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from aiohttp import ClientSession
-from conn_testing import RecordingPublisher, Serve, control, drain, journey_state, request_for, requests_to
+from conn_testing import (
+    RecordingPublisher,
+    Serve,
+    control,
+    drain,
+    journey_state,
+    one_command,
+    request_for,
+    requests_to,
+    second_instance,
+)
 
 from connectors.actions import answer
 from connectors.config import Secret
@@ -36,9 +46,13 @@ from streams.domain.values import ExternalRef
 @dataclass
 class Fno:
     sim: str
-    webhook: str
+    url: str
     connector: FnoConnector
     publisher: RecordingPublisher
+
+    @property
+    def webhook(self) -> str:
+        return f"{self.url}/webhooks/fno"
 
     async def act(self, state: OrderState, action: str, **params: str) -> Any:
         return await answer(self.connector, request_for(state, "fno", action, params), self.publisher)
@@ -52,9 +66,7 @@ class Fno:
             return reply.status
 
 
-@pytest_asyncio.fixture
-async def fno(serve: Serve, store: ConnectorStore, publisher: RecordingPublisher) -> AsyncIterator[Fno]:
-    sim = await serve(FnoSimulator(FnoSettings(time_scale=0.001, hang_seconds=1.0)).make_app())
+def make_connector(sim: str, store: ConnectorStore, publisher: RecordingPublisher) -> FnoConnector:
     api = ProviderHttp(sim, "fno", RetryPolicy(tries=3, timeout=0.3, backoff=0.01))
     api.auth = EntraToken(
         api,
@@ -63,10 +75,16 @@ async def fno(serve: Serve, store: ConnectorStore, publisher: RecordingPublisher
         Secret("S", "sim-fno-secret"),
         f"{sim}/.default",
     )
-    connector = FnoConnector(api, store, publisher, FnoOptions())
+    return FnoConnector(api, store, publisher, FnoOptions())
+
+
+@pytest_asyncio.fixture
+async def fno(serve: Serve, store: ConnectorStore, publisher: RecordingPublisher) -> AsyncIterator[Fno]:
+    sim = await serve(FnoSimulator(FnoSettings(time_scale=0.001, hang_seconds=1.0)).make_app())
+    connector = make_connector(sim, store, publisher)
     url = await serve(make_web_app("fno", connector.routes(), 256 * 1024))
     await control(sim, "PUT", "/_sim/config", {"webhook_url": f"{url}/webhooks/fno"})
-    yield Fno(sim, f"{url}/webhooks/fno", connector, publisher)
+    yield Fno(sim, url, connector, publisher)
     await connector.close()
 
 
@@ -516,3 +534,44 @@ async def test_a_return_order_is_made_once_received_by_the_warehouse_and_credite
     (received,) = fno.publisher.of(RecordReturnReceived)
     assert (received.envelope.order_id, received.rma_id, received.warehouse) == ("BC-705", "RMA-9", "12")
     assert credited.success and credited.data["credit_note_id"].startswith("CCN-")
+
+
+@pytest.mark.asyncio
+async def test_two_instances_both_given_a_business_event_publish_one_command(
+    fno: Fno, serve: Serve, second_store: ConnectorStore
+) -> None:
+    recorded = RecordingPublisher()
+    second = make_connector(fno.sim, second_store, recorded)  # never made the order: looks it up
+    front = await second_instance(serve, fno.sim, fno.url, second)
+    await _fulfilled(fno, "BC-520", steps=())
+    fno.publisher.commands.clear()
+    await control(
+        fno.sim, "POST", f"/_sim/salesorders/{sales_order_number('BC-520')}/advance", {"to": "picked"}
+    )
+    await drain(fno.sim)
+    await second.close()
+
+    assert sorted(front.answered.values()) == [1, 1]
+    picked = one_command(fno.publisher, recorded)
+    assert isinstance(picked, RecordPicked) and picked.envelope.order_id == "BC-520"
+    assert picked.envelope.command_id.startswith("fno/event/")
+
+
+@pytest.mark.asyncio
+async def test_two_instances_both_given_a_dual_write_order_publish_one_create_order(
+    fno: Fno, serve: Serve, second_store: ConnectorStore
+) -> None:
+    recorded = RecordingPublisher()
+    second = make_connector(fno.sim, second_store, recorded)
+    await second_instance(serve, fno.sim, fno.url, second)
+    line = {"ItemNumber": "X", "OrderedSalesQuantity": 1, "ShippingSiteId": "1", "ShippingWarehouseId": "11"}
+    made = await control(
+        fno.sim, "POST", "/_sim/salesorders", {"OrderingCustomerAccountNumber": "US-002", "lines": [line]}
+    )
+    number = made["header"]["SalesOrderNumber"]
+    await control(fno.sim, "POST", f"/_sim/salesorders/{number}/confirm")
+    await drain(fno.sim)
+    await second.close()
+
+    created = one_command(fno.publisher, recorded)
+    assert created.envelope.command_id == f"fno/salesorder/usmf/{number}/create"

@@ -10,7 +10,17 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from conn_testing import RecordingPublisher, Serve, control, drain, journey_state, request_for, requests_to
+from conn_testing import (
+    RecordingPublisher,
+    Serve,
+    control,
+    drain,
+    journey_state,
+    one_command,
+    request_for,
+    requests_to,
+    second_instance,
+)
 
 from connectors.actions import answer
 from connectors.config import Secret
@@ -25,10 +35,12 @@ from streams.domain.commands import RecordInvoiced
 @dataclass
 class Sap:
     sim: str
+    url: str
     connector: SapConnector
     publisher: RecordingPublisher
 
     async def bill(self, order_id: str) -> str:
+        """Make the order's sales order, then bill it; the CloudEvent's answers are in."""
         result = await answer(
             self.connector, request_for(journey_state(5, order_id), "sap", "send_to_billing"), self.publisher
         )
@@ -41,16 +53,20 @@ class Sap:
         return number
 
 
-async def started(serve: Serve, store: ConnectorStore, publisher: RecordingPublisher, **settings: Any) -> Sap:
-    """The simulator (``settings`` over short delays) and a connector pointed at it."""
-    sim = await serve(SapSimulator(SapSettings(time_scale=0.001, hang_seconds=1.0, **settings)).make_app())
+def make_connector(sim: str, store: ConnectorStore, publisher: RecordingPublisher) -> SapConnector:
     api = ProviderHttp(sim, "sap", RetryPolicy(tries=3, timeout=0.3, backoff=0.01), unsafe_cookies=True)
     session = SapSession(api, basic("SIM_USER", Secret("SAP_PASSWORD", "sim-sap-password")))
     api.auth = session
-    connector = SapConnector(api, session, store, publisher, SapOptions())
+    return SapConnector(api, session, store, publisher, SapOptions())
+
+
+async def started(serve: Serve, store: ConnectorStore, publisher: RecordingPublisher, **settings: Any) -> Sap:
+    """The simulator (``settings`` over short delays) and a connector pointed at it."""
+    sim = await serve(SapSimulator(SapSettings(time_scale=0.001, hang_seconds=1.0, **settings)).make_app())
+    connector = make_connector(sim, store, publisher)
     url = await serve(make_web_app("sap", connector.routes(), 256 * 1024))
     await control(sim, "PUT", "/_sim/config", {"webhook_url": f"{url}/webhooks/sap"})
-    return Sap(sim, connector, publisher)
+    return Sap(sim, url, connector, publisher)
 
 
 @pytest_asyncio.fixture
@@ -242,3 +258,20 @@ async def test_a_return_is_credited_by_one_credit_memo_request_against_the_billi
     )
     assert len(posts) == 1
     assert document  # the memo refers to it (the simulator refuses an unknown reference)
+
+
+@pytest.mark.asyncio
+async def test_two_instances_both_given_the_billing_document_event_publish_one_command(
+    sap: Sap, serve: Serve, second_store: ConnectorStore
+) -> None:
+    recorded = RecordingPublisher()
+    second = make_connector(sap.sim, second_store, recorded)  # never made the sales order
+    front = await second_instance(serve, sap.sim, sap.url, second)
+    await sap.bill("FNO-USMF-000045")
+    await second.close()
+
+    assert sorted(front.answered.values()) == [1, 1]
+    sap.publisher.commands = sap.publisher.of(RecordInvoiced)  # not the action's own answer
+    invoiced = one_command(sap.publisher, recorded)
+    assert invoiced.envelope.order_id == "FNO-USMF-000045"
+    assert invoiced.envelope.command_id.startswith("sap/event/")

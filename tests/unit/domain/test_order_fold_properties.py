@@ -28,6 +28,7 @@ from streams.domain.commands import (
     EditOrder,
     HoldOrder,
     HoldPreorderLines,
+    HoldProviderAction,
     RecordActionResult,
     RecordChannelStatus,
     RecordInvoiced,
@@ -39,6 +40,7 @@ from streams.domain.commands import (
     RecordShipped,
     RecordStepResult,
     RecordValidation,
+    ReleaseProviderAction,
     ReprocessOrder,
     RequestProviderAction,
     RequestReturn,
@@ -262,7 +264,9 @@ def histories(draw: st.DrawFn, max_orders: int = 3, max_steps: int = 30) -> Hist
 def replay(events: Sequence[Event]) -> tuple[OrderHistories, dict[str, list[int]]]:
     """Feed ``events`` to ``OrderHistories``; also returns the seqs applied, per order."""
     applied: dict[str, list[int]] = defaultdict(list)
-    histories_ = OrderHistories(on_applied=lambda e, s: applied[e.envelope.order_id].append(e.envelope.seq))
+    histories_ = OrderHistories(
+        on_applied=lambda e, s, origin: applied[e.envelope.order_id].append(e.envelope.seq)
+    )
     for event in events:
         histories_.add(event)
     return histories_, applied
@@ -517,8 +521,17 @@ OrderLifecycle.TestCase.settings = settings(
 TestOrderLifecycle = OrderLifecycle.TestCase
 
 
-ORCHESTRATION_KINDS = {StartFlow, RecordStepResult, RequestProviderAction, RecordActionResult, ReprocessOrder}
-"""Issued by the flow engine against flow state; their properties live in tests/unit/domain/orchestration."""
+ORCHESTRATION_KINDS = {
+    StartFlow,
+    RecordStepResult,
+    RequestProviderAction,
+    RecordActionResult,
+    ReprocessOrder,
+    HoldProviderAction,
+    ReleaseProviderAction,
+}
+"""Issued by the flow engine against flow state; their properties live in tests/unit/domain/orchestration
+(pause and resume: tests/unit/domain/operations)."""
 
 LINE_KINDS = {CancelOrderLines, CheckBackorders, HoldPreorderLines}
 """Line-level commands (journey 6); their properties live in tests/unit/domain/sourcing."""

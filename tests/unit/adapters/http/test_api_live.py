@@ -182,7 +182,7 @@ async def test_reprocess_publishes_for_an_order_with_a_failed_step(
     projection.apply(feed.records(held_order("HOLD-1", failed_step="send-to-fno") + held_order("HOLD-2")))
     published: list[str] = []
 
-    async def publish(order_id: str) -> str:
+    async def publish(order_id: str, reason: str) -> str:
         published.append(order_id)
         return f"cmd-{order_id}"
 

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from streams.domain.history import StockHistories
 from streams.domain.inventory import (
     ON_HAND_EVENTS,
     AdjustOnHand,
@@ -200,10 +201,11 @@ def test_no_unit_is_promised_twice_and_the_fold_agrees_with_the_envelopes(
         assert state.on_hand >= 0
 
 
+@pytest.mark.parametrize("merge", [InventoryHistories, StockHistories])
 @settings(max_examples=200, deadline=None)
 @given(commands_st, st.randoms(use_true_random=False))
 def test_events_read_from_two_topics_in_any_interleaving_fold_to_the_same_state(
-    commands: Sequence[InventoryCommand], rnd: random.Random
+    merge: type[InventoryHistories | StockHistories], commands: Sequence[InventoryCommand], rnd: random.Random
 ) -> None:
     state, events = run(*commands)
     on_hand = [e for e in events if isinstance(e, ON_HAND_EVENTS)]
@@ -213,7 +215,7 @@ def test_events_read_from_two_topics_in_any_interleaving_fold_to_the_same_state(
         source = on_hand if (on_hand and (not reservations or rnd.random() < 0.5)) else reservations
         merged.append(source.pop(0))
     merged += merged[: len(merged) // 3]  # and some are delivered again
-    histories = InventoryHistories()
+    histories = merge()
     for event in merged:
         histories.add(event)
     assert histories.held == 0
