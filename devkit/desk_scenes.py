@@ -140,7 +140,11 @@ class DeskScenes:
         has DOM source it and the flow sends it to F&O."""
         order_id = await self.driver.bigcommerce_order(6, products=[(PREORDER_SKU, 1, "499.00")])
         await self.until(order_id, "Preorder hold", lambda s: s.status_reason == "Preorder hold")
-        env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": self.settings.bootstrap_servers}
+        env = {
+            **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": self.settings.bootstrap_servers,
+            "OMS_LOG_LEVEL": "WARNING",
+        }
         job = [sys.executable, "-m", "streams.cli", "backorders", "run", "--as-of", LAUNCH]
         await asyncio.to_thread(subprocess.run, job, env=env, check=True, stdout=subprocess.DEVNULL)
         await self.fulfil_in_fno(order_id, lambda s: s.billing_provider == "fno")
