@@ -61,6 +61,15 @@ endpoints carry no signature, the key in the URL is the documented protection):
   (``SalesOrderOriginCode``), mapped by ``--origin-attributes`` (default ``FNO`` ->
   fulfillment=fno, ``FLEXE-FNO`` -> fulfillment=flexe + billing=fno, ``FLEXE-SAP`` ->
   fulfillment=flexe + billing=sap), plus ``origin=<code>``.
+- **Two steps, as F&O makes an order** (created, then confirmed): ``SalesOrderCreatedBusinessEvent``
+  and ``SalesOrderConfirmedBusinessEvent`` (ASSUMED custom events in the documented
+  envelope; section 3.4 documents the extension, and the OOB catalog has no sales order
+  events) carry the keys; the connector reads the order over OData and publishes
+  ``CreateOrder`` marked awaiting confirmation (New / Created, no flow yet), then
+  ``ConfirmOrder`` (New / Confirmed: the flow starts). Why business events: dual-write is a
+  Dataverse feature (section 3.5) and F&O's OData has no change feed for sales orders
+  (change tracking serves data-management exports), while business events are what F&O
+  pushes. The dual-write style feed below is still taken (an order confirmed at once).
 - **Canceled in F&O** (``SalesOrderCanceledBusinessEvent``, ASSUMED custom) of an order of
   ours -> ``CancelOrder`` (reason "Canceled in F&O"), unless it is our own cancel's echo.
 - **Return received** (``ReturnOrderReceivedBusinessEvent``, ASSUMED custom) ->
@@ -102,6 +111,7 @@ from connectors.webhooks import (
 from streams.domain.commands import (
     CancelOrder,
     Command,
+    ConfirmOrder,
     CreateOrder,
     ProviderActionRequest,
     RecordInvoiced,
@@ -122,6 +132,8 @@ RETURNS = "ReturnOrderHeaders"
 RETURN_LINES = "ReturnOrderLines"
 ACTION = "Microsoft.Dynamics.DataEntities"
 CANCELED = "SalesOrderCanceledBusinessEvent"
+CREATED = "SalesOrderCreatedBusinessEvent"
+CONFIRMED = "SalesOrderConfirmedBusinessEvent"
 RETURN_RECEIVED = "ReturnOrderReceivedBusinessEvent"
 STATUS_FIELD = "IOMOrderStatus"
 PICKED = "SalesOrderPickingListPostedBusinessEvent"
@@ -551,11 +563,14 @@ class FnoConnector(HttpConnector[FnoOptions, config.Secret]):
     async def _business_event(self, data: Mapping[str, Any]) -> None:
         require(data, ("BusinessEventId", str), ("EventId", str), ("ControlNumber", int))
         kind = data["BusinessEventId"]
-        if kind not in (PICKED, PACKED, INVOICED, CANCELED, RETURN_RECEIVED):
+        if kind not in (PICKED, PACKED, INVOICED, CANCELED, RETURN_RECEIVED, CREATED, CONFIRMED):
             log.debug("fno: business event %s is not ours", kind)
             return
         if kind == RETURN_RECEIVED:
             await self._return_received(data)
+            return
+        if kind in (CREATED, CONFIRMED):
+            await self._made_in_fno(kind, data)
             return
         require(data, ("SalesOrderId", str))
         company = str(data.get("LegalEntity") or data.get("BusinessEventLegalEntity") or "").lower()
@@ -583,6 +598,66 @@ class FnoConnector(HttpConnector[FnoOptions, config.Secret]):
                 await self.publisher.publish(self._status_command(kind, data, order_id))
             self.store.put("control", f"{company}/{number}", str(control))
             self.store.remember("event", event_id)
+
+    async def _made_in_fno(self, kind: str, data: Mapping[str, Any]) -> None:
+        """F&O's two steps: an order made there is taken in when it is created (it waits,
+        no flow runs) and confirmed when it is confirmed. Events carry keys only: the order
+        is read over OData. A confirmation that comes first takes the order in too."""
+        require(data, ("SalesOrderId", str))
+        company = str(data.get("LegalEntity") or data.get("BusinessEventLegalEntity") or "").lower()
+        number: str = data["SalesOrderId"]
+        async with self._locks.hold(f"{company}/{number}"):
+            if self.store.seen("event", data["EventId"]):
+                return
+            taken = self.store.seen("intake", f"{company}/{number}")
+            if not taken and not await self._take_in_made(company, number):
+                self.store.remember("event", data["EventId"])
+                return
+            if kind == CONFIRMED:
+                order_id = self._order_id(company, number)
+                confirm = ConfirmOrder(
+                    envelope=envelope(
+                        PROVIDER, order_id, f"salesorder/{company}/{number}/confirm", f"fno/{number}"
+                    ),
+                    confirmed_by=PROVIDER,
+                )
+                await self.publisher.publish(confirm)
+            self.store.remember("event", data["EventId"])
+
+    async def _take_in_made(self, company: str, number: str) -> bool:
+        """Read an order made in F&O and publish its ``CreateOrder`` (awaiting confirmation);
+        False if it is not one (made over OData by an OMS)."""
+        reply = await self.api.request(
+            "GET", f"data/{HEADERS}{key(dataAreaId=company, SalesOrderNumber=number)}", accept=(404,)
+        )
+        if reply.status == 404:
+            log.info("fno: sales order %s/%s is gone", company, number)
+            return False
+        header = reply.json()
+        if header.get("CustomersOrderReference"):
+            return False  # one of ours, sent by a sync: not an F&O order to take in
+        lines = await self.api.request(
+            "GET",
+            f"data/{self.options.lines_collection}",
+            params={
+                "$filter": f"dataAreaId eq {literal(company)} and SalesOrderNumber eq {literal(number)}",
+                "cross-company": "true",
+            },
+        )
+        try:
+            command = self.order_from_dual_write({**header, "lines": lines.json().get("value", [])})
+        except (ValueError, KeyError, TypeError) as exc:
+            raise refused(422, f"sales order {number}: {exc}") from exc
+        await self.publisher.publish(command.model_copy(update={"awaiting_confirmation": True}))
+        self._map(company, number, command.envelope.order_id)
+        self.store.remember("intake", f"{company}/{number}")
+        log.info(
+            "fno: sales order %s/%s taken in as %s (awaiting confirmation)",
+            company,
+            number,
+            command.envelope.order_id,
+        )
+        return True
 
     async def _return_received(self, data: Mapping[str, Any]) -> None:
         """A return order's goods arrived: its RMA in our order is received."""

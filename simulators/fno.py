@@ -82,6 +82,10 @@ Control plane (besides the common one):
   "OrderedSalesQuantity", "SalesPrice", "ShippingSiteId", "ShippingWarehouseId", <any
   line field>}]}``, validated like OData; 201 with the view below. No event yet.
 - ``POST /_sim/salesorders/{no}/confirm``: confirm it and send the dual-write event.
+  Orders made this way also send ``SalesOrderCreatedBusinessEvent`` (on creation) and
+  ``SalesOrderConfirmedBusinessEvent`` (on confirmation), ``{SalesOrderId, LegalEntity}``:
+  ASSUMED custom events in the documented envelope, which is how an OMS without Dataverse
+  hears of F&O's two steps (section 3.4; dual-write needs Dataverse, section 3.5).
 - ``POST /_sim/salesorders/{no}/advance`` ``{"to": "picked"|"packed"|"invoiced",
   "emit": true}``: picked keeps SalesOrderStatus Backorder and releases the order;
   packed sets it (and the lines) Delivered; invoiced sets Invoiced; each sends its event
@@ -265,6 +269,8 @@ EVENTS: Final = {
     "packed": "SalesOrderPackingSlipPostedBusinessEvent",
     "invoiced": "SalesInvoicePostedBusinessEvent",
     "canceled": "SalesOrderCanceledBusinessEvent",
+    "created": "SalesOrderCreatedBusinessEvent",
+    "confirmed": "SalesOrderConfirmedBusinessEvent",
     "return received": "ReturnOrderReceivedBusinessEvent",
 }
 ENUM_NAMESPACE: Final = "Microsoft.Dynamics.DataEntities"
@@ -1104,6 +1110,8 @@ class FnoSimulator(Simulator):
             self.store = snapshot
             inner = _odata_error(error)["error"]["innererror"]["message"]
             raise ApiError(error.status, inner or error.message) from error
+        fields = {"SalesOrderId": order.key[1], "LegalEntity": order.key[0]}
+        self.business_event(order, EVENTS["created"], fields)
         return web.json_response(self._view(order), status=201)
 
     async def sim_list_orders(self, request: web.Request) -> web.Response:
@@ -1118,6 +1126,8 @@ class FnoSimulator(Simulator):
         if not order.lines:
             raise ApiError(409, f"sales order {order.key[1]} has no lines")
         order.confirmed = True
+        fields = {"SalesOrderId": order.key[1], "LegalEntity": order.key[0]}
+        self.business_event(order, EVENTS["confirmed"], fields)
         event = self.dual_write(order, "confirmed")
         return web.json_response({**self._view(order), "event": event})
 

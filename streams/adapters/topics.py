@@ -27,6 +27,7 @@ from streams.domain.events import (
     FulfillmentPicked,
     OrderAssigned,
     OrderCanceled,
+    OrderConfirmed,
     OrderCreated,
     OrderEdited,
     OrderHeld,
@@ -105,6 +106,7 @@ _EVENT_TOPICS: tuple[tuple[str, type[Event]], ...] = (
     ("return.received", ReturnReceived),
     ("order.refunded", OrderRefunded),
     ("order.replacement-ordered", ReplacementOrdered),
+    ("order.confirmed", OrderConfirmed),
     ("order.action-held", ProviderActionHeld),
     ("order.action-released", ProviderActionReleased),
 )

@@ -48,6 +48,8 @@ class CreateOrder(Command):
     cloned_from: str | None = None
     replacement_for: str | None = None
     """``<order id>/<rma id>``: the return this order replaces goods for."""
+    awaiting_confirmation: bool = False
+    """Created in F&O and not confirmed there yet: no flow runs until ``ConfirmOrder``."""
 
 
 class RecordValidation(Command):
@@ -226,6 +228,12 @@ class RecordReplacement(Command):
     replacement_order_id: str
 
 
+class ConfirmOrder(Command):
+    """The order was confirmed where it was made (F&O): its flow may start."""
+
+    confirmed_by: str = ""
+
+
 class HoldPreorderLines(Command):
     """From the engine: lines of preorder products wait in Preorder hold until launch."""
 
@@ -257,6 +265,7 @@ COMMAND_TYPES: tuple[type[Command], ...] = (
     RecordReturnReceived,
     RecordReplacement,
     HoldPreorderLines,
+    ConfirmOrder,
     HoldProviderAction,
     ReleaseProviderAction,
 )

@@ -23,6 +23,7 @@ from streams.domain.commands import (
     CancelOrderLines,
     CheckBackorders,
     Command,
+    ConfirmOrder,
     CreateOrder,
     EditOrder,
     HoldOrder,
@@ -59,6 +60,7 @@ from streams.domain.events import (
     LineEvent,
     OrderAssigned,
     OrderCanceled,
+    OrderConfirmed,
     OrderCreated,
     OrderEdited,
     OrderHeld,
@@ -600,6 +602,15 @@ def _replacement(c: RecordReplacement, state: OrderState | None, table: Transiti
     return _events(ReplacementOrdered, c, state, table, **_payload(c))
 
 
+def _confirm(c: ConfirmOrder, state: OrderState | None, table: TransitionTable) -> list[Event]:
+    """A confirmation of an order that awaits none (confirmed before, or never needed one)
+    changes nothing."""
+    state = _existing(c, state)
+    if not state.awaiting_confirmation:
+        return []
+    return _events(OrderConfirmed, c, state, table, confirmed_by=c.confirmed_by)
+
+
 def _hold_preorders(c: HoldPreorderLines, state: OrderState | None, table: TransitionTable) -> list[Event]:
     state = _existing(c, state)
     ids = [x.line_id for x in c.launches]
@@ -687,6 +698,7 @@ _DECIDERS: dict[type[Command], Callable[[Any, OrderState | None, TransitionTable
     RecordReturnReceived: _return_received,
     RecordReplacement: _replacement,
     HoldPreorderLines: _hold_preorders,
+    ConfirmOrder: _confirm,
     HoldProviderAction: _hold_action,
     ReleaseProviderAction: _release_action,
 }

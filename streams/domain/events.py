@@ -59,6 +59,14 @@ class OrderCreated(Event):
     customer_reference: str | None = None
     cloned_from: str | None = None
     replacement_for: str | None = None
+    awaiting_confirmation: bool = False
+
+
+class OrderConfirmed(Event):
+    """Confirmed where it was made (F&O's second step): the order's flow starts now."""
+
+    business_event: ClassVar[str] = "Order confirmed"
+    confirmed_by: str = ""
 
 
 class OrderValidated(Event):
@@ -359,6 +367,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     ReturnReceived,
     OrderRefunded,
     ReplacementOrdered,
+    OrderConfirmed,
     ProviderActionHeld,
     ProviderActionReleased,
 )

@@ -38,6 +38,7 @@ from streams.domain.events import (
     Event,
     FlowStarted,
     FlowStepRecorded,
+    OrderConfirmed,
     OrderCreated,
     OrderEdited,
     OrderReprocessed,
@@ -97,7 +98,7 @@ class FlowEngine:
 
     def react(self, state: OrderState, event: Event) -> list[Command]:
         """The commands the steps triggered by ``event`` issue, ``state`` being the order after it."""
-        if isinstance(event, OrderCreated):
+        if isinstance(event, OrderCreated | OrderConfirmed):
             return self._start(state, event)
         if state.flow is None or state.flow_version is None:
             return []
@@ -221,9 +222,10 @@ class FlowEngine:
         envelope = _envelope(event, f"{event.step}/held", flow)
         return [HoldProviderAction(envelope=envelope, action_id=event.action_id, target=target)]
 
-    def _start(self, state: OrderState, event: OrderCreated) -> list[Command]:
+    def _start(self, state: OrderState, event: OrderCreated | OrderConfirmed) -> list[Command]:
+        """An order starts in its flow when it is created, or (made in F&O) confirmed."""
         flow = self.catalog.select(state)
-        if flow is None or state.flow is not None:
+        if flow is None or state.flow is not None or state.awaiting_confirmation:
             return []
         return [StartFlow(envelope=_envelope(event, "flow", flow), flow=flow.name, flow_version=flow.version)]
 

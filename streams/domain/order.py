@@ -31,6 +31,7 @@ from streams.domain.events import (
     LineEvent,
     OrderAssigned,
     OrderCanceled,
+    OrderConfirmed,
     OrderCreated,
     OrderEdited,
     OrderHeld,
@@ -230,6 +231,8 @@ class OrderState(Value):
     customer_reference: str | None = None
     cloned_from: str | None = None
     replacement_for: str | None = None
+    awaiting_confirmation: bool = False
+    """Made in F&O and not confirmed there yet: no flow runs."""
     created_by: str
     """The id of the command that created the order: a redelivered create is a no-op."""
     created_at: datetime
@@ -495,6 +498,7 @@ _CHANGES: dict[type[Event], Callable[[OrderState, Any], dict[str, Any]]] = {
     OrderLinesStatusChanged: _lines_moved,
     BackorderCheckStarted: lambda s, e: {},
     OrderLinesPreordered: _lines_moved,
+    OrderConfirmed: lambda s, e: {"awaiting_confirmation": False},
     OrderEdited: _edited,
     ReturnRequested: _return_requested,
     ReturnFlowStarted: lambda s, e: _return_changed(e.rma_id, flow=e.flow, flow_version=e.flow_version)(s),
@@ -530,6 +534,7 @@ def _created(e: OrderCreated) -> OrderState:
         customer_reference=e.customer_reference,
         cloned_from=e.cloned_from,
         replacement_for=e.replacement_for,
+        awaiting_confirmation=e.awaiting_confirmation,
         created_by=env.causation_id,
         created_at=env.occurred_at,
         updated_at=env.occurred_at,

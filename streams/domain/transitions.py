@@ -119,6 +119,7 @@ _FIP = FULFILLMENT_IN_PROGRESS
 _DEFAULT_ROWS: list[tuple[str, list[str | None], str, str]] = [
     # business event               source statuses               target        reason
     ("New order",                  [None],                       NEW,          "Created"),
+    ("Order confirmed",            [NEW],                        NEW,          "Confirmed"),
     ("Order validation succeeded", [NEW, IN_PROGRESS, ON_HOLD],  IN_PROGRESS,  "Validation succeeded"),
     ("Order validation failed",    [NEW, IN_PROGRESS, ON_HOLD],  ON_HOLD,      "Validation failed"),
     ("Order sent to fulfillment",  [IN_PROGRESS],                IN_PROGRESS,  "Sent to fulfillment"),

@@ -33,6 +33,7 @@ from connectors.webhooks import make_web_app
 from simulators.fno import FnoSettings, FnoSimulator
 from streams.domain.commands import (
     CancelOrder,
+    ConfirmOrder,
     CreateOrder,
     RecordInvoiced,
     RecordPicked,
@@ -382,7 +383,7 @@ async def test_events_of_sales_orders_that_are_not_ours_publish_nothing(fno: Fno
 
 
 @pytest.mark.asyncio
-async def test_an_order_confirmed_in_f_and_o_is_taken_in_once_by_dual_write(fno: Fno) -> None:
+async def test_an_order_made_in_f_and_o_is_taken_in_once_at_its_creation_and_then_confirmed(fno: Fno) -> None:
     await control(fno.sim, "POST", "/_sim/faults", {"kind": "duplicate_webhook", "path_prefix": "dualwrite"})
     made = await control(
         fno.sim,
@@ -422,6 +423,9 @@ async def test_an_order_confirmed_in_f_and_o_is_taken_in_once_by_dual_write(fno:
 
     [created] = fno.publisher.of(CreateOrder)
     assert created.envelope.order_id == f"FNO-USMF-{number}"
+    assert created.awaiting_confirmation  # taken in at its creation in F&O, then confirmed
+    [confirmed] = fno.publisher.of(ConfirmOrder)
+    assert confirmed.envelope.order_id == created.envelope.order_id
     assert (created.channel, created.company, created.customer_id, created.invoice_customer) == (
         "fno",
         "USMF",
@@ -573,5 +577,7 @@ async def test_two_instances_both_given_a_dual_write_order_publish_one_create_or
     await drain(fno.sim)
     await second.close()
 
-    created = one_command(fno.publisher, recorded)
-    assert created.envelope.command_id == f"fno/salesorder/usmf/{number}/create"
+    for kind, what in ((CreateOrder, "create"), (ConfirmOrder, "confirm")):  # F&O's two steps
+        ids = [c.envelope.command_id for p in (fno.publisher, recorded) for c in p.of(kind)]
+        assert ids == [f"fno/salesorder/usmf/{number}/{what}"] * 2, (kind, ids)
+    assert [type(c) for c in fno.publisher.commands] == [CreateOrder, ConfirmOrder]

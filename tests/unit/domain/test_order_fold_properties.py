@@ -24,6 +24,7 @@ from streams.domain.commands import (
     CheckBackorders,
     Command,
     CommandEnvelope,
+    ConfirmOrder,
     CreateOrder,
     EditOrder,
     HoldOrder,
@@ -536,7 +537,14 @@ ORCHESTRATION_KINDS = {
 LINE_KINDS = {CancelOrderLines, CheckBackorders, HoldPreorderLines}
 """Line-level commands (journey 6); their properties live in tests/unit/domain/sourcing."""
 
-DESK_KINDS = {EditOrder, RequestReturn, StartReturnFlow, RecordReturnReceived, RecordReplacement}
+DESK_KINDS = {
+    EditOrder,
+    RequestReturn,
+    StartReturnFlow,
+    RecordReturnReceived,
+    RecordReplacement,
+    ConfirmOrder,
+}
 """What order desks do (edits, returns); their tests live in tests/unit/domain/desk."""
 
 

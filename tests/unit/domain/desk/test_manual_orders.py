@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from journey_driver import DONE, Journey
 
-from streams.domain.commands import CancelOrderLines
+from streams.domain.commands import CancelOrderLines, ConfirmOrder
 from streams.domain.manual import clone
 from streams.domain.transitions import CANCELED, COMPLETED
 
@@ -48,3 +48,22 @@ def test_a_clone_leaves_canceled_lines_out() -> None:
     copy = clone(state, j.factory.envelope("ORD-1-C1"))
 
     assert [x.line_id for x in copy.lines] == [created.lines[0].line_id]
+
+
+def test_an_order_made_in_fno_waits_for_its_confirmation_before_its_flow_starts() -> None:
+    j = Journey()
+    created = j.order(4, "FNO-USMF-000001", awaiting_confirmation=True)
+
+    waiting = j.run(created)
+    assert (waiting.status, waiting.status_reason, waiting.flow) == ("New", "Created", None)
+
+    done = j.run(ConfirmOrder(envelope=j.factory.envelope("FNO-USMF-000001"), confirmed_by="fno"))
+    again = j.process(ConfirmOrder(envelope=j.factory.envelope("FNO-USMF-000001"), confirmed_by="fno"))
+
+    assert j.statuses()[:3] == [
+        ("New", "Created"),
+        ("New", "Confirmed"),
+        ("In progress", "Validation succeeded"),
+    ]
+    assert done.flow == "fno-fno" and not done.awaiting_confirmation
+    assert again.events == []  # confirmed once
