@@ -26,11 +26,11 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import ClientError, ClientSession, ClientTimeout
 from confluent_kafka import Message
@@ -46,6 +46,7 @@ from streams.domain.order import OrderState
 from streams.settings import REPO_ROOT, Settings
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 PROVIDERS = ("bigcommerce", "fno", "flexe", "sap")
 JOURNEYS = (1, 2, 3, 4, 5, 6)
@@ -401,7 +402,14 @@ class Driver:
             for sku in self.rng.sample(_SKUS, self.rng.randint(1, 3))
         ]
 
-    async def bigcommerce_order(self, journey: int) -> str:
+    async def bigcommerce_order(
+        self,
+        journey: int,
+        *,
+        country: tuple[str, str] = ("United States", "US"),
+        products: Sequence[tuple[str, int, str]] | None = None,
+    ) -> str:
+        """A shopper's order; ``products`` as (sku, quantity, price), else a random basket."""
         city, state, postal = self.rng.choice(_CITIES)
         address = {
             "first_name": "Jane",
@@ -410,15 +418,20 @@ class Driver:
             "city": city,
             "state": state,
             "zip": postal,
-            "country": "United States",
-            "country_iso2": "US",
+            "country": country[0],
+            "country_iso2": country[1],
         }
+        basket = (
+            [{"sku": s, "name": s, "quantity": n, "price": p} for s, n, p in products]
+            if products
+            else self._products()
+        )
         created = await self.call(
             "bigcommerce",
             "POST",
             "/_sim/orders",
             {
-                "products": self._products(),
+                "products": basket,
                 "shipping_addresses": [address],
                 "staff_notes": _BIGCOMMERCE_JOURNEYS[journey],
             },
@@ -537,18 +550,38 @@ def drive_journeys(
     simulators' control planes; return the order ids per journey once every order is
     completed or stuck (``world.notes`` says why a stuck one stopped)."""
     chosen = list(journeys)
+
+    async def play(driver: Driver) -> dict[int, list[str]]:
+        plays = [(j, driver.journey(j)) for j in chosen for _ in range(orders_per_journey)]
+        ids = await asyncio.gather(*(play for _, play in plays))
+        out: dict[int, list[str]] = {j: [] for j in chosen}
+        for (journey, _), order_id in zip(plays, ids, strict=True):
+            out[journey].append(order_id)
+        return out
+
+    return with_driver(world, settings, play, step_timeout=step_timeout, seed=seed, watch=watch)
+
+
+def with_driver(
+    world: World,
+    settings: Settings,
+    play: Callable[[Driver], Awaitable[T]],
+    *,
+    step_timeout: float = 60.0,
+    seed: int = 7,
+    watch: OrderWatch | None = None,
+) -> T:
+    """Run ``play`` with a driver of ``world`` (watching the orders' topics); the driver's
+    notes on orders it stopped driving end up in ``world.notes``."""
     with _watching(world, settings, watch) as watching:
 
-        async def run() -> dict[int, list[str]]:
+        async def run() -> T:
             async with ClientSession(timeout=ClientTimeout(total=30)) as http:
                 driver = Driver(world, watching, http, random.Random(seed), step_timeout)
-                plays = [(j, driver.journey(j)) for j in chosen for _ in range(orders_per_journey)]
-                ids = await asyncio.gather(*(play for _, play in plays))
-                world.notes.update(driver.notes)
-                out: dict[int, list[str]] = {j: [] for j in chosen}
-                for (journey, _), order_id in zip(plays, ids, strict=True):
-                    out[journey].append(order_id)
-                return out
+                try:
+                    return await play(driver)
+                finally:
+                    world.notes.update(driver.notes)
 
         return asyncio.run(run())
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict
@@ -38,6 +39,9 @@ class LineAssignment(Value):
     line_id: str
     site: str | None = None
     warehouse: str | None = None
+    inventory_availability_date: date | None = None
+    """ATP: when the line's units are (or will be) available at a source."""
+    estimated_ship_date: date | None = None
 
 
 class ExternalRef(Value):
@@ -62,3 +66,17 @@ class FulfillmentOrderLine(Value):
     sku: str
     quantity: int
     reservation_id: str | None = None
+
+
+class LineQuantity(Value):
+    """Units of one order line: a new quantity in an edit, the units of a return."""
+
+    line_id: str
+    quantity: int
+
+
+class LineLaunch(Value):
+    """A preorder line and its product's launch date: it may not ship before."""
+
+    line_id: str
+    launch_date: date

@@ -189,6 +189,16 @@ class Settings(ProcessSettings):
         description="a YAML status transition table replacing the built-in one",
         validation_alias=env("OMS_TRANSITIONS_FILE"),
     )
+    order_handling_file: Path = Field(
+        REPO_ROOT / "config" / "order-handling.yaml",
+        description="order-handling settings: backorders, cancellation SLA, replacement, return window",
+        validation_alias=env("OMS_ORDER_HANDLING_FILE"),
+    )
+    products_file: Path = Field(
+        REPO_ROOT / "config" / "products.yaml",
+        description="product master data: which SKUs are preorders, and their launch dates",
+        validation_alias=env("OMS_PRODUCTS_FILE"),
+    )
     state_rebuild: bool = Field(
         False,
         description="when the state folder belongs to another cluster or prefix, clear it",
