@@ -111,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
             check=True,
             stdout=subprocess.DEVNULL,
         )
-        _wait_for_stock(c)
+        wait_for_stock(c)
         run_id = time.strftime("%H%M%S")
         workdir = Path(tempfile.mkdtemp(prefix="oms-demo-"))
         world = start_world(settings, workdir, run_id=f"D{run_id}-", with_dom=False)
@@ -178,7 +178,7 @@ def _drive(
     return 0
 
 
-def _wait_for_stock(c: Components, timeout: float = 60.0) -> None:
+def wait_for_stock(c: Components, timeout: float = 60.0) -> None:
     """DOM sources from what the inventory topics say: wait until the opening stock is there."""
     from streams.services.inventory import InventoryView
     from streams.services.sourcing_config import load_opening_stock
