@@ -199,6 +199,8 @@ class Evidence:
     """Seconds from the last fault until every order settled (None: it never did)."""
     waited: float = 0.0
     """How long the soak waited for convergence after the last fault."""
+    wedged: list[str] = field(default_factory=list)
+    """Processes found alive but stuck (a backlog, nothing committed), restarted by the probe."""
     api_agrees: tuple[int, int] | None = None
     """(orders the read-side API shows as the topics do, orders asked); None: not asked."""
     info: list[tuple[str, str]] = field(default_factory=list)
@@ -242,6 +244,7 @@ def build_table(ev: Evidence) -> AuditTable:
         _webhook_row(ev),
         _dead_letter_row(ev),
         _convergence_row(ev),
+        _wedged_row(ev.wedged),
         *_api_rows(ev),
         Row("records read twice (same event id)", str(ev.repeats)),
         _rejection_row(ev.rejections),
@@ -381,6 +384,15 @@ def _convergence_row(ev: Evidence) -> Row:
             False,
         )
     return Row("time from the last fault to convergence", f"{ev.convergence:.1f}s", "converges", True)
+
+
+def _wedged_row(wedged: Sequence[str]) -> Row:
+    value = (
+        f"{len(wedged)} ({', '.join(f'{p} x{n}' for p, n in sorted(Counter(wedged).items()))})"
+        if wedged
+        else "0"
+    )
+    return Row("processes wedged (a backlog, no progress: restarted)", value, "0", not wedged)
 
 
 def _api_rows(ev: Evidence) -> list[Row]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 import os
 import random
@@ -46,6 +47,7 @@ from devkit.soak.evidence import (
     read_sims,
     webhooks_of,
 )
+from devkit.soak.liveness import OffsetSampler, StallDetector
 from devkit.soak.schedule import SoakPlan, fault_specs, plan_soak
 from devkit.soak.supervisor import Supervisor, ticks
 from devkit.world import Driver, OrderWatch, World, free_port, start_world
@@ -127,6 +129,7 @@ def run_soak(options: SoakOptions, say: Say = _say) -> SoakResult:
     workdir = options.workdir or Path(tempfile.mkdtemp(prefix="oms-soak-"))
     workdir.mkdir(parents=True, exist_ok=True)
     say(f"soak in {workdir}\n{plan.describe()}")
+    _log_to(workdir / "soak.log")
     broker = own_broker(workdir, say)
     broker.start(timeout=120)
     try:
@@ -148,6 +151,18 @@ def run_soak(options: SoakOptions, say: Say = _say) -> SoakResult:
     (workdir / "audit.md").write_text(render_markdown(table) + "\n")
     say(render_text(table))
     return SoakResult(plan, evidence, table, workdir, time.monotonic() - began)
+
+
+def _log_to(path: Path) -> None:
+    """This process's own log lines (librdkafka's "connection refused" while the broker is
+    away, the supervisor's kills) go to a file, not over the progress lines."""
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    for name in ("librdkafka", "devkit", "aiokafka"):
+        logger = logging.getLogger(name)
+        logger.addHandler(handler)
+        logger.propagate = False
+    logging.getLogger("devkit").setLevel(logging.INFO)
 
 
 def own_broker(workdir: Path, say: Say) -> LocalBroker:
@@ -300,8 +315,10 @@ class Soak:
         self, supervisor: Supervisor, driver: Driver, watch: OrderWatch, http: ClientSession
     ) -> tuple[float | None, float]:
         stop = asyncio.Event()
+        sampler = OffsetSampler(self.c.settings, self.c.topics)
         background = [
             asyncio.create_task(supervisor.watch(stop)),
+            asyncio.create_task(supervisor.probe(stop, sampler, StallDetector())),
             asyncio.create_task(self._resend_loop(http, stop)),
             asyncio.create_task(self._progress(driver, watch, supervisor, stop)),
         ]
@@ -320,6 +337,7 @@ class Soak:
         await self._resend(http)
         stop.set()
         await asyncio.gather(*background)
+        sampler.close()
         return converged, waited
 
     async def _sim(self, http: ClientSession, provider: str, method: str, path: str, body: Any = None) -> Any:
@@ -384,6 +402,7 @@ class Soak:
                 f"outages {len(supervisor.outages)}/{len(self.plan.chaos)}"
                 + (f" (down: {', '.join(down)})" if down else "")
                 + (f"; {len(supervisor.exits)} unexpected exits" if supervisor.exits else "")
+                + (f"; {len(supervisor.wedged)} wedged" if supervisor.wedged else "")
             )
 
     async def _evidence(
@@ -411,6 +430,7 @@ class Soak:
             rejections=await asyncio.to_thread(read_rejections, c.settings, c.topics, c.codec),
             convergence=converged,
             waited=waited,
+            wedged=[w.name for w in supervisor.wedged],
             api_agrees=await self._api_agrees(histories.states, driver.created),
         )
         evidence.info += _info_rows(
@@ -452,7 +472,7 @@ def _info_rows(
             if total
         )
         rows.append((f"faults injected at {provider}", f"{total} vendor requests: {shares or 'none'}"))
-    exits = ", ".join(f"{e.name} (code {e.code}) at t+{e.at:.0f}s" for e in supervisor.exits[:5])
+    exits = ", ".join(f"{e.name} (code {e.code}) at t+{e.at:.0f}s" for e in supervisor.exits[:4])
     rows.append(
         (
             "processes that exited on their own (restarted)",

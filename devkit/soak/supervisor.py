@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from devkit.soak.liveness import PROBED, OffsetSampler, StallDetector
 from devkit.soak.schedule import ChaosEvent, ChaosKind
 from devkit.world import World
 
@@ -63,6 +64,8 @@ class Supervisor:
         self.started = time.monotonic() if started is None else started
         self.outages: list[Outage] = []
         self.exits: list[Exit] = []
+        self.wedged: list[Exit] = []
+        """Processes the liveness probe found alive but stuck, and restarted."""
         self._restarted: dict[str, float] = {}
         world.keep_alive = True  # the driver must not fail while a process is down on purpose
 
@@ -102,6 +105,26 @@ class Supervisor:
         """Until ``stop``: start again every process that exited on its own."""
         async for _ in ticks(stop, every):
             self.restart_exited()
+
+    async def probe(
+        self, stop: asyncio.Event, sampler: OffsetSampler, detector: StallDetector, every: float = 5.0
+    ) -> None:
+        """Until ``stop``: restart a writer with a backlog that commits nothing (see ``liveness``)."""
+        quiet_until = 0.0
+        async for _ in ticks(stop, every):
+            if self.in_outage:
+                quiet_until = self.now() + detector.stall_seconds
+            for process in PROBED:
+                if self.in_outage or self.now() < quiet_until or process in self.world.down:
+                    detector.forget(process)
+                    continue
+                offsets = await asyncio.to_thread(sampler.sample, process)
+                if offsets is not None and detector.observe(process, self.now(), *offsets):
+                    self.wedged.append(Exit(process, None, self.now()))
+                    log.warning("%s is wedged (a backlog, no commits): SIGKILL and restart", process)
+                    self.world.kill(process)
+                    self.world.restart(process)
+                    detector.forget(process)
 
     def restart_exited(self) -> None:
         for name in self.world.exited():
