@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,13 @@ def register(sub: Any) -> None:
     soak.set_defaults(run=run)
 
 
+def _stopped(signum: int, frame: object) -> None:
+    """SIGTERM unwinds like Ctrl-C: the soak's processes and its broker are stopped."""
+    raise SystemExit(128 + signum)
+
+
 def run(args: argparse.Namespace) -> int:
+    signal.signal(signal.SIGTERM, _stopped)
     options = SoakOptions(
         orders=args.orders,
         seed=args.seed,

@@ -3,23 +3,32 @@ consumer group has a backlog and whose committed offsets have not moved for a wh
 wedged (alive, doing nothing), so the supervisor SIGKILLs and restarts it, and the audit
 reports it.
 
-Why: after a broker stop/start, a transactional producer can block forever in
-``send_offsets_to_transaction`` although it was given a timeout (librdkafka #5456); a
-wedged writer would hide every other finding of the soak behind "nothing converged".
+Why: after a broker stop/start, librdkafka's coordinator requests can block forever in a
+process whose clients saw the broker go away, timeouts notwithstanding (librdkafka #5456,
+#5511): a transactional writer then hangs in ``send_offsets_to_transaction``. A wedged
+writer would hide every other finding of the soak behind "nothing converged". For the same
+reason the probe reads the offsets in a fresh process each time
+(``python -m devkit.soak.liveness BOOTSTRAP GROUP TOPIC PARTITIONS``).
 """
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Mapping
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from streams.adapters.kafka import admin, consumer_config
-from streams.adapters.topics import TopicRegistry
-from streams.settings import Settings
+if TYPE_CHECKING:
+    from streams.adapters.topics import TopicRegistry
+    from streams.settings import Settings
+
+log = logging.getLogger(__name__)
 
 Positions = Mapping[int, int]
 """Partition -> offset."""
@@ -61,36 +70,70 @@ class StallDetector:
 
 
 class OffsetSampler:
-    """Reads the probed groups' committed offsets and their topics' end offsets."""
+    """Committed and end offsets of a probed process's group, read by a fresh process."""
 
-    def __init__(self, settings: Settings, topics: TopicRegistry) -> None:
+    def __init__(self, settings: Settings, topics: TopicRegistry, timeout: float = 20.0) -> None:
+        self._bootstrap = settings.bootstrap_servers
         self._topics = topics
-        self._admin: AdminClient = admin(settings)
-        self._partitions = topics.partitions
-        self._reader = Consumer(consumer_config(settings, None))
+        self._timeout = timeout
 
     def sample(self, process: str) -> tuple[dict[int, int], dict[int, int]] | None:
-        """(committed, ends) of ``process``'s group; None when the broker cannot say now."""
+        """(committed, ends); None when they cannot be read now."""
         group, logical = PROBED[process]
-        topic = self._topics.topic(logical)
+        argv = [
+            self._bootstrap,
+            self._topics.prefix + group,
+            self._topics.topic(logical),
+            str(self._topics.partitions),
+        ]
         try:
-            future = self._admin.list_consumer_group_offsets(
-                [ConsumerGroupTopicPartitions(self._topics.prefix + group)], request_timeout=5
+            done = subprocess.run(
+                [sys.executable, "-m", __name__, *argv],
+                capture_output=True,
+                text=True,
+                timeout=self._timeout,
+                check=True,
             )
-            result = next(iter(future.values())).result()
-            committed = {
-                tp.partition: tp.offset
-                for tp in result.topic_partitions or []
-                if tp.topic == topic and tp.offset >= 0
-            }
-            ends = {
-                p: self._reader.get_watermark_offsets(TopicPartition(topic, p), timeout=5)[1]
-                for p in range(self._partitions)
-            }
-        except (KafkaException, StopIteration) as exc:
-            logging.getLogger(__name__).info("no offsets for %s now: %s", process, exc)
+            found = json.loads(done.stdout)
+        except subprocess.CalledProcessError as exc:
+            log.info("no offsets for %s now: %s", process, (exc.stderr or "").strip()[-300:])
             return None
-        return committed, ends
+        except (subprocess.SubprocessError, ValueError) as exc:
+            log.info("no offsets for %s now: %s", process, exc)
+            return None
+        return _positions(found["committed"]), _positions(found["ends"])
 
-    def close(self) -> None:
-        self._reader.close()
+
+def _positions(raw: Mapping[str, int]) -> dict[int, int]:
+    return {int(p): int(o) for p, o in raw.items()}
+
+
+def read_offsets(bootstrap: str, group: str, topic: str, partitions: int) -> dict[str, dict[int, int]]:
+    config: dict[str, str | int | float | bool] = {"bootstrap.servers": bootstrap, "log_level": 0}
+    client = AdminClient(config)  # must outlive its futures
+    future = client.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)], request_timeout=10)
+    result = next(iter(future.values())).result(timeout=15)
+    committed = {
+        tp.partition: tp.offset
+        for tp in result.topic_partitions or []
+        if tp.topic == topic and tp.offset >= 0
+    }
+    reader = Consumer({**config, "group.id": f"{group}-probe"})
+    try:
+        ends = {
+            p: reader.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+            for p in range(partitions)
+        }
+    finally:
+        reader.close()
+    return {"committed": committed, "ends": ends}
+
+
+def main(argv: Sequence[str]) -> int:
+    bootstrap, group, topic, partitions = argv
+    print(json.dumps(read_offsets(bootstrap, group, topic, int(partitions))))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -337,7 +337,6 @@ class Soak:
         await self._resend(http)
         stop.set()
         await asyncio.gather(*background)
-        sampler.close()
         return converged, waited
 
     async def _sim(self, http: ClientSession, provider: str, method: str, path: str, body: Any = None) -> Any:
