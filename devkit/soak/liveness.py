@@ -50,7 +50,7 @@ class StallDetector:
     """Pure: feed it each process's committed and end offsets now and then; it says when a
     process has had a backlog for ``stall_seconds`` without committing anything."""
 
-    def __init__(self, stall_seconds: float = 30.0) -> None:
+    def __init__(self, stall_seconds: float = 20.0) -> None:
         self.stall_seconds = stall_seconds
         self._seen: dict[str, _Seen] = {}
 

@@ -433,7 +433,7 @@ class Soak:
             api_agrees=await self._api_agrees(histories.states, driver.created),
         )
         evidence.info += _info_rows(
-            supervisor, faults_fired(sims.requests), self.world.notes, histories.undecodable
+            supervisor, faults_fired(sims.requests), driver.notes, histories.undecodable
         )
         return evidence
 

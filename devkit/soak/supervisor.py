@@ -107,13 +107,18 @@ class Supervisor:
             self.restart_exited()
 
     async def probe(
-        self, stop: asyncio.Event, sampler: OffsetSampler, detector: StallDetector, every: float = 5.0
+        self,
+        stop: asyncio.Event,
+        sampler: OffsetSampler,
+        detector: StallDetector,
+        every: float = 5.0,
+        grace: float = 10.0,
     ) -> None:
         """Until ``stop``: restart a writer with a backlog that commits nothing (see ``liveness``)."""
         quiet_until = 0.0
         async for _ in ticks(stop, every):
             if self.in_outage:
-                quiet_until = self.now() + detector.stall_seconds
+                quiet_until = self.now() + grace
             for process in PROBED:
                 if self.in_outage or self.now() < quiet_until or process in self.world.down:
                     detector.forget(process)
