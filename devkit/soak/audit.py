@@ -258,22 +258,26 @@ def _percent(part: int, whole: int) -> str:
 
 
 def _terminal_rows(ev: Evidence) -> list[Row]:
+    """One row per journey; the value names where the other orders stand."""
     rows = []
     for journey, title in TITLES.items():
         ids = [o for o, j in ev.journeys.items() if j == journey]
         if not ids:
             continue
         want = EXPECTED_STATE[journey]
-        done = sum(1 for o in ids if (f := ev.facts.get(o)) is not None and (f.status, f.reason) == want)
-        rows.append(
-            Row(
-                f"J{journey} {title}: {want[0]} / {want[1]}",
-                _percent(done, len(ids)),
-                "100%",
-                done == len(ids),
+        seen = Counter(_where(ev.facts.get(o)) for o in ids)
+        done = seen.pop(want, 0)
+        value = _percent(done, len(ids))
+        if seen:
+            value += "; " + ", ".join(
+                f"{n} {s} / {r}" if r else f"{n} {s}" for (s, r), n in seen.most_common(2)
             )
-        )
+        rows.append(Row(f"J{journey} {title}: {want[0]} / {want[1]}", value, "100%", done == len(ids)))
     return rows
+
+
+def _where(facts: OrderFacts | None) -> tuple[str, str]:
+    return ("not in IOM", "") if facts is None else (facts.status, facts.reason)
 
 
 def _journey_order_row(ev: Evidence) -> Row:
