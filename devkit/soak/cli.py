@@ -25,8 +25,14 @@ def register(sub: Any) -> None:
     )
     soak.add_argument("--seed", type=int, default=1, help="seed of the fault schedule (default 1)")
     soak.add_argument("--minutes", type=float, default=10.0, help="bound of the whole run (default 10)")
-    soak.add_argument("--rate", type=float, default=4.0, help="orders arriving per second (default 4)")
+    soak.add_argument("--rate", type=float, default=3.0, help="orders arriving per second (default 3)")
     soak.add_argument("--kills", type=int, default=None, help="SIGKILLs (default: each process kind, 1.5x)")
+    soak.add_argument(
+        "--converge-seconds",
+        type=float,
+        default=150.0,
+        help="how long orders may take to settle after the last fault",
+    )
     soak.add_argument("--no-broker-outage", action="store_true", help="leave the broker up")
     soak.add_argument("--cluster", action="store_true", help="a 3-node cluster, kill one broker (not yet)")
     soak.add_argument(
@@ -50,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
         rate=args.rate,
         kills=args.kills,
         broker_outage=not args.no_broker_outage,
+        converge_seconds=args.converge_seconds,
         cluster=args.cluster,
         workdir=args.workdir,
         keep=args.keep,

@@ -82,7 +82,7 @@ class SoakOptions:
     seed: int = 1
     minutes: float = 10.0
     """The whole run's bound, set-up and audit included."""
-    rate: float = 4.0
+    rate: float = 3.0
     """Orders per second arriving while the faults run."""
     kills: int | None = None
     """SIGKILLs (default: every process kind once, and half as many again)."""
