@@ -13,6 +13,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from aiohttp import ClientSession, ClientTimeout
@@ -257,11 +258,19 @@ def _fno_target(
     return (str(reference) if reference else f"{prefixes.fno}{company.upper()}-{number}"), effect
 
 
-def faults_fired(requests: Mapping[str, list[dict[str, Any]]]) -> dict[str, Counter[str]]:
-    """Provider -> fault kind -> vendor requests it hit (``total``: every vendor request)."""
+def faults_fired(
+    requests: Mapping[str, list[dict[str, Any]]], until: datetime | None = None
+) -> dict[str, Counter[str]]:
+    """Provider -> fault kind -> vendor requests it hit (``total``: every vendor request),
+    counting the requests received before ``until`` (while the faults were armed)."""
     out: dict[str, Counter[str]] = {}
     for provider, entries in requests.items():
-        received = [e for e in entries if e.get("via_batch") is None]  # not the parts of an F&O $batch
+        received = [
+            e
+            for e in entries
+            if e.get("via_batch") is None  # not the parts of an F&O $batch
+            and (until is None or datetime.fromisoformat(str(e["at"])) <= until)
+        ]
         counts: Counter[str] = Counter(str(e["fault"]) for e in received if e.get("fault"))
         counts["total"] = len(received)
         out[provider] = counts

@@ -20,6 +20,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -284,6 +285,7 @@ class Soak:
     """``time.monotonic()`` when the whole run began (the budget counts from there)."""
     resent: set[str] = field(default_factory=set)
     disarmed_at: float = 0.0
+    disarmed_wall: datetime | None = None
     started: float = 0.0
 
     def now(self) -> float:
@@ -354,6 +356,7 @@ class Soak:
         for provider in self.world.simulators:
             await self._sim(http, provider, "DELETE", "/_sim/faults")
         self.disarmed_at = self.now()
+        self.disarmed_wall = datetime.now(UTC)
         self.say(f"t+{self.disarmed_at:.0f}s provider faults disarmed")
 
     async def _arrive(self, driver: Driver) -> list[asyncio.Task[str]]:
@@ -433,7 +436,7 @@ class Soak:
             api_agrees=await self._api_agrees(histories.states, driver.created),
         )
         evidence.info += _info_rows(
-            supervisor, faults_fired(sims.requests), driver.notes, histories.undecodable
+            supervisor, faults_fired(sims.requests, self.disarmed_wall), driver.notes, histories.undecodable
         )
         return evidence
 
@@ -470,7 +473,9 @@ def _info_rows(
             for kind in ("5xx", "429", "timeout")
             if total
         )
-        rows.append((f"faults injected at {provider}", f"{total} vendor requests: {shares or 'none'}"))
+        rows.append(
+            (f"faults injected at {provider} (while armed)", f"{total} vendor requests: {shares or 'none'}")
+        )
     exits = ", ".join(f"{e.name} (code {e.code}) at t+{e.at:.0f}s" for e in supervisor.exits[:4])
     rows.append(
         (

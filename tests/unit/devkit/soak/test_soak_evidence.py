@@ -3,6 +3,7 @@ event it must have caused."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from connectors.fno import INVOICED, PICKED
@@ -106,13 +107,15 @@ def test_each_webhook_names_its_order_and_the_event_it_must_cause() -> None:
 def test_faults_fired_count_vendor_requests_but_not_the_parts_of_a_batch() -> None:
     requests = {
         "fno": [
-            {"fault": "5xx", "via_batch": None},
-            {"fault": None, "via_batch": None},
-            {"fault": None, "via_batch": 2},
-            {"fault": "timeout", "via_batch": None},
+            {"fault": "5xx", "via_batch": None, "at": "2026-01-05T09:00:01+00:00"},
+            {"fault": None, "via_batch": None, "at": "2026-01-05T09:00:02+00:00"},
+            {"fault": None, "via_batch": 2, "at": "2026-01-05T09:00:02+00:00"},
+            {"fault": "timeout", "via_batch": None, "at": "2026-01-05T09:00:03+00:00"},
+            {"fault": None, "via_batch": None, "at": "2026-01-05T09:01:00+00:00"},
         ]
     }
 
-    fired = faults_fired(requests)["fno"]
+    fired = faults_fired(requests, until=datetime(2026, 1, 5, 9, 0, 30, tzinfo=UTC))["fno"]
 
     assert (fired["total"], fired["5xx"], fired["timeout"], fired["429"]) == (3, 1, 1, 0)
+    assert faults_fired(requests)["fno"]["total"] == 4
