@@ -17,6 +17,7 @@ the order in IOM would. It never talks to a connector or publishes a command.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -62,11 +63,36 @@ WEBHOOK_KEY = "demo-webhook-key"
 """F&O, Flexe and SAP call their connector with ``?key=`` this (a shared URL secret)."""
 
 
-def free_port() -> int:
+def _ephemeral_ports() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def free_port(pairs: bool = False) -> int:
+    """A free loopback port below the kernel's ephemeral range (with ``pairs``: it and the
+    next one). Not an ephemeral one: while a process is down, clients that keep connecting
+    to its port can be given that very port as their own source port, connect to
+    themselves (TCP simultaneous open) and hold it, so that the process cannot bind it
+    again when it restarts."""
+    low, _ = _ephemeral_ports()
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(20000, max(20002, low - 2))
+        if all(_bindable(p) for p in ((port, port + 1) if pairs else (port,))):
+            return port
+    raise RuntimeError("no free loopback port below the ephemeral range")
+
+
+def _bindable(port: int) -> bool:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -162,7 +188,8 @@ class World:
                 process.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 process.kill()
-                process.wait(5)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(5)
 
 
 def start_world(

@@ -29,7 +29,7 @@ from aiohttp import ClientSession, ClientTimeout
 from confluent_kafka import Producer
 
 from devkit.demo import wait_for_stock
-from devkit.local_broker import LocalBroker, port_in_use
+from devkit.local_broker import LocalBroker
 from devkit.soak.audit import (
     AuditTable,
     Evidence,
@@ -175,12 +175,7 @@ def own_broker(workdir: Path, say: Say) -> LocalBroker:
     jars = home / cache.kafka_dir.name
     if not jars.exists():
         jars.symlink_to(cache.kafka_dir, target_is_directory=True)
-    rng = random.Random()
-    for _ in range(50):
-        port = rng.randrange(41000, 59000, 2)
-        if not port_in_use(port) and not port_in_use(port + 1):
-            return LocalBroker(home=home, port=port, say=say)
-    raise SoakError("no two free loopback ports for the soak's broker")
+    return LocalBroker(home=home, port=free_port(pairs=True), say=say)
 
 
 def _prepare(c: Components) -> None:

@@ -64,6 +64,7 @@ class Supervisor:
         self.started = time.monotonic() if started is None else started
         self.outages: list[Outage] = []
         self.exits: list[Exit] = []
+        self.broker_retries = 0
         self.wedged: list[Exit] = []
         """Processes the liveness probe found alive but stuck, and restarted."""
         self._restarted: dict[str, float] = {}
@@ -98,8 +99,21 @@ class Supervisor:
             await asyncio.to_thread(self.broker.stop)
             log.info("broker stopped")
             await asyncio.sleep(event.down_for)
-            await asyncio.to_thread(self.broker.start, 120)
+            await self._start_broker()
         outage.ended = self.now()
+
+    async def _start_broker(self, tries: int = 5) -> None:
+        """Start the broker again; a failed start is retried (and logged), the last one raises."""
+        for attempt in range(1, tries + 1):
+            try:
+                await asyncio.to_thread(self.broker.start, 120)
+                return
+            except Exception as exc:
+                if attempt == tries:
+                    raise
+                log.error("broker start %d/%d failed: %s", attempt, tries, str(exc)[:300])
+                self.broker_retries += 1
+                await asyncio.sleep(2.0)
 
     async def watch(self, stop: asyncio.Event, every: float = 0.5) -> None:
         """Until ``stop``: start again every process that exited on its own."""
