@@ -461,6 +461,8 @@ def _info_rows(
 ) -> list[tuple[str, str]]:
     kills = ", ".join(f"{target} x{n}" for target, n in sorted(supervisor.kills().items()))
     rows = [("outages (SIGKILL, broker stop)", kills or "none")]
+    if supervisor.broker_retries:
+        rows.append(("broker starts that failed (retried)", str(supervisor.broker_retries)))
     for provider, counts in sorted(fired.items()):
         total = counts.get("total", 0)
         shares = ", ".join(
