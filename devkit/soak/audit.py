@@ -443,3 +443,48 @@ def render_markdown(table: AuditTable) -> str:
 def journeys_of(ids: Mapping[int, Iterable[str]]) -> dict[str, int]:
     """``{journey: [order ids]}`` (what the driver returns) as order id -> journey."""
     return {order_id: journey for journey, order_ids in ids.items() for order_id in order_ids}
+
+
+def examples(ev: Evidence, limit: int = 10) -> dict[str, list[str]]:
+    """Failing check -> up to ``limit`` of the orders (or webhooks) behind it: where to look."""
+    facts = {o: ev.facts.get(o) for o in ev.journeys}
+    terminal = {o: f for o, f in facts.items() if f is not None and f.terminal}
+    found: dict[str, list[str]] = {
+        "not in the journey's terminal state": [
+            f"{o} (J{ev.journeys[o]}: {_where(f)[0]} / {_where(f)[1]})"
+            for o, f in facts.items()
+            if f is None or (f.status, f.reason) != EXPECTED_STATE[ev.journeys[o]]
+        ],
+        "history not as the journey reads": [
+            f"{o} (J{ev.journeys[o]}: {' > '.join(t for t, _ in f.milestones)})"
+            for o, f in facts.items()
+            if f is not None and f.milestones != MILESTONES[ev.journeys[o]]
+        ],
+        "open steps on terminal orders": [
+            f"{o} ({', '.join(f.open_steps)})" for o, f in terminal.items() if f.open_steps
+        ],
+        "actions requested again after completion": [
+            f"{o} ({f.stale_requests})" for o, f in terminal.items() if f.stale_requests
+        ],
+        "seq gaps": [f"{o} (held {seqs})" for o, seqs in ev.gaps.items()],
+        "duplicate seqs": [f"{o} (seqs {seqs})" for o, seqs in ev.seq_conflicts.items()],
+        "webhooks lost": [
+            f"{h.provider} {h.event_id} -> {h.order_id} ({h.effect})" for h in lost_webhooks(ev)
+        ],
+    }
+    for provider, title in PROVIDER_TITLES.items():
+        held = ev.copies.get(provider, {})
+        found[f"{title}: not exactly 1"] = [
+            f"{o} ({held.get(o, 0)})"
+            for o, j in ev.journeys.items()
+            if provider in COPIES[j] and held.get(o, 0) != 1
+        ]
+    return {check: items[:limit] for check, items in found.items() if items}
+
+
+def render_examples(found: Mapping[str, Sequence[str]]) -> str:
+    if not found:
+        return "nothing to show: every order as expected"
+    return "\n".join(
+        f"{check}:\n" + "\n".join(f"  {item}" for item in items) for check, items in found.items()
+    )

@@ -34,6 +34,8 @@ from devkit.soak.audit import (
     AuditTable,
     Evidence,
     build_table,
+    examples,
+    render_examples,
     render_markdown,
     render_text,
     settled_as_expected,
@@ -150,7 +152,9 @@ def run_soak(options: SoakOptions, say: Say = _say) -> SoakResult:
             shutil.rmtree(broker.data_dir, ignore_errors=True)
     table = build_table(evidence)
     (workdir / "audit.md").write_text(render_markdown(table) + "\n")
+    (workdir / "findings.txt").write_text(render_examples(examples(evidence)) + "\n")
     say(render_text(table))
+    say(f"orders behind each failed check: {workdir / 'findings.txt'}")
     return SoakResult(plan, evidence, table, workdir, time.monotonic() - began)
 
 

@@ -14,7 +14,9 @@ from devkit.soak.audit import (
     OrderFacts,
     Webhook,
     build_table,
+    examples,
     facts_of,
+    render_examples,
     render_markdown,
     render_text,
     settled_as_expected,
@@ -241,3 +243,14 @@ def test_open_steps_timers_and_stale_requests_on_terminal_orders_fail() -> None:
         "live timers on terminal orders",
         "actions requested again after completion",
     ]
+
+
+def test_examples_name_the_orders_behind_each_failed_check() -> None:
+    stuck = OrderFacts("S-BC-100", "Completed", "Fulfilled", open_steps=("send-to-fno",), timers=1)
+
+    found = examples(_evidence(facts={"S-BC-100": stuck}, copies={"fno": {"S-BC-100": 3}}))
+
+    assert found["open steps on terminal orders"] == ["S-BC-100 (send-to-fno)"]
+    assert found["F&O sales orders: not exactly 1"] == ["S-BC-100 (3)"]
+    assert "S-BC-100" in render_examples(found)
+    assert examples(_evidence()) == {}
