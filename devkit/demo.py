@@ -96,7 +96,7 @@ def run(
     try:
         _prepare(c)
         _start_services(settings, logs, processes)
-        _wait_for_stock(c)
+        wait_for_stock(c)
         run_id = time.strftime("%H%M%S")
         world = start_world(settings, DEMO_DIR, run_id=f"D{run_id}-", with_dom=False)
         err(
@@ -249,7 +249,7 @@ def _drive(
     return 0, ids[1][0]
 
 
-def _wait_for_stock(c: Components, timeout: float = 60.0) -> None:
+def wait_for_stock(c: Components, timeout: float = 60.0) -> None:
     """DOM sources from what the inventory topics say: wait until the opening stock is there."""
     from streams.services.inventory import InventoryView
     from streams.services.sourcing_config import load_opening_stock
