@@ -28,7 +28,7 @@ define pytest_tier
 endef
 
 .PHONY: help venv broker-fetch broker-start broker-stop broker-status broker-reset topics \
-	lint test test-unit test-integration test-e2e demo bench clean
+	lint test test-unit test-integration test-e2e demo soak bench clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  %-17s %s\n", $$1, $$2}' \
@@ -78,6 +78,9 @@ test: lint test-unit test-integration test-e2e ## lint and all three test tiers 
 
 demo: venv ## run the demo (on a terminal it stays up for a look; options: make demo ARGS="--orders 50")
 	$(OMS) demo $(ARGS)
+
+soak: venv ## chaos soak: 1,000 orders, provider faults, SIGKILLs, a broker outage; audit table (ARGS="--orders 200")
+	$(OMS) soak $(ARGS)
 
 bench: venv ## run the benchmarks (write side, replay, Faust floor; journeys; DOM) - see BENCHMARKS.md
 	$(BIN)/python -m bench

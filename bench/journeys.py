@@ -5,9 +5,9 @@ provider connectors (``devkit.fake_providers``, answering at once) as processes 
 one per role, on a real broker. It then
 
 1. publishes ``--orders`` BigCommerce orders as fast as it can and counts how many reach
-   *Completed / Fulfilled* per second (each order: validation, data assignment, F&O
-   fulfillment, picking, packing, invoicing, two BigCommerce write-backs: ~20 events and
-   four provider round trips);
+   *Completed / Done* (journey 1, as the brief words it) per second (each order: validation,
+   data assignment, F&O fulfillment, picking, packing, invoicing, two BigCommerce write-backs:
+   ~20 events and four provider round trips);
 2. publishes orders at half that rate and measures, per order, the time from publishing
    the order to reading its ``order.sent-to-fulfillment`` event (p50, p99).
 """

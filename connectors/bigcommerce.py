@@ -25,6 +25,16 @@ tax), and **attributes from the order's staff notes**: every ``key=value`` in
 defaults of ``--default-attributes``. The merchant picks a journey that way, e.g.
 ``fulfillment=fno`` (journey 1), ``fulfillment=flexe`` (2), ``fulfillment=dom`` (6).
 
+Inbound cancel: a ``statusUpdated`` to 5 Cancelled that is not our own echo, of an order
+taken in, becomes ``CancelOrder`` (reason "Cancelled in BigCommerce"; the OMS does not
+echo it back).
+
+Actions ``cancel_order`` (status 5 Cancelled, once), ``cancel_lines`` (BigCommerce has no
+line cancel: done, the order's status follows when it ends), ``refund_payment`` (a V3
+refund of a return's units: ``refund_quotes`` then ``refunds``, looked up first by the RMA
+id its reason starts with), each done without a call for an order the store never had
+(a manual order, a clone, a replacement).
+
 Action ``update_channel_status`` (param ``status_id``): ``PUT /v2/orders/{id}
 {"status_id": n}``, idempotent by nature (the same status again changes nothing), so every
 attempt writes it, unless the order is further along already (``FULFILMENT_PROGRESS``: a
@@ -64,7 +74,7 @@ from connectors.webhooks import (
     require,
     verify_standard_webhook,
 )
-from streams.domain.commands import CreateOrder, ProviderActionRequest
+from streams.domain.commands import CancelOrder, CreateOrder, ProviderActionRequest
 from streams.domain.order import OrderState
 from streams.domain.values import Address, ExternalRef, OrderLine
 
@@ -81,6 +91,8 @@ NOT_ORDERS = {
     6: "Declined",
 }
 SHIPMENT_STATUSES = frozenset({2, 3, 10})
+CANCELLED = 5
+ACTIONS = frozenset({"update_channel_status", "cancel_order", "cancel_lines", "refund_payment"})
 FULFILMENT_PROGRESS = {11: 1, 9: 2, 8: 2, 3: 3, 2: 4, 10: 5}
 """How far along an order is: Awaiting Fulfillment, Awaiting Shipment or Pickup,
 Partially Shipped, Shipped, Completed. A status write never moves an order back."""
@@ -213,8 +225,25 @@ class BigCommerceConnector(HttpConnector[BigCommerceOptions, Webhook]):
             new = status.get("new_status_id") if isinstance(status, dict) else None
             if self.store.seen("echo", f"{bc_id}:{new}"):
                 log.debug("bigcommerce order %s: our own status update %s", bc_id, new)
+            elif new == CANCELLED:
+                await self._canceled_in_store(bc_id)
             elif new not in NOT_ORDERS:
                 await self.take_in(bc_id)
+
+    async def _canceled_in_store(self, bc_id: int) -> None:
+        """The merchant cancelled an order we took in: cancel it in the OMS too (the writer
+        refuses it, with the reason, once a line is picked or shipped)."""
+        order_id = self.store.get("intake", str(bc_id))
+        if order_id is None:
+            log.info("bigcommerce order %s cancelled before it was taken in: nothing to cancel", bc_id)
+            return
+        cancel = CancelOrder(
+            envelope=envelope(PROVIDER, order_id, f"order/{bc_id}/cancel", f"bigcommerce/{bc_id}"),
+            reason="Cancelled in BigCommerce",
+            requested_by=PROVIDER,
+        )
+        await self.publisher.publish(cancel)
+        log.info("bigcommerce order %s cancelled in the store: %s cancel sent", bc_id, order_id)
 
     async def take_in(self, bc_id: int, order: Mapping[str, Any] | None = None) -> CreateOrder | None:
         """Publish the ``CreateOrder`` of a BigCommerce order once; None if skipped or done."""
@@ -349,11 +378,26 @@ class BigCommerceConnector(HttpConnector[BigCommerceOptions, Webhook]):
     async def perform(
         self, request: ProviderActionRequest, order: OrderState, deadline: float
     ) -> ActionOutcome:
-        if request.action != "update_channel_status":
+        if request.action not in ACTIONS:
             return unsupported(request)
         bc_id = order.external_ref(PROVIDER)
-        if bc_id is None:
-            raise ActionFailed("the order has no BigCommerce id (external ref 'bigcommerce')")
+        if bc_id is None:  # a manual order, a clone, a replacement: the store never had it
+            return ActionOutcome.done(
+                "not a BigCommerce order (no external ref 'bigcommerce'): nothing to tell"
+            )
+        if request.action == "cancel_order":
+            return await self._cancel(bc_id, deadline)
+        if request.action == "cancel_lines":
+            return ActionOutcome.done(
+                "BigCommerce cancels whole orders only: the store hears when the order ends"
+            )
+        if request.action == "refund_payment":
+            return await self._refund(bc_id, request, deadline)
+        return await self._write_status(bc_id, request, order, deadline)
+
+    async def _write_status(
+        self, bc_id: str, request: ProviderActionRequest, order: OrderState, deadline: float
+    ) -> ActionOutcome:
         raw = request.params.get("status_id", "")
         if not raw.isdigit():
             raise ActionFailed(f"the step's status_id {raw!r} is not a BigCommerce status id")
@@ -373,6 +417,59 @@ class BigCommerceConnector(HttpConnector[BigCommerceOptions, Webhook]):
             "PUT", f"v2/orders/{bc_id}", json_body={"status_id": status_id}, deadline=deadline
         )
         return ActionOutcome.done(details, channel_status=str(status_id))
+
+    async def _cancel(self, bc_id: str, deadline: float) -> ActionOutcome:
+        """Status 5 Cancelled, once: a store order cancelled already (by the merchant) is done."""
+        current = (await self.api.request("GET", f"v2/orders/{bc_id}", deadline=deadline)).json()
+        if current.get("status_id") == CANCELLED:
+            return ActionOutcome.done(f"BigCommerce order {bc_id} is cancelled already", channel_status="5")
+        self.store.remember("echo", f"{bc_id}:{CANCELLED}")
+        await self.api.request(
+            "PUT", f"v2/orders/{bc_id}", json_body={"status_id": CANCELLED}, deadline=deadline
+        )
+        return ActionOutcome.done(f"BigCommerce order {bc_id} cancelled", channel_status="5")
+
+    async def _refund(self, bc_id: str, request: ProviderActionRequest, deadline: float) -> ActionOutcome:
+        """A V3 refund of a return's units: a quote says how much and how, the refund pays
+        it. Refunds have no idempotency key: the reason starts with the RMA id, and a refund
+        with it already there is done (a try whose answer was lost)."""
+        rma = request.params.get("rma_id", "")
+        listing = await self.api.request(
+            "GET", "v3/orders/payment_actions/refunds", params={"order_id:in": bc_id}, deadline=deadline
+        )
+        for refund in listing.json().get("data", []):
+            if str(refund.get("reason", "")).startswith(f"{rma}:"):
+                return ActionOutcome.done(
+                    f"refund {refund['id']} of {rma} exists", refund_id=str(refund["id"])
+                )
+        items = [
+            {"item_type": "PRODUCT", "item_id": int(line), "quantity": int(units)}
+            for line, _, units in (
+                x.partition(":") for x in request.params.get("return_lines", "").split(",") if x
+            )
+            if line.isdigit() and units.isdigit()
+        ]
+        if not items:
+            raise ActionFailed(f"return {rma} names no BigCommerce order products to refund")
+        path = f"v3/orders/{bc_id}/payment_actions"
+        quote = (
+            await self.api.request(
+                "POST", f"{path}/refund_quotes", json_body={"items": items}, deadline=deadline
+            )
+        ).json()
+        method = quote["data"]["refund_methods"][0][0]
+        payment = {
+            "provider_id": method["provider_id"],
+            "amount": method["amount"],
+            "offline": method.get("offline", False),
+        }
+        body = {"items": items, "payments": [payment], "reason": f"{rma}: return refunded"}
+        refund = (
+            await self.api.request("POST", f"{path}/refunds", json_body=body, once=True, deadline=deadline)
+        ).json()
+        return ActionOutcome.done(
+            f"refunded {method['amount']} for {rma}", refund_id=str(refund["data"]["id"])
+        )
 
     async def _ensure_shipment(
         self, bc_id: str, tracking_number: str, carrier: str | None, deadline: float

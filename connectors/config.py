@@ -167,7 +167,9 @@ class FnoSettings(ConnectorSettings):
     client_id: str = Field(description="the app registration (required)")
     lines_collection: str = Field("SalesOrderLines", description="the sales order lines entity set")
     status_field: str = Field(
-        "CustomerRequisitionNumber", description="header field that receives the order status"
+        "IOMOrderStatus",
+        description="the header field that receives the status of F&O orders: an extension field "
+        "(CustomerRequisitionNumber is the customer's requisition; see connectors/fno.py)",
     )
     order_id_prefix: str = Field("FNO-", description="F&O orders become <prefix><COMPANY>-<number>")
     origin_attributes: str | None = Field(None, description="sales origin code -> order attributes")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 
@@ -54,6 +55,8 @@ class FlexeConnector(HttpConnector[FlexeOptions, config.Secret]):
     async def perform(
         self, request: ProviderActionRequest, order: OrderState, deadline: float
     ) -> ActionOutcome:
+        if request.action in ("cancel_order", "cancel_lines"):
+            return await self.cancel(order, request, deadline)
         if request.action != "send_to_fulfillment":
             return unsupported(request)
         ship_to = order.ship_to
@@ -88,6 +91,35 @@ class FlexeConnector(HttpConnector[FlexeOptions, config.Secret]):
         flexe_id = str(created.get("id", ""))
         already = " (already there)" if reply.status == 200 else ""
         return ActionOutcome.done(f"outbound order {flexe_id}{already}", provider_order_id=flexe_id)
+
+    async def cancel(
+        self, order: OrderState, request: ProviderActionRequest, deadline: float
+    ) -> ActionOutcome:
+        """Cancel the outbound order (or the lines named) found by our order id (its
+        ``externalId``); none there, or cancelled already: done; shipped: refused."""
+        reply = await self.api.request(
+            "GET", "outbound_orders", params={"externalId": order.order_id}, deadline=deadline
+        )
+        found = reply.json().get("outbound_orders", [])
+        if not found:
+            return ActionOutcome.done("Flexe has no outbound order for it: nothing to cancel")
+        outbound = found[0]
+        if outbound.get("status") == "cancelled":
+            return ActionOutcome.done(f"outbound order {outbound['id']} is cancelled already")
+        body: dict[str, Any] = {}
+        if request.action == "cancel_lines":
+            body["lineIds"] = [x for x in request.params.get("line_ids", "").split(",") if x]
+        try:
+            await self.api.request(
+                "POST", f"outbound_orders/{outbound['id']}/cancel", json_body=body, deadline=deadline
+            )
+        except ProviderHttpError as exc:
+            if exc.status == 409:
+                raise ActionFailed(f"Flexe refused the cancel: {exc.detail}") from exc
+            raise
+        return ActionOutcome.done(
+            f"outbound order {outbound['id']} cancelled", provider_order_id=str(outbound["id"])
+        )
 
     async def webhook(self, request: web.Request) -> web.Response:
         check_shared_key(request, self._webhook_key)

@@ -20,10 +20,27 @@ Actions:
   order's company (``dataAreaId``), customer = its invoice customer.
 - ``send_to_billing`` of an order that came from F&O (channel ``fno``, journeys 3 and 4):
   **send the order's status to F&O**: ``PATCH SalesOrderHeadersV2(dataAreaId,
-  SalesOrderNumber)`` setting ``--status-field`` (default ``CustomerRequisitionNumber``,
-  20 characters) to the order's status reason, e.g. ``Packed``. No standard entity field
-  holds an IOM status; this one stands in for an extension field (``IOMStatus``) that
-  dual-write would fill in a real installation, and is a flag so that it can be one.
+  SalesOrderNumber)`` setting ``--status-field`` to the order's status reason, e.g.
+  ``Packed``. No standard entity field holds an IOM status (``CustomerRequisitionNumber``,
+  used before, is the customer's requisition and means something else), so the default is
+  the extension field ``IOMOrderStatus``, which an installation adds to
+  ``SalesOrderHeaderV2Entity`` (as dual-write maps IOM's status in a Dataverse setup);
+  ``--status-field`` / ``FNO_STATUS_FIELD`` names another field where one exists.
+- ``cancel_order`` / ``cancel_lines`` (param ``line_ids``): the sales order holding the
+  order (its own for an F&O order, else ours by :func:`sales_order_number`) is canceled
+  through the bound actions ``SalesOrderHeadersV2(<key>)/Microsoft.Dynamics.DataEntities.
+  cancel`` and ``SalesOrderLines(<key>)/...cancelRemainder`` (ASSUMED: F&O's "deliver
+  remainder -> cancel quantity" has no documented OData form; a custom service action is
+  the usual way). A sales order F&O does not have, or canceled already, is done; one
+  delivered is refused with F&O's words. Our own cancel's event is not a cancel from F&O.
+- ``create_return``: a return order (RMA) in F&O, ``ReturnOrderHeaders`` with the explicit
+  ``ReturnOrderNumber`` derived from the RMA id (its idempotency key, as for sales
+  orders), ``RMANumber``, ``CustomersOrderReference`` = our order id, then one
+  ``ReturnOrderLines`` per returned line (by ``LineNumber``; a line that exists is done).
+  Entity names are ASSUMED (``ReturnOrderHeaderEntity`` exists since 10.0.13; read the
+  public names from ``$metadata``).
+- ``issue_credit_note``: the return order's invoice (``ReturnOrderHeaders(<key>)/...
+  postCreditNote``, ASSUMED); the credit note id is the refund's.
 
 Inbound, at ``POST /webhooks/fno`` (optionally ``?key=<FNO_WEBHOOK_KEY>``: F&O HTTPS
 endpoints carry no signature, the key in the URL is the documented protection):
@@ -44,6 +61,19 @@ endpoints carry no signature, the key in the URL is the documented protection):
   (``SalesOrderOriginCode``), mapped by ``--origin-attributes`` (default ``FNO`` ->
   fulfillment=fno, ``FLEXE-FNO`` -> fulfillment=flexe + billing=fno, ``FLEXE-SAP`` ->
   fulfillment=flexe + billing=sap), plus ``origin=<code>``.
+- **Two steps, as F&O makes an order** (created, then confirmed): ``SalesOrderCreatedBusinessEvent``
+  and ``SalesOrderConfirmedBusinessEvent`` (ASSUMED custom events in the documented
+  envelope; section 3.4 documents the extension, and the OOB catalog has no sales order
+  events) carry the keys; the connector reads the order over OData and publishes
+  ``CreateOrder`` marked awaiting confirmation (New / Created, no flow yet), then
+  ``ConfirmOrder`` (New / Confirmed: the flow starts). Why business events: dual-write is a
+  Dataverse feature (section 3.5) and F&O's OData has no change feed for sales orders
+  (change tracking serves data-management exports), while business events are what F&O
+  pushes. The dual-write style feed below is still taken (an order confirmed at once).
+- **Canceled in F&O** (``SalesOrderCanceledBusinessEvent``, ASSUMED custom) of an order of
+  ours -> ``CancelOrder`` (reason "Canceled in F&O"), unless it is our own cancel's echo.
+- **Return received** (``ReturnOrderReceivedBusinessEvent``, ASSUMED custom) ->
+  ``RecordReturnReceived`` for the RMA, with the receiving warehouse.
 
 Events name the sales order; our order id comes from the connector's store (written when
 we create or take in an order), else from the order's ``CustomersOrderReference``.
@@ -79,11 +109,14 @@ from connectors.webhooks import (
     require,
 )
 from streams.domain.commands import (
+    CancelOrder,
     Command,
+    ConfirmOrder,
     CreateOrder,
     ProviderActionRequest,
     RecordInvoiced,
     RecordPicked,
+    RecordReturnReceived,
     RecordShipped,
 )
 from streams.domain.order import LineState, OrderState
@@ -95,6 +128,14 @@ log = logging.getLogger(__name__)
 PROVIDER = "fno"
 WEBHOOK_PATH = "/webhooks/fno"
 HEADERS = "SalesOrderHeadersV2"
+RETURNS = "ReturnOrderHeaders"
+RETURN_LINES = "ReturnOrderLines"
+ACTION = "Microsoft.Dynamics.DataEntities"
+CANCELED = "SalesOrderCanceledBusinessEvent"
+CREATED = "SalesOrderCreatedBusinessEvent"
+CONFIRMED = "SalesOrderConfirmedBusinessEvent"
+RETURN_RECEIVED = "ReturnOrderReceivedBusinessEvent"
+STATUS_FIELD = "IOMOrderStatus"
 PICKED = "SalesOrderPickingListPostedBusinessEvent"
 PACKED = "SalesOrderPackingSlipPostedBusinessEvent"
 INVOICED = "SalesInvoicePostedBusinessEvent"
@@ -186,7 +227,7 @@ class FnoOptions:
         default_factory=lambda: parse_origin_attributes(DEFAULT_ORIGINS)
     )
     lines_collection: str = "SalesOrderLines"
-    status_field: str = "CustomerRequisitionNumber"
+    status_field: str = STATUS_FIELD
     default_company: str = "usmf"
 
 
@@ -246,7 +287,116 @@ class FnoConnector(HttpConnector[FnoOptions, config.Secret]):
             if order.channel == PROVIDER and order.external_ref(PROVIDER):
                 return await self.send_status(order, deadline)
             return await self.sync_sales_order(order, lines_to_send(order, request.params), deadline)
+        if request.action in ("cancel_order", "cancel_lines"):
+            return await self.cancel(order, request, deadline)
+        if request.action == "create_return":
+            return await self.create_return(order, request.params, deadline)
+        if request.action == "issue_credit_note":
+            return await self.credit_note(order, request.params, deadline)
         return unsupported(request)
+
+    def _sales_order(self, order: OrderState) -> tuple[str, str]:
+        """(company, number) of the sales order that holds ``order`` at F&O."""
+        company = (order.company or self.options.default_company).lower()
+        own = order.external_ref(PROVIDER) if order.channel == PROVIDER else None
+        return company, own or sales_order_number(order.order_id)
+
+    async def cancel(
+        self, order: OrderState, request: ProviderActionRequest, deadline: float
+    ) -> ActionOutcome:
+        company, number = self._sales_order(order)
+        reply = await self.api.request(
+            "GET",
+            f"data/{HEADERS}{key(dataAreaId=company, SalesOrderNumber=number)}",
+            accept=(404,),
+            deadline=deadline,
+        )
+        if reply.status == 404:
+            return ActionOutcome.done(f"F&O has no sales order {number}: nothing to cancel")
+        if reply.json().get("SalesOrderStatus") == "Canceled":
+            return ActionOutcome.done(f"sales order {number} is canceled already")
+        self.store.remember("echo", f"cancel/{company}/{number}")
+        if request.action == "cancel_order":
+            path = f"data/{HEADERS}{key(dataAreaId=company, SalesOrderNumber=number)}/{ACTION}.cancel"
+            await self.api.request("POST", path, json_body={}, deadline=deadline)
+            return ActionOutcome.done(f"sales order {number} canceled", provider_order_id=number)
+        wanted = self._line_numbers(order, request.params.get("line_ids", ""))
+        rows = await self.api.request(
+            "GET",
+            f"data/{self.options.lines_collection}",
+            params={
+                "$filter": f"dataAreaId eq {literal(company)} and SalesOrderNumber eq {literal(number)}",
+                "cross-company": "true",
+            },
+            deadline=deadline,
+        )
+        canceled = []
+        for row in rows.json().get("value", []):
+            if int(row.get("LineNumber") or 0) in wanted and row.get("SalesOrderLineStatus") != "Canceled":
+                lot = key(dataAreaId=company, InventoryLotId=str(row["InventoryLotId"]))
+                path = f"data/{self.options.lines_collection}{lot}/{ACTION}.cancelRemainder"
+                await self.api.request("POST", path, json_body={}, deadline=deadline)
+                canceled.append(str(int(row["LineNumber"])))
+        return ActionOutcome.done(
+            f"lines {', '.join(canceled) or 'none left'} of sales order {number} canceled"
+        )
+
+    @staticmethod
+    def _line_numbers(order: OrderState, line_ids: str) -> set[int]:
+        """F&O's LineNumber of our lines: an F&O order's line ids are its line numbers; the
+        lines of an order we sent are numbered by their position in it."""
+        ids = {x for x in line_ids.split(",") if x}
+        if order.channel == PROVIDER:
+            return {int(x) for x in ids if x.isdigit()}
+        return {n for n, line in enumerate(order.lines, start=1) if line.line_id in ids}
+
+    async def create_return(
+        self, order: OrderState, params: Mapping[str, str], deadline: float
+    ) -> ActionOutcome:
+        company, number = self._sales_order(order)
+        rma = params.get("rma_id", "")
+        returned = sales_order_number(rma)
+        header = {
+            "dataAreaId": company,
+            "ReturnOrderNumber": returned,
+            "CustomerAccountNumber": order.invoice_customer or order.customer_id,
+            "RMANumber": rma,
+            "CustomersOrderReference": order.order_id,
+            "OriginalSalesOrderNumber": number,
+        }
+        reply = await self.api.request(
+            "POST", f"data/{RETURNS}", json_body=header, accept=(400,), once=True, deadline=deadline
+        )
+        if reply.status == 400 and not already_exists(error_detail(reply.body)):
+            raise ActionFailed(error_detail(reply.body))
+        self.store.put("return", f"{company}/{returned}", f"{order.order_id}|{rma}")
+        positions = {line.line_id: n for n, line in enumerate(order.lines, start=1)}
+        skus = {line.line_id: line.sku for line in order.lines}
+        for part in filter(None, params.get("return_lines", "").split(",")):
+            line_id, _, units = part.partition(":")
+            body = {
+                "dataAreaId": company,
+                "ReturnOrderNumber": returned,
+                "LineNumber": positions.get(line_id, 0),
+                "ItemNumber": skus.get(line_id, ""),
+                "ReturnQuantity": -int(units),
+            }
+            line = await self.api.request(
+                "POST", f"data/{RETURN_LINES}", json_body=body, accept=(400,), once=True, deadline=deadline
+            )
+            if line.status == 400 and not already_exists(error_detail(line.body)):
+                raise ActionFailed(error_detail(line.body))
+        return ActionOutcome.done(f"return order {returned} for {rma}", provider_order_id=returned)
+
+    async def credit_note(
+        self, order: OrderState, params: Mapping[str, str], deadline: float
+    ) -> ActionOutcome:
+        company, _ = self._sales_order(order)
+        returned = sales_order_number(params.get("rma_id", ""))
+        path = f"data/{RETURNS}{key(dataAreaId=company, ReturnOrderNumber=returned)}/{ACTION}.postCreditNote"
+        reply = await self.api.request("POST", path, json_body={}, deadline=deadline)
+        credit = str(reply.json().get("value", ""))
+        return ActionOutcome.done(f"credit note {credit} for return order {returned}", credit_note_id=credit)
 
     async def sync_sales_order(
         self, order: OrderState, lines: Sequence[tuple[int, LineState]], deadline: float
@@ -413,8 +563,14 @@ class FnoConnector(HttpConnector[FnoOptions, config.Secret]):
     async def _business_event(self, data: Mapping[str, Any]) -> None:
         require(data, ("BusinessEventId", str), ("EventId", str), ("ControlNumber", int))
         kind = data["BusinessEventId"]
-        if kind not in (PICKED, PACKED, INVOICED):
+        if kind not in (PICKED, PACKED, INVOICED, CANCELED, RETURN_RECEIVED, CREATED, CONFIRMED):
             log.debug("fno: business event %s is not ours", kind)
+            return
+        if kind == RETURN_RECEIVED:
+            await self._return_received(data)
+            return
+        if kind in (CREATED, CONFIRMED):
+            await self._made_in_fno(kind, data)
             return
         require(data, ("SalesOrderId", str))
         company = str(data.get("LegalEntity") or data.get("BusinessEventLegalEntity") or "").lower()
@@ -436,13 +592,104 @@ class FnoConnector(HttpConnector[FnoOptions, config.Secret]):
             order_id = await self._our_order(company, number)
             if order_id is None:
                 log.info("fno: %s for sales order %s/%s, which is not ours", kind, company, number)
+            elif kind == CANCELED and self.store.seen("echo", f"cancel/{company}/{number}"):
+                log.debug("fno: sales order %s/%s canceled by us", company, number)
             else:
                 await self.publisher.publish(self._status_command(kind, data, order_id))
             self.store.put("control", f"{company}/{number}", str(control))
             self.store.remember("event", event_id)
 
+    async def _made_in_fno(self, kind: str, data: Mapping[str, Any]) -> None:
+        """F&O's two steps: an order made there is taken in when it is created (it waits,
+        no flow runs) and confirmed when it is confirmed. Events carry keys only: the order
+        is read over OData. A confirmation that comes first takes the order in too."""
+        require(data, ("SalesOrderId", str))
+        company = str(data.get("LegalEntity") or data.get("BusinessEventLegalEntity") or "").lower()
+        number: str = data["SalesOrderId"]
+        async with self._locks.hold(f"{company}/{number}"):
+            if self.store.seen("event", data["EventId"]):
+                return
+            taken = self.store.seen("intake", f"{company}/{number}")
+            if not taken and not await self._take_in_made(company, number):
+                self.store.remember("event", data["EventId"])
+                return
+            if kind == CONFIRMED:
+                order_id = self._order_id(company, number)
+                confirm = ConfirmOrder(
+                    envelope=envelope(
+                        PROVIDER, order_id, f"salesorder/{company}/{number}/confirm", f"fno/{number}"
+                    ),
+                    confirmed_by=PROVIDER,
+                )
+                await self.publisher.publish(confirm)
+            self.store.remember("event", data["EventId"])
+
+    async def _take_in_made(self, company: str, number: str) -> bool:
+        """Read an order made in F&O and publish its ``CreateOrder`` (awaiting confirmation);
+        False if it is not one (made over OData by an OMS)."""
+        reply = await self.api.request(
+            "GET", f"data/{HEADERS}{key(dataAreaId=company, SalesOrderNumber=number)}", accept=(404,)
+        )
+        if reply.status == 404:
+            log.info("fno: sales order %s/%s is gone", company, number)
+            return False
+        header = reply.json()
+        if header.get("CustomersOrderReference"):
+            return False  # one of ours, sent by a sync: not an F&O order to take in
+        lines = await self.api.request(
+            "GET",
+            f"data/{self.options.lines_collection}",
+            params={
+                "$filter": f"dataAreaId eq {literal(company)} and SalesOrderNumber eq {literal(number)}",
+                "cross-company": "true",
+            },
+        )
+        try:
+            command = self.order_from_dual_write({**header, "lines": lines.json().get("value", [])})
+        except (ValueError, KeyError, TypeError) as exc:
+            raise refused(422, f"sales order {number}: {exc}") from exc
+        await self.publisher.publish(command.model_copy(update={"awaiting_confirmation": True}))
+        self._map(company, number, command.envelope.order_id)
+        self.store.remember("intake", f"{company}/{number}")
+        log.info(
+            "fno: sales order %s/%s taken in as %s (awaiting confirmation)",
+            company,
+            number,
+            command.envelope.order_id,
+        )
+        return True
+
+    async def _return_received(self, data: Mapping[str, Any]) -> None:
+        """A return order's goods arrived: its RMA in our order is received."""
+        require(data, ("ReturnOrderNumber", str))
+        company = str(data.get("LegalEntity") or data.get("BusinessEventLegalEntity") or "").lower()
+        number: str = data["ReturnOrderNumber"]
+        if self.store.seen("event", data["EventId"]):
+            return
+        mapped = self.store.get("return", f"{company}/{number}")
+        if mapped is None:
+            reply = await self.api.request(
+                "GET", f"data/{RETURNS}{key(dataAreaId=company, ReturnOrderNumber=number)}", accept=(404,)
+            )
+            found = reply.json() if reply.status == 200 else {}
+            mapped = f"{found.get('CustomersOrderReference')}|{found.get('RMANumber')}" if found else None
+        if mapped is None:
+            log.info("fno: return order %s/%s is not ours", company, number)
+        else:
+            order_id, _, rma = mapped.partition("|")
+            received = RecordReturnReceived(
+                envelope=envelope(PROVIDER, order_id, f"event/{data['EventId']}", f"fno/{number}"),
+                rma_id=rma,
+                provider=PROVIDER,
+                warehouse=_text(data.get("WarehouseId")),
+            )
+            await self.publisher.publish(received)
+        self.store.remember("event", data["EventId"])
+
     def _status_command(self, kind: str, data: Mapping[str, Any], order_id: str) -> Command:
         env = envelope(PROVIDER, order_id, f"event/{data['EventId']}", f"fno/{data['SalesOrderId']}")
+        if kind == CANCELED:
+            return CancelOrder(envelope=env, reason="Canceled in F&O", requested_by=PROVIDER)
         if kind == PICKED:
             return RecordPicked(envelope=env, provider=PROVIDER, picking_id=_text(data.get("PickingRouteId")))
         if kind == PACKED:

@@ -21,6 +21,12 @@
   (``SalesDocument``) that we created becomes ``RecordInvoiced`` (provider ``sap``,
   invoice id = ``BillingDocument``, amount = the gross amount of that order's items).
   A cancelled billing document is ignored.
+- ``cancel_order`` / ``cancel_lines``: the billing documents of our sales order are
+  cancelled (the ``Cancel`` function import of API_BILLING_DOCUMENT_SRV: a credit where
+  billed); an order SAP never got is done; one not billed yet is refused (its items need a
+  rejection reason, which only SAP's own UI sets here).
+- ``issue_credit_note``: a credit memo request (API_CREDIT_MEMO_REQUEST_SRV) for a
+  return's units, referring to the billing document; its number is the credit note id.
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ from typing import Any
 from aiohttp import web
 
 from connectors import config
-from connectors.actions import ActionOutcome, Publisher, envelope, unsupported
+from connectors.actions import ActionFailed, ActionOutcome, Publisher, envelope, unsupported
 from connectors.base import HttpConnector
 from connectors.http import ProviderHttp, ProviderHttpError, Reply, error_detail
 from connectors.odata import literal
@@ -60,6 +66,7 @@ PROVIDER = "sap"
 WEBHOOK_PATH = "/webhooks/sap"
 SALES = "sap/opu/odata/sap/API_SALES_ORDER_SRV"
 BILLING = "sap/opu/odata/sap/API_BILLING_DOCUMENT_SRV"
+CREDITS = "sap/opu/odata/sap/API_CREDIT_MEMO_REQUEST_SRV"
 BILLING_CREATED = "sap.s4.beh.billingdocument.v1.BillingDocument.Created.v1"
 _REQUEST_IDS = uuid.UUID("3b6f6c0e-8e53-4d59-a7c4-1f2d7a9e0b51")
 
@@ -152,6 +159,10 @@ class SapConnector(HttpConnector[SapOptions, config.Secret]):
     async def perform(
         self, request: ProviderActionRequest, order: OrderState, deadline: float
     ) -> ActionOutcome:
+        if request.action in ("cancel_order", "cancel_lines"):
+            return await self.cancel(order, deadline)
+        if request.action == "issue_credit_note":
+            return await self.credit_memo(order, request.params, deadline)
         if request.action != "send_to_billing":
             return unsupported(request)
         existing = await self._find(order.order_id, deadline)
@@ -163,6 +174,86 @@ class SapConnector(HttpConnector[SapOptions, config.Secret]):
         self.store.put("order", number, order.order_id)
         again = " (the first answer again)" if reply.headers.get("RepeatabilityResult") == "accepted" else ""
         return ActionOutcome.done(f"sales order {number}{again}", provider_order_id=number)
+
+    async def _billing_documents(self, sales_order: str, deadline: float) -> list[str]:
+        reply = await self.api.request(
+            "GET",
+            f"{BILLING}/A_BillingDocumentItem",
+            params={"$filter": f"SalesDocument eq {literal(sales_order)}", "$format": "json"},
+            deadline=deadline,
+        )
+        return sorted({str(i["BillingDocument"]) for i in reply.json()["d"]["results"]})
+
+    async def cancel(self, order: OrderState, deadline: float) -> ActionOutcome:
+        """A billed order is cancelled by cancelling its billing documents (the ``Cancel``
+        function import: a credit for what was billed); a cancelled one is done. An order
+        SAP does not have needs nothing; one not billed yet is refused, its items must be
+        rejected in SAP (``SalesDocumentRjcnReason``), which this connector does not do."""
+        sales_order = await self._find(order.order_id, deadline)
+        if sales_order is None:
+            return ActionOutcome.done("SAP has no sales order for it: nothing to cancel")
+        documents = await self._billing_documents(sales_order, deadline)
+        if not documents:
+            raise ActionFailed(f"sales order {sales_order} is not billed: reject its items in SAP")
+        said = []
+        for document in documents:
+            reply = await self.api.request(
+                "GET",
+                f"{BILLING}/A_BillingDocument({literal(document)})",
+                params={"$format": "json"},
+                deadline=deadline,
+            )
+            header = reply.json()["d"]
+            if header.get("BillingDocumentIsCancelled") or header.get("BillingDocumentType") == "S1":
+                continue
+            path = f"{BILLING}/Cancel?BillingDocument={literal(document)}"
+            result = (await self._write("POST", path, None, deadline, once=True)).json()["d"]["Cancel"]
+            said.append(f"{document} cancelled by {result['CancellationBillingDocument']}")
+        return ActionOutcome.done("; ".join(said) or f"the billing of {sales_order} is cancelled already")
+
+    async def credit_memo(
+        self, order: OrderState, params: Mapping[str, str], deadline: float
+    ) -> ActionOutcome:
+        """A credit memo request for a return's units, referring to the order's billing
+        document; ``PurchaseOrderByCustomer`` = ``<order id>/<rma id>`` finds it again."""
+        reference = f"{order.order_id}/{params.get('rma_id', '')}"
+        found = await self.api.request(
+            "GET",
+            f"{CREDITS}/A_CreditMemoRequest",
+            params={"$filter": f"PurchaseOrderByCustomer eq {literal(reference)}", "$format": "json"},
+            deadline=deadline,
+        )
+        for row in found.json()["d"]["results"]:
+            return ActionOutcome.done(
+                f"credit memo request {row['CreditMemoRequest']} exists",
+                credit_note_id=str(row["CreditMemoRequest"]),
+            )
+        sales_order = await self._find(order.order_id, deadline)
+        documents = await self._billing_documents(sales_order, deadline) if sales_order else []
+        if not documents:
+            raise ActionFailed(f"order {order.order_id} has no SAP billing document to credit")
+        skus = {line.line_id: line.sku for line in order.lines}
+        items = [
+            {"Material": skus.get(line_id, ""), "RequestedQuantity": units}
+            for line_id, _, units in (
+                x.partition(":") for x in params.get("return_lines", "").split(",") if x
+            )
+        ]
+        customer = order.invoice_customer or order.customer_id
+        body = {
+            "CreditMemoRequestType": "CR",
+            "SalesOrganization": self.options.sales_organization,
+            "SoldToParty": self.options.sold_to.get(customer, self.options.sold_to_party),
+            "PurchaseOrderByCustomer": reference,
+            "ReferenceSDDocument": documents[0],
+            "SDDocumentReason": "RET",
+            "to_Item": items,
+        }
+        memo = (
+            await self._write("POST", f"{CREDITS}/A_CreditMemoRequest", body, deadline, once=True)
+        ).json()["d"]
+        number = str(memo["CreditMemoRequest"])
+        return ActionOutcome.done(f"credit memo request {number} for {reference}", credit_note_id=number)
 
     def _sales_order(self, order: OrderState) -> dict[str, Any]:
         customer = order.invoice_customer or order.customer_id

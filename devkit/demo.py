@@ -1,4 +1,5 @@
-"""``oms demo``: a broker, the order writer, the providers and orders through all six journeys.
+"""``oms demo``: a broker, the order writer, the providers and orders through all six journeys,
+then the order desk (a cancel, an edit, a return with a replacement, a preorder release).
 
 Everything is real: a local Apache Kafka broker (fetched and started if none answers),
 the six shipped flows published to ``flow.definitions``, the order writer, the four
@@ -26,9 +27,10 @@ import typer
 from confluent_kafka import Producer
 
 from devkit.demo_look import interactive, look_around
+from devkit.desk_scenes import DeskScenes
 from devkit.local_broker import LocalBroker, broker_answers
 from devkit.scenarios import CommandFactory, journey_order
-from devkit.world import World, drive_journeys, start_world
+from devkit.world import World, drive_journeys, start_world, with_driver
 from streams.adapters.command_bus import CommandBus
 from streams.adapters.flow_definitions import publish_flows
 from streams.adapters.flow_files import flow_paths, load_flows
@@ -48,6 +50,8 @@ TITLES = {
     5: "F&O > Flexe fulfillment > SAP accounting",
     6: "BigCommerce > DOM > F&O fulfillment > F&O accounting",
 }
+DESK = 0
+"""The orders of the order-desk scenes (devkit/desk_scenes.py) in the summary."""
 
 
 DEMO_DIR = REPO_ROOT / ".oms" / "demo"
@@ -92,7 +96,7 @@ def run(
     try:
         _prepare(c)
         _start_services(settings, logs, processes)
-        _wait_for_stock(c)
+        wait_for_stock(c)
         run_id = time.strftime("%H%M%S")
         world = start_world(settings, DEMO_DIR, run_id=f"D{run_id}-", with_dom=False)
         err(
@@ -213,6 +217,14 @@ def _drive(
     ids = drive_journeys(world, c.settings, orders, step_timeout=timeout)
     journeys = {order_id: j for j, order_ids in ids.items() for order_id in order_ids}
     journeys[bad_id] = 1
+    err("      the order desk: a cancel, an edit, a return with a replacement, a preorder release")
+    desk = with_driver(
+        world,
+        c.settings,
+        lambda driver: DeskScenes(driver, c.settings, bus, c.order_handling).play(ids[1][0]),
+        step_timeout=timeout,
+    )
+    journeys.update({order_id: DESK for name, order_id in desk.items() if name != "return"})
     if writer.poll() is not None:
         err(f"the order writer exited with code {writer.returncode}")
         return 1, bad_id
@@ -223,16 +235,21 @@ def _drive(
         f"[6/6] {len(ids) * orders} orders driven in {time.monotonic() - began:.1f}s; replayed "
         f"{result.events:,} events of {len(result.states):,} orders in {result.seconds:.2f}s"
     )
-    _summary(c, mine, journeys, [ids[1][0], ids[6][0], bad_id], broker_stays)
+    samples = [ids[1][0], ids[6][0], bad_id, *(o for n, o in desk.items() if n != "return")]
+    _summary(c, mine, journeys, samples, broker_stays)
     for order_id, why in world.notes.items():
         print(f"  {order_id}: {why}")
+    scenes = [n for n in world.notes if n.startswith("desk:")]
+    if scenes:
+        print(f"\nFAILED: the order desk's {', '.join(scenes)} did not play to the end")
+        return 1, ids[1][0]
     if done != len(journeys):
         print(f"\nFAILED: only {done}/{len(journeys)} orders settled")
         return 1, ids[1][0]
     return 0, ids[1][0]
 
 
-def _wait_for_stock(c: Components, timeout: float = 60.0) -> None:
+def wait_for_stock(c: Components, timeout: float = 60.0) -> None:
     """DOM sources from what the inventory topics say: wait until the opening stock is there."""
     from streams.services.inventory import InventoryView
     from streams.services.sourcing_config import load_opening_stock
@@ -247,7 +264,7 @@ def _wait_for_stock(c: Components, timeout: float = 60.0) -> None:
 def _settled(state: OrderState) -> bool:
     if state.status == "On hold":
         return True
-    return state.status == "Completed" and not state.pending_actions
+    return state.status in ("Completed", "Canceled") and not state.pending_actions
 
 
 def _summary(
@@ -264,6 +281,8 @@ def _summary(
     for journey, title in TITLES.items():
         print(f"Journey {journey}: {title}")
         print(status_summary(by_journey[journey]))
+    print("Order desk: a cancel, an edit, a replacement (of a returned journey-1 order), a preorder")
+    print(status_summary(by_journey[DESK]))
     for order_id in samples:
         found = order_timeline(c.settings, c.topics, c.codec, order_id)
         if found.state is not None:

@@ -28,6 +28,7 @@ from streams.domain.commands import (
     RecordActionResult,
     RecordInvoiced,
     RecordPicked,
+    RecordReturnReceived,
     RecordShipped,
 )
 from streams.domain.order import OrderState
@@ -105,6 +106,8 @@ class FakeProviders:
             }
         if request.action == "update_channel_status":
             data = {"channel_status": request.params.get("status_id", "")}
+        if request.action == "issue_credit_note":
+            data = {"credit_note_id": f"CN-{request.order_id}-{request.params.get('rma_id', '')}"}
         yield self._result(request, True, data=data)
         yield from self._provider_part(request, order)
 
@@ -130,6 +133,11 @@ class FakeProviders:
             if p == "fno" and order.status != FULFILLMENT_IN_PROGRESS:
                 yield from fulfil  # journey 6: F&O fulfils the lines it was sent, then invoices
             yield invoice
+        elif request.action == "create_return":  # the warehouse receives the goods
+            rma = request.params.get("rma_id", "")
+            yield RecordReturnReceived(
+                envelope=self._env(request, "received"), rma_id=rma, provider=p, warehouse="11"
+            )
 
     def _result(
         self,

@@ -17,6 +17,7 @@ the order in IOM would. It never talks to a connector or publishes a command.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -26,11 +27,11 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import ClientError, ClientSession, ClientTimeout
 from confluent_kafka import Message
@@ -46,6 +47,7 @@ from streams.domain.order import OrderState
 from streams.settings import REPO_ROOT, Settings
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 PROVIDERS = ("bigcommerce", "fno", "flexe", "sap")
 JOURNEYS = (1, 2, 3, 4, 5, 6)
@@ -63,11 +65,45 @@ WEBHOOK_KEY = "demo-webhook-key"
 """F&O, Flexe and SAP call their connector with ``?key=`` this (a shared URL secret)."""
 
 
-def free_port() -> int:
+def _ephemeral_ports() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def free_port(pairs: bool = False) -> int:
+    """A free loopback port below the kernel's ephemeral range (with ``pairs``: it and the
+    next one). Not an ephemeral one: while a process is down, clients that keep connecting
+    to its port can be given that very port as their own source port, connect to
+    themselves (TCP simultaneous open) and hold it, so that the process cannot bind it
+    again when it restarts."""
+    low, _ = _ephemeral_ports()
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(20000, max(20002, low - 2))
+        if all(_bindable(p) for p in ((port, port + 1) if pairs else (port,))):
+            return port
+    raise RuntimeError("no free loopback port below the ephemeral range")
+
+
+def _bindable(port: int) -> bool:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    """How a world process was started, so that a supervisor can start it again."""
+
+    argv: tuple[str, ...]
+    env: Mapping[str, str]
+    log: Path
 
 
 @dataclass
@@ -89,6 +125,11 @@ class World:
     """provider -> each connector instance's own webhook server."""
     front: str | None = None
     """The webhook front (``devkit.webhook_front``) before the instances, when several run."""
+    specs: dict[str, ProcessSpec] = field(default_factory=dict)
+    down: set[str] = field(default_factory=set)
+    """Processes killed on purpose and not started again yet: ``check`` lets them be."""
+    keep_alive: bool = False
+    """A supervisor restarts processes that exit: ``check`` never raises (see ``exited``)."""
 
     def bigcommerce_order_id(self, bc_id: int) -> str:
         return f"{self.bigcommerce_prefix}{bc_id}"
@@ -96,13 +137,53 @@ class World:
     def fno_order_id(self, number: str, company: str = "USMF") -> str:
         return f"{self.fno_prefix}{company.upper()}-{number}"
 
+    def spawn(self, name: str, argv: Iterable[str], env: Mapping[str, str]) -> subprocess.Popen[bytes]:
+        """Start ``python ARGV`` as process ``name``; its output goes to ``logs/<name>.log``."""
+        spec = ProcessSpec(tuple(argv), dict(env), self.workdir / "logs" / f"{name}.log")
+        self.specs[name] = spec
+        return self._start(name, spec, "wb")
+
+    def _start(self, name: str, spec: ProcessSpec, mode: str) -> subprocess.Popen[bytes]:
+        spec.log.parent.mkdir(parents=True, exist_ok=True)
+        with spec.log.open(mode) as out:
+            process = subprocess.Popen(
+                [sys.executable, *spec.argv],
+                env=dict(spec.env),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=REPO_ROOT,
+            )
+        self.processes[name] = process
+        self.down.discard(name)
+        return process
+
+    def kill(self, name: str) -> int:
+        """SIGKILL ``name`` (no goodbye: no flush, no commit, no leave-group); its pid."""
+        process = self.processes[name]
+        self.down.add(name)
+        if process.poll() is None:
+            process.kill()
+        process.wait(10)
+        return process.pid
+
+    def restart(self, name: str) -> subprocess.Popen[bytes]:
+        """Start ``name`` again as it was first started; its log goes on in the same file."""
+        spec = self.specs[name]
+        with spec.log.open("ab") as out:
+            out.write(f"\n--- restarted at {time.strftime('%H:%M:%S')} ---\n".encode())
+        return self._start(name, spec, "ab")
+
+    def exited(self) -> list[str]:
+        """Processes that ended on their own (not killed on purpose)."""
+        return [n for n, p in self.processes.items() if n not in self.down and p.poll() is not None]
+
     def check(self) -> None:
         """Raise if a process died: its log says why."""
-        for name, process in self.processes.items():
-            if process.poll() is not None:
-                raise RuntimeError(
-                    f"{name} exited with code {process.returncode}; see {self.workdir / 'logs' / name}.log"
-                )
+        if self.keep_alive:
+            return
+        for name in self.exited():
+            code = self.processes[name].returncode
+            raise RuntimeError(f"{name} exited with code {code}; see {self.workdir / 'logs' / name}.log")
 
     def stop(self, timeout: float = 20.0) -> None:
         for process in self.processes.values():
@@ -114,7 +195,8 @@ class World:
                 process.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 process.kill()
-                process.wait(5)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(5)
 
 
 def start_world(
@@ -153,7 +235,6 @@ def start_world(
     own = {p: [f"http://127.0.0.1:{free_port()}" for _ in range(instances)] for p in PROVIDERS}
     front = f"http://127.0.0.1:{free_port()}" if instances > 1 else None
     conns = {p: front or own[p][0] for p in PROVIDERS}
-    python = sys.executable
     key = f"?key={WEBHOOK_KEY}"
     common = ["--time-scale", str(time_scale), "--hang-seconds", str(hang_seconds), "--log-level", "WARNING"]
     sim_commands = {
@@ -213,25 +294,17 @@ def start_world(
             "SAP_WEBHOOK_KEY_FILE": str(secrets / "WEBHOOK_KEY"),
         },
     }
-    processes: dict[str, subprocess.Popen[bytes]] = {}
-
-    def spawn(name: str, argv: list[str], env: Mapping[str, str]) -> None:
-        with (logs / f"{name}.log").open("wb") as out:
-            processes[name] = subprocess.Popen(
-                [python, *argv], env=dict(env), stdout=out, stderr=subprocess.STDOUT, cwd=REPO_ROOT
-            )
-
-    world = World(sims, conns, processes, workdir, bc_prefix, fno_prefix, instances=own, front=front)
+    world = World(sims, conns, {}, workdir, bc_prefix, fno_prefix, instances=own, front=front)
     try:
         for p in PROVIDERS:
-            spawn(
+            world.spawn(
                 f"sim-{p}",
                 ["-m", f"simulators.{p}", "--port", str(sim_port[p]), *common, *sim_commands[p]],
                 base_env,
             )
             for n, url in enumerate(own[p], start=1):
                 name = f"{p}-{n}" if instances > 1 else p
-                spawn(
+                world.spawn(
                     f"connector-{name}",
                     [
                         "-m",
@@ -249,14 +322,14 @@ def start_world(
                 )
         if front is not None:
             routes = [f"/webhooks/{p}={','.join(own[p])}" for p in PROVIDERS]
-            spawn(
+            world.spawn(
                 "webhook-front",
                 ["-m", "devkit.webhook_front", "--port", front.rsplit(":", 1)[1], "--spread", spread.value]
                 + [arg for route in routes for arg in ("--route", route)],
                 base_env,
             )
         if with_dom:
-            spawn("stand-in-dom", ["-m", "devkit.stand_in", "--provider", "dom"], base_env)
+            world.spawn("stand-in-dom", ["-m", "devkit.stand_in", "--provider", "dom"], base_env)
         _wait_ready(world, ready_timeout)
     except BaseException:
         world.stop()
@@ -358,6 +431,56 @@ class DriveError(Exception):
     """An order did not get where the driver waited for it."""
 
 
+_LISTINGS: Mapping[str, tuple[str, str, Callable[[Any], tuple[Any, Any]]]] = {
+    "fno": (
+        "/_sim/salesorders",
+        "salesorders",
+        lambda o: (o["header"].get("CustomersOrderReference"), o["header"]["SalesOrderNumber"]),
+    ),
+    "flexe": ("/_sim/outbound_orders", "outbound_orders", lambda o: (o.get("externalId"), o["id"])),
+    "sap": (
+        "/_sim/salesorders",
+        "salesorders",
+        lambda o: (o.get("PurchaseOrderByCustomer"), o["SalesOrder"]),
+    ),
+}
+"""provider -> (listing path, list key, order -> (our order id, the provider's number))."""
+
+
+@dataclass
+class ProviderBook:
+    """Which provider order holds which of ours, from the simulators' listings: one listing
+    answers every order asked about while it ran, and listings come at most every
+    ``every`` seconds (each one lists every order the simulator has)."""
+
+    call: Callable[[str, str, str], Awaitable[Any]]
+    every: float = 0.5
+    _numbers: dict[tuple[str, str], str] = field(default_factory=dict)
+    _listed_at: dict[str, float] = field(default_factory=dict)
+    _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+
+    async def number(self, provider: str, order_id: str) -> str | None:
+        """The provider's number for ``order_id``, from a listing at most ``every`` s old."""
+        found = self._numbers.get((provider, order_id))
+        if found is not None:
+            return found
+        asked = time.monotonic()
+        async with self._locks.setdefault(provider, asyncio.Lock()):
+            if self._listed_at.get(provider, 0.0) < asked:
+                await asyncio.sleep(max(0.0, self._listed_at.get(provider, 0.0) + self.every - asked))
+                await self._list(provider)
+        return self._numbers.get((provider, order_id))
+
+    async def _list(self, provider: str) -> None:
+        path, key, ref = _LISTINGS[provider]
+        self._listed_at[provider] = time.monotonic()
+        listing = await self.call(provider, "GET", path)
+        for order in listing[key]:
+            ours, theirs = ref(order)
+            if ours:
+                self._numbers.setdefault((provider, str(ours)), str(theirs))
+
+
 @dataclass
 class Driver:
     world: World
@@ -367,6 +490,15 @@ class Driver:
     step_timeout: float
     notes: dict[str, str] = field(default_factory=dict)
     """order id -> why the driver stopped driving it (empty when it went all the way)."""
+    provider_paced: bool = False
+    """The people at a provider act once the provider has the order, not once IOM shows it
+    sent (as an outside soak does: a lost step result in IOM does not stop the warehouse)."""
+    created: dict[str, int] = field(default_factory=dict)
+    """order id -> journey, as soon as the order exists at its provider."""
+    book: ProviderBook = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.book = ProviderBook(self.call)
 
     async def call(self, provider: str, method: str, path: str, body: Any = None) -> Any:
         url = self.world.simulators[provider] + path
@@ -401,7 +533,14 @@ class Driver:
             for sku in self.rng.sample(_SKUS, self.rng.randint(1, 3))
         ]
 
-    async def bigcommerce_order(self, journey: int) -> str:
+    async def bigcommerce_order(
+        self,
+        journey: int,
+        *,
+        country: tuple[str, str] = ("United States", "US"),
+        products: Sequence[tuple[str, int, str]] | None = None,
+    ) -> str:
+        """A shopper's order; ``products`` as (sku, quantity, price), else a random basket."""
         city, state, postal = self.rng.choice(_CITIES)
         address = {
             "first_name": "Jane",
@@ -410,15 +549,20 @@ class Driver:
             "city": city,
             "state": state,
             "zip": postal,
-            "country": "United States",
-            "country_iso2": "US",
+            "country": country[0],
+            "country_iso2": country[1],
         }
+        basket = (
+            [{"sku": s, "name": s, "quantity": n, "price": p} for s, n, p in products]
+            if products
+            else self._products()
+        )
         created = await self.call(
             "bigcommerce",
             "POST",
             "/_sim/orders",
             {
-                "products": self._products(),
+                "products": basket,
                 "shipping_addresses": [address],
                 "staff_notes": _BIGCOMMERCE_JOURNEYS[journey],
             },
@@ -448,42 +592,50 @@ class Driver:
         await self.call("fno", "POST", f"/_sim/salesorders/{number}/confirm")
         return self.world.fno_order_id(number)
 
+    async def provider_number(self, provider: str, order_id: str) -> str:
+        """The provider's order our connector created for ``order_id``."""
+        deadline = time.monotonic() + self.step_timeout
+        while (number := await self.book.number(provider, order_id)) is None:
+            if time.monotonic() > deadline:
+                raise DriveError(f"{order_id}: no order in {provider} within {self.step_timeout:.0f}s")
+            self.world.check()
+        return number
+
+    async def sent(self, order_id: str, provider: str, what: str, done: Callable[[OrderState], bool]) -> str:
+        """Wait until ``provider`` may act on ``order_id`` (IOM shows ``what``, or with
+        ``provider_paced`` the provider has the order); the provider's number for it."""
+        if not self.provider_paced:
+            await self.wait(order_id, what, done)
+        return await self.provider_number(provider, order_id)
+
     async def fno_number(self, order_id: str) -> str:
         """The F&O sales order our connector created for ``order_id``."""
-        listing = await self.call("fno", "GET", "/_sim/salesorders")
-        for order in listing["salesorders"]:
-            if order["header"].get("CustomersOrderReference") == order_id:
-                return str(order["header"]["SalesOrderNumber"])
-        raise DriveError(f"{order_id}: no sales order in F&O")
+        return await self.provider_number("fno", order_id)
 
     async def fno_advance(self, order_id: str, number: str, to: str, reason: str) -> None:
         await self.call("fno", "POST", f"/_sim/salesorders/{number}/advance", {"to": to})
         await self.wait(order_id, reason, lambda s: s.status_reason == reason or s.status == "Completed")
 
     async def flexe_ship(self, order_id: str) -> None:
-        state = await self.wait(
+        flexe_id = await self.sent(
             order_id,
+            "flexe",
             "sent to Flexe",
             lambda s: s.fulfillment_provider == "flexe" and bool(s.provider_order_id),
         )
-        await self.call("flexe", "POST", f"/_sim/outbound_orders/{state.provider_order_id}/ship", {})
+        await self.call("flexe", "POST", f"/_sim/outbound_orders/{flexe_id}/ship", {})
         await self.wait(order_id, "Packed", lambda s: s.status_reason == "Packed")
 
     async def sap_bill(self, order_id: str) -> None:
-        await self.wait(order_id, "sent to SAP", lambda s: s.billing_provider == "sap")
-        listing = await self.call("sap", "GET", "/_sim/salesorders")
-        numbers = [
-            o["SalesOrder"] for o in listing["salesorders"] if o.get("PurchaseOrderByCustomer") == order_id
-        ]
-        if not numbers:
-            raise DriveError(f"{order_id}: no sales order in SAP")
-        await self.call("sap", "POST", f"/_sim/salesorders/{numbers[0]}/bill", {})
+        number = await self.sent(order_id, "sap", "sent to SAP", lambda s: s.billing_provider == "sap")
+        await self.call("sap", "POST", f"/_sim/salesorders/{number}/bill", {})
 
     async def journey(self, journey: int) -> str:
         """Create one order of ``journey`` and play every provider's part in it."""
         order_id = await (
             self.bigcommerce_order(journey) if journey in (1, 2, 6) else self.fno_order(journey)
         )
+        self.created[order_id] = journey
         try:
             await self._play(journey, order_id)
         except DriveError as exc:
@@ -494,18 +646,25 @@ class Driver:
     async def _play(self, journey: int, order_id: str) -> None:
         if journey in (1, 6):
             if journey == 1:
-                state = await self.wait(order_id, "sent to F&O", lambda s: s.fulfillment_provider == "fno")
-                number = state.provider_order_id or await self.fno_number(order_id)
+                number = await self.sent(
+                    order_id, "fno", "sent to F&O", lambda s: s.fulfillment_provider == "fno"
+                )
             else:
-                await self.wait(order_id, "lines sent to F&O", lambda s: s.billing_provider == "fno")
-                number = await self.fno_number(order_id)
+                number = await self.sent(
+                    order_id, "fno", "lines sent to F&O", lambda s: s.billing_provider == "fno"
+                )
             await self.fno_advance(order_id, number, "picked", "Picked")
             await self.fno_advance(order_id, number, "packed", "Packed")
             await self.fno_advance(order_id, number, "invoiced", "Fulfilled")
         elif journey in (2, 3):
             await self.flexe_ship(order_id)
-            await self.wait(order_id, "sent to F&O for billing", lambda s: s.billing_provider == "fno")
-            number = await self.fno_number(order_id) if journey == 2 else order_id.rsplit("-", 1)[1]
+            if journey == 2:
+                number = await self.sent(
+                    order_id, "fno", "sent to F&O for billing", lambda s: s.billing_provider == "fno"
+                )
+            else:
+                await self.wait(order_id, "sent to F&O for billing", lambda s: s.billing_provider == "fno")
+                number = order_id.rsplit("-", 1)[1]
             await self.call("fno", "POST", f"/_sim/salesorders/{number}/advance", {"to": "invoiced"})
         elif journey == 4:
             await self.wait(order_id, "validated", lambda s: s.status_reason == "Validation succeeded")
@@ -537,18 +696,38 @@ def drive_journeys(
     simulators' control planes; return the order ids per journey once every order is
     completed or stuck (``world.notes`` says why a stuck one stopped)."""
     chosen = list(journeys)
+
+    async def play(driver: Driver) -> dict[int, list[str]]:
+        plays = [(j, driver.journey(j)) for j in chosen for _ in range(orders_per_journey)]
+        ids = await asyncio.gather(*(play for _, play in plays))
+        out: dict[int, list[str]] = {j: [] for j in chosen}
+        for (journey, _), order_id in zip(plays, ids, strict=True):
+            out[journey].append(order_id)
+        return out
+
+    return with_driver(world, settings, play, step_timeout=step_timeout, seed=seed, watch=watch)
+
+
+def with_driver(
+    world: World,
+    settings: Settings,
+    play: Callable[[Driver], Awaitable[T]],
+    *,
+    step_timeout: float = 60.0,
+    seed: int = 7,
+    watch: OrderWatch | None = None,
+) -> T:
+    """Run ``play`` with a driver of ``world`` (watching the orders' topics); the driver's
+    notes on orders it stopped driving end up in ``world.notes``."""
     with _watching(world, settings, watch) as watching:
 
-        async def run() -> dict[int, list[str]]:
+        async def run() -> T:
             async with ClientSession(timeout=ClientTimeout(total=30)) as http:
                 driver = Driver(world, watching, http, random.Random(seed), step_timeout)
-                plays = [(j, driver.journey(j)) for j in chosen for _ in range(orders_per_journey)]
-                ids = await asyncio.gather(*(play for _, play in plays))
-                world.notes.update(driver.notes)
-                out: dict[int, list[str]] = {j: [] for j in chosen}
-                for (journey, _), order_id in zip(plays, ids, strict=True):
-                    out[journey].append(order_id)
-                return out
+                try:
+                    return await play(driver)
+                finally:
+                    world.notes.update(driver.notes)
 
         return asyncio.run(run())
 

@@ -9,6 +9,11 @@ Vendor API (base ``/stores/{store_hash}``), ``X-Auth-Token`` required everywhere
   /v2/orders/{id}/shipping_addresses`` (also ``shippingaddresses``, the spelling of the
   link objects in the OAS), ``GET|POST /v2/orders/{id}/shipments`` (204 when none),
   ``GET|PUT|DELETE /v2/orders/{id}/shipments/{shipment_id}``, ``GET /v2/order_statuses``.
+- V3 refunds (section 8): ``POST /v3/orders/{id}/payment_actions/refund_quotes`` and
+  ``.../refunds`` with PRODUCT ``items`` (``item_id`` = order product id, ``quantity``) and
+  ``payments`` (one store-credit method; the amounts must match), ``GET
+  /v3/orders/payment_actions/refunds?order_id:in=``; a refund moves the order to 14
+  Partially Refunded, or 4 Refunded when nothing is left.
 - V3 webhooks: ``POST|GET /v3/hooks``, ``GET|PUT|DELETE /v3/hooks/{id}``, answered in the
   V3 envelope ``{"data": ..., "meta": {...}}`` of the vendor's ``webhooks.v3.yml``
   (section 1.8 quotes the bare object of the overview page; the OAS wraps it).
@@ -101,6 +106,9 @@ ROUTES: Final = (
     Route("DELETE", ORDER + r"/shipments/{shipment_id:\d+}", "delete_shipment"),
     Route("GET", V2 + "/order_statuses", "list_statuses"),
     Route("GET", V2 + r"/order_statuses/{status_id:\d+}", "get_status"),
+    Route("POST", V3 + r"/orders/{order_id:\d+}/payment_actions/refund_quotes", "create_refund_quote"),
+    Route("POST", V3 + r"/orders/{order_id:\d+}/payment_actions/refunds", "create_refund"),
+    Route("GET", V3 + "/orders/payment_actions/refunds", "list_refunds"),
     Route("POST", V3 + "/hooks", "create_hook"),
     Route("GET", V3 + "/hooks", "list_hooks"),
     Route("GET", V3 + r"/hooks/{hook_id:\d+}", "get_hook"),
@@ -260,6 +268,7 @@ class Product:
     quantity: int
     price: Decimal
     quantity_shipped: int = 0
+    quantity_refunded: int = 0
 
 
 @dataclass
@@ -309,6 +318,7 @@ class Order:
     date_shipped: datetime | None = None
     shipments: list[Shipment] = field(default_factory=list)
     history: list[StatusChange] = field(default_factory=list)
+    refunds: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -591,6 +601,91 @@ class BigCommerceSimulator(Simulator):
             raise ApiError(404, f"Webhook with id [{hook_id}] not found")
         return hook
 
+    # -- V3 payment actions: refunds (provider-apis.md section 8)
+
+    def _refund_items(self, order: Order, value: Any) -> tuple[list[dict[str, Any]], Decimal]:
+        """PRODUCT items ``{item_type, item_id, quantity}``: checked against what is left to refund."""
+        if not isinstance(value, list) or not value:
+            raise ApiError(422, "Input is invalid.", details={"items": "at least one item"})
+        by_id = {p.id: p for p in order.products}
+        total = Decimal(0)
+        items = []
+        for item in value:
+            item = item if isinstance(item, dict) else {}
+            product = by_id.get(item.get("item_id", -1))
+            quantity = item.get("quantity")
+            if item.get("item_type") != "PRODUCT" or product is None or not isinstance(quantity, int):
+                raise ApiError(
+                    422, "Input is invalid.", details={"items": f"not a product of the order: {item}"}
+                )
+            if quantity < 1 or quantity > product.quantity - product.quantity_refunded:
+                left = product.quantity - product.quantity_refunded
+                raise ApiError(
+                    422, "Refund quantity exceeds the refundable quantity.", details={"items": f"{left} left"}
+                )
+            total += product.price * quantity
+            items.append({"item_type": "PRODUCT", "item_id": product.id, "quantity": quantity})
+        return items, total
+
+    async def create_refund_quote(self, request: web.Request) -> web.Response:
+        order = self._order(request)
+        items, total = self._refund_items(order, (await _v3_body(request)).get("items"))
+        method = {
+            "provider_id": "storecredit",
+            "provider_description": "Store Credit",
+            "amount": float(total),
+            "offline": False,
+        }
+        data = {
+            "order_id": order.id,
+            "total_refund_amount": float(total),
+            "total_refund_tax_amount": 0,
+            "rounding": 0,
+            "adjustment": 0,
+            "tax_inclusive": False,
+            "refund_methods": [[method]],
+            "items": items,
+        }
+        return web.json_response({"data": data, "meta": {}}, status=201)
+
+    async def create_refund(self, request: web.Request) -> web.Response:
+        order = self._order(request)
+        body = await _v3_body(request)
+        items, total = self._refund_items(order, body.get("items"))
+        payments = body.get("payments")
+        if not isinstance(payments, list) or not payments:
+            raise ApiError(422, "Input is invalid.", details={"payments": "at least one payment"})
+        paid = sum((Decimal(str(p.get("amount", 0))) for p in payments if isinstance(p, dict)), Decimal(0))
+        if paid != total:
+            raise ApiError(
+                422, "The refund amount does not match the items.", details={"payments": f"expected {total}"}
+            )
+        by_id = {p.id: p for p in order.products}
+        for item in items:
+            by_id[item["item_id"]].quantity_refunded += item["quantity"]
+        refund = {
+            "id": len(self._all_refunds()) + 1,
+            "order_id": order.id,
+            "reason": str(body.get("reason") or ""),
+            "items": items,
+            "payments": payments,
+            "total_amount": float(total),
+            "total_tax": 0,
+            "created": self._now().isoformat(),
+        }
+        order.refunds.append(refund)
+        everything = all(p.quantity_refunded >= p.quantity for p in order.products)
+        self.set_status(order, 4 if everything else 14, "api")
+        return web.json_response({"data": refund, "meta": {}}, status=201)
+
+    def _all_refunds(self) -> list[dict[str, Any]]:
+        return [r for o in self.store.orders.values() for r in o.refunds]
+
+    async def list_refunds(self, request: web.Request) -> web.Response:
+        wanted = {int(x) for x in request.query.get("order_id:in", "").split(",") if x.strip().isdigit()}
+        chosen = [r for r in self._all_refunds() if not wanted or r["order_id"] in wanted]
+        return web.json_response({"data": chosen, "meta": {}})
+
     async def create_hook(self, request: web.Request) -> web.Response:
         body = await _v3_body(request)
         errors = {name: "error.path.missing" for name in ("scope", "destination") if not body.get(name)}
@@ -853,7 +948,7 @@ class BigCommerceSimulator(Simulator):
             "payment_method": x["payment_method"],
             "payment_provider_id": "",
             "payment_status": x["payment_status"],
-            "refunded_amount": _money(Decimal(0)),
+            "refunded_amount": _money(sum((Decimal(r["total_amount"]) for r in order.refunds), Decimal(0))),
             "order_is_digital": False,
             "ip_address": "127.0.0.1",
             "currency_id": 1,
@@ -985,8 +1080,8 @@ def _product_json(product: Product, order: Order) -> dict[str, Any]:
         "weight": "1.0000",
         "quantity": product.quantity,
         "is_refunded": False,
-        "quantity_refunded": 0,
-        "refund_amount": _money(Decimal(0)),
+        "quantity_refunded": product.quantity_refunded,
+        "refund_amount": _money(product.price * product.quantity_refunded),
         "quantity_shipped": product.quantity_shipped,
         "product_options": [],
         "applied_discounts": [],

@@ -43,6 +43,7 @@ import dataclasses
 import json
 import logging
 import math
+import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -214,6 +215,8 @@ class Fault:
     with the same status and a truncated, unparsable body), ``duplicate_webhook``
     (deliver the next outbound event twice, same event id; ``path_prefix`` matches the
     event type). ``path_prefix`` and ``method`` narrow which requests match.
+    ``probability`` below 1 makes a matching request suffer the fault only that often
+    (a seeded draw per fault, ``seed``): a chaos run arms a rate, not a burst.
     """
 
     id: int
@@ -224,6 +227,8 @@ class Fault:
     status: int | None = None
     retry_after: float = 1.0
     when: str = "before"
+    probability: float = 1.0
+    seed: int | None = None
     fired: int = 0
 
     def matches(self, method: str, path: str) -> bool:
@@ -239,6 +244,7 @@ class FaultInjector:
 
     def __init__(self) -> None:
         self._faults: list[Fault] = []
+        self._draws: dict[int, random.Random] = {}
         self._next_id = 1
 
     def add(self, spec: Mapping[str, Any]) -> Fault:
@@ -263,6 +269,13 @@ class FaultInjector:
         method = spec.get("method") or ""
         if not isinstance(path_prefix, str) or not isinstance(method, str):
             raise ValueError("path_prefix and method must be strings")
+        probability = spec.get("probability", 1.0)
+        number = isinstance(probability, int | float) and not isinstance(probability, bool)
+        if not number or not 0 < probability <= 1:
+            raise ValueError("probability must be a number in (0, 1]")
+        seed = spec.get("seed")
+        if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+            raise ValueError("seed must be an integer")
         fault = Fault(
             id=self._next_id,
             kind=kind,
@@ -272,23 +285,30 @@ class FaultInjector:
             status=status,
             retry_after=float(retry_after),
             when=when,
+            probability=float(probability),
+            seed=seed,
         )
         self._next_id += 1
         self._faults.append(fault)
+        self._draws[fault.id] = random.Random(fault.id if seed is None else seed)
         return fault
 
     def take(self, kinds: Iterable[str], method: str, path: str) -> Fault | None:
         """Consume one shot of the first armed fault of ``kinds`` matching the request."""
         wanted = set(kinds)
         for fault in self._faults:
-            if fault.kind in wanted and fault.matches(method, path):
+            if fault.kind in wanted and fault.matches(method, path) and self._drawn(fault):
                 fault.count -= 1
                 fault.fired += 1
                 return fault
         return None
 
+    def _drawn(self, fault: Fault) -> bool:
+        return fault.probability >= 1.0 or self._draws[fault.id].random() < fault.probability
+
     def clear(self) -> None:
         self._faults.clear()
+        self._draws.clear()
 
     def as_json(self) -> list[dict[str, Any]]:
         return [dataclasses.asdict(f) for f in self._faults if f.count > 0]

@@ -17,6 +17,11 @@ ASSUMED "Flexe sim" contract of section 6, which a connector must keep pluggable
   sku, quantity, shippedQuantity}], shipments[{trackingNumber, carrier, shippedAt,
   lines}]}``; 404 ``{"error": "not_found", ...}``.
 
+- ``GET /outbound_orders?externalId=`` lists the orders of one external id (ASSUMED).
+- ``POST /outbound_orders/{id}/cancel`` ``{"lineIds": [...]}`` (optional; default: every
+  line) cancels before shipment (provider-apis.md section 8, ASSUMED); 409 once shipped.
+  An order whose lines are all cancelled is ``cancelled``.
+
 Webhook (ASSUMED): ``POST <--webhook-url>`` ``{"eventId", "eventType": "order_shipped",
 "ownerId", "orderId", "externalId", "eventTimestamp", "shipment": {"trackingNumber",
 "carrier", "lines": [{"lineId", "sku", "quantity"}]}}``, unsigned, at least once:
@@ -59,7 +64,9 @@ from simulators.common import (
 
 ROUTES: Final = (
     Route("POST", "/outbound_orders", "create_outbound_order"),
+    Route("GET", "/outbound_orders", "list_outbound_orders"),
     Route("GET", "/outbound_orders/{order_id}", "get_outbound_order"),
+    Route("POST", "/outbound_orders/{order_id}/cancel", "cancel_outbound_order"),
 )
 
 CONTROL_ROUTES: Final = (
@@ -213,6 +220,28 @@ class FlexeSimulator(Simulator):
 
     async def get_outbound_order(self, request: web.Request) -> web.Response:
         return web.json_response(self._order(request).as_json())
+
+    async def list_outbound_orders(self, request: web.Request) -> web.Response:
+        wanted = request.query.get("externalId")
+        chosen = [o.as_json() for o in self.store.orders.values() if wanted in (None, o.external_id)]
+        return web.json_response({"outbound_orders": chosen})
+
+    async def cancel_outbound_order(self, request: web.Request) -> web.Response:
+        """Cancel an order (or ``lineIds`` of it) before it ships: 409 once shipped."""
+        order = self._order(request)
+        body = await json_body(request) if request.can_read_body else {}
+        if order.status == "shipped":
+            raise ApiError(409, f"outbound order {order.id} has shipped and cannot be cancelled")
+        named = body.get("lineIds")
+        for line in order.lines:
+            if named is None or line["lineId"] in named:
+                if line["shippedQuantity"]:
+                    raise ApiError(409, f"line {line['lineId']} of {order.id} has shipped")
+                line["cancelled"] = True
+        if all(line.get("cancelled") for line in order.lines):
+            order.status = "cancelled"
+        order.updated_at = iso(self.clock.now())
+        return web.json_response(order.as_json())
 
     # -- control plane --
 

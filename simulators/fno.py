@@ -56,6 +56,20 @@ rises with gaps and never goes back, not even on ``/_sim/reset``. Events:
 A failed delivery is retried 3 times 1 s apart (scaled), then parked in the error list
 (``GET /_sim/parked``, ``POST /_sim/parked/replay`` = Resend, same payload).
 
+Cancels and returns (section 8; entity and action names ASSUMED, as the reference leaves
+them to ``$metadata`` or a custom service): ``POST SalesOrderHeadersV2(<key>)/
+Microsoft.Dynamics.DataEntities.cancel`` and ``SalesOrderLines(<key>)/...cancelRemainder``
+("deliver remainder -> cancel quantity"; refused once a line is delivered; a sales order
+whose lines are all canceled is Canceled and sends ``SalesOrderCanceledBusinessEvent``
+``{SalesOrderId, LegalEntity}``, an ASSUMED custom event, also for a cancel made in F&O:
+``POST /_sim/salesorders/{no}/cancel``). Return orders: ``POST ReturnOrderHeaders``
+(explicit ``ReturnOrderNumber``; a second create is "The record already exists"), ``POST
+ReturnOrderLines``, ``GET ReturnOrderHeaders(<key>)``, ``POST ReturnOrderHeaders(<key>)/
+...postCreditNote`` (the return's invoice, once received: ``{"value": <credit note id>}``,
+the same id again after). ``POST /_sim/returnorders/{no}/receive`` ``{"warehouse"}`` sends
+``ReturnOrderReceivedBusinessEvent`` ``{ReturnOrderNumber, RMANumber, SalesOrderId,
+WarehouseId, LegalEntity}`` (ASSUMED custom event); ``GET /_sim/returnorders`` lists them.
+
 Dual-write (section 3.5, a simulator convention): when an order made in F&O is confirmed,
 ``{"entity": "salesorders", "operation": "confirmed", "EventId", "EventTimeIso8601",
 <every header field, dataAreaId and SalesOrderNumber included>, "lines": [<line
@@ -68,6 +82,10 @@ Control plane (besides the common one):
   "OrderedSalesQuantity", "SalesPrice", "ShippingSiteId", "ShippingWarehouseId", <any
   line field>}]}``, validated like OData; 201 with the view below. No event yet.
 - ``POST /_sim/salesorders/{no}/confirm``: confirm it and send the dual-write event.
+  Orders made this way also send ``SalesOrderCreatedBusinessEvent`` (on creation) and
+  ``SalesOrderConfirmedBusinessEvent`` (on confirmation), ``{SalesOrderId, LegalEntity}``:
+  ASSUMED custom events in the documented envelope, which is how an OMS without Dataverse
+  hears of F&O's two steps (section 3.4; dual-write needs Dataverse, section 3.5).
 - ``POST /_sim/salesorders/{no}/advance`` ``{"to": "picked"|"packed"|"invoiced",
   "emit": true}``: picked keeps SalesOrderStatus Backorder and releases the order;
   packed sets it (and the lines) Delivered; invoiced sets Invoiced; each sends its event
@@ -114,6 +132,9 @@ from simulators.odata import FilterError, compile_filter, parse_key, query_int, 
 
 HEADERS_SET: Final = "SalesOrderHeadersV2"
 LINES_PLACEHOLDER: Final = "{lines}"
+RETURN_HEADERS: Final = "ReturnOrderHeaders"
+RETURN_LINES: Final = "ReturnOrderLines"
+ACTIONS: Final = "Microsoft.Dynamics.DataEntities"
 
 ROUTES: Final = (
     Route("POST", "/{tenant}/oauth2/v2.0/token", "issue_token"),
@@ -126,6 +147,12 @@ ROUTES: Final = (
     Route("GET", f"/data/{HEADERS_SET}", "http_query"),
     Route("GET", f"/data/{HEADERS_SET}({{key}})", "http_get_by_key"),
     Route("PATCH", f"/data/{HEADERS_SET}({{key}})", "http_patch_header"),
+    Route("POST", f"/data/{HEADERS_SET}({{key}})/{ACTIONS}.cancel", "http_cancel_order"),
+    Route("POST", "/data/{lines}({key})/" + ACTIONS + ".cancelRemainder", "http_cancel_line"),
+    Route("POST", f"/data/{RETURN_HEADERS}", "http_create_return"),
+    Route("POST", f"/data/{RETURN_LINES}", "http_create_return_line"),
+    Route("GET", f"/data/{RETURN_HEADERS}({{key}})", "http_get_return"),
+    Route("POST", f"/data/{RETURN_HEADERS}({{key}})/{ACTIONS}.postCreditNote", "http_post_credit_note"),
     Route("POST", "/data/{lines}", "http_create_line"),
     Route("GET", "/data/{lines}", "http_query"),
     Route("GET", "/data/{lines}({key})", "http_get_by_key"),
@@ -138,6 +165,9 @@ CONTROL_ROUTES: Final = (
     Route("POST", "/_sim/salesorders/{number}/confirm", "sim_confirm"),
     Route("POST", "/_sim/salesorders/{number}/advance", "sim_advance"),
     Route("POST", "/_sim/tokens/expire", "sim_expire_tokens"),
+    Route("POST", "/_sim/salesorders/{number}/cancel", "sim_cancel"),
+    Route("GET", "/_sim/returnorders", "sim_list_returns"),
+    Route("POST", "/_sim/returnorders/{number}/receive", "sim_receive_return"),
 )
 
 # Section 3.2: the fields of SalesOrderHeaderV2 (documented, plus 3P-observed ones).
@@ -172,7 +202,23 @@ HEADER_FIELDS: Final = (
     "OrderCreationDateTime",
     "LanguageId",
     "SalesOrderOriginCode",
+    "IOMOrderStatus",
 )
+"""``IOMOrderStatus`` is an extension field (ASSUMED: a real installation adds it to the
+entity, as dual-write maps IOM's status): where the OMS writes an F&O order's status."""
+RETURN_FIELDS: Final = (
+    "dataAreaId",
+    "ReturnOrderNumber",
+    "CustomerAccountNumber",
+    "RMANumber",
+    "CustomersOrderReference",
+    "OriginalSalesOrderNumber",
+    "ReturnReasonCodeId",
+    "ReturnOrderStatus",
+    "ReturnWarehouseId",
+    "CreditNoteId",
+)
+RETURN_LINE_FIELDS: Final = ("dataAreaId", "ReturnOrderNumber", "LineNumber", "ItemNumber", "ReturnQuantity")
 LINE_FIELDS: Final = (
     "dataAreaId",
     "InventoryLotId",
@@ -222,6 +268,10 @@ EVENTS: Final = {
     "picked": "SalesOrderPickingListPostedBusinessEvent",
     "packed": "SalesOrderPackingSlipPostedBusinessEvent",
     "invoiced": "SalesInvoicePostedBusinessEvent",
+    "canceled": "SalesOrderCanceledBusinessEvent",
+    "created": "SalesOrderCreatedBusinessEvent",
+    "confirmed": "SalesOrderConfirmedBusinessEvent",
+    "return received": "ReturnOrderReceivedBusinessEvent",
 }
 ENUM_NAMESPACE: Final = "Microsoft.Dynamics.DataEntities"
 WRITE_EXCEPTION: Final = "Microsoft.Dynamics.Platform.Integration.Services.OData.AxODataWriteException"
@@ -262,9 +312,16 @@ class SalesOrder:
 
 
 @dataclass
+class ReturnOrder:
+    header: dict[str, Any]
+    lines: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
 class FnoStore:
     orders: dict[tuple[str, str], SalesOrder] = field(default_factory=dict)
     tokens: dict[str, float] = field(default_factory=dict)
+    returns: dict[tuple[str, str], ReturnOrder] = field(default_factory=dict)
 
 
 @dataclass
@@ -767,6 +824,146 @@ class FnoSimulator(Simulator):
             "</Schema></edmx:DataServices></edmx:Edmx>"
         )
 
+    # -- cancels and returns (section 8; the entities and actions are ASSUMED) --
+
+    def _order_by_key(self, key_text: str) -> SalesOrder:
+        key = _parsed(key_text, ("dataAreaId", "SalesOrderNumber"), HEADERS_SET)
+        order = self.store.orders.get((key["dataAreaId"].lower(), key["SalesOrderNumber"]))
+        if order is None:
+            raise ApiError(404, f"Resource not found for the segment '{HEADERS_SET}'.")
+        return order
+
+    def cancel_lines(self, order: SalesOrder, lines: Sequence[dict[str, Any]]) -> None:
+        """Deliver remainder -> cancel quantity: refused for a line delivered or invoiced."""
+        done = [x for x in lines if x["SalesOrderLineStatus"] in ("Delivered", "Invoiced")]
+        if done:
+            numbers = ", ".join(str(_line_number(x["LineNumber"])) for x in done)
+            raise _write_error(
+                "SalesOrderLineV2Entity", f"Lines {numbers} are delivered and cannot be canceled."
+            )
+        for line in lines:
+            line["SalesOrderLineStatus"] = "Canceled"
+        if all(x["SalesOrderLineStatus"] == "Canceled" for x in order.lines):
+            order.header["SalesOrderStatus"] = "Canceled"
+        order.version += 1
+        fields = {"SalesOrderId": order.header["SalesOrderNumber"], "LegalEntity": order.header["dataAreaId"]}
+        if order.header["SalesOrderStatus"] == "Canceled":
+            self.business_event(order, EVENTS["canceled"], fields)
+
+    async def http_cancel_order(self, request: web.Request) -> web.Response:
+        order = self._order_by_key(request.match_info["key"])
+        if order.header["SalesOrderStatus"] != "Canceled":
+            self.cancel_lines(
+                order, [x for x in order.lines if x["SalesOrderLineStatus"] != "Canceled"] or order.lines
+            )
+        return web.Response(status=204)
+
+    async def http_cancel_line(self, request: web.Request) -> web.Response:
+        key = _parsed(request.match_info["key"], ("dataAreaId", "InventoryLotId"), "SalesOrderLines")
+        for order in self.store.orders.values():
+            for line in order.lines:
+                if (line["dataAreaId"], line["InventoryLotId"]) == (
+                    key["dataAreaId"].lower(),
+                    key["InventoryLotId"],
+                ):
+                    if line["SalesOrderLineStatus"] != "Canceled":
+                        self.cancel_lines(order, [line])
+                    return web.Response(status=204)
+        raise ApiError(404, "Resource not found for the segment 'SalesOrderLines'.")
+
+    async def http_create_return(self, request: web.Request) -> web.Response:
+        body = await _odata_body(request)
+        _check_properties(body, RETURN_FIELDS, "ReturnOrderHeader")
+        company = str(body.get("dataAreaId") or self.settings.default_company).lower()
+        number = str(body.get("ReturnOrderNumber") or f"RMA{self.ids.next('return-order'):06d}")
+        if (company, number) in self.store.returns:
+            raise _write_error(
+                "ReturnOrderHeaderEntity",
+                f"Cannot create a record in Return orders (SalesTable). Return order: {number}. "
+                "The record already exists.",
+            )
+        if not body.get("CustomerAccountNumber"):
+            raise _write_error("ReturnOrderHeaderEntity", _must_be_filled("CustomerAccountNumber"))
+        header: dict[str, Any] = dict.fromkeys(RETURN_FIELDS)
+        header.update(body)
+        header.update({"dataAreaId": company, "ReturnOrderNumber": number, "ReturnOrderStatus": "Open"})
+        self.store.returns[(company, number)] = ReturnOrder(header=header)
+        return web.json_response(header, status=201)
+
+    async def http_create_return_line(self, request: web.Request) -> web.Response:
+        body = await _odata_body(request)
+        _check_properties(body, RETURN_LINE_FIELDS, "ReturnOrderLine")
+        key = (str(body.get("dataAreaId", "")).lower(), str(body.get("ReturnOrderNumber", "")))
+        found = self.store.returns.get(key)
+        if found is None:
+            raise _write_error("ReturnOrderLineEntity", f"Return order {key[1]} does not exist.")
+        if any(_line_number(x["LineNumber"]) == _line_number(body.get("LineNumber", 0)) for x in found.lines):
+            raise _write_error(
+                "ReturnOrderLineEntity",
+                f"Cannot create a record in Order lines (SalesLine). Return order: {key[1]}, "
+                f"{body.get('LineNumber')}. The record already exists.",
+            )
+        line = {**dict.fromkeys(RETURN_LINE_FIELDS), **body, "dataAreaId": key[0]}
+        found.lines.append(line)
+        return web.json_response(line, status=201)
+
+    def _return_by_key(self, key_text: str) -> ReturnOrder:
+        key = _parsed(key_text, ("dataAreaId", "ReturnOrderNumber"), RETURN_HEADERS)
+        found = self.store.returns.get((key["dataAreaId"].lower(), key["ReturnOrderNumber"]))
+        if found is None:
+            raise ApiError(404, f"Resource not found for the segment '{RETURN_HEADERS}'.")
+        return found
+
+    async def http_get_return(self, request: web.Request) -> web.Response:
+        return web.json_response(self._return_by_key(request.match_info["key"]).header)
+
+    async def http_post_credit_note(self, request: web.Request) -> web.Response:
+        """The credit note is the return order's invoice: only once its goods are received."""
+        found = self._return_by_key(request.match_info["key"])
+        if found.header["ReturnOrderStatus"] == "Open":
+            raise _write_error("ReturnOrderHeaderEntity", "The return order has not been received yet.")
+        if found.header["CreditNoteId"] is None:
+            found.header["CreditNoteId"] = f"CCN-{self.ids.next('credit-note'):06d}"
+            found.header["ReturnOrderStatus"] = "Invoiced"
+        return web.json_response({"@odata.context": "#Edm.String", "value": found.header["CreditNoteId"]})
+
+    async def sim_cancel(self, request: web.Request) -> web.Response:
+        """Canceled in F&O itself (by a person there): the custom event tells the OMS."""
+        order = self._find(request)
+        self.cancel_lines(order, [x for x in order.lines if x["SalesOrderLineStatus"] != "Canceled"])
+        return web.json_response(self._view(order))
+
+    async def sim_list_returns(self, request: web.Request) -> web.Response:
+        return web.json_response(
+            {"returns": [{"header": r.header, "lines": r.lines} for r in self.store.returns.values()]}
+        )
+
+    async def sim_receive_return(self, request: web.Request) -> web.Response:
+        """The warehouse received a return order's goods: ``ReturnOrderReceivedBusinessEvent``."""
+        spec = await json_body(request)
+        number = request.match_info["number"]
+        found = next((r for (c, n), r in self.store.returns.items() if n == number), None)
+        if found is None:
+            raise ApiError(404, f"no return order {number}")
+        if found.header["ReturnOrderStatus"] != "Open":
+            raise ApiError(409, f"return order {number} is {found.header['ReturnOrderStatus']}")
+        found.header["ReturnOrderStatus"] = "Received"
+        found.header["ReturnWarehouseId"] = str(spec.get("warehouse") or "11")
+        company = found.header["dataAreaId"]
+        original = self.store.orders.get((company, str(found.header.get("OriginalSalesOrderNumber"))))
+        fields = {
+            "ReturnOrderNumber": number,
+            "RMANumber": found.header.get("RMANumber"),
+            "SalesOrderId": found.header.get("OriginalSalesOrderNumber") or "",
+            "WarehouseId": found.header["ReturnWarehouseId"],
+            "LegalEntity": company,
+        }
+        holder = original or SalesOrder(
+            header={"dataAreaId": company, "SalesOrderNumber": fields["SalesOrderId"]}
+        )
+        event = self.business_event(holder, EVENTS["return received"], fields)
+        return web.json_response({"header": found.header, "event": event})
+
     # -- business events and dual-write (sections 3.4, 3.5) --
 
     def next_control_number(self) -> int:
@@ -913,6 +1110,8 @@ class FnoSimulator(Simulator):
             self.store = snapshot
             inner = _odata_error(error)["error"]["innererror"]["message"]
             raise ApiError(error.status, inner or error.message) from error
+        fields = {"SalesOrderId": order.key[1], "LegalEntity": order.key[0]}
+        self.business_event(order, EVENTS["created"], fields)
         return web.json_response(self._view(order), status=201)
 
     async def sim_list_orders(self, request: web.Request) -> web.Response:
@@ -927,6 +1126,8 @@ class FnoSimulator(Simulator):
         if not order.lines:
             raise ApiError(409, f"sales order {order.key[1]} has no lines")
         order.confirmed = True
+        fields = {"SalesOrderId": order.key[1], "LegalEntity": order.key[0]}
+        self.business_event(order, EVENTS["confirmed"], fields)
         event = self.dual_write(order, "confirmed")
         return web.json_response({**self._view(order), "event": event})
 
@@ -946,6 +1147,16 @@ class FnoSimulator(Simulator):
 
 
 # --- helpers -------------------------------------------------------------------------
+
+
+def _parsed(key_text: str, fields: Sequence[str], entity_set: str) -> dict[str, str]:
+    try:
+        key = parse_key(key_text)
+    except FilterError as exc:
+        raise ApiError(400, str(exc)) from exc
+    if set(key) != set(fields):
+        raise ApiError(400, f"All key fields ({', '.join(fields)}) must be given for {entity_set}.")
+    return key
 
 
 def _entity_type(entity_set: str) -> str:

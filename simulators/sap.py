@@ -33,6 +33,12 @@ sim" contract of section 6. Base path ``/sap/opu/odata/sap``.
   Gateway shape ``{"error": {"code", "message": {"lang", "value"}, "innererror": {...}}}``
   (section 4.4). Message codes are plausible, not copied from a system.
 
+Cancels and credits (section 8): ``POST /API_BILLING_DOCUMENT_SRV/Cancel?BillingDocument=
+'<id>'`` (the function import; an S1 cancellation document, ``BillingDocumentIsCancelled``
+set; a second cancel is 400), and ``POST|GET /API_CREDIT_MEMO_REQUEST_SRV/
+A_CreditMemoRequest`` (a credit memo request referring to a billing document, deep insert
+``to_Item``; ``$filter=PurchaseOrderByCustomer eq '...'`` finds one again).
+
 Event (section 4.4, ASSUMED delivery): billing an order sends the CloudEvent
 ``{"specversion": "1.0", "type": "sap.s4.beh.billingdocument.v1.BillingDocument.Created.v1",
 "source": "/default/sap.s4.beh/<SID>CLNT<client>", "id", "time", "datacontenttype":
@@ -92,6 +98,7 @@ from simulators.odata import (
 BASE: Final = "/sap/opu/odata/sap"
 SO: Final = f"{BASE}/API_SALES_ORDER_SRV"
 BD: Final = f"{BASE}/API_BILLING_DOCUMENT_SRV"
+CMR: Final = f"{BASE}/API_CREDIT_MEMO_REQUEST_SRV"
 WRITES: Final = frozenset({"POST", "PUT", "PATCH", "MERGE", "DELETE"})
 
 ROUTES: Final = (
@@ -110,6 +117,9 @@ ROUTES: Final = (
     Route("GET", f"{BD}/A_BillingDocument({{key}})/to_Item", "list_billing_items_of"),
     Route("GET", f"{BD}/A_BillingDocumentItem", "list_billing_items"),
     Route("GET", f"{BD}/A_BillingDocumentItem({{key}})", "get_billing_item"),
+    Route("POST", f"{BD}/Cancel", "cancel_billing_document"),
+    Route("POST", f"{CMR}/A_CreditMemoRequest", "create_credit_memo_request"),
+    Route("GET", f"{CMR}/A_CreditMemoRequest", "list_credit_memo_requests"),
     *(
         Route(method, f"{BD}/{path}", "read_only")
         for method in sorted(WRITES)
@@ -302,6 +312,7 @@ class FirstAnswer:
 class SapStore:
     orders: dict[str, Document] = field(default_factory=dict)
     billing: dict[str, Document] = field(default_factory=dict)
+    credit_memo_requests: dict[str, dict[str, Any]] = field(default_factory=dict)
     sessions: dict[str, str] = field(default_factory=dict)
     prices: dict[str, Decimal] = field(default_factory=dict)
     answers: dict[str, FirstAnswer] = field(default_factory=dict)
@@ -756,6 +767,70 @@ class SapSimulator(Simulator):
         raise ApiError(
             404, "Resource not found for segment 'A_BillingDocumentItemType'", code="/IWBEP/CM_MGW_RT/020"
         )
+
+    async def cancel_billing_document(self, request: web.Request) -> web.Response:
+        """The ``Cancel`` function import (section 8): an S1 cancellation document reverses
+        the billing document; a cancelled one cannot be cancelled again."""
+        number = request.query.get("BillingDocument", "").strip("'")
+        document = self._billing(f"'{number}'")
+        if document.header["BillingDocumentIsCancelled"]:
+            raise ApiError(400, f"Billing document {number} is already cancelled", code="VF/058")
+        reversal = str(self.ids.next("billing-document", start=90000001))
+        now = self._stamp()
+        header = {**document.header, "BillingDocument": reversal, "BillingDocumentType": "S1"}
+        header.update(
+            {"CancelledBillingDocument": number, "LastChangeDateTime": now, "CreationDate": now.date()}
+        )
+        self.store.billing[reversal] = Document(
+            header=header, items=[{**i, "BillingDocument": reversal} for i in document.items]
+        )
+        document.header["BillingDocumentIsCancelled"] = True
+        result = {
+            "BillingDocument": number,
+            "CancellationBillingDocument": reversal,
+            "SystemMessageType": "S",
+            "SystemMessageText": f"Document {reversal} has been saved",
+        }
+        return web.json_response({"d": {"Cancel": result}})
+
+    async def create_credit_memo_request(self, request: web.Request) -> web.Response:
+        """API_CREDIT_MEMO_REQUEST_SRV: a credit memo request (type CR) referring to a
+        billing document, with its items (deep insert ``to_Item``)."""
+        body = await _v2_body(request)
+        missing = [f for f in ("SalesOrganization", "SoldToParty", "ReferenceSDDocument") if not body.get(f)]
+        if missing:
+            raise ApiError(400, f"Fill in the required fields: {', '.join(missing)}", code="V1/384")
+        if body["ReferenceSDDocument"] not in self.store.billing:
+            raise ApiError(
+                400, f"Billing document {body['ReferenceSDDocument']} does not exist", code="VF/010"
+            )
+        raw = body.get("to_Item", [])
+        items = raw.get("results", []) if isinstance(raw, dict) else raw
+        if not isinstance(items, list) or not items:
+            raise ApiError(400, "A credit memo request needs at least one item", code="V1/385")
+        number = str(self.ids.next("credit-memo-request", start=60000001))
+        memo = {
+            "CreditMemoRequest": number,
+            "CreditMemoRequestType": str(body.get("CreditMemoRequestType") or "CR"),
+            "SalesOrganization": body["SalesOrganization"],
+            "SoldToParty": body["SoldToParty"],
+            "PurchaseOrderByCustomer": str(body.get("PurchaseOrderByCustomer") or ""),
+            "ReferenceSDDocument": body["ReferenceSDDocument"],
+            "SDDocumentReason": str(body.get("SDDocumentReason") or ""),
+            "to_Item": {
+                "results": [{"CreditMemoRequestItem": str(10 * n), **i} for n, i in enumerate(items, 1)]
+            },
+        }
+        self.store.credit_memo_requests[number] = memo
+        return web.json_response({"d": memo}, status=201)
+
+    async def list_credit_memo_requests(self, request: web.Request) -> web.Response:
+        rows = list(self.store.credit_memo_requests.values())
+        wanted = request.query.get("$filter", "")
+        if "PurchaseOrderByCustomer eq " in wanted:
+            ref = wanted.split("PurchaseOrderByCustomer eq ", 1)[1].strip().strip("'").replace("''", "'")
+            rows = [r for r in rows if r["PurchaseOrderByCustomer"] == ref]
+        return web.json_response({"d": {"results": rows}})
 
     async def read_only(self, request: web.Request) -> web.Response:
         raise ApiError(

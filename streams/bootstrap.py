@@ -12,7 +12,10 @@ from functools import cached_property
 import yaml
 
 from streams.adapters.avro import AvroCodec, SchemaCatalog
+from streams.adapters.config_files import load_order_handling, load_products
 from streams.adapters.topics import TopicRegistry
+from streams.domain.order_handling import OrderHandling
+from streams.domain.preorders import ProductCatalog
 from streams.domain.transitions import DEFAULT_TRANSITIONS, TransitionTable
 from streams.settings import Settings
 
@@ -49,6 +52,14 @@ class Components:
     @cached_property
     def transitions(self) -> TransitionTable:
         return load_transitions(self.settings)
+
+    @cached_property
+    def order_handling(self) -> OrderHandling:
+        return load_order_handling(self.settings.order_handling_file)
+
+    @cached_property
+    def products(self) -> ProductCatalog:
+        return load_products(self.settings.products_file)
 
 
 def bootstrap(settings: Settings | None = None) -> Components:

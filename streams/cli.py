@@ -32,9 +32,9 @@ def build_app() -> typer.Typer:
         pretty_exceptions_enable=False,
         context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110},
     )
-    from streams.entrypoints import api_cli, dom_cli, inventory_cli, ops_cli, order_cli, schemas_cli
+    from streams.entrypoints import api_cli, desk_cli, dom_cli, inventory_cli, ops_cli, order_cli, schemas_cli
 
-    for module in (order_cli, ops_cli, api_cli, inventory_cli, dom_cli, schemas_cli):
+    for module in (order_cli, desk_cli, ops_cli, api_cli, inventory_cli, dom_cli, schemas_cli):
         module.register(app)
     for plugin in entry_points(group=PLUGIN_GROUP):
         try:

@@ -566,9 +566,18 @@ class KafkaLoop(Generic[T]):
 
     def _exist(self, start: Mapping[Where, int], timeout: float = 10.0) -> None:
         """Raise unless every partition exists: a consumer waits for ever on one that does
-        not, without a word (and ``list_topics`` says within ``timeout`` if no broker answers)."""
-        topics = self._consumer.list_topics(timeout=timeout).topics
-        missing = sorted(f"{t}[{p}]" for t, p in start if t not in topics or p not in topics[t].partitions)
+        not, without a word (and ``list_topics`` says within ``timeout`` if no broker answers).
+        A topic just created reaches each broker of a cluster a moment apart: asked again
+        until ``timeout`` before it counts as missing."""
+        deadline = time.monotonic() + timeout
+        while True:
+            topics = self._consumer.list_topics(timeout=timeout).topics
+            missing = sorted(
+                f"{t}[{p}]" for t, p in start if t not in topics or p not in topics[t].partitions
+            )
+            if not missing or time.monotonic() >= deadline:
+                break
+            time.sleep(0.2)
         if missing:
             error = KafkaError(KafkaError.UNKNOWN_TOPIC_OR_PART, f"no such partitions: {', '.join(missing)}")
             raise KafkaException(error)

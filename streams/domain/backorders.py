@@ -1,11 +1,11 @@
 """Backorders: the order-handling settings, and what the backorder job should do. Pure.
 
 IOM's order-handling settings switch backorders on and set a *cancellation SLA*. Here
-they are parameters of the flow step that sends the order to fulfillment optimization
-(``backorders: enabled``, ``cancellation_sla: 7d``), so each flow version carries its own
-and a change publishes a new version. With backorders on, a line DOM cannot source waits
-in Backorder hold; the backorder job asks DOM again when inventory arrives, and cancels
-a line still held when its SLA runs out.
+they are in ``config/order-handling.yaml`` (``order_handling.OrderHandling``), which the
+engine hands to the DOM step's request as params (``backorders: enabled``,
+``cancellation_sla: 7d``); a flow version whose DOM step still names them keeps its own.
+With backorders on, a line DOM cannot source waits in Backorder hold; the backorder job
+asks DOM again when inventory arrives, and cancels a line still held when its SLA runs out.
 """
 
 from __future__ import annotations
@@ -47,9 +47,26 @@ class BackorderSettings(Value):
         return cls(enabled=flag in _ON, cancellation_sla=parse_duration(sla) if sla else None, sla_text=sla)
 
 
-def held_lines(state: OrderState) -> list[LineState]:
-    """Lines waiting in Backorder hold."""
-    return [line for line in state.lines if line.parked and state.line_status(line) != CANCELED]
+def launched(line: LineState, at: datetime) -> bool:
+    """Whether a line may be sourced at ``at``: not a preorder, or its launch date has come."""
+    return line.preorder_until is None or line.preorder_until <= at.date()
+
+
+def held_lines(state: OrderState, at: datetime | None = None) -> list[LineState]:
+    """Lines waiting in Backorder hold, and (given ``at``) preorders whose launch has come."""
+    return [
+        line
+        for line in state.lines
+        if line.parked
+        and state.line_status(line) != CANCELED
+        and (line.backordered if at is None else launched(line, at))
+    ]
+
+
+def due_preorders(state: OrderState, at: datetime) -> list[LineState]:
+    """Preorder lines whose launch date has come: the job sends them to DOM, stock or not
+    (what DOM cannot source then waits in Backorder hold)."""
+    return [line for line in held_lines(state, at) if line.preorder_until is not None]
 
 
 def past_sla(state: OrderState, now: datetime) -> list[LineState]:
@@ -66,7 +83,7 @@ def worth_rechecking(state: OrderState, has_stock: Callable[[str, int], bool]) -
     DOM decides for real, under its constraints and through reservations."""
     if any(p.params.get("scope") == "backorders" for p in state.pending_actions):
         return []  # DOM is already on it
-    return [line for line in held_lines(state) if has_stock(line.sku, line.quantity)]
+    return [line for line in held_lines(state) if line.backordered and has_stock(line.sku, line.quantity)]
 
 
 class BackorderJobRun(Value):

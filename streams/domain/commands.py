@@ -7,7 +7,17 @@ from decimal import Decimal
 
 from pydantic import Field
 
-from streams.domain.values import ActionType, Address, ExternalRef, LineAssignment, OrderLine, Provider, Value
+from streams.domain.values import (
+    ActionType,
+    Address,
+    ExternalRef,
+    LineAssignment,
+    LineLaunch,
+    LineQuantity,
+    OrderLine,
+    Provider,
+    Value,
+)
 
 
 class CommandEnvelope(Value):
@@ -32,6 +42,16 @@ class CreateOrder(Command):
     attributes: dict[str, str] = Field(default_factory=dict)
     company: str | None = None
     invoice_customer: str | None = None
+    is_manual: bool = False
+    """Entered by a person (API, CLI, a clone), not taken in from a channel."""
+    sales_origin: str | None = None
+    customer_reference: str | None = None
+    """The customer's own order reference (IOM: Customer order reference)."""
+    cloned_from: str | None = None
+    replacement_for: str | None = None
+    """``<order id>/<rma id>``: the return this order replaces goods for."""
+    awaiting_confirmation: bool = False
+    """Created in F&O and not confirmed there yet: no flow runs until ``ConfirmOrder``."""
 
 
 class RecordValidation(Command):
@@ -77,6 +97,8 @@ class RecordInvoiced(Command):
 
 class CancelOrder(Command):
     reason: str
+    requested_by: str = ""
+    """Who canceled (an operator, a channel): shown in the timeline."""
 
 
 class HoldOrder(Command):
@@ -149,12 +171,75 @@ class CancelOrderLines(Command):
 
     line_ids: tuple[str, ...]
     reason: str
+    requested_by: str = ""
 
 
 class CheckBackorders(Command):
     """From the backorder job: source the order's held lines again."""
 
     job_run: str = ""
+    as_of: datetime | None = None
+    """The job's "now" when it was run as of another time (a preorder's launch date)."""
+
+
+class EditOrder(Command):
+    """Change an order before fulfillment: quantities, lines added or removed, the ship-to."""
+
+    editor: str
+    reason: str
+    quantities: tuple[LineQuantity, ...] = ()
+    added_lines: tuple[OrderLine, ...] = ()
+    removed_lines: tuple[str, ...] = ()
+    ship_to: Address | None = None
+
+
+class RequestReturn(Command):
+    """A return (RMA) against shipped lines, from the API or a channel."""
+
+    rma_id: str
+    lines: tuple[LineQuantity, ...]
+    reason: str
+    return_source: str = "api"
+    """Where the return was initiated: api, bigcommerce, fno."""
+    requested_by: str = ""
+    replacement: bool = False
+    """Ship the returned goods again (when, the replacement policy says)."""
+
+
+class StartReturnFlow(Command):
+    """From the engine: the return flow version a return runs in."""
+
+    rma_id: str
+    flow: str
+    flow_version: int
+
+
+class RecordReturnReceived(Command):
+    """A provider received a return's goods at one of its warehouses."""
+
+    rma_id: str
+    provider: Provider
+    warehouse: str | None = None
+    site: str | None = None
+
+
+class RecordReplacement(Command):
+    """From the engine: the replacement order of a return (its CreateOrder leaves with it)."""
+
+    rma_id: str
+    replacement_order_id: str
+
+
+class ConfirmOrder(Command):
+    """The order was confirmed where it was made (F&O): its flow may start."""
+
+    confirmed_by: str = ""
+
+
+class HoldPreorderLines(Command):
+    """From the engine: lines of preorder products wait in Preorder hold until launch."""
+
+    launches: tuple[LineLaunch, ...]
 
 
 COMMAND_TYPES: tuple[type[Command], ...] = (
@@ -176,6 +261,13 @@ COMMAND_TYPES: tuple[type[Command], ...] = (
     ReprocessOrder,
     CancelOrderLines,
     CheckBackorders,
+    EditOrder,
+    RequestReturn,
+    StartReturnFlow,
+    RecordReturnReceived,
+    RecordReplacement,
+    HoldPreorderLines,
+    ConfirmOrder,
     HoldProviderAction,
     ReleaseProviderAction,
 )

@@ -14,20 +14,27 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from streams.domain.backorders import BackorderSettings
+from streams.domain import cancellation, edits, returns
+from streams.domain.atp import LinePromise
+from streams.domain.backorders import BackorderSettings, launched
 from streams.domain.commands import (
     AssignOrderData,
     CancelOrder,
     CancelOrderLines,
     CheckBackorders,
     Command,
+    ConfirmOrder,
     CreateOrder,
+    EditOrder,
     HoldOrder,
+    HoldPreorderLines,
     HoldProviderAction,
     RecordActionResult,
     RecordChannelStatus,
     RecordInvoiced,
     RecordPicked,
+    RecordReplacement,
+    RecordReturnReceived,
     RecordSentToBilling,
     RecordSentToFulfillment,
     RecordShipped,
@@ -36,7 +43,9 @@ from streams.domain.commands import (
     ReleaseProviderAction,
     ReprocessOrder,
     RequestProviderAction,
+    RequestReturn,
     StartFlow,
+    StartReturnFlow,
 )
 from streams.domain.errors import DomainError, UnknownOrder
 from streams.domain.events import (
@@ -51,13 +60,17 @@ from streams.domain.events import (
     LineEvent,
     OrderAssigned,
     OrderCanceled,
+    OrderConfirmed,
     OrderCreated,
+    OrderEdited,
     OrderHeld,
     OrderInvoiced,
     OrderLinesBackordered,
     OrderLinesCanceled,
+    OrderLinesPreordered,
     OrderLinesReleased,
     OrderLinesStatusChanged,
+    OrderRefunded,
     OrderReprocessed,
     OrderSentToBilling,
     OrderSentToFulfillment,
@@ -67,12 +80,17 @@ from streams.domain.events import (
     ProviderActionHeld,
     ProviderActionReleased,
     ProviderActionRequested,
+    ReplacementOrdered,
+    ReturnFlowStarted,
+    ReturnReceived,
+    ReturnRequested,
     StepResult,
 )
-from streams.domain.flows import NOTIFICATION_ACTIONS, SYNC_ACTIONS
+from streams.domain.flows import SYNC_ACTIONS, runs_on_terminal
 from streams.domain.ids import event_id
 from streams.domain.lines import apply_to_lines
-from streams.domain.order import OrderState, PendingAction, evolve
+from streams.domain.order import OrderState, PendingAction, ReturnStatus, evolve, return_of_step
+from streams.domain.order_handling import DEFAULT_HANDLING, OrderHandling
 from streams.domain.sourcing import FulfillmentPlan
 from streams.domain.transitions import CANCELED, DEFAULT_TRANSITIONS, ON_HOLD, TERMINAL, TransitionTable
 from streams.domain.values import FulfillmentOrderLine, LineAssignment
@@ -248,7 +266,11 @@ def _flow_of_state(state: OrderState) -> tuple[str, int]:
 
 
 def _step_result(c: RecordStepResult, state: OrderState | None, table: TransitionTable) -> list[Event]:
+    """A step's result; closing a step that settled meanwhile (its answer came in the same
+    decision as the event that closes the order's steps) changes nothing."""
     state = _existing(c, state)
+    if c.result == StepResult.CANCELED and not any(p.step == c.step for p in state.pending_actions):
+        return []
     return _events(FlowStepRecorded, c, state, table, **_payload(c))
 
 
@@ -290,6 +312,10 @@ def _succeeded(c: RecordActionResult, pending: PendingAction, state: OrderState)
     if pending.action == "update_channel_status":
         status = c.data.get("channel_status") or pending.params.get("status_id", "")
         return [_Effect(ChannelStatusUpdated, {"channel": pending.provider, "channel_status": status})]
+    rma = return_of_step(pending.step)
+    if pending.action == returns.CREDIT_NOTE and rma is not None:
+        refund = {"rma_id": rma, "provider": pending.provider, "credit_note_id": c.data.get("credit_note_id")}
+        return [_Effect(OrderRefunded, {**refund, "amount": returns.credit(state, rma)})]
     return []
 
 
@@ -302,10 +328,13 @@ def _sourced(c: RecordActionResult, pending: PendingAction, state: OrderState) -
     ``warehouse.<line id>`` per sourced line is understood too (stand-in providers)."""
     order_id = c.envelope.order_id
     backorder_scope = pending.params.get("scope") == "backorders"
+    named = set(pending.params["line_ids"].split(",")) if pending.params.get("line_ids") else None
     asked = [
         line
         for line in state.lines
-        if (line.parked if backorder_scope else not line.parked) and state.line_status(line) != CANCELED
+        if (line.parked if backorder_scope else not line.parked)
+        and state.line_status(line) != CANCELED
+        and (named is None or line.line_id in named)
     ]
     effects: list[_Effect] = []
     if "plan" in c.data:
@@ -337,31 +366,60 @@ def _sourced(c: RecordActionResult, pending: PendingAction, state: OrderState) -
             }
             effects.append(_Effect(FulfillmentOrderCreated, payload))
         chosen = [a for line_id in plan.sourced_lines() if (a := plan.shipping_warehouse(line_id))]
-        stamps = tuple(LineAssignment(line_id=a.line_id, site=a.site, warehouse=a.warehouse) for a in chosen)
+        promised = {p.line_id: p for p in plan.promises}
+        stamps = tuple(
+            LineAssignment(
+                line_id=a.line_id, site=a.site, warehouse=a.warehouse, **_dates(promised.get(a.line_id))
+            )
+            for a in chosen
+        )
+        waiting = [p for p in plan.promises if p.line_id not in {a.line_id for a in chosen}]
+        dated = tuple(LineAssignment(line_id=p.line_id, **_dates(p)) for p in waiting)
     else:
         stamps = tuple(
             LineAssignment(line_id=key.removeprefix("warehouse."), warehouse=value)
             for key, value in sorted(c.data.items())
             if key.startswith("warehouse.")
         )
-    if stamps:
+        dated = ()
+    if stamps or dated:
         effects.append(
-            _Effect(OrderAssigned, {"lines": stamps, "policy": f"{pending.provider}:{pending.step}"})
+            _Effect(
+                OrderAssigned, {"lines": (*stamps, *dated), "policy": f"{pending.provider}:{pending.step}"}
+            )
         )
-    sourced = {a.line_id for a in stamps}
+    sourced = {a.line_id for a in stamps if a.warehouse}
     released = tuple(line.line_id for line in asked if line.line_id in sourced and line.parked)
     if released:
         effects.append(_Effect(OrderLinesReleased, {}, line_ids=released))
     settings = BackorderSettings.from_params(pending.params)
-    missing = tuple(line.line_id for line in asked if line.line_id not in sourced and not line.parked)
+    # a preorder whose launch came and that no source can ship waits in Backorder hold
+    missing = tuple(
+        line.line_id
+        for line in asked
+        if line.line_id not in sourced and (not line.parked or line.preorder_until is not None)
+    )
     if settings.enabled and missing:
         cancel_at = c.envelope.issued_at + settings.cancellation_sla if settings.cancellation_sla else None
         effects.append(_Effect(OrderLinesBackordered, {"cancel_at": cancel_at}, line_ids=missing))
     return effects
 
 
+def _dates(promise: LinePromise | None) -> dict[str, Any]:
+    """A line's ATP dates, as ``LineAssignment`` fields (none without a promise)."""
+    if promise is None:
+        return {}
+    return {
+        "inventory_availability_date": promise.inventory_availability_date,
+        "estimated_ship_date": promise.estimated_ship_date,
+    }
+
+
 def _step_effect(state: OrderState, pending: PendingAction, result: StepResult, details: str) -> _Effect:
     flow, version = _flow_of_state(state)
+    of_return = state.return_(return_of_step(pending.step) or "")
+    if of_return is not None and of_return.flow is not None and of_return.flow_version is not None:
+        flow, version = of_return.flow, of_return.flow_version
     payload = {
         "flow": flow,
         "flow_version": version,
@@ -415,7 +473,7 @@ def _failed(c: RecordActionResult, pending: PendingAction, state: OrderState) ->
     """A failed attempt: retried with backoff under the same action id while attempts are
     left (never on a terminal order, which only notifies), else the step fails; a critical
     step that fails holds the order first, so no '<step> failed' branch runs on it."""
-    terminal = state.status in TERMINAL and pending.action not in NOTIFICATION_ACTIONS
+    terminal = state.status in TERMINAL and not runs_on_terminal(state, pending.step, pending.action)
     if pending.attempt < pending.max_attempts and not terminal:
         timeout = pending.deadline - pending.not_before
         not_before = c.envelope.issued_at + retry_backoff(pending.attempt)
@@ -484,21 +542,90 @@ def _provider_status(cls: type[Event]) -> Callable[[Any, OrderState | None, Tran
     return decide_status
 
 
+def _cancel(c: CancelOrder, state: OrderState | None, table: TransitionTable) -> list[Event]:
+    state = _existing(c, state)
+    cancellation.check(state)
+    return _events(OrderCanceled, c, state, table, event_reason=c.reason, **_payload(c))
+
+
 def _cancel_lines(c: CancelOrderLines, state: OrderState | None, table: TransitionTable) -> list[Event]:
     state = _existing(c, state)
-    unknown = sorted(set(c.line_ids) - {line.line_id for line in state.lines})
-    if unknown:
-        raise DomainError(c.envelope.order_id, f"cannot cancel unknown lines {unknown}")
+    cancellation.check(state, c.line_ids)
     return _line_event(
-        OrderLinesCanceled, c, state, table, c.line_ids, event_reason=c.reason, reason=c.reason
+        OrderLinesCanceled,
+        c,
+        state,
+        table,
+        c.line_ids,
+        event_reason=c.reason,
+        reason=c.reason,
+        requested_by=c.requested_by,
     )
+
+
+def _edit(c: EditOrder, state: OrderState | None, table: TransitionTable) -> list[Event]:
+    state = _existing(c, state)
+    edits.check(state, c)
+    after = edits.status_after(state, c) or (state.status, state.status_reason)
+    return [_make(OrderEdited, c, state, 0, after, **_payload(c))]
+
+
+def _request_return(
+    c: RequestReturn, state: OrderState | None, table: TransitionTable, handling: OrderHandling
+) -> list[Event]:
+    state = _existing(c, state)
+    returns.check(state, c, handling)
+    return _events(ReturnRequested, c, state, table, **_payload(c))
+
+
+def _start_return_flow(c: StartReturnFlow, state: OrderState | None, table: TransitionTable) -> list[Event]:
+    state = _existing(c, state)
+    found = returns.open_return(state, c.rma_id, ReturnStatus.REQUESTED)
+    if found.flow is not None:
+        return []  # pinned already
+    return _events(ReturnFlowStarted, c, state, table, **_payload(c))
+
+
+def _return_received(
+    c: RecordReturnReceived, state: OrderState | None, table: TransitionTable
+) -> list[Event]:
+    state = _existing(c, state)
+    returns.open_return(state, c.rma_id, ReturnStatus.REQUESTED)
+    return _events(ReturnReceived, c, state, table, **_payload(c))
+
+
+def _replacement(c: RecordReplacement, state: OrderState | None, table: TransitionTable) -> list[Event]:
+    state = _existing(c, state)
+    found = state.return_(c.rma_id)
+    if found is None or found.replacement_order_id is not None:
+        raise DomainError(c.envelope.order_id, f"return {c.rma_id} has no replacement to order")
+    return _events(ReplacementOrdered, c, state, table, **_payload(c))
+
+
+def _confirm(c: ConfirmOrder, state: OrderState | None, table: TransitionTable) -> list[Event]:
+    """A confirmation of an order that awaits none (confirmed before, or never needed one)
+    changes nothing."""
+    state = _existing(c, state)
+    if not state.awaiting_confirmation:
+        return []
+    return _events(OrderConfirmed, c, state, table, confirmed_by=c.confirmed_by)
+
+
+def _hold_preorders(c: HoldPreorderLines, state: OrderState | None, table: TransitionTable) -> list[Event]:
+    state = _existing(c, state)
+    ids = [x.line_id for x in c.launches]
+    return _line_event(OrderLinesPreordered, c, state, table, ids, event_reason=None, launches=c.launches)
 
 
 def _check_backorders(c: CheckBackorders, state: OrderState | None, table: TransitionTable) -> list[Event]:
     """Nothing to do for an order with no held line, whose held lines DOM is already on,
     or that an operator stopped."""
     state = _existing(c, state)
-    held = tuple(line.line_id for line in state.parked_lines if state.line_status(line) != CANCELED)
+    held = tuple(
+        line.line_id
+        for line in state.parked_lines
+        if state.line_status(line) != CANCELED and launched(line, c.as_of or c.envelope.issued_at)
+    )
     if not held or any(p.params.get("scope") == "backorders" for p in state.pending_actions):
         return []
     open_lines = [line for line in state.lines if state.line_status(line) != CANCELED]
@@ -556,7 +683,7 @@ _DECIDERS: dict[type[Command], Callable[[Any, OrderState | None, TransitionTable
     RecordPicked: _provider_status(FulfillmentPicked),
     RecordShipped: _provider_status(OrderShipped),
     RecordInvoiced: _provider_status(OrderInvoiced),
-    CancelOrder: _recorder(OrderCanceled),
+    CancelOrder: _cancel,
     HoldOrder: _recorder(OrderHeld),
     RecordChannelStatus: _recorder(ChannelStatusUpdated),
     StartFlow: _start_flow,
@@ -566,17 +693,34 @@ _DECIDERS: dict[type[Command], Callable[[Any, OrderState | None, TransitionTable
     ReprocessOrder: _reprocess,
     CancelOrderLines: _cancel_lines,
     CheckBackorders: _check_backorders,
+    EditOrder: _edit,
+    StartReturnFlow: _start_return_flow,
+    RecordReturnReceived: _return_received,
+    RecordReplacement: _replacement,
+    HoldPreorderLines: _hold_preorders,
+    ConfirmOrder: _confirm,
     HoldProviderAction: _hold_action,
     ReleaseProviderAction: _release_action,
 }
 
+_WITH_SETTINGS: dict[
+    type[Command], Callable[[Any, OrderState | None, TransitionTable, OrderHandling], list[Event]]
+] = {RequestReturn: _request_return}
+"""Deciders that read the order-handling settings (the return window)."""
+
 
 def decide(
-    command: Command, state: OrderState | None, table: TransitionTable = DEFAULT_TRANSITIONS
+    command: Command,
+    state: OrderState | None,
+    table: TransitionTable = DEFAULT_TRANSITIONS,
+    handling: OrderHandling = DEFAULT_HANDLING,
 ) -> list[Event]:
     """The events ``command`` causes on ``state``; raises ``DomainError`` if refused. A command
     the order has already decided (redelivered, or sent by a second connector instance)
     causes nothing."""
     if state is not None and state.has_decided(command.envelope.command_id):
         return []
+    with_settings = _WITH_SETTINGS.get(type(command))
+    if with_settings is not None:
+        return with_settings(command, state, table, handling)
     return _DECIDERS[type(command)](command, state, table)

@@ -33,3 +33,12 @@ class OutOfSequence(DomainError):
         super().__init__(order_id, f"expected seq {expected}, got {got}; hold it until the gap fills")
         self.expected = expected
         self.got = got
+
+
+class StateConflict(DomainError):
+    """The order's state forbids the request now (a picked line, a completed order): 409."""
+
+
+class InvalidRequest(DomainError):
+    """The request asks for more than the order allows (more than shipped, past the return
+    window): 422."""

@@ -20,6 +20,8 @@ from streams.domain.values import (
     ExternalRef,
     FulfillmentOrderLine,
     LineAssignment,
+    LineLaunch,
+    LineQuantity,
     LineStatusChange,
     OrderLine,
     OrderStatus,
@@ -71,6 +73,20 @@ class OrderCreated(Event):
     attributes: dict[str, str] = Field(default_factory=dict)
     company: str | None = None
     invoice_customer: str | None = None
+    is_manual: bool = False
+    sales_origin: str | None = None
+    customer_reference: str | None = None
+    cloned_from: str | None = None
+    replacement_for: str | None = None
+    awaiting_confirmation: bool = False
+
+
+class OrderConfirmed(Event):
+    """Confirmed where it was made (F&O's second step): the order's flow starts now."""
+
+    business_event: ClassVar[str] = "Order confirmed"
+    topic: ClassVar[str] = "order.confirmed"
+    confirmed_by: str = ""
 
 
 class OrderValidated(Event):
@@ -130,6 +146,7 @@ class OrderCanceled(Event):
     business_event: ClassVar[str] = "Order canceled"
     topic: ClassVar[str] = "order.canceled"
     reason: str
+    requested_by: str = ""
 
 
 class OrderHeld(Event):
@@ -274,6 +291,15 @@ class OrderLinesCanceled(LineEvent):
     business_event: ClassVar[str] = "Order lines canceled"
     topic: ClassVar[str] = "order.lines-canceled"
     reason: str
+    requested_by: str = ""
+
+
+class OrderLinesPreordered(LineEvent):
+    """Lines of preorder products wait in Preorder hold until their launch date."""
+
+    business_event: ClassVar[str] = "Order lines preordered"
+    topic: ClassVar[str] = "order.lines-preordered"
+    launches: tuple[LineLaunch, ...]
 
 
 class OrderLinesStatusChanged(LineEvent):
@@ -292,6 +318,73 @@ class BackorderCheckStarted(Event):
     topic: ClassVar[str] = "order.backorder-check-started"
     line_ids: tuple[str, ...]
     job_run: str = ""
+
+
+class OrderEdited(Event):
+    """An edit before fulfillment, with who made it and why; the flow validates it again."""
+
+    business_event: ClassVar[str] = "Order edited"
+    topic: ClassVar[str] = "order.edited"
+    editor: str
+    reason: str
+    quantities: tuple[LineQuantity, ...] = ()
+    added_lines: tuple[OrderLine, ...] = ()
+    removed_lines: tuple[str, ...] = ()
+    ship_to: Address | None = None
+
+
+class ReturnRequested(Event):
+    """A return (RMA) against shipped lines; the order's header status does not move."""
+
+    business_event: ClassVar[str] = "Return requested"
+    topic: ClassVar[str] = "return.requested"
+    rma_id: str
+    lines: tuple[LineQuantity, ...]
+    reason: str
+    return_source: str = "api"
+    requested_by: str = ""
+    replacement: bool = False
+
+
+class ReturnFlowStarted(Event):
+    """The return runs in this return flow version to its end."""
+
+    business_event: ClassVar[str] = "Return flow started"
+    topic: ClassVar[str] = "return.flow-started"
+    rma_id: str
+    flow: str
+    flow_version: int
+
+
+class ReturnReceived(Event):
+    """The returned goods arrived at ``warehouse``: they go back into stock there."""
+
+    business_event: ClassVar[str] = "Return received"
+    topic: ClassVar[str] = "return.received"
+    rma_id: str
+    provider: Provider
+    warehouse: str | None = None
+    site: str | None = None
+
+
+class OrderRefunded(Event):
+    """The billing provider credited a return (its credit note)."""
+
+    business_event: ClassVar[str] = "Order refunded"
+    topic: ClassVar[str] = "order.refunded"
+    rma_id: str
+    provider: Provider
+    credit_note_id: str | None = None
+    amount: Decimal | None = None
+
+
+class ReplacementOrdered(Event):
+    """A replacement order for a return's goods was created (its id links it both ways)."""
+
+    business_event: ClassVar[str] = "Replacement ordered"
+    topic: ClassVar[str] = "order.replacement-ordered"
+    rma_id: str
+    replacement_order_id: str
 
 
 EVENT_TYPES: tuple[type[Event], ...] = tuple(_DECLARED)

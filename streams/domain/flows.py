@@ -12,13 +12,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Literal
 
 from pydantic import Field, model_validator
 
 from streams.domain.backorders import BackorderSettings
-from streams.domain.order import LineState, OrderState
+from streams.domain.events import EVENT_TYPES
+from streams.domain.order import LineState, OrderState, return_of_step
 from streams.domain.policies import AssignmentPolicy, Rule, ValidationPolicy, header_fields, holds
-from streams.domain.values import ActionType, Provider, Value
+from streams.domain.transitions import KEEP, Transition, TransitionTable
+from streams.domain.values import ActionType, Provider, ProviderRole, Value
 
 INTERNAL_ACTIONS = frozenset({ActionType.VALIDATE_HEADER, ActionType.VALIDATE_LINES, ActionType.ASSIGN_DATA})
 """Pure steps, run by the order writer itself; every other action is a provider's."""
@@ -28,9 +31,41 @@ SYNC_ACTIONS = frozenset({ActionType.SEND_TO_FULFILLMENT, ActionType.SEND_TO_BIL
 provider that reports progress on an order (picked, shipped, invoiced) has it: that report
 settles its open sync step as succeeded (see ``decider``)."""
 
-NOTIFICATION_ACTIONS = frozenset({ActionType.UPDATE_CHANNEL_STATUS})
-"""Actions that only tell a provider what happened: the one kind of step that still runs on
-a terminal order (BigCommerce hears "Completed" after the order completed)."""
+CANCEL_ACTIONS = frozenset({ActionType.CANCEL_ORDER, ActionType.CANCEL_LINES})
+"""What the engine asks every provider holding a canceled order or line (``cancellation``)."""
+
+NOTIFICATION_ACTIONS = frozenset(
+    {ActionType.UPDATE_CHANNEL_STATUS, ActionType.REFUND_PAYMENT, *CANCEL_ACTIONS}
+)
+"""Actions that only tell a provider what happened: they still run on a terminal order
+(BigCommerce hears "Completed" after the order completed, F&O hears of a cancel)."""
+
+
+def runs_on_terminal(state: OrderState, step_id: str, action: str) -> bool:
+    """The one exception to "a terminal order has no open step": notifications, and the
+    steps of a return still open (a Completed order takes returns). A return is open until
+    it is refunded and every step it started has settled (a restock may answer after the
+    credit note)."""
+    if action in NOTIFICATION_ACTIONS:
+        return True
+    rma = return_of_step(step_id)
+    opened = state.return_(rma) if rma is not None else None
+    if opened is None:
+        return False
+    return opened.open or any(return_of_step(p.step) == rma for p in state.pending_actions)
+
+
+REPLACEMENT_ACTION = ActionType.CREATE_REPLACEMENT
+"""Orders a return's replacement: run by the writer itself (see ``returns``), no provider."""
+
+PROVIDER_ROLES = {
+    ProviderRole.CHANNEL: "the channel the order came from",
+    ProviderRole.SHIPPER: "the provider that shipped it",
+    ProviderRole.INVOICER: "the provider that invoiced it",
+}
+"""What each role means (``ProviderRole``: a step's provider the engine resolves per order)."""
+
+FlowKind = Literal["order", "return"]
 
 START = "New order"
 
@@ -39,7 +74,8 @@ class Step(Value):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     on: tuple[str, ...] = Field(min_length=1)
     action: ActionType
-    provider: Provider | None = None
+    provider: Provider | ProviderRole | None = None
+    """A provider, or a role the engine resolves per order (return flows)."""
     policy: str | None = None
     filter: Rule | None = None
     params: dict[str, str] = Field(default_factory=dict)
@@ -65,13 +101,24 @@ class Flow(Value):
     description: str = ""
     version: int = 0
     """0 while a draft; set when published."""
+    kind: FlowKind = "order"
+    """``return``: a return's flow, started when a return is requested (see ``returns``)."""
     priority: int = 0
     filter: Rule | None = None
     policies: dict[str, Policy] = Field(default_factory=dict)
     steps: tuple[Step, ...] = Field(min_length=1)
+    status_reasons: dict[str, str] = Field(default_factory=dict)
+    """Business event -> the reason every row of the global table gives it, for orders in
+    this flow (the brief: journey 1 ends ``Completed / Done``, journey 6 ``Fulfilled``)."""
+    transitions: tuple[Transition, ...] = ()
+    """Rows that add to or replace the global table's, for orders in this flow."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Flow:
+        known_events = {e.business_event for e in EVENT_TYPES}
+        strangers = sorted({*self.status_reasons, *(r.event for r in self.transitions)} - known_events)
+        if strangers:
+            raise ValueError(f"status_reasons/transitions: no business event is named {strangers}")
         ids = [s.id for s in self.steps]
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:
@@ -91,6 +138,9 @@ class Flow(Value):
                     raise ValueError(f"{where}: policy '{step.policy}' validates lines, not the header")
                 if step.action == "validate_lines" and policy.scope != "lines":  # type: ignore[union-attr]
                     raise ValueError(f"{where}: policy '{step.policy}' validates the header, not lines")
+            elif step.action == REPLACEMENT_ACTION:
+                if self.kind != "return":
+                    raise ValueError(f"{where}: '{step.action}' runs in return flows only")
             elif not step.provider:
                 raise ValueError(f"{where}: '{step.action}' is a provider action and needs a provider")
             if step.action == "send_to_fulfillment_optimization":
@@ -106,6 +156,17 @@ class Flow(Value):
 
     def step(self, step_id: str) -> Step:
         return next(s for s in self.steps if s.id == step_id)
+
+    def table(self, base: TransitionTable) -> TransitionTable:
+        """``base`` as this flow's orders see it: its reasons renamed, then its own rows."""
+        if not self.status_reasons and not self.transitions:
+            return base
+        renamed = [
+            row.model_copy(update={"reason": self.status_reasons[row.event]})
+            for row in base.transitions
+            if row.event in self.status_reasons and row.target != KEEP
+        ]
+        return base.with_rows([*renamed, *self.transitions])
 
     def steps_on(self, trigger: str) -> list[Step]:
         return [s for s in self.steps if trigger in s.on]
@@ -137,9 +198,9 @@ class FlowCatalog:
                 newest[flow.name] = flow
         return sorted(newest.values(), key=lambda f: (-f.priority, f.name))
 
-    def select(self, state: OrderState) -> Flow | None:
-        """The newest version of the highest-priority flow whose filter takes the order."""
-        return next((f for f in self.latest() if f.takes(state)), None)
+    def select(self, state: OrderState, kind: FlowKind = "order") -> Flow | None:
+        """The newest version of the highest-priority flow of ``kind`` whose filter takes the order."""
+        return next((f for f in self.latest() if f.kind == kind and f.takes(state)), None)
 
     def __len__(self) -> int:
         return len(self._flows)

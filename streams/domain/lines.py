@@ -128,3 +128,17 @@ def _header(
             status = working[0].status
             return status, _reason(working, status, changes, "")
     return state.status, state.status_reason
+
+
+def header_of(state: OrderState, lines: Iterable[LineState]) -> tuple[str, str]:
+    """The header ``lines`` imply, as they are (e.g. once an edit removed some)."""
+    after = [
+        (
+            LineStatusChange(
+                line_id=x.line_id, status=state.line_status(x), status_reason=state.line_status_reason(x)
+            ),
+            x.parked,
+        )
+        for x in lines
+    ]
+    return _header(state, after, [])

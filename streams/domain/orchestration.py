@@ -15,16 +15,20 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from streams.domain import cancellation, edits, returns
 from streams.domain.commands import (
     AssignOrderData,
     Command,
     CommandEnvelope,
     HoldOrder,
+    HoldPreorderLines,
     HoldProviderAction,
+    RecordReplacement,
     RecordStepResult,
     RecordValidation,
     RequestProviderAction,
     StartFlow,
+    StartReturnFlow,
 )
 from streams.domain.control import Pauses
 from streams.domain.decider import decide
@@ -34,13 +38,18 @@ from streams.domain.events import (
     Event,
     FlowStarted,
     FlowStepRecorded,
+    OrderConfirmed,
     OrderCreated,
+    OrderEdited,
     OrderReprocessed,
     ProviderActionRequested,
+    ReturnFlowStarted,
+    ReturnRequested,
     StepResult,
 )
 from streams.domain.flows import (
-    NOTIFICATION_ACTIONS,
+    PROVIDER_ROLES,
+    REPLACEMENT_ACTION,
     START,
     SYNC_ACTIONS,
     Flow,
@@ -48,10 +57,14 @@ from streams.domain.flows import (
     Step,
     lines_to_sync,
     readiness,
+    runs_on_terminal,
 )
-from streams.domain.order import OrderState, evolve
+from streams.domain.order import OrderState, evolve, return_of_step, return_step
+from streams.domain.order_handling import DEFAULT_HANDLING, OrderHandling
 from streams.domain.policies import AssignmentPolicy, ValidationPolicy, assign, header_fields, holds, validate
+from streams.domain.preorders import NO_PRODUCTS, ProductCatalog, preorder_launches
 from streams.domain.transitions import CANCELED, DEFAULT_TRANSITIONS, ON_HOLD, TERMINAL, TransitionTable
+from streams.domain.values import Provider, ProviderRole
 
 _COMMANDS = uuid.UUID("0b6c4d2e-7f0a-4c53-9a51-3f7e2d8c1b90")
 
@@ -60,14 +73,33 @@ STOPPED = frozenset({ON_HOLD})
 
 
 class FlowEngine:
-    def __init__(self, catalog: FlowCatalog, pauses: Pauses | None = None) -> None:
+    def __init__(
+        self,
+        catalog: FlowCatalog,
+        handling: OrderHandling = DEFAULT_HANDLING,
+        products: ProductCatalog = NO_PRODUCTS,
+        pauses: Pauses | None = None,
+    ) -> None:
         self.catalog = catalog
+        self.handling = handling
+        self.products = products
         self.pauses = pauses if pauses is not None else Pauses()
         """Paused flow versions and providers: their requests are held (see ``control``)."""
+        self._tables: dict[tuple[str, int, int], TransitionTable] = {}
+
+    def table_for(self, state: OrderState | None, base: TransitionTable) -> TransitionTable:
+        """The transition table of the order's flow: ``base`` with the flow's own rows."""
+        if state is None or state.flow is None or state.flow_version is None:
+            return base
+        key = (state.flow, state.flow_version, id(base))
+        if key not in self._tables:
+            flow = self.catalog.get(state.flow, state.flow_version)
+            self._tables[key] = flow.table(base) if flow is not None else base
+        return self._tables[key]
 
     def react(self, state: OrderState, event: Event) -> list[Command]:
         """The commands the steps triggered by ``event`` issue, ``state`` being the order after it."""
-        if isinstance(event, OrderCreated):
+        if isinstance(event, OrderCreated | OrderConfirmed):
             return self._start(state, event)
         if state.flow is None or state.flow_version is None:
             return []
@@ -78,15 +110,109 @@ class FlowEngine:
             return self._run(flow, flow.step(event.step), state, event)
         if isinstance(event, ProviderActionRequested) and (held := self._hold_if_paused(flow, state, event)):
             return held
+        commands = self._desk(flow, state, event)
         if state.status in STOPPED and not _backorder_check_of_a_backordered_order(state, event):
-            return []
+            return commands
         terminal = state.status in TERMINAL
-        commands: list[Command] = _close_open_steps(flow, state, event) if terminal else []
+        if terminal:
+            commands = _close_open_steps(flow, state, event) + commands
         for trigger in _triggers(event):
             for step in flow.steps_on(trigger):
-                if not terminal or step.action in NOTIFICATION_ACTIONS:
+                if not terminal or runs_on_terminal(state, step.id, step.action):
                     commands += self._run(flow, step, state, event)
         return commands
+
+    def _desk(self, flow: Flow, state: OrderState, event: Event) -> list[Command]:
+        """What the engine does for every flow: cancels told to the providers that hold the
+        order, an edited order validated again, and the steps of returns."""
+
+        def env(what: str) -> CommandEnvelope:
+            return _envelope(event, what, flow)
+
+        if isinstance(event, OrderEdited):
+            return edits.revalidation(flow, state, event, env)
+        commands: list[Command] = [
+            self._tell(flow, state, event, cancel) for cancel in cancellation.cancels_to_send(state, event)
+        ]
+        return commands + self._returns(state, event)
+
+    def _tell(
+        self, flow: Flow, state: OrderState, event: Event, cancel: cancellation.ProviderCancel
+    ) -> RequestProviderAction:
+        at = event.envelope.occurred_at
+        reason = getattr(event, "reason", "")
+        params = {"reason": reason, **({"line_ids": ",".join(cancel.line_ids)} if cancel.line_ids else {})}
+        steps = self.handling.provider_actions
+        return RequestProviderAction(
+            envelope=_envelope(event, cancel.step, flow),
+            step=f"{cancel.step}/{event.envelope.seq}",
+            provider=cancel.provider,
+            action=cancel.action,
+            attempt=1,
+            max_attempts=steps.max_attempts,
+            critical=False,
+            params=params,
+            not_before=at,
+            deadline=at + timedelta(seconds=steps.timeout_seconds),
+        )
+
+    # -- returns
+    def _returns(self, state: OrderState, event: Event) -> list[Command]:
+        if isinstance(event, ReturnRequested):
+            chosen = self.catalog.select(state, kind="return")
+            if chosen is None:
+                return []  # no return flow published: the return waits for providers' reports
+            start = StartReturnFlow(
+                envelope=_envelope(event, "return-flow", chosen),
+                rma_id=event.rma_id,
+                flow=chosen.name,
+                flow_version=chosen.version,
+            )
+            return [start]
+        rma = returns.rma_of(event)
+        trigger = returns.RETURN_REQUESTED if isinstance(event, ReturnFlowStarted) else event.business_event
+        if rma is None and isinstance(event, FlowStepRecorded):
+            rma = return_of_step(event.step)
+            trigger = f"{event.step.rpartition(':')[2]} {event.result}"
+            if event.result not in ("succeeded", "failed"):
+                return []
+        found = state.return_(rma) if rma is not None else None
+        if found is None or found.flow is None or found.flow_version is None:
+            return []
+        flow = self.catalog.get(found.flow, found.flow_version)
+        if flow is None:
+            return []
+        terminal = state.status in TERMINAL
+        commands: list[Command] = []
+        for step in flow.steps_on(trigger):
+            if not terminal or runs_on_terminal(state, return_step(found.rma_id, step.id), step.action):
+                commands += self._return_step(flow, step, state, event, found.rma_id, trigger)
+        return commands
+
+    def _return_step(
+        self, flow: Flow, step: Step, state: OrderState, event: Event, rma: str, trigger: str
+    ) -> list[Command]:
+        """One return flow step for one return, under its own id; a provider role resolved."""
+        found = state.return_(rma)
+        assert found is not None
+        if step.action == REPLACEMENT_ACTION and not returns.replacement_due(self.handling, found, trigger):
+            return []  # the replacement policy says: not now
+        role = step.provider if isinstance(step.provider, ProviderRole) else None
+        provider = _role(state, role) if role is not None else step.provider
+        params = {
+            **step.params,
+            "rma_id": rma,
+            "return_lines": ",".join(f"{x.line_id}:{x.quantity}" for x in found.lines),
+        }
+        if found.warehouse:
+            params["warehouse"] = found.warehouse
+        instance = step.model_copy(
+            update={"id": return_step(rma, step.id), "provider": provider, "params": params}
+        )
+        if role is not None and provider is None:
+            why = f"no {PROVIDER_ROLES[role]} for this order"
+            return [_skipped(flow, instance, event, why)]
+        return self._run(flow, instance, state, event)
 
     def _hold_if_paused(self, flow: Flow, state: OrderState, event: ProviderActionRequested) -> list[Command]:
         """A request (first attempt or retry) to a paused target waits at its step."""
@@ -98,9 +224,10 @@ class FlowEngine:
         envelope = _envelope(event, f"{event.step}/held", flow)
         return [HoldProviderAction(envelope=envelope, action_id=event.action_id, target=target)]
 
-    def _start(self, state: OrderState, event: OrderCreated) -> list[Command]:
+    def _start(self, state: OrderState, event: OrderCreated | OrderConfirmed) -> list[Command]:
+        """An order starts in its flow when it is created, or (made in F&O) confirmed."""
         flow = self.catalog.select(state)
-        if flow is None or state.flow is not None:
+        if flow is None or state.flow is not None or state.awaiting_confirmation:
             return []
         return [StartFlow(envelope=_envelope(event, "flow", flow), flow=flow.name, flow_version=flow.version)]
 
@@ -120,6 +247,11 @@ class FlowEngine:
 
         if step.filter is not None and not holds(step.filter, header_fields(state)):
             return [result("skipped", "filter policy did not match")]
+        if step.action == REPLACEMENT_ACTION:
+            rma = return_of_step(step.id) or ""
+            replacement = returns.replacement_id(state, rma)
+            ordered = RecordReplacement(envelope=env(0), rma_id=rma, replacement_order_id=replacement)
+            return [ordered, result("succeeded", f"replacement order {replacement}")]
         if step.action in ("validate_header", "validate_lines"):
             policy = flow.policies[step.policy or ""]
             assert isinstance(policy, ValidationPolicy)
@@ -164,8 +296,16 @@ class FlowEngine:
         if step.action in SYNC_ACTIONS and sync_lines == "with_warehouse":
             # the provider is told exactly which lines to sync; the order marks them synced
             params = {**params, "lines": ",".join(x.line_id for x in lines_to_sync(state, sync_lines))}
+        first: list[Command] = []
+        if step.action == "send_to_fulfillment_optimization":
+            params = {**self.handling.backorder_params(), **params}
+            first, asked = self._preorders(state, cause, env(2), params)
+            if not asked:
+                return [*first, result("skipped", "every line waits for its launch date")]
+            params = {**params, "line_ids": ",".join(asked)}
         at = cause.envelope.occurred_at
         return [
+            *first,
             RequestProviderAction(
                 envelope=env(0),
                 step=step.id,
@@ -177,8 +317,45 @@ class FlowEngine:
                 params=params,
                 not_before=at,
                 deadline=at + timedelta(seconds=step.timeout_seconds),
-            )
+            ),
         ]
+
+    def _preorders(
+        self, state: OrderState, cause: Event, env: CommandEnvelope, params: dict[str, str]
+    ) -> tuple[list[Command], list[str]]:
+        """The lines DOM is asked to source: for the backorder job's check, the lines it names;
+        otherwise every open line but preorders not launched yet, which go on Preorder hold."""
+        if params.get("scope") == "backorders":
+            named = cause.line_ids if isinstance(cause, BackorderCheckStarted) else ()
+            return [], list(named) or [x.line_id for x in state.parked_lines]
+        launches = preorder_launches(state, self.products, cause.envelope.occurred_at)
+        waiting = {x.line_id for x in launches}
+        asked = [
+            x.line_id
+            for x in state.lines
+            if not x.parked and state.line_status(x) != CANCELED and x.line_id not in waiting
+        ]
+        return ([HoldPreorderLines(envelope=env, launches=tuple(launches))] if launches else []), asked
+
+
+def _role(state: OrderState, role: ProviderRole) -> Provider | None:
+    """The provider playing ``role`` for this order (None: nobody does)."""
+    if role is ProviderRole.CHANNEL:
+        return cancellation.channel_provider(state)
+    if role is ProviderRole.SHIPPER:
+        return state.shipped_by
+    return state.invoiced_by or state.billing_provider
+
+
+def _skipped(flow: Flow, step: Step, cause: Event, why: str) -> RecordStepResult:
+    return RecordStepResult(
+        envelope=_envelope(cause, f"{step.id}/9", flow),
+        flow=flow.name,
+        flow_version=flow.version,
+        step=step.id,
+        result=StepResult.SKIPPED,
+        details=why,
+    )
 
 
 @dataclass
@@ -217,7 +394,11 @@ def process(
             raise DomainError(command.envelope.order_id, f"flow reactions exceed {MAX_CHAIN} events: a loop?")
         current = queue.popleft()
         try:
-            events = decide(current, outcome.state, table)
+            if engine is None:
+                events = decide(current, outcome.state, table)
+            else:
+                own = engine.table_for(outcome.state, table)
+                events = decide(current, outcome.state, own, engine.handling)
         except DomainError as exc:
             if first:
                 raise
@@ -234,7 +415,8 @@ def process(
 
 def _close_open_steps(flow: Flow, state: OrderState, cause: Event) -> list[Command]:
     """A terminal order has no open step and no live timer: every step still waiting for a
-    provider (notifications aside, which may still tell the channel) ends as canceled."""
+    provider ends as canceled, but for what ``runs_on_terminal`` lets run (notifications,
+    an open return's steps)."""
     return [
         RecordStepResult(
             envelope=_envelope(cause, f"{pending.step}/closed", flow),
@@ -246,7 +428,7 @@ def _close_open_steps(flow: Flow, state: OrderState, cause: Event) -> list[Comma
             attempt=pending.attempt,
         )
         for pending in state.pending_actions
-        if pending.action not in NOTIFICATION_ACTIONS
+        if not runs_on_terminal(state, pending.step, pending.action)
     ]
 
 

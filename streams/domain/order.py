@@ -8,9 +8,11 @@ them with the transition table), so a replay never depends on today's configurat
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
 from pydantic import Field
@@ -29,13 +31,17 @@ from streams.domain.events import (
     LineEvent,
     OrderAssigned,
     OrderCanceled,
+    OrderConfirmed,
     OrderCreated,
+    OrderEdited,
     OrderHeld,
     OrderInvoiced,
     OrderLinesBackordered,
     OrderLinesCanceled,
+    OrderLinesPreordered,
     OrderLinesReleased,
     OrderLinesStatusChanged,
+    OrderRefunded,
     OrderReprocessed,
     OrderSentToBilling,
     OrderSentToFulfillment,
@@ -45,14 +51,20 @@ from streams.domain.events import (
     ProviderActionHeld,
     ProviderActionReleased,
     ProviderActionRequested,
+    ReplacementOrdered,
+    ReturnFlowStarted,
+    ReturnReceived,
+    ReturnRequested,
     StepResult,
 )
+from streams.domain.transitions import CANCELED
 from streams.domain.values import (
     ActionType,
     Address,
     ExternalRef,
     FulfillmentOrderLine,
     LineAssignment,
+    LineQuantity,
     OrderStatus,
     Provider,
     Value,
@@ -75,10 +87,54 @@ class LineState(Value):
     """When a parked line's cancellation SLA runs out."""
     synced: bool = False
     """Sent to the fulfillment or billing provider by a line-selective sync (journey 6)."""
+    preorder_until: date | None = None
+    """Set while the line waits in Preorder hold for its product's launch (it is parked too)."""
+    shipped_at: datetime | None = None
+    """When the line left the warehouse: a return may follow, within the return window."""
+    inventory_availability_date: date | None = None
+    estimated_ship_date: date | None = None
 
     @property
     def parked(self) -> bool:
+        """Waiting in Backorder or Preorder hold: order-level events pass it by."""
+        return self.backordered_at is not None or self.preorder_until is not None
+
+    @property
+    def backordered(self) -> bool:
         return self.backordered_at is not None
+
+
+class ReturnStatus(StrEnum):
+    """A return's own status; the order's header stays where it is (Completed)."""
+
+    REQUESTED = "Return requested"
+    RECEIVED = "Return received"
+    REFUNDED = "Refunded"
+
+
+class ReturnState(Value):
+    """A return order (RMA) inside its sales order: one writer, one timeline."""
+
+    rma_id: str
+    status: ReturnStatus
+    lines: tuple[LineQuantity, ...]
+    reason: str
+    return_source: str
+    requested_by: str = ""
+    replacement: bool = False
+    requested_at: datetime
+    flow: str | None = None
+    flow_version: int | None = None
+    received_at: datetime | None = None
+    warehouse: str | None = None
+    site: str | None = None
+    credit_note_id: str | None = None
+    refunded_amount: Decimal | None = None
+    replacement_order_id: str | None = None
+
+    @property
+    def open(self) -> bool:
+        return self.status is not ReturnStatus.REFUNDED
 
 
 class FulfillmentOrder(Value):
@@ -170,6 +226,16 @@ class OrderState(Value):
     channel_status: str | None = None
     validation_errors: tuple[str, ...] = ()
     fulfillment_orders: tuple[FulfillmentOrder, ...] = ()
+    shipped_by: Provider | None = None
+    invoiced_by: Provider | None = None
+    returns: tuple[ReturnState, ...] = ()
+    is_manual: bool = False
+    sales_origin: str | None = None
+    customer_reference: str | None = None
+    cloned_from: str | None = None
+    replacement_for: str | None = None
+    awaiting_confirmation: bool = False
+    """Made in F&O and not confirmed there yet: no flow runs."""
     created_by: str
     """The id of the command that created the order: a redelivered create is a no-op."""
     created_at: datetime
@@ -193,6 +259,9 @@ class OrderState(Value):
     @property
     def parked_lines(self) -> tuple[LineState, ...]:
         return tuple(line for line in self.lines if line.parked)
+
+    def return_(self, rma_id: str) -> ReturnState | None:
+        return next((r for r in self.returns if r.rma_id == rma_id), None)
 
     def external_ref(self, system: str) -> str | None:
         return next((r.ref for r in self.external_refs if r.system == system), None)
@@ -230,11 +299,11 @@ def _assign_lines(
         if a is None:
             out.append(line)
         else:
-            out.append(
-                line.model_copy(
-                    update={"site": a.site or line.site, "warehouse": a.warehouse or line.warehouse}
-                )
-            )
+            update: dict[str, Any] = {"site": a.site or line.site, "warehouse": a.warehouse or line.warehouse}
+            if a.inventory_availability_date or a.estimated_ship_date:
+                update["inventory_availability_date"] = a.inventory_availability_date
+                update["estimated_ship_date"] = a.estimated_ship_date
+            out.append(line.model_copy(update=update))
     return tuple(out)
 
 
@@ -256,7 +325,7 @@ def _step_recorded(state: OrderState, e: FlowStepRecorded) -> dict[str, Any]:
         ended = tuple(p.action_id for p in state.pending_actions if p.step == e.step)
         changes["pending_actions"] = tuple(p for p in state.pending_actions if p.step != e.step)
         changes["settled_actions"] = (*state.settled_actions, *ended)
-    if e.result == "failed":
+    if e.result == "failed" and is_flow_step(e.step):
         changes["failed_step"] = e.step
     elif state.failed_step == e.step:
         changes["failed_step"] = None
@@ -300,25 +369,104 @@ def _synced(state: OrderState, provider: str) -> dict[str, Any]:
     }
 
 
+_UNPARKED = {"backordered_at": None, "backorder_cancel_at": None, "preorder_until": None}
+
+
+def _parking(e: LineEvent, line_id: str) -> dict[str, Any]:
+    """What a line-level event does to a line's Backorder or Preorder hold."""
+    if isinstance(e, OrderLinesBackordered):
+        return {
+            "backordered_at": e.envelope.occurred_at,
+            "backorder_cancel_at": e.cancel_at,
+            "preorder_until": None,
+        }
+    if isinstance(e, OrderLinesPreordered):
+        return {"preorder_until": next(x.launch_date for x in e.launches if x.line_id == line_id)}
+    if isinstance(e, OrderLinesReleased | OrderLinesCanceled):
+        return _UNPARKED
+    return {}
+
+
 def _lines_moved(state: OrderState, e: LineEvent) -> dict[str, Any]:
     changes = {c.line_id: c for c in e.lines}
-    extra: dict[str, Any] = {}
-    if isinstance(e, OrderLinesBackordered):
-        extra = {"backordered_at": e.envelope.occurred_at, "backorder_cancel_at": e.cancel_at}
-    elif isinstance(e, OrderLinesReleased | OrderLinesCanceled):
-        extra = {"backordered_at": None, "backorder_cancel_at": None}
     lines = []
     for line in state.lines:
         change = changes.get(line.line_id)
         if change is None:
             lines.append(line)
         else:
-            lines.append(
-                line.model_copy(
-                    update={"status": change.status, "status_reason": change.status_reason, **extra}
-                )
-            )
+            update = {"status": change.status, "status_reason": change.status_reason}
+            lines.append(line.model_copy(update={**update, **_parking(e, line.line_id)}))
     return {"lines": tuple(lines)}
+
+
+def _shipped(state: OrderState, e: OrderShipped) -> dict[str, Any]:
+    """The lines a shipment reached (as ``domain.lines`` moves them) are shipped from now."""
+    reached = [x for x in state.lines if not x.parked and state.line_status(x) != CANCELED]
+    if any(x.synced for x in reached):
+        reached = [x for x in reached if x.synced]
+    ids = {x.line_id for x in reached if x.shipped_at is None}
+    at = e.envelope.occurred_at
+    return {
+        "tracking_number": e.tracking_number,
+        "carrier": e.carrier,
+        "shipped_by": e.provider,
+        "lines": tuple(
+            x.model_copy(update={"shipped_at": at}) if x.line_id in ids else x for x in state.lines
+        ),
+    }
+
+
+def _edited(state: OrderState, e: OrderEdited) -> dict[str, Any]:
+    quantities = {q.line_id: q.quantity for q in e.quantities}
+    removed = set(e.removed_lines)
+    lines = [
+        x.model_copy(update={"quantity": quantities[x.line_id]}) if x.line_id in quantities else x
+        for x in state.lines
+        if x.line_id not in removed
+    ]
+    lines += [LineState(**x.model_dump()) for x in e.added_lines]
+    changes: dict[str, Any] = {"lines": tuple(lines)}
+    if e.ship_to is not None:
+        changes["ship_to"] = e.ship_to
+    return changes
+
+
+def _return_requested(state: OrderState, e: ReturnRequested) -> dict[str, Any]:
+    opened = ReturnState(
+        rma_id=e.rma_id,
+        status=ReturnStatus.REQUESTED,
+        lines=e.lines,
+        reason=e.reason,
+        return_source=e.return_source,
+        requested_by=e.requested_by,
+        replacement=e.replacement,
+        requested_at=e.envelope.occurred_at,
+    )
+    return {"returns": (*state.returns, opened)}
+
+
+def _return_changed(rma_id: str, **update: Any) -> Callable[[OrderState], dict[str, Any]]:
+    def change(state: OrderState) -> dict[str, Any]:
+        return {
+            "returns": tuple(r.model_copy(update=update) if r.rma_id == rma_id else r for r in state.returns)
+        }
+
+    return change
+
+
+def _return_received(state: OrderState, e: ReturnReceived) -> dict[str, Any]:
+    update = {"status": ReturnStatus.RECEIVED, "received_at": e.envelope.occurred_at}
+    return _return_changed(e.rma_id, **update, warehouse=e.warehouse, site=e.site)(state)
+
+
+def _refunded(state: OrderState, e: OrderRefunded) -> dict[str, Any]:
+    update = {
+        "status": ReturnStatus.REFUNDED,
+        "credit_note_id": e.credit_note_id,
+        "refunded_amount": e.amount,
+    }
+    return _return_changed(e.rma_id, **update)(state)
 
 
 def _fulfillment_order(state: OrderState, e: FulfillmentOrderCreated) -> dict[str, Any]:
@@ -336,8 +484,8 @@ _CHANGES: dict[type[Event], Callable[[OrderState, Any], dict[str, Any]]] = {
         **_synced(s, e.provider),
     },
     FulfillmentPicked: lambda s, e: {},
-    OrderShipped: lambda s, e: {"tracking_number": e.tracking_number, "carrier": e.carrier},
-    OrderInvoiced: lambda s, e: {"invoice_id": e.invoice_id},
+    OrderShipped: _shipped,
+    OrderInvoiced: lambda s, e: {"invoice_id": e.invoice_id, "invoiced_by": e.provider},
     OrderCanceled: lambda s, e: {},
     OrderHeld: lambda s, e: {},
     ChannelStatusUpdated: lambda s, e: {"channel_status": e.channel_status},
@@ -352,6 +500,16 @@ _CHANGES: dict[type[Event], Callable[[OrderState, Any], dict[str, Any]]] = {
     OrderLinesCanceled: _lines_moved,
     OrderLinesStatusChanged: _lines_moved,
     BackorderCheckStarted: lambda s, e: {},
+    OrderLinesPreordered: _lines_moved,
+    OrderConfirmed: lambda s, e: {"awaiting_confirmation": False},
+    OrderEdited: _edited,
+    ReturnRequested: _return_requested,
+    ReturnFlowStarted: lambda s, e: _return_changed(e.rma_id, flow=e.flow, flow_version=e.flow_version)(s),
+    ReturnReceived: _return_received,
+    OrderRefunded: _refunded,
+    ReplacementOrdered: lambda s, e: _return_changed(e.rma_id, replacement_order_id=e.replacement_order_id)(
+        s
+    ),
     ProviderActionHeld: _held,
     ProviderActionReleased: _held,
 }
@@ -374,10 +532,37 @@ def _created(e: OrderCreated) -> OrderState:
         attributes=e.attributes,
         company=e.company,
         invoice_customer=e.invoice_customer,
+        is_manual=e.is_manual,
+        sales_origin=e.sales_origin,
+        customer_reference=e.customer_reference,
+        cloned_from=e.cloned_from,
+        replacement_for=e.replacement_for,
+        awaiting_confirmation=e.awaiting_confirmation,
         created_by=env.causation_id,
         created_at=env.occurred_at,
         updated_at=env.occurred_at,
     )
+
+
+_FLOW_STEP = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+
+
+def is_flow_step(step_id: str) -> bool:
+    """Whether ``step_id`` names a step of the order's flow, which a reprocess can restart
+    from; the engine's own steps (``cancel-at-fno/7``) and a return's steps
+    (``RMA-1:issue-credit-note``) are not."""
+    return _FLOW_STEP.match(step_id) is not None
+
+
+def return_step(rma_id: str, step_id: str) -> str:
+    """The id a return flow's step runs under for one return: ``RMA-1:issue-credit-note``."""
+    return f"{rma_id}:{step_id}"
+
+
+def return_of_step(step_id: str) -> str | None:
+    """The return a step runs for (None: an order step)."""
+    rma, sep, _ = step_id.rpartition(":")
+    return rma if sep else None
 
 
 RECENT_COMMANDS = 32

@@ -115,6 +115,11 @@ def header_fields(state: OrderState) -> dict[str, Any]:
         "status": state.status,
         "status_reason": state.status_reason,
         "line_count": len(state.lines),
+        "is_manual": state.is_manual,
+        "sales_origin": state.sales_origin,
+        "customer_reference": state.customer_reference,
+        "shipped_by": state.shipped_by,
+        "invoiced_by": state.invoiced_by,
         "total_amount": sum((line.unit_price * line.quantity for line in state.lines), Decimal(0)),
     }
     for name, value in state.ship_to.model_dump().items():

@@ -33,6 +33,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from streams.domain.atp import AtpSettings, LinePromise
 from streams.domain.values import Address, Value
 
 ConstraintName = Literal[
@@ -138,10 +139,15 @@ class DomConfig(Value):
     alternate_strategy: str | None = None
     geocodes: dict[str, GeoPoint] = Field(default_factory=dict)
     """Ship-to locations by ``<country>-<postal code>`` or ``<country>-<first 3 characters>``."""
+    atp: AtpSettings = AtpSettings()
+    """Available to promise: the period, processing days, and the scheduled receipts."""
 
     @model_validator(mode="after")
     def _consistent(self) -> DomConfig:
         ids = [s.id for s in self.sources]
+        strangers = sorted({r.source for r in self.atp.scheduled_receipts} - set(ids))
+        if strangers:
+            raise ValueError(f"atp.scheduled_receipts name unknown sources {strangers}; known: {ids}")
         repeated = sorted({i for i in ids if ids.count(i) > 1})
         if repeated:
             raise ValueError(f"source ids must be unique; repeated: {repeated}")
@@ -224,6 +230,8 @@ class FulfillmentPlan(Value):
     relaxed: tuple[ConstraintName, ...] = ()
     """Soft constraints the plan did without."""
     notes: tuple[str, ...] = ()
+    promises: tuple[LinePromise, ...] = ()
+    """ATP: when each line's units are available and when it ships (``atp``)."""
 
     def fulfillment_orders(self) -> list[FulfillmentOrderDraft]:
         """One per source, in the order the sources were first chosen."""

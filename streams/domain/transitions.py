@@ -28,6 +28,9 @@ STATUSES = tuple(OrderStatus)
 BACKORDER_HOLD = "Backorder hold"
 """The reason of a line waiting for inventory (IOM's "Sales Order Line Backorder Hold")."""
 
+PREORDER_HOLD = "Preorder hold"
+"""The reason of a line of a product not launched yet (IOM's "Preorder Hold")."""
+
 FROM_EVENT = "*"
 """A target reason of ``*`` takes the reason the event carries (e.g. why an order is held)."""
 
@@ -122,6 +125,7 @@ _FIP = FULFILLMENT_IN_PROGRESS
 _DEFAULT_ROWS: list[tuple[str, list[OrderStatus | None], OrderStatus | Literal["="], str]] = [
     # business event               source statuses               target        reason
     ("New order",                  [None],                       NEW,          "Created"),
+    ("Order confirmed",            [NEW],                        NEW,          "Confirmed"),
     ("Order validation succeeded", [NEW, IN_PROGRESS, ON_HOLD],  IN_PROGRESS,  "Validation succeeded"),
     ("Order validation failed",    [NEW, IN_PROGRESS, ON_HOLD],  ON_HOLD,      "Validation failed"),
     ("Order sent to fulfillment",  [IN_PROGRESS],                IN_PROGRESS,  "Sent to fulfillment"),
@@ -135,7 +139,8 @@ _DEFAULT_ROWS: list[tuple[str, list[OrderStatus | None], OrderStatus | Literal["
     ("Order put on hold",          _ANY_OPEN,                    ON_HOLD,      FROM_EVENT),
     ("Order reprocessed",          [ON_HOLD],                    IN_PROGRESS,  "Reprocessed"),
     # line-level events (journey 6): each row moves one line; the header follows its lines
-    ("Order lines backordered",    [NEW, IN_PROGRESS],           ON_HOLD,      BACKORDER_HOLD),
+    ("Order lines backordered",    [NEW, IN_PROGRESS, ON_HOLD],  ON_HOLD,      BACKORDER_HOLD),
+    ("Order lines preordered",     [NEW, IN_PROGRESS],           ON_HOLD,      PREORDER_HOLD),
     ("Backorder released",         [ON_HOLD],                    IN_PROGRESS,  "Backorder released"),
     ("Order lines canceled",       [NEW, IN_PROGRESS, ON_HOLD],  CANCELED,     FROM_EVENT),
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 
@@ -38,6 +39,15 @@ class Provider(StrEnum):
     DOM = "dom"
 
 
+class ProviderRole(StrEnum):
+    """A flow step's provider named by its role in the order: the engine resolves it per
+    order (a return's refund goes to the channel, its restock to the shipper)."""
+
+    CHANNEL = "$channel"
+    SHIPPER = "$shipper"
+    INVOICER = "$invoicer"
+
+
 class ActionType(StrEnum):
     """What a step does; the values are the flow files' ``action:`` strings."""
 
@@ -48,6 +58,14 @@ class ActionType(StrEnum):
     SEND_TO_FULFILLMENT = "send_to_fulfillment"
     SEND_TO_BILLING = "send_to_billing"
     UPDATE_CHANNEL_STATUS = "update_channel_status"
+    CANCEL_ORDER = "cancel_order"
+    CANCEL_LINES = "cancel_lines"
+    CREATE_RETURN = "create_return"
+    RESTOCK_RETURN = "restock_return"
+    ISSUE_CREDIT_NOTE = "issue_credit_note"
+    REFUND_PAYMENT = "refund_payment"
+    CREATE_REPLACEMENT = "create_replacement"
+    """Run by the order writer itself: a return's replacement order (no provider)."""
     CUSTOM = "custom"
 
 
@@ -76,6 +94,9 @@ class LineAssignment(Value):
     line_id: str
     site: str | None = None
     warehouse: str | None = None
+    inventory_availability_date: date | None = None
+    """ATP: when the line's units are (or will be) available at a source."""
+    estimated_ship_date: date | None = None
 
 
 class ExternalRef(Value):
@@ -100,3 +121,17 @@ class FulfillmentOrderLine(Value):
     sku: str
     quantity: int
     reservation_id: str | None = None
+
+
+class LineQuantity(Value):
+    """Units of one order line: a new quantity in an edit, the units of a return."""
+
+    line_id: str
+    quantity: int
+
+
+class LineLaunch(Value):
+    """A preorder line and its product's launch date: it may not ship before."""
+
+    line_id: str
+    launch_date: date

@@ -63,7 +63,7 @@ from streams.domain.events import (
     ProviderActionReleased,
     ProviderActionRequested,
 )
-from streams.domain.flows import Flow, FlowCatalog
+from streams.domain.flows import Flow, FlowCatalog, FlowKind
 from streams.domain.orchestration import FlowEngine, process
 from streams.domain.order import INTERNAL_SOURCES, OrderState, fold
 from streams.domain.transitions import DEFAULT_TRANSITIONS, TransitionTable
@@ -257,11 +257,13 @@ class WhatIfCatalog(FlowCatalog):
         if flow is not None and version is not None:
             self._pinned[order_id] = (flow, version)
 
-    def select(self, state: OrderState) -> Flow | None:
+    def select(self, state: OrderState, kind: FlowKind = "order") -> Flow | None:
+        if kind != self.draft.kind:
+            return super().select(state, kind)
         pinned = self._pinned.get(state.order_id)
         if pinned is None or pinned[0] == self.draft.name:
-            return self.draft if self.draft.takes(state) else super().select(state)
-        return self.get(*pinned) or super().select(state)
+            return self.draft if self.draft.takes(state) else super().select(state, kind)
+        return self.get(*pinned) or super().select(state, kind)
 
 
 @dataclass

@@ -27,6 +27,7 @@ from streams.adapters.alert_files import AlertRulesError, load_alert_rules
 from streams.adapters.alert_webhook import AlertWebhook
 from streams.adapters.command_bus import CommandBus
 from streams.adapters.http.app import Reprocess, create_app
+from streams.adapters.http.desk import Publish
 from streams.adapters.kafka import create_topics
 from streams.bootstrap import Components, bootstrap
 from streams.domain.commands import Command, CommandEnvelope, ReprocessOrder
@@ -120,6 +121,20 @@ def reprocess_publisher(c: Components, make: MakeReprocess | None) -> Reprocess 
     return publish
 
 
+def command_publisher(c: Components) -> Publish:
+    """The order desk's write routes: publish their commands to order.commands."""
+    bus = CommandBus(c.settings, c.topics, c.codec)
+
+    def send(command: Command) -> None:
+        bus.send(command)
+        bus.flush(10)
+
+    async def publish(command: Command) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, send, command)
+
+    return publish
+
+
 @with_settings(ApiSettings)
 def _api(settings: ApiSettings, rebuild: Rebuild = False) -> int:
     stopper = Stopper().install()
@@ -142,6 +157,8 @@ def _api(settings: ApiSettings, rebuild: Rebuild = False) -> int:
         token=token,
         reprocess_order=reprocess_publisher(c, REPROCESS_COMMAND),
         operations=monitor,
+        publish=command_publisher(c),
+        handling=c.order_handling,
     )
     add_routes(app)
     try:

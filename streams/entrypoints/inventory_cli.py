@@ -4,6 +4,7 @@ reservations and the backorder job, for operators. DOM itself is ``oms dom``."""
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -189,7 +190,17 @@ def _print_run(run: BackorderJobRun) -> None:
 
 
 @with_settings(BackorderSettings)
-def _backorders_run(settings: BackorderSettings) -> int:
+def _backorders_run(
+    settings: BackorderSettings,
+    as_of: Annotated[
+        datetime | None,
+        typer.Option(
+            "--as-of",
+            formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z"],
+            help="run once as if it were then (e.g. a preorder's launch date, 2030-01-15T08:00:00+0000)",
+        ),
+    ] = None,
+) -> int:
     try:
         config = load_dom_config(settings.config)
     except ConfigFileError as exc:
@@ -198,7 +209,7 @@ def _backorders_run(settings: BackorderSettings) -> int:
         c = connected(settings, topics=False)
         create_topics(c.settings, c.topics)
         with Status("backorder job running", console=Console(stderr=True)):
-            run = BackorderJob(c.settings, c.topics, c.codec, config).run_once()
+            run = BackorderJob(c.settings, c.topics, c.codec, config).run_once(now=_aware(as_of))
         _print_run(run)
         return 0
     every = settings.every
@@ -209,6 +220,11 @@ def _backorders_run(settings: BackorderSettings) -> int:
         BackorderJob(c.settings, c.topics, c.codec, config).run_every(every, stop, _print_run)
 
     return run_service(settings, work, owns_state=False)
+
+
+def _aware(at: datetime | None) -> datetime | None:
+    """A time without an offset is UTC."""
+    return at if at is None or at.tzinfo else at.replace(tzinfo=UTC)
 
 
 @with_settings(Settings)

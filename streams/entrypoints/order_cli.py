@@ -112,6 +112,8 @@ def _writer(settings: WriterSettings) -> int:
             batch_size=settings.batch_size,
             flows=flows,
             control=control,
+            handling=c.order_handling,
+            products=c.products,
         )
         with LagMonitor(settings, c.topics.prefix + WRITER_GROUP, [c.topics.commands]).running():
             run_writer(writer, store, "order writer", settings.instance_id, stop)

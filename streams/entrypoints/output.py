@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from streams.domain.events import Event
-from streams.domain.order import OrderState
+from streams.domain.order import LineState, OrderState
 
 
 def err(line: str) -> None:
@@ -71,14 +71,50 @@ def order_state(state: OrderState) -> str:
     ]
     if state.validation_errors:
         lines.append(f"  validation:       {'; '.join(state.validation_errors)}")
+    lines += _origin(state)
     lines.append("  lines:")
     for line in state.lines:
         lines.append(
             f"    {line.line_id:>3} {line.sku:<14} x{line.quantity:<3} {line.unit_price:>9}  "
             f"site {line.site or '-':<3} warehouse {line.warehouse or '-':<4} "
-            f"{state.line_status(line)}"
+            f"{state.line_status(line)} / {state.line_status_reason(line)}{_dates(line)}"
         )
+    for r in state.returns:
+        units = ", ".join(f"{x.line_id} x{x.quantity}" for x in r.lines)
+        extra = f", replacement {r.replacement_order_id}" if r.replacement_order_id else ""
+        credit = f", credit note {r.credit_note_id}" if r.credit_note_id else ""
+        lines.append(f"  return {r.rma_id}: {r.status.value} ({units}; {r.reason}{credit}{extra})")
     return "\n".join(lines)
+
+
+def _origin(state: OrderState) -> list[str]:
+    """Where a manual order, a clone or a replacement came from."""
+    said = [
+        f"{name} {value}"
+        for name, value in (
+            ("sales origin", state.sales_origin),
+            ("customer reference", state.customer_reference),
+            ("cloned from", state.cloned_from),
+            ("replacement for", state.replacement_for),
+        )
+        if value
+    ]
+    if state.is_manual or said:
+        how = "manually" if state.is_manual else "by a channel"
+        return [f"  entered:          {how}; {', '.join(said) or '-'}"]
+    return []
+
+
+def _dates(line: LineState) -> str:
+    """ATP and preorder dates of a line, when it has any."""
+    parts = []
+    if line.preorder_until:
+        parts.append(f"launch {line.preorder_until}")
+    if line.inventory_availability_date:
+        parts.append(f"available {line.inventory_availability_date}")
+    if line.estimated_ship_date:
+        parts.append(f"ships {line.estimated_ship_date}")
+    return f"  ({', '.join(parts)})" if parts else ""
 
 
 _DETAIL_FIELDS = (
@@ -97,6 +133,11 @@ _DETAIL_FIELDS = (
     "cause",
     "company",
     "flow",
+    "rma_id",
+    "editor",
+    "requested_by",
+    "replacement_order_id",
+    "credit_note_id",
 )
 
 

@@ -1,4 +1,6 @@
-"""The backorder job: re-source held lines when stock arrives, cancel those past their SLA.
+"""The backorder job: re-source held lines when stock arrives, cancel those past their SLA,
+and release preorders from their launch date (DOM sources them, or they wait in Backorder
+hold).
 
 Like IOM's background Back-Order job: periodic (``oms backorders run --every 60``) or run
 once (``oms backorders run``), and every run leaves a log entry on
@@ -20,7 +22,14 @@ from streams.adapters.avro import AvroCodec
 from streams.adapters.command_bus import CommandBus
 from streams.adapters.kafka_loop import Publisher, models, read_all
 from streams.adapters.topics import TopicRegistry
-from streams.domain.backorders import BackorderJobRun, describe, held_lines, past_sla, worth_rechecking
+from streams.domain.backorders import (
+    BackorderJobRun,
+    describe,
+    due_preorders,
+    held_lines,
+    past_sla,
+    worth_rechecking,
+)
 from streams.domain.commands import CancelOrderLines, CheckBackorders, Command, CommandEnvelope
 from streams.domain.order import LineState, OrderState
 from streams.domain.sourcing import DomConfig
@@ -42,6 +51,11 @@ def _sla_text(line: LineState) -> str:
     return f"{span.total_seconds():g}s"
 
 
+def _sourcing(state: OrderState) -> bool:
+    """DOM is on the order's held lines already."""
+    return any(p.params.get("scope") == "backorders" for p in state.pending_actions)
+
+
 def stock_check(view: InventoryView, config: DomConfig) -> Callable[[str, int], bool]:
     """Whether some active source shows ``quantity`` units of ``sku`` above its safety stock."""
     sources = [s for s in config.sources if s.active]
@@ -53,16 +67,22 @@ def stock_check(view: InventoryView, config: DomConfig) -> Callable[[str, int], 
 
 
 def decide_run(
-    states: list[OrderState], has_stock: Callable[[str, int], bool], now: datetime, run_id: str
+    states: list[OrderState],
+    has_stock: Callable[[str, int], bool],
+    now: datetime,
+    run_id: str,
+    issued_at: datetime | None = None,
 ) -> tuple[list[Command], list[str], list[str], int, int]:
-    """The commands one run sends: cancel what is past its SLA, re-check what has stock.
+    """The commands one run sends: cancel what is past its SLA, re-check what has stock,
+    release preorders whose launch has come, all as of ``now``; ``issued_at`` is when the
+    commands are sent, if the run is as of another time (the commands then say ``as_of``).
     Returns (commands, rechecked, canceled, lines held, lines still waiting)."""
     commands: list[Command] = []
     rechecked: list[str] = []
     canceled: list[str] = []
     held_total = waiting = 0
     for state in states:
-        held = held_lines(state)
+        held = held_lines(state, now)  # backordered, and preorders whose launch has come
         if not held:
             continue
         held_total += len(held)
@@ -71,7 +91,7 @@ def decide_run(
             return CommandEnvelope(
                 command_id=what,
                 order_id=state.order_id,
-                issued_at=now,
+                issued_at=issued_at or now,
                 correlation_id=f"backorder-job/{run_id}",
                 source="job:backorders",
             )
@@ -92,11 +112,14 @@ def decide_run(
         gone = {line.line_id for line in overdue}
         still = [line for line in held if line.line_id not in gone]
         ready = worth_rechecking(state, has_stock) if still else []
+        ready += [x for x in due_preorders(state, now) if x not in ready and not _sourcing(state)]
         ready = [line for line in ready if line.line_id not in gone]
         if ready:
             commands.append(
                 CheckBackorders(
-                    envelope=envelope(f"backorder-check/{run_id}/{state.order_id}"), job_run=run_id
+                    envelope=envelope(f"backorder-check/{run_id}/{state.order_id}"),
+                    job_run=run_id,
+                    as_of=now if issued_at is not None else None,
                 )
             )
             rechecked.append(describe(state.order_id, ready))
@@ -121,7 +144,11 @@ class BackorderJob:
         view = InventoryView(self.settings, self.topics, self.codec)
         try:
             commands, rechecked, canceled, held, waiting = decide_run(
-                list(orders.states.values()), stock_check(view, self.config), now, run_id
+                list(orders.states.values()),
+                stock_check(view, self.config),
+                now,
+                run_id,
+                issued_at=started if now != started else None,
             )
         finally:
             view.close()

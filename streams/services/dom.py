@@ -41,6 +41,7 @@ from confluent_kafka import TopicPartition
 from streams.adapters.avro import AvroCodec
 from streams.adapters.kafka_loop import KafkaLoop, models
 from streams.adapters.topics import TopicRegistry
+from streams.domain.atp import LinePromise, promise_sourced, promise_unsourced
 from streams.domain.backorders import held_lines
 from streams.domain.commands import ProviderActionRequest
 from streams.domain.inventory import (
@@ -62,6 +63,7 @@ from streams.domain.sourcing import (
     source_order,
 )
 from streams.domain.transitions import CANCELED
+from streams.services.dom_desk import DESK_ACTIONS, RESTOCK, CannotRestock, releases, restocks
 from streams.services.inventory import InventoryFeed, InventoryView, ReservationFate, inventory_envelope
 from streams.settings import Settings
 
@@ -198,7 +200,10 @@ class ReservationSagas:
     def start(self, request: ProviderActionRequest, partition: int = 0, offset: int = 0) -> None:
         """Begin an order's saga (an answer may go out at once)."""
         order = OrderState.model_validate_json(request.order_json)
-        if request.params.get("scope") == "backorders":
+        if request.params.get("line_ids"):  # the engine names the lines to source
+            named = set(request.params["line_ids"].split(","))
+            lines = [x for x in order.lines if x.line_id in named and order.line_status(x) != CANCELED]
+        elif request.params.get("scope") == "backorders":
             lines = held_lines(order)
         else:
             lines = [x for x in order.lines if not x.parked and order.line_status(x) != CANCELED]
@@ -411,6 +416,7 @@ class ReservationSagas:
             unsourced=unsourced,
             relaxed=saga.plan.relaxed if saga.plan else (),
             notes=saga.plan.notes if saga.plan else (),
+            promises=self._promises(saga, sourced, unsourced),
         )
         saga.done = True
         del self.running[saga.action_id]
@@ -419,6 +425,22 @@ class ReservationSagas:
             self._finished.popitem(last=False)
         self.stats.outcomes[outcome] += 1
         self._answer(saga.request, plan)
+
+    def _promises(self, saga: Saga, sourced: set[str], unsourced: tuple[str, ...]) -> tuple[LinePromise, ...]:
+        """ATP dates of every line asked: today for what is reserved, the first day the
+        scheduled receipts cover for what is not (none within the period: no date)."""
+        settings = self.config.atp
+        today = saga.request.not_before.date()
+        out = [promise_sourced(line_id, today, settings) for line_id in sorted(sourced)]
+        active = [s.id for s in self.config.sources if s.active]
+        by_id = {x.line_id: x for x in saga.order.lines}
+        for line_id in unsourced:
+            line = by_id[line_id]
+            available = {s: self.view.available(line.sku, s) for s in active}
+            found = promise_unsourced(line_id, line.sku, line.quantity, available, active, today, settings)
+            if found is not None:
+                out.append(found)
+        return tuple(out)
 
     def expire(self, now: datetime) -> None:
         """Answer every saga that reached its give-up time with what it holds."""
@@ -495,10 +517,31 @@ class DomCoordinator:
             # now would be ignored, and reservations made for it would hold units for nobody
             self.stats.skipped += 1
             return
+        if request.action in DESK_ACTIONS:
+            self._desk(request)
+            return
         if request.action != ACTION:
             self._answer_failure(request, f"DOM does not do '{request.action}'")
             return
         self.sagas.start(request, partition, offset)
+
+    def _desk(self, request: ProviderActionRequest) -> None:
+        """A cancel (release the lines' reservations) or a return (restock it): inventory
+        commands out, then the answer."""
+        order = OrderState.model_validate_json(request.order_json)
+        try:
+            if request.action == RESTOCK:
+                commands = restocks(request, order, self.config)
+            else:
+                commands = releases(request, order)
+        except CannotRestock as exc:
+            self._answer_failure(request, str(exc))
+            return
+        for command in commands:
+            self.feed.send(command)
+        self.feed.flush(10)
+        what = "units restocked" if request.action == RESTOCK else "reservations released"
+        self._send_answer(request, True, f"{len(commands)} {what}", {})
 
     # -- answers and offsets
     def _answer(self, request: ProviderActionRequest, plan: FulfillmentPlan) -> None:

@@ -4,44 +4,24 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from streams.adapters.config_files import ConfigFileError, explain, read_yaml
 from streams.domain.sourcing import DomConfig
 from streams.settings import REPO_ROOT
+
+__all__ = ["ConfigFileError", "load_dom_config", "load_opening_stock"]
 
 DEFAULT_DOM_CONFIG = REPO_ROOT / "config" / "dom.yaml"
 DEFAULT_OPENING_STOCK = REPO_ROOT / "config" / "inventory.yaml"
 
 
-class ConfigFileError(ValueError):
-    """A configuration file that cannot be used; the message says where and what."""
-
-
-def _explain(path: Path, exc: ValidationError) -> str:
-    rows = []
-    for error in exc.errors():
-        where = ".".join(str(part) for part in error["loc"]) or "(top level)"
-        rows.append(f"{path}: {where}: {error['msg']}")
-    return "\n".join(rows)
-
-
-def _read(path: Path) -> Any:
-    try:
-        return yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise ConfigFileError(f"{path}: cannot be read: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigFileError(f"{path}: not valid YAML: {exc}") from exc
-
-
 def load_dom_config(path: Path = DEFAULT_DOM_CONFIG) -> DomConfig:
     try:
-        return DomConfig.model_validate(_read(path))
+        return DomConfig.model_validate(read_yaml(path))
     except ValidationError as exc:
-        raise ConfigFileError(_explain(path, exc)) from exc
+        raise ConfigFileError(explain(path, exc)) from exc
 
 
 class OpeningStock(BaseModel):
@@ -61,9 +41,9 @@ class OpeningStock(BaseModel):
 def load_opening_stock(path: Path = DEFAULT_OPENING_STOCK, config: DomConfig | None = None) -> OpeningStock:
     """The stock file; with ``config``, every source it names must be a configured source."""
     try:
-        stock = OpeningStock.model_validate(_read(path))
+        stock = OpeningStock.model_validate(read_yaml(path))
     except ValidationError as exc:
-        raise ConfigFileError(_explain(path, exc)) from exc
+        raise ConfigFileError(explain(path, exc)) from exc
     if config is not None:
         known = {s.id for s in config.sources}
         unknown = sorted({source for _, source, _ in stock.entries()} - known)

@@ -211,7 +211,7 @@ class TransactionalWriter(ABC):
             for command, msg in zip(batch.records, batch.messages, strict=True):
                 env = command.envelope  # type: ignore[attr-defined]
                 with order_context(
-                    order_id=env.order_id,
+                    order_id=getattr(env, "order_id", None),  # inventory commands name a SKU@source
                     correlation_id=env.correlation_id,
                     causation_id=env.command_id,
                     partition=msg.partition(),

@@ -5,8 +5,8 @@ state with the flows' reactions, and appends the resulting events, in one Kafka
 transaction with the command offsets (the loop in ``transactional.py``). Events go to
 partition ``p`` of their topic when the command came from partition ``p``: the writer
 of a partition is the only writer of its orders. Provider requests leave through the
-same transaction (an outbox), and timers turn a provider's silence past its deadline
-into a failed attempt.
+same transaction (an outbox), as does the ``CreateOrder`` of a return's replacement order,
+and timers turn a provider's silence past its deadline into a failed attempt.
 """
 
 from __future__ import annotations
@@ -30,10 +30,19 @@ from streams.domain.commands import (
 )
 from streams.domain.control import releases
 from streams.domain.errors import DomainError
-from streams.domain.events import Event, FlowStepRecorded, ProviderActionReleased, ProviderActionRequested
+from streams.domain.events import (
+    Event,
+    FlowStepRecorded,
+    ProviderActionReleased,
+    ProviderActionRequested,
+    ReplacementOrdered,
+)
 from streams.domain.history import OrderHistories
 from streams.domain.orchestration import FlowEngine, process
 from streams.domain.order import OrderState, PendingAction
+from streams.domain.order_handling import DEFAULT_HANDLING, OrderHandling
+from streams.domain.preorders import NO_PRODUCTS, ProductCatalog
+from streams.domain.returns import replacement_order
 from streams.domain.transitions import TransitionTable
 from streams.services.transactional import Folder, TransactionalWriter, WriterStats
 from streams.settings import Settings
@@ -75,6 +84,8 @@ class OrderWriter(TransactionalWriter):
         batch_size: int = 2000,
         flows: FlowCatalogFeed | None = None,
         control: ControlFeed | None = None,
+        handling: OrderHandling = DEFAULT_HANDLING,
+        products: ProductCatalog = NO_PRODUCTS,
     ) -> None:
         super().__init__(
             settings,
@@ -91,7 +102,7 @@ class OrderWriter(TransactionalWriter):
         self.flows = flows
         self.control = control
         pauses = control.pauses if control is not None else None
-        self.engine = FlowEngine(flows.catalog, pauses) if flows is not None else None
+        self.engine = FlowEngine(flows.catalog, handling, products, pauses) if flows is not None else None
         self._timers: dict[str, datetime] = {}
         self._held: set[str] = set()
         """Orders of our partitions with requests a pause holds."""
@@ -154,6 +165,8 @@ class OrderWriter(TransactionalWriter):
             self._append(event, partition)
             if isinstance(event, ProviderActionRequested | ProviderActionReleased):
                 self._request(event, outcome.state, partition)
+            elif isinstance(event, ReplacementOrdered) and outcome.state is not None:
+                self._order_replacement(event, outcome.state)
             elif isinstance(event, FlowStepRecorded):
                 _observe_step(state, event)
         for refused, error in outcome.refused:
@@ -200,6 +213,15 @@ class OrderWriter(TransactionalWriter):
             partition=partition,
         )
         self.stats.requests += 1
+
+    def _order_replacement(self, event: ReplacementOrdered, state: OrderState) -> None:
+        """The outbox again: the replacement order's create leaves in the transaction that
+        records it, to the partition of its own order (its id derives from the return, so
+        a redelivery is the same create)."""
+        create = replacement_order(state, event, event.envelope.occurred_at)
+        self._producer.produce(
+            self.topics.commands, key=create.envelope.order_id.encode(), value=self.codec.encode(create)
+        )
 
     def _reject(self, command: Command, partition: int, error: str) -> None:
         env = command.envelope

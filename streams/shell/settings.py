@@ -155,11 +155,12 @@ class Settings(ProcessSettings):
         description="partitions of every order topic",
         validation_alias=env("OMS_PARTITIONS"),
     )
-    replication_factor: int = Field(
-        1,
+    replication_factor: int | None = Field(
+        None,
         ge=1,
         le=16,
-        description="replicas of every topic this creates",
+        description="replicas of every topic this creates (default: as many as the cluster has "
+        "brokers, at most three; min.insync.replicas 2 from three on)",
         validation_alias=env("OMS_REPLICATION_FACTOR"),
     )
     schema_registry_url: str | None = Field(
@@ -187,6 +188,16 @@ class Settings(ProcessSettings):
         None,
         description="a YAML status transition table replacing the built-in one",
         validation_alias=env("OMS_TRANSITIONS_FILE"),
+    )
+    order_handling_file: Path = Field(
+        REPO_ROOT / "config" / "order-handling.yaml",
+        description="order-handling settings: backorders, cancellation SLA, replacement, return window",
+        validation_alias=env("OMS_ORDER_HANDLING_FILE"),
+    )
+    products_file: Path = Field(
+        REPO_ROOT / "config" / "products.yaml",
+        description="product master data: which SKUs are preorders, and their launch dates",
+        validation_alias=env("OMS_PRODUCTS_FILE"),
     )
     state_rebuild: bool = Field(
         False,

@@ -19,11 +19,13 @@ from typing import Any
 from aiohttp import web
 
 from streams.adapters.http import params, representation
+from streams.adapters.http.desk import Publish, add_desk_routes
 from streams.adapters.http.live import LiveHub
 from streams.adapters.http.openapi import openapi
 from streams.adapters.http.operations import OperationsPort, add_operations_routes
 from streams.adapters.http.read_model import OrderQuery, ReadModel
 from streams.domain.order import OrderState
+from streams.domain.order_handling import DEFAULT_HANDLING, OrderHandling
 from streams.domain.transitions import STATUSES
 
 log = logging.getLogger(__name__)
@@ -372,11 +374,14 @@ def create_app(
     token: str | None = None,
     reprocess_order: Reprocess | None = None,
     stats_interval: float = 1.0,
+    publish: Publish | None = None,
+    handling: OrderHandling = DEFAULT_HANDLING,
     operations: OperationsPort | None = None,
 ) -> web.Application:
     """The API over ``read_model``; ``token`` requires ``Authorization: Bearer <token>``
     on every data route; ``reprocess_order`` backs ``POST /orders/{id}/reprocess`` (501
-    when None)."""
+    when None); ``publish`` backs the order desk's write routes (``desk.py``; 501 when
+    None), which check returns against ``handling``."""
     app = web.Application(middlewares=[_errors, _auth])
     app[_READ_MODEL] = read_model
     app[_HUB] = LiveHub(read_model)
@@ -396,6 +401,7 @@ def create_app(
     app.router.add_get("/orders/{order_id}", get_order)
     app.router.add_get("/orders/{order_id}/history", get_history)
     app.router.add_post("/orders/{order_id}/reprocess", reprocess)
+    add_desk_routes(app, read_model, publish, handling)
     app.router.add_get("/stats", get_stats)
     app.router.add_get("/events/stream", event_stream)
     app.router.add_get("/healthz", healthz)

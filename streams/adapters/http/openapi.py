@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from streams.adapters.http.desk import desk_paths
 from streams.adapters.http.operations_openapi import operations_paths
 from streams.domain.events import EVENT_TYPES
 from streams.domain.values import OrderStatus
@@ -252,6 +253,15 @@ _RESPONSES_400 = {"400": _ERROR, "401": _ERROR}
 
 
 def openapi() -> JSON:
+    spec = _spec()
+    paths, schemas = desk_paths()
+    for path, item in paths.items():
+        spec["paths"][path] = {**spec["paths"].get(path, {}), **item}
+    spec["components"]["schemas"] = {**schemas, **spec["components"]["schemas"]}
+    return spec
+
+
+def _spec() -> JSON:
     return {
         "openapi": "3.1.0",
         "info": {

@@ -22,13 +22,17 @@ SENT = ("In progress", "Sent to fulfillment")
 PICKED = ("Fulfillment in progress", "Picked")
 PACKED = ("Fulfillment in progress", "Packed")
 DONE = ("Completed", "Fulfilled")
+DONE_J1 = ("Completed", "Done")
+CONFIRMED = ("New", "Confirmed")
+"""An order made in F&O is taken in when created there, then confirmed (two steps)."""
+"""Journey 1 ends as the brief words it (its flow's status_reasons)."""
 
 EXPECTED_STATUSES = {
-    1: [NEW, VALIDATED, SENT, PICKED, PACKED, DONE],
+    1: [NEW, VALIDATED, SENT, PICKED, PACKED, DONE_J1],
     2: [NEW, VALIDATED, SENT, PACKED, DONE],
-    3: [NEW, VALIDATED, SENT, PACKED, DONE],
-    4: [NEW, VALIDATED, PACKED, DONE],
-    5: [NEW, VALIDATED, SENT, PACKED, DONE],
+    3: [NEW, CONFIRMED, VALIDATED, SENT, PACKED, DONE],
+    4: [NEW, CONFIRMED, VALIDATED, PACKED, DONE],
+    5: [NEW, CONFIRMED, VALIDATED, SENT, PACKED, DONE],
     6: [NEW, VALIDATED, PICKED, PACKED, DONE],
 }
 SALES_ORDERS = "/sap/opu/odata/sap/API_SALES_ORDER_SRV/A_SalesOrder"

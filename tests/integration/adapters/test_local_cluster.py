@@ -33,8 +33,9 @@ from streams.adapters.command_bus import CommandBus
 from streams.bootstrap import Components
 from streams.settings import Settings
 
-CLUSTER_PORT = 39192
-"""Not the session broker's 39092: nodes on 39192, 39194, 39196 (controllers one above)."""
+CLUSTER_PORT = 29192
+"""Below the ephemeral port range (32768-60999 on Linux), where a client socket could take a
+node's port first: nodes on 29192, 29194, 29196 (controllers one above)."""
 ORDERS = 300
 EVENTS_PER_ORDER = 10
 AFTER_KILL = ORDERS // 3

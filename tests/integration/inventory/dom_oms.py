@@ -38,7 +38,17 @@ def running_dom_oms(c: Components, flows_dir: Path, config: DomConfig) -> Iterat
     store = OrderStore(c.settings.state_dir / "orders")
     inventory = InventoryStore(c.settings.state_dir / "inventory")
     feed = FlowCatalogFeed(c.settings, c.topics, c.codec)
-    writer = OrderWriter(c.settings, c.topics, c.codec, store, c.transitions, batch_size=500, flows=feed)
+    writer = OrderWriter(
+        c.settings,
+        c.topics,
+        c.codec,
+        store,
+        c.transitions,
+        batch_size=500,
+        flows=feed,
+        handling=c.order_handling,
+        products=c.products,
+    )
     inventory_writer = InventoryWriter(
         c.settings.model_copy(update={"instance_id": "inventory-1"}),
         c.topics,

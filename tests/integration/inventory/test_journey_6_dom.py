@@ -47,14 +47,19 @@ SLA_SECONDS = 3
 
 
 def _variant(text: str, name: str, attribute: str, params: str) -> str:
-    """Journey 6 under another name and filter, with other order-handling settings."""
+    """Journey 6 under another name and filter, whose DOM step names its own backorder
+    settings (they win over config/order-handling.yaml)."""
     return (
         text.replace("name: bigcommerce-dom-fno", f"name: {name}")
         .replace(
             "{field: attributes.fulfillment, op: eq, value: dom}",
             f"{{field: attributes.fulfillment, op: eq, value: {attribute}}}",
         )
-        .replace("params: {backorders: enabled, cancellation_sla: 7d}", f"params: {params}")
+        .replace(
+            "action: send_to_fulfillment_optimization\n    provider: dom\n",
+            f"action: send_to_fulfillment_optimization\n    provider: dom\n    params: {params}\n",
+            1,
+        )
     )
 
 

@@ -149,7 +149,16 @@ def running_oms(c: Components, flows_dir: Path = REPO_ROOT / "flows") -> Iterato
     feed = FlowCatalogFeed(c.settings, c.topics, c.codec)
     control = ControlFeed(c.settings, c.topics, c.codec)
     writer = OrderWriter(
-        c.settings, c.topics, c.codec, store, c.transitions, batch_size=500, flows=feed, control=control
+        c.settings,
+        c.topics,
+        c.codec,
+        store,
+        c.transitions,
+        batch_size=500,
+        flows=feed,
+        control=control,
+        handling=c.order_handling,
+        products=c.products,
     )
     fakes = FakeProviders(c.settings, c.topics, c.codec)
     try:

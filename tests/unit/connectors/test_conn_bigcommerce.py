@@ -34,7 +34,7 @@ from connectors.http import ProviderHttp, RetryPolicy, StaticAuth
 from connectors.state import ConnectorStore
 from connectors.webhooks import make_web_app
 from simulators.bigcommerce import BigCommerceSettings, BigCommerceSimulator
-from streams.domain.commands import CreateOrder, RecordActionResult
+from streams.domain.commands import CancelOrder, CreateOrder, RecordActionResult
 
 
 @dataclass
@@ -369,3 +369,87 @@ def test_attributes_are_key_value_pairs_and_other_notes_are_ignored() -> None:
         "fulfillment": "dom",
         "billing": "sap",
     }
+
+
+# --- the order desk: cancels and refunds ---------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_a_cancel_writes_status_cancelled_once_and_its_echo_is_not_a_cancel_from_the_store(
+    bc: Store,
+) -> None:
+    bc_id = await bc.new_order()
+    state = created_state(bc.publisher.of(CreateOrder)[0])
+
+    first = await answer(bc.connector, request_for(state, "bigcommerce", "cancel_order"), bc.publisher)
+    again = await answer(bc.connector, request_for(state, "bigcommerce", "cancel_order"), bc.publisher)
+    await drain(bc.sim)
+
+    assert first is not None and first.success and first.data == {"channel_status": "5"}
+    assert again is not None and again.success and "cancelled already" in again.details
+    view = await control(bc.sim, "GET", f"/_sim/orders/{bc_id}")
+    assert [h["new_status_id"] for h in view["status_history"]] == [11, 5]
+    assert bc.publisher.of(CancelOrder) == []  # our own echo
+
+
+@pytest.mark.asyncio
+async def test_a_merchant_cancel_in_the_store_becomes_a_cancel_of_the_order(bc: Store) -> None:
+    bc_id = await bc.new_order()
+    order_id = bc.publisher.of(CreateOrder)[0].envelope.order_id
+
+    await control(bc.sim, "POST", f"/_sim/orders/{bc_id}/status", {"status_id": 5})
+    await drain(bc.sim)
+
+    (cancel,) = bc.publisher.of(CancelOrder)
+    assert (cancel.envelope.order_id, cancel.reason, cancel.requested_by) == (
+        order_id,
+        "Cancelled in BigCommerce",
+        "bigcommerce",
+    )
+    assert cancel.envelope.source == "connector:bigcommerce"  # so the OMS does not echo it back
+
+
+@pytest.mark.asyncio
+async def test_a_line_cancel_and_an_order_the_store_never_had_need_no_call(bc: Store) -> None:
+    bc_id = await bc.new_order()
+    state = created_state(bc.publisher.of(CreateOrder)[0])
+    manual = state.model_copy(update={"external_refs": ()})
+
+    lines = await answer(
+        bc.connector, request_for(state, "bigcommerce", "cancel_lines", {"line_ids": "1"}), bc.publisher
+    )
+    none = await answer(
+        bc.connector,
+        request_for(manual, "bigcommerce", "update_channel_status", {"status_id": "2"}),
+        bc.publisher,
+    )
+
+    assert lines is not None and lines.success and "whole orders only" in lines.details
+    assert none is not None and none.success and "not a BigCommerce order" in none.details
+    assert await requests_to(bc.sim, "PUT", f"/stores/simstore/v2/orders/{bc_id}") == []
+
+
+@pytest.mark.asyncio
+async def test_a_return_is_refunded_once_through_a_quote_and_the_order_reads_partially_refunded(
+    bc: Store,
+) -> None:
+    bc_id = await bc.new_order(products=[{"sku": "MUG", "quantity": 2, "price": "12.00"}])
+    state = created_state(bc.publisher.of(CreateOrder)[0])
+    line = state.lines[0].line_id
+    params = {"rma_id": "RMA-1", "return_lines": f"{line}:1"}
+
+    first = await answer(
+        bc.connector, request_for(state, "bigcommerce", "refund_payment", params), bc.publisher
+    )
+    again = await answer(
+        bc.connector, request_for(state, "bigcommerce", "refund_payment", params), bc.publisher
+    )
+
+    assert first is not None and first.success and first.details == "refunded 12.0 for RMA-1"
+    assert again is not None and again.success and "exists" in again.details
+    view = await control(bc.sim, "GET", f"/_sim/orders/{bc_id}")
+    assert view["order"]["status_id"] == 14 and view["order"]["refunded_amount"] == "12.0000"
+    assert (
+        len(await requests_to(bc.sim, "POST", f"/stores/simstore/v3/orders/{bc_id}/payment_actions/refunds"))
+        == 1
+    )

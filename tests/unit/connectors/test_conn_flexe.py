@@ -151,6 +151,38 @@ async def test_a_shipment_is_reported_once_with_its_tracking_number_and_carrier(
 
 
 @pytest.mark.asyncio
+async def test_a_cancel_cancels_the_outbound_order_found_by_our_order_id(flexe: Flexe) -> None:
+    state = journey_state(2, "BC-801")
+    await answer(flexe.connector, request_for(state, "flexe", "send_to_fulfillment"), flexe.publisher)
+
+    first = await answer(flexe.connector, request_for(state, "flexe", "cancel_order"), flexe.publisher)
+    again = await answer(flexe.connector, request_for(state, "flexe", "cancel_order"), flexe.publisher)
+    none = await answer(
+        flexe.connector, request_for(journey_state(2, "BC-802"), "flexe", "cancel_order"), flexe.publisher
+    )
+
+    assert first is not None and first.success
+    assert again is not None and again.success and "cancelled already" in again.details
+    assert none is not None and none.success and "no outbound order" in none.details
+    listing = await control(flexe.sim, "GET", "/_sim/outbound_orders")
+    assert [o["status"] for o in listing["outbound_orders"]] == ["cancelled"]
+
+
+@pytest.mark.asyncio
+async def test_a_shipped_order_cannot_be_cancelled_and_flexe_says_why(flexe: Flexe) -> None:
+    state = journey_state(2, "BC-803")
+    sent = await answer(flexe.connector, request_for(state, "flexe", "send_to_fulfillment"), flexe.publisher)
+    assert sent is not None
+    await control(flexe.sim, "POST", f"/_sim/outbound_orders/{sent.data['provider_order_id']}/ship", {})
+
+    result = await answer(flexe.connector, request_for(state, "flexe", "cancel_order"), flexe.publisher)
+
+    assert (
+        result is not None and not result.success and "has shipped and cannot be cancelled" in result.details
+    )
+
+
+@pytest.mark.asyncio
 async def test_two_instances_both_given_the_shipment_make_one_command_of_it(
     flexe: Flexe, serve: Serve, second_store: ConnectorStore
 ) -> None:

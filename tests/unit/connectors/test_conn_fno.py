@@ -31,7 +31,15 @@ from connectors.http import ProviderHttp, RetryPolicy
 from connectors.state import ConnectorStore
 from connectors.webhooks import make_web_app
 from simulators.fno import FnoSettings, FnoSimulator
-from streams.domain.commands import CreateOrder, RecordInvoiced, RecordPicked, RecordShipped
+from streams.domain.commands import (
+    CancelOrder,
+    ConfirmOrder,
+    CreateOrder,
+    RecordInvoiced,
+    RecordPicked,
+    RecordReturnReceived,
+    RecordShipped,
+)
 from streams.domain.order import OrderState
 from streams.domain.values import ExternalRef
 
@@ -275,7 +283,7 @@ async def test_billing_an_order_that_came_from_f_and_o_sends_its_status_back(fno
 
     assert result.success and result.data == {"provider_order_id": number}
     view = await control(fno.sim, "GET", f"/_sim/salesorders/{number}")
-    assert view["header"]["CustomerRequisitionNumber"] == "Packed"
+    assert view["header"]["IOMOrderStatus"] == "Packed"
     assert await requests_to(fno.sim, "POST", "/data/$batch") == []
 
 
@@ -375,7 +383,7 @@ async def test_events_of_sales_orders_that_are_not_ours_publish_nothing(fno: Fno
 
 
 @pytest.mark.asyncio
-async def test_an_order_confirmed_in_f_and_o_is_taken_in_once_by_dual_write(fno: Fno) -> None:
+async def test_an_order_made_in_f_and_o_is_taken_in_once_at_its_creation_and_then_confirmed(fno: Fno) -> None:
     await control(fno.sim, "POST", "/_sim/faults", {"kind": "duplicate_webhook", "path_prefix": "dualwrite"})
     made = await control(
         fno.sim,
@@ -415,6 +423,9 @@ async def test_an_order_confirmed_in_f_and_o_is_taken_in_once_by_dual_write(fno:
 
     [created] = fno.publisher.of(CreateOrder)
     assert created.envelope.order_id == f"FNO-USMF-{number}"
+    assert created.awaiting_confirmation  # taken in at its creation in F&O, then confirmed
+    [confirmed] = fno.publisher.of(ConfirmOrder)
+    assert confirmed.envelope.order_id == created.envelope.order_id
     assert (created.channel, created.company, created.customer_id, created.invoice_customer) == (
         "fno",
         "USMF",
@@ -437,6 +448,96 @@ async def test_an_order_confirmed_in_f_and_o_is_taken_in_once_by_dual_write(fno:
     await drain(fno.sim)
     [shipped] = fno.publisher.of(RecordShipped)
     assert shipped.envelope.order_id == f"FNO-USMF-{number}"
+
+
+# --- the order desk: cancels, returns, credit notes -----------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_a_cancel_cancels_our_sales_order_once_and_its_event_is_not_a_cancel_from_fno(fno: Fno) -> None:
+    state = journey_state(1, "BC-700")
+    await fno.act(state, "send_to_fulfillment")
+
+    first = await fno.act(state, "cancel_order", reason="customer")
+    again = await fno.act(state, "cancel_order", reason="customer")
+    await drain(fno.sim)
+
+    assert first.success and again.success and "canceled already" in again.details
+    [order] = await fno.orders_for("BC-700")
+    assert order["header"]["SalesOrderStatus"] == "Canceled"
+    assert fno.publisher.of(CancelOrder) == []  # the event of our own cancel
+
+
+@pytest.mark.asyncio
+async def test_a_line_cancel_cancels_that_line_by_its_line_number(fno: Fno) -> None:
+    state = journey_state(1, "BC-701")
+    two = (state.lines[0], state.lines[0].model_copy(update={"line_id": "L2", "sku": "SKU-MUG-01"}))
+    state = state.model_copy(update={"lines": two})
+    await fno.act(state, "send_to_fulfillment")
+
+    result = await fno.act(state, "cancel_lines", line_ids="L2")
+
+    assert result.success
+    [order] = await fno.orders_for("BC-701")
+    assert [x["SalesOrderLineStatus"] for x in order["lines"]] == ["Backorder", "Canceled"]
+    assert order["header"]["SalesOrderStatus"] == "Backorder"
+
+
+@pytest.mark.asyncio
+async def test_a_delivered_order_cannot_be_canceled_and_fno_says_why(fno: Fno) -> None:
+    state = journey_state(1, "BC-702")
+    await fno.act(state, "send_to_fulfillment")
+    await control(fno.sim, "POST", "/_sim/salesorders/BC-702/advance", {"to": "packed", "emit": False})
+
+    result = await fno.act(state, "cancel_order", reason="too late")
+
+    assert not result.success and "delivered and cannot be canceled" in result.details
+
+
+@pytest.mark.asyncio
+async def test_an_order_fno_never_got_needs_no_cancel(fno: Fno) -> None:
+    result = await fno.act(journey_state(1, "BC-703"), "cancel_order", reason="r")
+    assert result.success and "F&O has no sales order BC-703" in result.details
+
+
+@pytest.mark.asyncio
+async def test_a_cancel_made_in_fno_becomes_a_cancel_of_the_order(fno: Fno) -> None:
+    state = journey_state(1, "BC-704")
+    await fno.act(state, "send_to_fulfillment")
+
+    await control(fno.sim, "POST", "/_sim/salesorders/BC-704/cancel")
+    await drain(fno.sim)
+
+    (cancel,) = fno.publisher.of(CancelOrder)
+    assert (cancel.envelope.order_id, cancel.reason, cancel.envelope.source) == (
+        "BC-704",
+        "Canceled in F&O",
+        "connector:fno",
+    )
+
+
+@pytest.mark.asyncio
+async def test_a_return_order_is_made_once_received_by_the_warehouse_and_credited(fno: Fno) -> None:
+    state = journey_state(1, "BC-705")
+    await fno.act(state, "send_to_fulfillment")
+    line = state.lines[0]
+    params = {"rma_id": "RMA-9", "return_lines": f"{line.line_id}:1"}
+
+    made = await fno.act(state, "create_return", **params)
+    again = await fno.act(state, "create_return", **params)
+    early = await fno.act(state, "issue_credit_note", **params)
+    await control(fno.sim, "POST", "/_sim/returnorders/RMA-9/receive", {"warehouse": "12"})
+    await drain(fno.sim)
+    credited = await fno.act(state, "issue_credit_note", **params)
+
+    assert made.success and again.success and made.data == {"provider_order_id": "RMA-9"}
+    returns = (await control(fno.sim, "GET", "/_sim/returnorders"))["returns"]
+    assert len(returns) == 1 and len(returns[0]["lines"]) == 1
+    assert returns[0]["header"]["CustomersOrderReference"] == "BC-705"
+    assert not early.success and "not been received yet" in early.details
+    (received,) = fno.publisher.of(RecordReturnReceived)
+    assert (received.envelope.order_id, received.rma_id, received.warehouse) == ("BC-705", "RMA-9", "12")
+    assert credited.success and credited.data["credit_note_id"].startswith("CCN-")
 
 
 @pytest.mark.asyncio
@@ -476,5 +577,7 @@ async def test_two_instances_both_given_a_dual_write_order_publish_one_create_or
     await drain(fno.sim)
     await second.close()
 
-    created = one_command(fno.publisher, recorded)
-    assert created.envelope.command_id == f"fno/salesorder/usmf/{number}/create"
+    for kind, what in ((CreateOrder, "create"), (ConfirmOrder, "confirm")):  # F&O's two steps
+        ids = [c.envelope.command_id for p in (fno.publisher, recorded) for c in p.of(kind)]
+        assert ids == [f"fno/salesorder/usmf/{number}/{what}"] * 2, (kind, ids)
+    assert [type(c) for c in fno.publisher.commands] == [CreateOrder, ConfirmOrder]

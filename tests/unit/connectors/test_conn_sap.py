@@ -214,6 +214,52 @@ async def test_without_idempotent_services_sales_orders_are_created_plainly_and_
     assert holdings["holdings"] == {"FNO-USMF-000053": 1, "FNO-USMF-000054": 1}
 
 
+# --- the order desk: cancels and credits ---------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_a_cancel_of_a_billed_order_cancels_its_billing_document_once(sap: Sap) -> None:
+    document = await sap.bill("FNO-USMF-000050")
+    state = journey_state(5, "FNO-USMF-000050")
+
+    first = await answer(sap.connector, request_for(state, "sap", "cancel_order"), sap.publisher)
+    again = await answer(sap.connector, request_for(state, "sap", "cancel_order"), sap.publisher)
+
+    assert first is not None and first.success and first.details.startswith(f"{document} cancelled by ")
+    assert again is not None and again.success and "cancelled already" in again.details
+    listing = await control(sap.sim, "GET", "/_sim/billingdocuments")
+    kinds = sorted(
+        (d["BillingDocumentType"], d["BillingDocumentIsCancelled"]) for d in listing["billingdocuments"]
+    )
+    assert kinds == [("F2", True), ("S1", False)]
+
+
+@pytest.mark.asyncio
+async def test_an_order_sap_never_got_needs_no_cancel(sap: Sap) -> None:
+    result = await answer(
+        sap.connector, request_for(journey_state(5, "FNO-USMF-000051"), "sap", "cancel_order"), sap.publisher
+    )
+    assert result is not None and result.success and "SAP has no sales order" in result.details
+
+
+@pytest.mark.asyncio
+async def test_a_return_is_credited_by_one_credit_memo_request_against_the_billing_document(sap: Sap) -> None:
+    document = await sap.bill("FNO-USMF-000052")
+    state = journey_state(5, "FNO-USMF-000052")
+    params = {"rma_id": "RMA-1", "return_lines": f"{state.lines[0].line_id}:1"}
+
+    first = await answer(sap.connector, request_for(state, "sap", "issue_credit_note", params), sap.publisher)
+    again = await answer(sap.connector, request_for(state, "sap", "issue_credit_note", params), sap.publisher)
+
+    assert first is not None and first.success and again is not None and again.success
+    assert first.data["credit_note_id"] == again.data["credit_note_id"]
+    posts = await requests_to(
+        sap.sim, "POST", "/sap/opu/odata/sap/API_CREDIT_MEMO_REQUEST_SRV/A_CreditMemoRequest"
+    )
+    assert len(posts) == 1
+    assert document  # the memo refers to it (the simulator refuses an unknown reference)
+
+
 @pytest.mark.asyncio
 async def test_two_instances_both_given_the_billing_document_event_publish_one_command(
     sap: Sap, serve: Serve, second_store: ConnectorStore

@@ -24,13 +24,18 @@ from streams.domain.commands import (
     CheckBackorders,
     Command,
     CommandEnvelope,
+    ConfirmOrder,
     CreateOrder,
+    EditOrder,
     HoldOrder,
+    HoldPreorderLines,
     HoldProviderAction,
     RecordActionResult,
     RecordChannelStatus,
     RecordInvoiced,
     RecordPicked,
+    RecordReplacement,
+    RecordReturnReceived,
     RecordSentToBilling,
     RecordSentToFulfillment,
     RecordShipped,
@@ -39,7 +44,9 @@ from streams.domain.commands import (
     ReleaseProviderAction,
     ReprocessOrder,
     RequestProviderAction,
+    RequestReturn,
     StartFlow,
+    StartReturnFlow,
 )
 from streams.domain.decider import decide
 from streams.domain.errors import DomainError, IllegalTransition, UnknownOrder
@@ -527,10 +534,20 @@ ORCHESTRATION_KINDS = {
 """Issued by the flow engine against flow state; their properties live in tests/unit/domain/orchestration
 (pause and resume: tests/unit/domain/operations)."""
 
-LINE_KINDS = {CancelOrderLines, CheckBackorders}
+LINE_KINDS = {CancelOrderLines, CheckBackorders, HoldPreorderLines}
 """Line-level commands (journey 6); their properties live in tests/unit/domain/sourcing."""
+
+DESK_KINDS = {
+    EditOrder,
+    RequestReturn,
+    StartReturnFlow,
+    RecordReturnReceived,
+    RecordReplacement,
+    ConfirmOrder,
+}
+"""What order desks do (edits, returns); their tests live in tests/unit/domain/desk."""
 
 
 def test_the_generators_know_every_lifecycle_command_kind() -> None:
-    assert set(KINDS) | ORCHESTRATION_KINDS | LINE_KINDS == set(COMMAND_TYPES)
+    assert set(KINDS) | ORCHESTRATION_KINDS | LINE_KINDS | DESK_KINDS == set(COMMAND_TYPES)
     assert set(KINDS) == set(_TEMPLATES)

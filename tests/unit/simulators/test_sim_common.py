@@ -124,9 +124,32 @@ async def test_a_bad_payload_keeps_the_status_and_breaks_the_json(start: Start) 
 async def test_faults_are_validated(start: Start) -> None:
     client = await start(toy())
 
-    for spec in ({"kind": "meteor"}, {"kind": "5xx", "count": 0}, {"kind": "timeout", "when": "later"}):
+    for spec in (
+        {"kind": "meteor"},
+        {"kind": "5xx", "count": 0},
+        {"kind": "timeout", "when": "later"},
+        {"kind": "5xx", "probability": 0},
+        {"kind": "5xx", "probability": 1.5},
+        {"kind": "5xx", "seed": "x"},
+    ):
         response = await client.post("/_sim/faults", json=spec)
         assert response.status == 400, spec
+
+
+@pytest.mark.asyncio
+async def test_a_fault_with_a_probability_hits_that_share_of_requests_repeatably(start: Start) -> None:
+    statuses: list[list[int]] = []
+    for _ in range(2):
+        client = await start(toy())
+        await client.post(
+            "/_sim/faults", json={"kind": "5xx", "count": 1000, "probability": 0.25, "seed": 11}
+        )
+        statuses.append([(await client.get("/things/none", headers=AUTH)).status for _ in range(200)])
+
+    assert statuses[0] == statuses[1]  # the same seed, the same requests faulted
+    hit = statuses[0].count(500)
+    assert 25 <= hit <= 75, hit  # 50 expected; the rest pass through to the handler
+    assert set(statuses[0]) == {500, 404}
 
 
 @pytest.mark.asyncio

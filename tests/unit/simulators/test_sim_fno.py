@@ -313,7 +313,7 @@ async def test_advancing_without_emitting_is_for_connectors_that_poll(
 
 
 @pytest.mark.asyncio
-async def test_a_confirmed_order_made_in_fno_is_sent_through_dual_write(
+async def test_an_order_made_in_fno_tells_its_creation_and_confirmation_and_is_sent_through_dual_write(
     start: Start, receiver: Receiver
 ) -> None:
     client = await start(fno(receiver))
@@ -333,14 +333,17 @@ async def test_a_confirmed_order_made_in_fno_is_sent_through_dual_write(
         },
     )
     number = (await made.json())["header"]["SalesOrderNumber"]
-    unconfirmed = len(receiver.calls)
+    [created] = await receiver.wait_for(1)
 
     confirmed = await client.post(f"/_sim/salesorders/{number}/confirm")
-    [event] = await receiver.wait_for(1)
+    calls = await receiver.wait_for(3)
 
-    assert made.status == 201 and unconfirmed == 0
+    assert made.status == 201 and created.json()["BusinessEventId"] == "SalesOrderCreatedBusinessEvent"
     assert confirmed.status == 200 and (await confirmed.json())["confirmed"] is True
-    payload = event.json()
+    kinds = [c.json().get("BusinessEventId") or c.json().get("entity") for c in calls]
+    assert kinds == ["SalesOrderCreatedBusinessEvent", "SalesOrderConfirmedBusinessEvent", "salesorders"]
+    assert calls[1].json()["SalesOrderId"] == number
+    payload = calls[2].json()
     assert (payload["entity"], payload["operation"]) == ("salesorders", "confirmed")
     assert (payload["dataAreaId"], payload["SalesOrderNumber"]) == ("usmf", number)
     assert payload["OrderingCustomerAccountNumber"] == "US-003"

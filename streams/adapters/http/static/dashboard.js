@@ -347,6 +347,16 @@ function renderOrder(state) {
     state.waiting_on ? detail("Waiting on", state.waiting_on) : [],
     state.validation_errors && state.validation_errors.length ? detail("Validation", state.validation_errors.join("; ")) : [],
     detail("Ship to", [state.ship_to.name, state.ship_to.city, state.ship_to.country].filter(Boolean).join(", ")),
+    state.is_manual ? detail("Entered", ["manually", state.sales_origin, state.customer_reference].filter(Boolean).join(" · ")) : [],
+    state.cloned_from ? detail("Cloned from", state.cloned_from) : [],
+    state.replacement_for ? detail("Replacement for", state.replacement_for) : [],
+    ...(state.returns || []).map((r) => detail(`Return ${r.rma_id}`, [
+      r.status,
+      r.lines.map((x) => `${x.line_id} ×${x.quantity}`).join(", "),
+      r.reason,
+      r.credit_note_id ? `credit note ${r.credit_note_id}` : null,
+      r.replacement_order_id ? `replacement ${r.replacement_order_id}` : null,
+    ].filter(Boolean).join(" · "))),
   ].flat());
   $("order-lines").tBodies[0].replaceChildren(...state.lines.map((line) => el("tr", {},
     el("td", {}, line.line_id),
@@ -355,13 +365,23 @@ function renderOrder(state) {
     el("td", { class: "num" }, money(line.unit_price, state.currency)),
     el("td", {}, line.site || "–"),
     el("td", {}, line.warehouse || "–"),
-    el("td", {}, pill(line.status, null, true)),
+    el("td", {}, pill(line.status, line.follows_order_status ? null : line.status_reason, true)),
+    el("td", {}, lineDates(line)),
   )));
+}
+
+function lineDates(line) {
+  const parts = [
+    line.preorder_until ? `launch ${line.preorder_until}` : null,
+    line.inventory_availability_date ? `available ${line.inventory_availability_date}` : null,
+    line.estimated_ship_date ? `ships ${line.estimated_ship_date}` : null,
+  ].filter(Boolean);
+  return parts.length ? parts.join(" · ") : "–";
 }
 
 function summary(event) {
   const p = event.payload;
-  const keys = ["policy", "provider", "reasons", "reason", "step", "result", "invoice_id", "tracking_number", "channel_status", "company", "flow"];
+  const keys = ["rma_id", "editor", "policy", "provider", "reasons", "reason", "requested_by", "step", "result", "invoice_id", "credit_note_id", "replacement_order_id", "tracking_number", "channel_status", "company", "flow"];
   return keys.filter((k) => p[k] !== undefined && p[k] !== null && p[k] !== "" && !(Array.isArray(p[k]) && !p[k].length))
     .slice(0, 3).map((k) => `${k}: ${Array.isArray(p[k]) ? p[k].join("; ") : p[k]}`).join(" · ");
 }

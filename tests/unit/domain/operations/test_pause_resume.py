@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import deque
 from datetime import timedelta
 
-from journey_driver import DONE, START, Journey, Providers
+from journey_driver import DONE, FULFILLED, START, Journey, Providers
 
 from streams.domain.commands import Command
 from streams.domain.control import Pauses, PauseTarget, TargetKind, TargetPaused, TargetResumed, releases
@@ -127,4 +127,4 @@ def test_a_paused_flow_version_holds_only_its_own_orders() -> None:
 
     assert w.journey("ORD-1").of(ProviderActionHeld) != []
     assert w.journey("ORD-2").of(ProviderActionHeld) == []
-    assert w.journey("ORD-2").statuses()[-1] == DONE
+    assert w.journey("ORD-2").statuses()[-1] == FULFILLED

@@ -58,7 +58,7 @@ def test_an_order_that_needed_three_attempts_would_be_held_by_a_draft_that_allow
 
     (order,) = report.orders
     assert (order.recorded.status, order.replayed.status) == ("Completed", "On hold")
-    assert order.changes[0] == "status: Completed / Fulfilled -> On hold / " + order.replayed.reason
+    assert order.changes[0] == "status: Completed / Done -> On hold / " + order.replayed.reason
     assert "steps" in order.changes
     # the F&O reports of an order F&O never got are refused, as the writer would refuse them
     assert any("never got" in r for r in order.refused)

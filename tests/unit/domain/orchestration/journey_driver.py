@@ -18,6 +18,7 @@ from functools import cache
 from typing import Any
 
 from devkit.scenarios import CommandFactory, journey_order
+from streams.adapters.config_files import load_order_handling, load_products
 from streams.adapters.flow_files import load_flows
 from streams.domain.commands import (
     Command,
@@ -25,6 +26,7 @@ from streams.domain.commands import (
     RecordActionResult,
     RecordInvoiced,
     RecordPicked,
+    RecordReturnReceived,
     RecordShipped,
 )
 from streams.domain.errors import DomainError
@@ -32,6 +34,7 @@ from streams.domain.events import Event, FlowStepRecorded, ProviderActionRequest
 from streams.domain.flows import Flow, FlowCatalog
 from streams.domain.orchestration import FlowEngine, Outcome, process
 from streams.domain.order import OrderState
+from streams.domain.order_handling import OrderHandling
 from streams.domain.transitions import DEFAULT_TRANSITIONS, FULFILLMENT_IN_PROGRESS, TransitionTable
 from streams.settings import REPO_ROOT
 
@@ -43,7 +46,10 @@ VALIDATED = ("In progress", "Validation succeeded")
 SENT = ("In progress", "Sent to fulfillment")
 PICKED = ("Fulfillment in progress", "Picked")
 PACKED = ("Fulfillment in progress", "Packed")
-DONE = ("Completed", "Fulfilled")
+DONE = ("Completed", "Done")
+"""Journey 1 ends so, as the brief words it (its flow's ``status_reasons``)."""
+FULFILLED = ("Completed", "Fulfilled")
+"""Every other journey ends so (the global table)."""
 HELD_INVALID = ("On hold", "Validation failed")
 REPROCESSED = ("In progress", "Reprocessed")
 
@@ -54,8 +60,17 @@ def shipped_flows() -> tuple[Flow, ...]:
     return tuple(f.model_copy(update={"version": 1}) for f in load_flows(FLOWS_DIR))
 
 
-def shipped_engine() -> FlowEngine:
-    return FlowEngine(FlowCatalog(shipped_flows()))
+@cache
+def shipped_handling() -> OrderHandling:
+    """``config/order-handling.yaml`` as shipped (backorders on, 7-day SLA, standard replacements)."""
+    return load_order_handling()
+
+
+def shipped_engine(**changes: Any) -> FlowEngine:
+    """The shipped flows and settings; ``changes`` alter the order-handling settings."""
+    return FlowEngine(
+        FlowCatalog(shipped_flows()), shipped_handling().model_copy(update=changes), load_products()
+    )
 
 
 def journey_6_engine(**dom_params: str) -> FlowEngine:
@@ -72,7 +87,7 @@ def journey_6_engine(**dom_params: str) -> FlowEngine:
             )
             flow = flow.model_copy(update={"steps": steps})
         flows.append(flow)
-    return FlowEngine(FlowCatalog(flows))
+    return FlowEngine(FlowCatalog(flows), shipped_handling(), load_products())
 
 
 @dataclass
@@ -83,6 +98,8 @@ class Providers:
 
     failures: dict[tuple[str, str], int] = field(default_factory=dict)
     silent: frozenset[tuple[str, str]] = frozenset()
+    later: frozenset[tuple[str, str]] = frozenset()
+    """Actions answered at once but whose later reports (shipped, received...) never come."""
     unsourced_skus: frozenset[str] = frozenset()
 
     def answer(
@@ -103,7 +120,10 @@ class Providers:
             }
         if request.action == "update_channel_status":
             data = {"channel_status": request.params.get("status_id", "")}
-        return [self._result(factory, request, True, data=data), *self._later(factory, request, order)]
+        if request.action == "issue_credit_note":
+            data = {"credit_note_id": f"CN-{oid}"}
+        answered = self._result(factory, request, True, data=data)
+        return [answered] if key in self.later else [answered, *self._later(factory, request, order)]
 
     @staticmethod
     def _result(
@@ -138,6 +158,11 @@ class Providers:
             if p == "fno" and order.status != FULFILLMENT_IN_PROGRESS:
                 return [picked, shipped, invoiced]  # journey 6: F&O fulfils the lines, then invoices
             return [invoiced]
+        if request.action == "create_return":  # the warehouse receives the goods later
+            rma = request.params["rma_id"]
+            return [
+                RecordReturnReceived(envelope=factory.envelope(oid), rma_id=rma, provider=p, warehouse="11")
+            ]
         return []
 
 
@@ -165,6 +190,16 @@ class Journey:
         self.events += outcome.events
         self.refused += outcome.refused
         return outcome
+
+    def refused_to(self, command: Command) -> DomainError:
+        """Asserts ``command`` itself is refused (nothing appended); returns why."""
+        try:
+            outcome = process(command, self.state, self.engine, self.table)
+        except DomainError as exc:
+            return exc
+        raise AssertionError(
+            f"{type(command).__name__} was accepted: {[type(e).__name__ for e in outcome.events]}"
+        )
 
     def run(self, *commands: Command) -> OrderState:
         """Process ``commands`` and everything the providers answer, to quiescence."""

@@ -11,6 +11,7 @@ import pytest
 from given import line
 from journey_driver import (
     DONE,
+    FULFILLED,
     HELD_INVALID,
     NEW,
     PACKED,
@@ -387,7 +388,7 @@ def test_an_order_keeps_the_flow_version_it_started_with() -> None:
     assert (first.state.flow_version, second.state.flow_version) == (1, 2)
     assert first.actions() == []
     assert second.actions() == [("sap", "custom", "")]
-    assert first.statuses()[-1] == second.statuses()[-1] == DONE
+    assert first.statuses()[-1] == second.statuses()[-1] == FULFILLED
 
 
 def test_a_flow_that_loops_is_stopped() -> None:

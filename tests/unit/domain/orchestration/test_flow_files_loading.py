@@ -50,7 +50,8 @@ MINIMAL = """
 def test_the_shipped_flows_load_and_carry_only_the_policies_they_use() -> None:
     flows = {f.name: f for f in load_flows(FLOWS)}
 
-    assert len(flows) == 6
+    assert len(flows) == 7  # six journeys and the return flow
+    assert flows["returns"].kind == "return"
     validation = {"order-header-validation", "order-line-validation"}
     assert set(flows["bigcommerce-fno"].policies) == validation | {"ecommerce-assignment"}
     assert set(flows["bigcommerce-dom-fno"].policies) == validation | {"ecommerce-company-and-site"}

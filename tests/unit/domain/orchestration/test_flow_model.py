@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from streams.domain.commands import AssignOrderData
 from streams.domain.flows import Flow, FlowCatalog, readiness
 from streams.domain.order import OrderState
+from streams.domain.transitions import COMPLETED, DEFAULT_TRANSITIONS, FULFILLMENT_IN_PROGRESS
 from streams.domain.values import LineAssignment, OrderLine
 
 HEADER = {
@@ -285,3 +286,55 @@ def test_with_warehouse_only_lines_that_have_a_warehouse_are_synced() -> None:
 def test_with_warehouse_needs_at_least_one_line_with_a_warehouse() -> None:
     state = _order_with(line("1"), company="USMF", assigned=(LineAssignment(line_id="1", site="1"),))
     assert readiness(state, "with_warehouse") == ["no line has a shipping warehouse"]
+
+
+# --- status reasons per flow, return flows ----------------------------------------------------
+
+
+def test_a_flows_status_reasons_rename_the_global_rows_for_its_orders_only() -> None:
+    done = flow(send_step(), status_reasons={"Order invoiced": "Done"})
+    plain = flow(send_step())
+
+    assert done.table(DEFAULT_TRANSITIONS).apply(
+        "o", "Order invoiced", FULFILLMENT_IN_PROGRESS, "Packed"
+    ) == (
+        COMPLETED,
+        "Done",
+    )
+    assert plain.table(DEFAULT_TRANSITIONS) is DEFAULT_TRANSITIONS
+    assert DEFAULT_TRANSITIONS.apply("o", "Order invoiced", FULFILLMENT_IN_PROGRESS, "Packed") == (
+        COMPLETED,
+        "Fulfilled",
+    )
+
+
+def test_a_flows_own_transition_rows_add_to_the_table() -> None:
+    row = {
+        "event": "Order picked",
+        "source": "On hold",
+        "target": "Fulfillment in progress",
+        "reason": "Picked",
+    }
+    own = flow(send_step(), transitions=[row])
+
+    assert own.table(DEFAULT_TRANSITIONS).allows("Order picked", "On hold")
+    assert not DEFAULT_TRANSITIONS.allows("Order picked", "On hold")
+
+
+def test_status_reasons_must_name_a_business_event() -> None:
+    with pytest.raises(ValidationError, match=r"no business event is named \['Order invoiced!'\]"):
+        flow(send_step(), status_reasons={"Order invoiced!": "Done"})
+
+
+def test_a_provider_role_must_be_known_and_replacements_belong_to_return_flows() -> None:
+    with pytest.raises(ValidationError, match=r"Input should be '\$channel', '\$shipper' or '\$invoicer'"):
+        flow(send_step(provider="$warehouse"))
+    replacement = {"id": "replace", "on": ["Return received"], "action": "create_replacement"}
+    with pytest.raises(ValidationError, match="runs in return flows only"):
+        flow(replacement)
+    returns = flow(replacement, kind="return").model_copy(update={"version": 1})
+    catalog = FlowCatalog([returns, flow(send_step()).model_copy(update={"name": "o", "version": 1})])
+    state = given(create_order("o-1")).state
+    assert state is not None
+    chosen = (catalog.select(state), catalog.select(state, kind="return"))
+    assert [f.name if f else None for f in chosen] == ["o", "f"]

@@ -63,7 +63,10 @@ class StockedProviders(Providers):
             or self.failures.get(key)
         ):
             return super().answer(factory, request, order)
-        if request.params.get("scope") == "backorders":
+        if request.params.get("line_ids"):
+            named = set(request.params["line_ids"].split(","))
+            lines = [x for x in order.lines if x.line_id in named]
+        elif request.params.get("scope") == "backorders":
             lines = held_lines(order)
         else:
             lines = [x for x in order.lines if not x.parked and order.line_status(x) != CANCELED]

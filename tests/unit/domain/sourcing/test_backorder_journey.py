@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import pytest
 from dom_stand_in import StockedProviders
-from journey_driver import DONE, NEW, PACKED, PICKED, VALIDATED, Journey, journey_6_engine
+from journey_driver import FULFILLED, NEW, PACKED, PICKED, VALIDATED, Journey, journey_6_engine
 
 from streams.domain.backorders import BackorderSettings, parse_duration, past_sla, worth_rechecking
 from streams.domain.commands import CancelOrderLines, CheckBackorders, HoldOrder, RecordPicked
@@ -76,7 +76,7 @@ def test_dom_creates_one_fulfillment_order_per_source_and_stamps_each_line_s_war
     assert all(x.reservation_id for f in fos for x in f.lines)
     assert [(x.line_id, x.site, x.warehouse) for x in state.lines] == [("1", "1", "11"), ("2", "1", "12")]
     assert state.steps["optimize-fulfillment"].details.startswith("fully sourced by strategy closest")
-    assert j.statuses() == [NEW, VALIDATED, PICKED, PACKED, DONE]
+    assert j.statuses() == [NEW, VALIDATED, PICKED, PACKED, FULFILLED]
     assert j.of(OrderLinesStatusChanged) == []  # no line ever moved on its own
     assert len(state.fulfillment_orders) == 2
 
@@ -91,7 +91,7 @@ def test_a_line_without_inventory_waits_in_backorder_hold_and_only_the_others_go
     assert held.cancel_at == held.envelope.occurred_at + SLA
     assert _fno_lines(j) == ["1"]  # only the line with a shipping warehouse is synced
     assert state.line("2") is not None and state.line("2").warehouse is None  # type: ignore[union-attr]
-    assert _line(state, "1") == DONE
+    assert _line(state, "1") == FULFILLED
     assert _line(state, "2") == (ON_HOLD, BACKORDER_HOLD)
     # the lines disagree: the header has not moved since validation
     assert (state.status, state.status_reason) == VALIDATED
@@ -116,8 +116,8 @@ def test_the_backorder_job_releases_the_line_when_stock_arrives_and_it_goes_to_f
         ("1", "11", False),
         ("2", "12", False),
     ]
-    assert _line(state, "2") == DONE
-    assert (state.status, state.status_reason) == DONE  # now all lines agree
+    assert _line(state, "2") == FULFILLED
+    assert (state.status, state.status_reason) == FULFILLED  # now all lines agree
     assert j.refused == []
 
 
@@ -134,7 +134,7 @@ def test_an_order_whose_every_line_is_backordered_is_on_hold_until_the_job_relea
 
     assert (IN_PROGRESS, "Backorder released") in j.statuses()
     assert _fno_lines(j) == ["1,2"]
-    assert (state.status, state.status_reason) == DONE
+    assert (state.status, state.status_reason) == FULFILLED
 
 
 def test_the_job_releases_what_arrived_and_the_rest_keeps_waiting() -> None:
@@ -145,7 +145,7 @@ def test_the_job_releases_what_arrived_and_the_rest_keeps_waiting() -> None:
 
     state = _check(j)
 
-    assert _line(state, "1") == DONE
+    assert _line(state, "1") == FULFILLED
     assert _line(state, "2") == (ON_HOLD, BACKORDER_HOLD)
     assert (state.status, state.status_reason) == (IN_PROGRESS, "Backorder released")
 
@@ -164,7 +164,7 @@ def test_a_line_held_past_the_cancellation_sla_is_canceled_and_the_header_follow
 
     assert _line(state, "2") == (CANCELED, reason)
     assert state.line("2").parked is False  # type: ignore[union-attr]
-    assert (state.status, state.status_reason) == DONE  # the open line is done
+    assert (state.status, state.status_reason) == FULFILLED  # the open line is done
     assert _check(j) == state  # nothing left to check
 
 
@@ -180,7 +180,7 @@ def test_without_backorders_an_unsourced_line_is_left_out_and_never_held() -> No
     state = _seattle_order(j, "TEE", "BAG")
     assert j.of(OrderLinesBackordered) == []
     assert _fno_lines(j) == ["1"]
-    assert (state.status, state.status_reason) == DONE
+    assert (state.status, state.status_reason) == FULFILLED
 
 
 def test_checking_does_nothing_without_held_lines_or_while_dom_is_already_on_them() -> None:
@@ -243,4 +243,4 @@ def test_the_order_handling_settings_are_checked_when_a_flow_is_loaded() -> None
         {"backorders": "Enabled", "cancellation_sla": "36h"}
     ) == BackorderSettings(enabled=True, cancellation_sla=timedelta(hours=36), sla_text="36h")
     assert parse_duration("1.5m") == timedelta(seconds=90)
-    assert DONE[0] == COMPLETED
+    assert FULFILLED[0] == COMPLETED
