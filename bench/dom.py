@@ -315,7 +315,7 @@ def dom_request(n: int, rng: random.Random, points: list[GeoPoint], now: datetim
         not_before=now,
         deadline=now + timedelta(minutes=10),
         correlation_id=order_id,
-        order_json=order.model_dump_json(),
+        order=order.snapshot(),
     )
 
 

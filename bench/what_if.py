@@ -49,7 +49,7 @@ def _request(
     return ProviderActionRequest(
         order_id=state.order_id,
         correlation_id=event.envelope.correlation_id,
-        order_json=state.model_dump_json(),
+        order=state.snapshot(),
         **fields,
     )
 

@@ -22,7 +22,8 @@ from pydantic import ValidationError
 
 from connectors.http import ProviderHttpError
 from streams.domain.commands import Command, CommandEnvelope, ProviderActionRequest, RecordActionResult
-from streams.domain.order import OrderState
+from streams.domain.order import order_of
+from streams.domain.snapshot import OrderSnapshot
 from streams.shell.logging import order_context
 from streams.shell.metrics import provider_action
 
@@ -63,7 +64,7 @@ class ProviderConnector(Protocol):
     provider: str
 
     async def perform(
-        self, request: ProviderActionRequest, order: OrderState, deadline: float
+        self, request: ProviderActionRequest, order: OrderSnapshot, deadline: float
     ) -> ActionOutcome:
         """Do ``request.action`` at the provider; ``deadline`` is a ``time.monotonic()`` value."""
         ...
@@ -156,7 +157,7 @@ async def _perform(
     connector: ProviderConnector, request: ProviderActionRequest, deadline: float
 ) -> ActionOutcome:
     try:
-        order = OrderState.model_validate_json(request.order_json)
+        order = order_of(request)
     except ValidationError as exc:
         return ActionOutcome.failed(f"the request carries no readable order: {exc.error_count()} errors")
     try:

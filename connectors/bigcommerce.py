@@ -75,7 +75,7 @@ from connectors.webhooks import (
     verify_standard_webhook,
 )
 from streams.domain.commands import CancelOrder, CreateOrder, ProviderActionRequest
-from streams.domain.order import OrderState
+from streams.domain.snapshot import OrderSnapshot
 from streams.domain.values import Address, ExternalRef, OrderLine
 
 log = logging.getLogger(__name__)
@@ -376,7 +376,7 @@ class BigCommerceConnector(HttpConnector[BigCommerceOptions, Webhook]):
     # -- status write-back --
 
     async def perform(
-        self, request: ProviderActionRequest, order: OrderState, deadline: float
+        self, request: ProviderActionRequest, order: OrderSnapshot, deadline: float
     ) -> ActionOutcome:
         if request.action not in ACTIONS:
             return unsupported(request)
@@ -396,7 +396,7 @@ class BigCommerceConnector(HttpConnector[BigCommerceOptions, Webhook]):
         return await self._write_status(bc_id, request, order, deadline)
 
     async def _write_status(
-        self, bc_id: str, request: ProviderActionRequest, order: OrderState, deadline: float
+        self, bc_id: str, request: ProviderActionRequest, order: OrderSnapshot, deadline: float
     ) -> ActionOutcome:
         raw = request.params.get("status_id", "")
         if not raw.isdigit():

@@ -36,7 +36,7 @@ from connectors.webhooks import (
     require,
 )
 from streams.domain.commands import ProviderActionRequest, RecordShipped
-from streams.domain.order import OrderState
+from streams.domain.snapshot import OrderSnapshot
 
 PROVIDER = "flexe"
 WEBHOOK_PATH = "/webhooks/flexe"
@@ -53,7 +53,7 @@ class FlexeConnector(HttpConnector[FlexeOptions, config.Secret]):
     webhook_path = WEBHOOK_PATH
 
     async def perform(
-        self, request: ProviderActionRequest, order: OrderState, deadline: float
+        self, request: ProviderActionRequest, order: OrderSnapshot, deadline: float
     ) -> ActionOutcome:
         if request.action in ("cancel_order", "cancel_lines"):
             return await self.cancel(order, request, deadline)
@@ -93,7 +93,7 @@ class FlexeConnector(HttpConnector[FlexeOptions, config.Secret]):
         return ActionOutcome.done(f"outbound order {flexe_id}{already}", provider_order_id=flexe_id)
 
     async def cancel(
-        self, order: OrderState, request: ProviderActionRequest, deadline: float
+        self, order: OrderSnapshot, request: ProviderActionRequest, deadline: float
     ) -> ActionOutcome:
         """Cancel the outbound order (or the lines named) found by our order id (its
         ``externalId``); none there, or cancelled already: done; shipped: refused."""

@@ -119,8 +119,8 @@ from streams.domain.commands import (
     RecordReturnReceived,
     RecordShipped,
 )
-from streams.domain.order import LineState, OrderState
-from streams.domain.values import Address, ExternalRef, OrderLine
+from streams.domain.snapshot import LineSnapshot, OrderSnapshot
+from streams.domain.values import Address, ExternalRef, OrderLine, OrderStatus
 from streams.shell.commands import CommandFailed
 
 log = logging.getLogger(__name__)
@@ -191,7 +191,7 @@ def already_exists(failure: str) -> bool:
     return "record already exists" in failure.lower()
 
 
-def lines_to_send(order: OrderState, params: Mapping[str, str]) -> list[tuple[int, LineState]]:
+def lines_to_send(order: OrderSnapshot, params: Mapping[str, str]) -> list[tuple[int, LineSnapshot]]:
     """The lines a sync sends, each with its position in the order (1-based). The flow
     names them (``lines``, journey 6: those DOM sourced and no earlier sync sent); else
     every line not canceled, and with ``sync_lines: with_warehouse`` only those that
@@ -200,7 +200,7 @@ def lines_to_send(order: OrderState, params: Mapping[str, str]) -> list[tuple[in
     if "lines" in params:
         named = {x.strip() for x in params["lines"].split(",")}
         return [(n, line) for n, line in numbered if line.line_id in named]
-    chosen = [(n, line) for n, line in numbered if order.line_status(line) != "Canceled"]
+    chosen = [(n, line) for n, line in numbered if line.status != OrderStatus.CANCELED]
     if params.get("sync_lines") == "with_warehouse":
         chosen = [(n, line) for n, line in chosen if line.warehouse]
     return chosen
@@ -279,7 +279,7 @@ class FnoConnector(HttpConnector[FnoOptions, config.Secret]):
     # -- actions --
 
     async def perform(
-        self, request: ProviderActionRequest, order: OrderState, deadline: float
+        self, request: ProviderActionRequest, order: OrderSnapshot, deadline: float
     ) -> ActionOutcome:
         if request.action == "send_to_fulfillment":
             return await self.sync_sales_order(order, lines_to_send(order, request.params), deadline)
@@ -295,14 +295,14 @@ class FnoConnector(HttpConnector[FnoOptions, config.Secret]):
             return await self.credit_note(order, request.params, deadline)
         return unsupported(request)
 
-    def _sales_order(self, order: OrderState) -> tuple[str, str]:
+    def _sales_order(self, order: OrderSnapshot) -> tuple[str, str]:
         """(company, number) of the sales order that holds ``order`` at F&O."""
         company = (order.company or self.options.default_company).lower()
         own = order.external_ref(PROVIDER) if order.channel == PROVIDER else None
         return company, own or sales_order_number(order.order_id)
 
     async def cancel(
-        self, order: OrderState, request: ProviderActionRequest, deadline: float
+        self, order: OrderSnapshot, request: ProviderActionRequest, deadline: float
     ) -> ActionOutcome:
         company, number = self._sales_order(order)
         reply = await self.api.request(
@@ -342,7 +342,7 @@ class FnoConnector(HttpConnector[FnoOptions, config.Secret]):
         )
 
     @staticmethod
-    def _line_numbers(order: OrderState, line_ids: str) -> set[int]:
+    def _line_numbers(order: OrderSnapshot, line_ids: str) -> set[int]:
         """F&O's LineNumber of our lines: an F&O order's line ids are its line numbers; the
         lines of an order we sent are numbered by their position in it."""
         ids = {x for x in line_ids.split(",") if x}
@@ -351,7 +351,7 @@ class FnoConnector(HttpConnector[FnoOptions, config.Secret]):
         return {n for n, line in enumerate(order.lines, start=1) if line.line_id in ids}
 
     async def create_return(
-        self, order: OrderState, params: Mapping[str, str], deadline: float
+        self, order: OrderSnapshot, params: Mapping[str, str], deadline: float
     ) -> ActionOutcome:
         company, number = self._sales_order(order)
         rma = params.get("rma_id", "")
@@ -389,7 +389,7 @@ class FnoConnector(HttpConnector[FnoOptions, config.Secret]):
         return ActionOutcome.done(f"return order {returned} for {rma}", provider_order_id=returned)
 
     async def credit_note(
-        self, order: OrderState, params: Mapping[str, str], deadline: float
+        self, order: OrderSnapshot, params: Mapping[str, str], deadline: float
     ) -> ActionOutcome:
         company, _ = self._sales_order(order)
         returned = sales_order_number(params.get("rma_id", ""))
@@ -399,7 +399,7 @@ class FnoConnector(HttpConnector[FnoOptions, config.Secret]):
         return ActionOutcome.done(f"credit note {credit} for return order {returned}", credit_note_id=credit)
 
     async def sync_sales_order(
-        self, order: OrderState, lines: Sequence[tuple[int, LineState]], deadline: float
+        self, order: OrderSnapshot, lines: Sequence[tuple[int, LineSnapshot]], deadline: float
     ) -> ActionOutcome:
         """Make F&O hold one sales order for our order, with these lines, however often
         it is asked (a retry, a redelivery, a lost answer, a later sync of released lines).
@@ -449,10 +449,10 @@ class FnoConnector(HttpConnector[FnoOptions, config.Secret]):
 
     async def _add_lines(
         self,
-        order: OrderState,
+        order: OrderSnapshot,
         company: str,
         number: str,
-        lines: Sequence[tuple[int, LineState]],
+        lines: Sequence[tuple[int, LineSnapshot]],
         deadline: float,
     ) -> ActionOutcome:
         self._map(company, number, order.order_id)
@@ -472,8 +472,8 @@ class FnoConnector(HttpConnector[FnoOptions, config.Secret]):
         )
 
     async def _missing(
-        self, company: str, number: str, lines: Sequence[tuple[int, LineState]], deadline: float
-    ) -> list[tuple[int, LineState]]:
+        self, company: str, number: str, lines: Sequence[tuple[int, LineSnapshot]], deadline: float
+    ) -> list[tuple[int, LineSnapshot]]:
         """Those of ``lines`` the sales order does not have yet (by ``LineNumber``)."""
         reply = await self.api.request(
             "GET",
@@ -489,7 +489,7 @@ class FnoConnector(HttpConnector[FnoOptions, config.Secret]):
         return [(n, line) for n, line in lines if n not in there]
 
     def _line_posts(
-        self, company: str, number: str, lines: Sequence[tuple[int, LineState]]
+        self, company: str, number: str, lines: Sequence[tuple[int, LineSnapshot]]
     ) -> list[BatchRequest]:
         """``LineNumber`` is the line's position in our order: it finds the line again."""
         url = self.api.url(f"data/{self.options.lines_collection}")
@@ -528,7 +528,7 @@ class FnoConnector(HttpConnector[FnoOptions, config.Secret]):
             return f"the $batch answered {len(answers)} of {len(requests)} requests"
         return None
 
-    async def send_status(self, order: OrderState, deadline: float) -> ActionOutcome:
+    async def send_status(self, order: OrderSnapshot, deadline: float) -> ActionOutcome:
         number = order.external_ref(PROVIDER)
         assert number is not None
         company = (order.company or self.options.default_company).lower()
@@ -798,7 +798,7 @@ class FnoConnector(HttpConnector[FnoOptions, config.Secret]):
         )
 
 
-def _header(order: OrderState, company: str, number: str) -> dict[str, Any]:
+def _header(order: OrderSnapshot, company: str, number: str) -> dict[str, Any]:
     """The sales order header of our order: ``CustomersOrderReference`` names our order."""
     ship_to = order.ship_to
     customer = order.invoice_customer or order.customer_id

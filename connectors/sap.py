@@ -58,7 +58,7 @@ from connectors.webhooks import (
     require,
 )
 from streams.domain.commands import ProviderActionRequest, RecordInvoiced
-from streams.domain.order import OrderState
+from streams.domain.snapshot import OrderSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +157,7 @@ class SapConnector(HttpConnector[SapOptions, config.Secret]):
     # -- billing --
 
     async def perform(
-        self, request: ProviderActionRequest, order: OrderState, deadline: float
+        self, request: ProviderActionRequest, order: OrderSnapshot, deadline: float
     ) -> ActionOutcome:
         if request.action in ("cancel_order", "cancel_lines"):
             return await self.cancel(order, deadline)
@@ -184,7 +184,7 @@ class SapConnector(HttpConnector[SapOptions, config.Secret]):
         )
         return sorted({str(i["BillingDocument"]) for i in reply.json()["d"]["results"]})
 
-    async def cancel(self, order: OrderState, deadline: float) -> ActionOutcome:
+    async def cancel(self, order: OrderSnapshot, deadline: float) -> ActionOutcome:
         """A billed order is cancelled by cancelling its billing documents (the ``Cancel``
         function import: a credit for what was billed); a cancelled one is done. An order
         SAP does not have needs nothing; one not billed yet is refused, its items must be
@@ -212,7 +212,7 @@ class SapConnector(HttpConnector[SapOptions, config.Secret]):
         return ActionOutcome.done("; ".join(said) or f"the billing of {sales_order} is cancelled already")
 
     async def credit_memo(
-        self, order: OrderState, params: Mapping[str, str], deadline: float
+        self, order: OrderSnapshot, params: Mapping[str, str], deadline: float
     ) -> ActionOutcome:
         """A credit memo request for a return's units, referring to the order's billing
         document; ``PurchaseOrderByCustomer`` = ``<order id>/<rma id>`` finds it again."""
@@ -255,7 +255,7 @@ class SapConnector(HttpConnector[SapOptions, config.Secret]):
         number = str(memo["CreditMemoRequest"])
         return ActionOutcome.done(f"credit memo request {number} for {reference}", credit_note_id=number)
 
-    def _sales_order(self, order: OrderState) -> dict[str, Any]:
+    def _sales_order(self, order: OrderSnapshot) -> dict[str, Any]:
         customer = order.invoice_customer or order.customer_id
         return {
             "SalesOrderType": self.options.order_type,

@@ -31,7 +31,8 @@ from streams.domain.commands import (
     RecordReturnReceived,
     RecordShipped,
 )
-from streams.domain.order import OrderState
+from streams.domain.order import order_of
+from streams.domain.snapshot import OrderSnapshot
 from streams.domain.transitions import FULFILLMENT_IN_PROGRESS
 from streams.settings import Settings
 from streams.shell.commands import run_command, with_settings
@@ -96,7 +97,7 @@ class FakeProviders:
             self.failures[key] -= 1
             yield self._result(request, False, details="HTTP 503 Service Unavailable (fake)")
             return
-        order = OrderState.model_validate_json(request.order_json)
+        order = order_of(request)
         data: dict[str, str] = {"provider_order_id": f"{request.provider.upper()}-{request.order_id}"}
         if request.action == "send_to_fulfillment_optimization":
             data = {
@@ -111,7 +112,7 @@ class FakeProviders:
         yield self._result(request, True, data=data)
         yield from self._provider_part(request, order)
 
-    def _provider_part(self, request: ProviderActionRequest, order: OrderState) -> Iterator[Command]:
+    def _provider_part(self, request: ProviderActionRequest, order: OrderSnapshot) -> Iterator[Command]:
         """What the provider reports later, through its status handler or webhook."""
         p, oid = request.provider, request.order_id
         fulfil = [

@@ -7,6 +7,8 @@ from decimal import Decimal
 
 from pydantic import Field
 
+from streams.domain.snapshot import OrderSnapshot
+from streams.domain.sourcing import FulfillmentPlan
 from streams.domain.values import (
     ActionType,
     Address,
@@ -146,6 +148,8 @@ class RecordActionResult(Command):
     data: dict[str, str] = Field(default_factory=dict)
     attempt: int | None = None
     """The attempt answered; a failure of an attempt older than the current one is ignored."""
+    plan: FulfillmentPlan | None = None
+    """DOM's answer to a sourcing request (``data["plan"]`` as JSON in records before it)."""
 
 
 class HoldProviderAction(Command):
@@ -286,7 +290,11 @@ class ProviderActionRequest(Value):
     not_before: datetime
     deadline: datetime
     correlation_id: str
-    order_json: str
+    order: OrderSnapshot | None = None
+    """The order as it was when asked (None only in records of the first version, which
+    carry ``order_json``; read either with ``order.order_of``)."""
+    order_json: str = ""
+    """The first version's order, the writer's state as JSON; never written since."""
 
     def answer(
         self,
@@ -296,6 +304,7 @@ class ProviderActionRequest(Value):
         issued_at: datetime,
         details: str = "",
         data: dict[str, str] | None = None,
+        plan: FulfillmentPlan | None = None,
     ) -> RecordActionResult:
         """The provider's result of this attempt, sent by ``source`` (e.g. ``connector:fno``).
         Its command id names the attempt: answers to two attempts are two commands, and the
@@ -313,6 +322,7 @@ class ProviderActionRequest(Value):
             details=details[:1000],
             data=data or {},
             attempt=self.attempt,
+            plan=plan,
         )
 
 

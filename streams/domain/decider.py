@@ -319,13 +319,26 @@ def _succeeded(c: RecordActionResult, pending: PendingAction, state: OrderState)
     return []
 
 
+def _plan(c: RecordActionResult) -> FulfillmentPlan | None:
+    """DOM's plan: the record, or in a result written before it existed (a replay of an old
+    commands topic), the JSON in ``data["plan"]``."""
+    if c.plan is not None or "plan" not in c.data:
+        return c.plan
+    try:
+        return FulfillmentPlan.model_validate_json(c.data["plan"])
+    except ValidationError as exc:
+        raise DomainError(
+            c.envelope.order_id, f"DOM's plan cannot be read: {exc.error_count()} errors: {exc}"
+        ) from exc
+
+
 def _sourced(c: RecordActionResult, pending: PendingAction, state: OrderState) -> list[_Effect]:
     """DOM's answer: one fulfillment order per source it chose, the shipping warehouse
     stamped on each sourced line, held lines it sourced released, and (with backorders
     on) the lines it could not source put in Backorder hold.
 
-    DOM answers with its plan (``data["plan"]``, a ``FulfillmentPlan`` as JSON); a plain
-    ``warehouse.<line id>`` per sourced line is understood too (stand-in providers)."""
+    DOM answers with its plan (``plan``, see ``_plan``); a plain ``warehouse.<line id>`` per
+    sourced line is understood too (stand-in providers)."""
     order_id = c.envelope.order_id
     backorder_scope = pending.params.get("scope") == "backorders"
     named = set(pending.params["line_ids"].split(",")) if pending.params.get("line_ids") else None
@@ -337,13 +350,8 @@ def _sourced(c: RecordActionResult, pending: PendingAction, state: OrderState) -
         and (named is None or line.line_id in named)
     ]
     effects: list[_Effect] = []
-    if "plan" in c.data:
-        try:
-            plan = FulfillmentPlan.model_validate_json(c.data["plan"])
-        except ValidationError as exc:
-            raise DomainError(
-                order_id, f"DOM's plan cannot be read: {exc.error_count()} errors: {exc}"
-            ) from exc
+    plan = _plan(c)
+    if plan is not None:
         known = {line.line_id for line in state.lines}
         strangers = sorted({a.line_id for a in plan.allocations} - known)
         if strangers:

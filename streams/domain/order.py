@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import Field
 
-from streams.domain.commands import CommandEnvelope, RecordActionResult
+from streams.domain.commands import CommandEnvelope, ProviderActionRequest, RecordActionResult
 from streams.domain.errors import OutOfSequence, UnknownOrder
 from streams.domain.events import (
     BackorderCheckStarted,
@@ -57,12 +57,13 @@ from streams.domain.events import (
     ReturnRequested,
     StepResult,
 )
+from streams.domain.snapshot import LineSnapshot, OrderSnapshot
 from streams.domain.transitions import CANCELED
 from streams.domain.values import (
     ActionType,
     Address,
     ExternalRef,
-    FulfillmentOrderLine,
+    FulfillmentOrder,
     LineAssignment,
     LineQuantity,
     OrderStatus,
@@ -135,17 +136,6 @@ class ReturnState(Value):
     @property
     def open(self) -> bool:
         return self.status is not ReturnStatus.REFUNDED
-
-
-class FulfillmentOrder(Value):
-    """What one source ships for the order (IOM: one fulfillment order per source)."""
-
-    fulfillment_order_id: str
-    source: str
-    warehouse: str
-    site: str | None = None
-    strategy: str
-    lines: tuple[FulfillmentOrderLine, ...]
 
 
 class PendingAction(Value):
@@ -276,6 +266,19 @@ class OrderState(Value):
 
     def has_decided(self, command_id: str) -> bool:
         return command_id in self.recent_commands or command_id == self.created_by
+
+    def snapshot(self) -> OrderSnapshot:
+        """The order as a provider is told of it (``snapshot``): each line with its status."""
+        lines = tuple(
+            LineSnapshot(
+                **x.model_dump(include=_LINE_SNAPSHOT),
+                status=self.line_status(x),
+                status_reason=self.line_status_reason(x),
+                backordered=x.backordered,
+            )
+            for x in self.lines
+        )
+        return OrderSnapshot(**self.model_dump(include=_ORDER_SNAPSHOT), lines=lines)
 
     @property
     def waiting_on(self) -> str | None:
@@ -557,6 +560,19 @@ def is_flow_step(step_id: str) -> bool:
 def return_step(rma_id: str, step_id: str) -> str:
     """The id a return flow's step runs under for one return: ``RMA-1:issue-credit-note``."""
     return f"{rma_id}:{step_id}"
+
+
+_LINE_SNAPSHOT = set(LineSnapshot.model_fields) - {"status", "status_reason", "backordered"}
+_ORDER_SNAPSHOT = set(OrderSnapshot.model_fields) - {"lines"}
+
+
+def order_of(request: ProviderActionRequest) -> OrderSnapshot:
+    """The order a provider request carries. A request written before the snapshot record
+    (the first version of ``ProviderActionRequest``) carries the writer's state as JSON:
+    still read, so requests in flight across an upgrade are answered."""
+    if request.order is not None:
+        return request.order
+    return OrderState.model_validate_json(request.order_json).snapshot()
 
 
 def return_of_step(step_id: str) -> str | None:

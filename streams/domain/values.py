@@ -123,6 +123,17 @@ class FulfillmentOrderLine(Value):
     reservation_id: str | None = None
 
 
+class FulfillmentOrder(Value):
+    """What one source ships for the order (IOM: one fulfillment order per source)."""
+
+    fulfillment_order_id: str
+    source: str
+    warehouse: str
+    site: str | None = None
+    strategy: str
+    lines: tuple[FulfillmentOrderLine, ...]
+
+
 class LineQuantity(Value):
     """Units of one order line: a new quantity in an edit, the units of a return."""
 

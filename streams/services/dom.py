@@ -13,7 +13,7 @@ holds those units by a reservation saga across the order and inventory partition
    stock went to another order first), plan again with what is held counted as its own,
    keep what still fits, release what no longer does, reserve the rest;
 4. answer the order with ``RecordActionResult``: the plan (fulfillment orders per source,
-   reservation ids, unsourced lines) in ``data["plan"]``.
+   reservation ids, unsourced lines) as its ``plan`` record.
 
 Units are promised only by the inventory writer's grant, so no unit is ever promised
 twice, however many coordinators plan at once. A coordinator that restarts (or takes
@@ -42,7 +42,6 @@ from streams.adapters.avro import AvroCodec
 from streams.adapters.kafka_loop import KafkaLoop, models
 from streams.adapters.topics import TopicRegistry
 from streams.domain.atp import LinePromise, promise_sourced, promise_unsourced
-from streams.domain.backorders import held_lines
 from streams.domain.commands import ProviderActionRequest
 from streams.domain.inventory import (
     InventoryCommand,
@@ -52,7 +51,8 @@ from streams.domain.inventory import (
     ReservationRefused,
     ReserveInventory,
 )
-from streams.domain.order import OrderState
+from streams.domain.order import order_of
+from streams.domain.snapshot import OrderSnapshot
 from streams.domain.sourcing import (
     Allocation,
     DomConfig,
@@ -105,7 +105,7 @@ class Saga:
     """One order's reservation saga."""
 
     request: ProviderActionRequest
-    order: OrderState
+    order: OrderSnapshot
     ask: SourcingRequest | None
     partition: int
     offset: int
@@ -199,14 +199,15 @@ class ReservationSagas:
 
     def start(self, request: ProviderActionRequest, partition: int = 0, offset: int = 0) -> None:
         """Begin an order's saga (an answer may go out at once)."""
-        order = OrderState.model_validate_json(request.order_json)
+        order = order_of(request)
+        open_lines = [x for x in order.lines if x.status != CANCELED]
         if request.params.get("line_ids"):  # the engine names the lines to source
             named = set(request.params["line_ids"].split(","))
-            lines = [x for x in order.lines if x.line_id in named and order.line_status(x) != CANCELED]
-        elif request.params.get("scope") == "backorders":
-            lines = held_lines(order)
+            lines = [x for x in open_lines if x.line_id in named]
+        elif request.params.get("scope") == "backorders":  # the lines in Backorder hold
+            lines = [x for x in open_lines if x.backordered]
         else:
-            lines = [x for x in order.lines if not x.parked and order.line_status(x) != CANCELED]
+            lines = [x for x in open_lines if not x.parked]
         window = request.deadline - request.not_before
         saga = Saga(
             request=request,
@@ -528,7 +529,7 @@ class DomCoordinator:
     def _desk(self, request: ProviderActionRequest) -> None:
         """A cancel (release the lines' reservations) or a return (restock it): inventory
         commands out, then the answer."""
-        order = OrderState.model_validate_json(request.order_json)
+        order = order_of(request)
         try:
             if request.action == RESTOCK:
                 commands = restocks(request, order, self.config)
@@ -541,20 +542,25 @@ class DomCoordinator:
             self.feed.send(command)
         self.feed.flush(10)
         what = "units restocked" if request.action == RESTOCK else "reservations released"
-        self._send_answer(request, True, f"{len(commands)} {what}", {})
+        self._send_answer(request, True, f"{len(commands)} {what}")
 
     # -- answers and offsets
     def _answer(self, request: ProviderActionRequest, plan: FulfillmentPlan) -> None:
-        self._send_answer(request, True, plan.summary(), {"plan": plan.model_dump_json()})
+        self._send_answer(request, True, plan.summary(), plan=plan)
 
     def _answer_failure(self, request: ProviderActionRequest, details: str) -> None:
-        self._send_answer(request, False, details, {})
+        self._send_answer(request, False, details)
 
     def _send_answer(
-        self, request: ProviderActionRequest, success: bool, details: str, data: dict[str, str]
+        self,
+        request: ProviderActionRequest,
+        success: bool,
+        details: str,
+        *,
+        plan: FulfillmentPlan | None = None,
     ) -> None:
         answer = request.answer(
-            source="dom", success=success, issued_at=datetime.now(UTC), details=details, data=data
+            source="dom", success=success, issued_at=datetime.now(UTC), details=details, plan=plan
         )
         self._answers.send(self.topics.commands, request.order_id.encode(), self.codec.encode(answer))
         self.stats.answered += 1

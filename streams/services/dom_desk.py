@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from streams.domain.commands import ProviderActionRequest
 from streams.domain.inventory import InventoryCommand, RecordReceipt, ReleaseReservation
-from streams.domain.order import OrderState
+from streams.domain.snapshot import OrderSnapshot
 from streams.domain.sourcing import DomConfig
+from streams.domain.values import ActionType
 from streams.services.inventory import inventory_envelope
 
-CANCELS = frozenset({"cancel_order", "cancel_lines"})
-RESTOCK = "restock_return"
+CANCELS = frozenset({ActionType.CANCEL_ORDER, ActionType.CANCEL_LINES})
+RESTOCK = ActionType.RESTOCK_RETURN
 DESK_ACTIONS = CANCELS | {RESTOCK}
 
 
@@ -25,10 +26,10 @@ class CannotRestock(ValueError):
     """A return DOM cannot put back into stock; the message says why."""
 
 
-def releases(request: ProviderActionRequest, order: OrderState) -> list[InventoryCommand]:
+def releases(request: ProviderActionRequest, order: OrderSnapshot) -> list[InventoryCommand]:
     """A release per reservation the canceled lines hold (every line for ``cancel_order``)."""
     named = request.params.get("line_ids")
-    lines = set(named.split(",")) if named and request.action == "cancel_lines" else None
+    lines = set(named.split(",")) if named and request.action == ActionType.CANCEL_LINES else None
     reason = f"order {order.order_id} canceled: {request.params.get('reason', '')}".rstrip(": ")
     out: list[InventoryCommand] = []
     for fo in order.fulfillment_orders:
@@ -46,7 +47,9 @@ def releases(request: ProviderActionRequest, order: OrderState) -> list[Inventor
     return out
 
 
-def restocks(request: ProviderActionRequest, order: OrderState, config: DomConfig) -> list[InventoryCommand]:
+def restocks(
+    request: ProviderActionRequest, order: OrderSnapshot, config: DomConfig
+) -> list[InventoryCommand]:
     """A receipt per returned line at the source of the receiving warehouse."""
     warehouse = request.params.get("warehouse")
     source = next((s for s in config.sources if s.warehouse == warehouse or s.id == warehouse), None)

@@ -191,7 +191,12 @@ class OrderWriter(TransactionalWriter):
         holds the request (then its release asks)."""
         env = event.envelope
         pending: PendingAction | None = state.pending(event.action_id) if state is not None else None
-        if pending is None or pending.held is not None or pending.not_before != event.not_before:
+        if (
+            state is None
+            or pending is None
+            or pending.held is not None
+            or pending.not_before != event.not_before
+        ):
             return  # answered within the same decision, held, or superseded by a retry
         request = ProviderActionRequest(
             action_id=pending.action_id,
@@ -204,7 +209,7 @@ class OrderWriter(TransactionalWriter):
             not_before=pending.not_before,
             deadline=pending.deadline,
             correlation_id=env.correlation_id,
-            order_json=state.model_dump_json() if state is not None else "{}",
+            order=state.snapshot(),
         )
         self._producer.produce(
             self.topics.provider_requests(event.provider),

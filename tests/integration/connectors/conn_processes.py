@@ -49,7 +49,7 @@ def action_request(
         not_before=now,
         deadline=now + timedelta(seconds=60),
         correlation_id=f"it/{order_id}",
-        order_json=state.model_dump_json(),
+        order=state.snapshot(),
     )
 
 

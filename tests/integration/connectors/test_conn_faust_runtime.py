@@ -23,7 +23,7 @@ from conn_processes import (
 from streams.adapters.kafka import admin, partition_for
 from streams.adapters.lag import consumer_lag, wait_until_caught_up
 from streams.bootstrap import Components
-from streams.domain.order import OrderState
+from streams.domain.order import order_of
 from streams.settings import REPO_ROOT
 
 
@@ -76,7 +76,7 @@ def test_the_dom_stand_in_answers_doms_topic_only(oms: Components, tmp_path: Pat
         log.close()
 
     [(_, result)] = answered[dom.action_id]
-    lines = OrderState.model_validate_json(dom.order_json).lines
+    lines = order_of(dom).lines
     assert result.success and result.data == {f"warehouse.{line.line_id}": "11" for line in lines}
     assert "IT-FNO/send_to_billing/1" not in answered
 

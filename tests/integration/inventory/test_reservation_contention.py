@@ -30,7 +30,6 @@ from streams.adapters.kafka import (
 from streams.bootstrap import Components, bootstrap
 from streams.domain.commands import ProviderActionRequest, RecordActionResult
 from streams.domain.order import LineState, OrderState
-from streams.domain.sourcing import FulfillmentPlan
 from streams.domain.values import Address
 from streams.services.inventory import InventoryView
 from streams.settings import Settings
@@ -131,7 +130,7 @@ def _request(c: Components, n: int, rng: random.Random, now: datetime) -> Provid
         not_before=now,
         deadline=now + timedelta(minutes=5),
         correlation_id=order_id,
-        order_json=order.model_dump_json(),
+        order=order.snapshot(),
     )
 
 
@@ -194,9 +193,11 @@ def test_a_thousand_orders_on_two_coordinators_and_two_inventory_writers_reserve
     plans = {}
     for action_id, given in answers.items():
         assert all(a.success for a in given)
-        distinct = {a.data["plan"] for a in given}
+        distinct = {a.plan for a in given}
         assert len(distinct) == 1, f"{action_id} was told two different plans"
-        plans[action_id] = FulfillmentPlan.model_validate_json(distinct.pop())
+        plan = distinct.pop()
+        assert plan is not None, f"{action_id} was answered without a plan"
+        plans[action_id] = plan
 
     promised = [a for plan in plans.values() for a in plan.allocations]
     assert sum(a.quantity for a in promised) == 100

@@ -6,6 +6,7 @@ import http.server
 import json
 import struct
 import threading
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar, get_args, get_origin
 
 import pytest
@@ -15,12 +16,17 @@ from devkit.scenarios import journey1_orders
 from streams.adapters.avro import AvroCodec, SchemaCatalog, UndecodableRecord
 from streams.adapters.schema_registry import ConfluentSchemaIds
 from streams.adapters.topics import TopicRegistry
+from streams.domain.atp import LinePromise
+from streams.domain.commands import ProviderActionRequest, RecordActionResult
 from streams.domain.decider import decide
 from streams.domain.order import fold
+from streams.domain.sourcing import Allocation, FulfillmentPlan
+from streams.domain.values import FulfillmentOrder, FulfillmentOrderLine
 from streams.settings import Settings
 
 CATALOG = SchemaCatalog(Settings().schemas_dir)
 MODELS = list(TopicRegistry().value_models())
+NOW = datetime(2026, 11, 28, 9, tzinfo=UTC)
 
 
 def _fields(schema: dict[str, Any]) -> set[str]:
@@ -35,13 +41,19 @@ def _nested_model(annotation: Any) -> type[BaseModel] | None:
     return next((m for a in get_args(annotation) if (m := _nested_model(a)) is not None), None)
 
 
+def _record(t: Any) -> dict[str, Any] | None:
+    """The record a field holds: itself, an array's items or a union's branch."""
+    if isinstance(t, list):
+        return next((r for branch in t if (r := _record(branch)) is not None), None)
+    if isinstance(t, dict) and t.get("type") == "array":
+        return _record(t["items"])
+    return t if isinstance(t, dict) and t.get("type") == "record" else None
+
+
 def _assert_same_shape(model: type[BaseModel], schema: dict[str, Any]) -> None:
     assert set(model.model_fields) == _fields(schema), f"{model.__name__} vs {schema['name']}"
     for field in schema["fields"]:
-        t = field["type"]
-        record = t if isinstance(t, dict) and t.get("type") == "record" else None
-        if isinstance(t, dict) and t.get("type") == "array" and isinstance(t["items"], dict):
-            record = t["items"] if t["items"].get("type") == "record" else None
+        record = _record(field["type"])
         if record is not None:
             nested = _nested_model(model.model_fields[field["name"]].annotation)
             assert nested is not None, f"{model.__name__}.{field['name']} should be a model"
@@ -72,6 +84,51 @@ def test_commands_and_events_round_trip_in_single_object_encoding() -> None:
         assert data[:2] == b"\xc3\x01"
         assert data[2:10] == CATALOG.fingerprints[codec.record_name(type(message))]
         assert codec.decode(data) == message
+
+
+def _dom_request_and_answer() -> tuple[ProviderActionRequest, RecordActionResult]:
+    """A request carrying a journey order (its lines with dates, its DOM fulfillment order)
+    and DOM's answer with its plan."""
+    create = next(iter(journey1_orders(1)))[0]
+    state = fold(decide(create, None))
+    assert state is not None
+    dated = state.lines[0].model_copy(update={"preorder_until": date(2026, 12, 1), "backordered_at": NOW})
+    fo = FulfillmentOrder(
+        fulfillment_order_id="FO1",
+        source="SEA",
+        warehouse="11",
+        strategy="closest",
+        lines=(FulfillmentOrderLine(line_id=dated.line_id, sku=dated.sku, quantity=1, reservation_id="r1"),),
+    )
+    state = state.model_copy(update={"lines": (dated, *state.lines[1:]), "fulfillment_orders": (fo,)})
+    request = ProviderActionRequest(
+        **{"action_id": "a", "order_id": state.order_id, "provider": "dom", "step": "dom", "attempt": 1},
+        action="send_to_fulfillment_optimization",
+        not_before=NOW,
+        deadline=NOW,
+        correlation_id="c",
+        order=state.snapshot(),
+    )
+    plan = FulfillmentPlan(
+        order_id=state.order_id,
+        strategy="closest",
+        outcome="partially sourced",
+        allocations=(
+            Allocation(line_id="1", sku="TEE", source="SEA", warehouse="11", quantity=1, distance_km=3.5),
+        ),
+        unsourced=("2",),
+        relaxed=("cutoff",),
+        promises=(
+            LinePromise(line_id="1", inventory_availability_date=NOW.date(), estimated_ship_date=NOW.date()),
+        ),
+    )
+    return request, request.answer(source="dom", success=True, issued_at=NOW, plan=plan)
+
+
+def test_a_request_carries_its_order_and_a_dom_answer_its_plan_as_records() -> None:
+    codec = AvroCodec(CATALOG, MODELS)
+    for message in _dom_request_and_answer():
+        assert codec.decode(codec.encode(message)) == message
 
 
 class FakeRegistry:

@@ -80,7 +80,7 @@ def request_for(
         not_before=now,
         deadline=now + timedelta(seconds=seconds),
         correlation_id=f"test/{state.order_id}",
-        order_json=state.model_dump_json(),
+        order=state.snapshot(),
     )
 
 

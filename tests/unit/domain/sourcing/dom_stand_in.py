@@ -90,6 +90,6 @@ class StockedProviders(Providers):
                 action_id=request.action_id,
                 success=True,
                 details=plan.summary(),
-                data={"plan": plan.model_dump_json()},
+                plan=plan,
             )
         ]

@@ -78,7 +78,8 @@ def test_doms_plan_promises_every_line_it_was_asked_about() -> None:
     assert promised == {"1": NOW.date(), "2": NOW.date() + timedelta(3)}  # no date for the CAP
 
 
-def test_doms_answer_stamps_the_dates_on_the_lines_sourced_or_waiting() -> None:
+@pytest.mark.parametrize("form", ["record", "json"], ids=["plan record", "data['plan'] of older results"])
+def test_doms_answer_stamps_the_dates_on_the_lines_sourced_or_waiting(form: str) -> None:
     j = Journey(
         engine=shipped_engine(),
         providers=Providers(silent=frozenset({("dom", "send_to_fulfillment_optimization")})),
@@ -110,7 +111,7 @@ def test_doms_answer_stamps_the_dates_on_the_lines_sourced_or_waiting() -> None:
             envelope=j.factory.envelope("ORD-6"),
             action_id=request.action_id,
             success=True,
-            data={"plan": plan.model_dump_json()},
+            **({"plan": plan} if form == "record" else {"data": {"plan": plan.model_dump_json()}}),
         )
     )
 

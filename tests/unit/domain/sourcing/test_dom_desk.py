@@ -47,7 +47,7 @@ def _request(order: OrderState, action: str, **params: str) -> ProviderActionReq
         not_before=AT,
         deadline=AT + timedelta(seconds=60),
         correlation_id="c",
-        order_json=order.model_dump_json(),
+        order=order.snapshot(),
     )
 
 

@@ -94,7 +94,7 @@ def _request(order_id: str, *lines: tuple[str, int], action: str | None = None) 
         not_before=NOW,
         deadline=NOW + timedelta(minutes=2),
         correlation_id=order_id,
-        order_json=order.model_dump_json(),
+        order=order.snapshot(),
     )
 
 
