@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from confluent_kafka import OFFSET_BEGINNING, Message
@@ -37,6 +37,7 @@ from streams.domain.error_queue import (
     ErrorQueue,
     ErrorRecorded,
     ErrorResolved,
+    QueuedError,
     ReprocessPlan,
     plan_reprocess,
 )
@@ -168,9 +169,10 @@ class OperationsMonitor:
             self.stats.published += 1
 
     # -- reads (any thread)
-    def error_list(self, query: ErrorQuery) -> list[dict[str, object]]:
+    def error_list(self, query: ErrorQuery) -> list[QueuedError]:
+        """The errors the query finds, as they are now (copies: the queue moves on)."""
         with self.lock:
-            return [_error_view(q.record, q.state, q.resolved) for q in self.errors.query(query)]
+            return [replace(q) for q in self.errors.query(query)]
 
     def alert_list(self, include_resolved: bool = False) -> list[AlertChanged]:
         with self.lock:
@@ -251,13 +253,6 @@ def send_plans(
         order_id = plan.order_id or ""
         publisher.send(topics.commands, order_id.encode(), value, partition_for(order_id, topics.partitions))
     publisher.flush(30, "reprocess commands")
-
-
-def _error_view(r: ErrorRecorded, state: str, resolved: ErrorResolved | None) -> dict[str, object]:
-    data: dict[str, object] = r.model_dump(mode="json", exclude={"command"})
-    data["state"] = state
-    data["resolved"] = resolved.model_dump(mode="json") if resolved is not None else None
-    return data
 
 
 class MonitorRunner:

@@ -20,13 +20,14 @@ from typing import Any
 from streams.adapters.avro import AvroCodec
 from streams.adapters.flow_definitions import read_published
 from streams.adapters.flow_files import SHARED_POLICIES, FlowFileError, load_flow, load_policies
+from streams.adapters.http import bodies
 from streams.adapters.kafka_loop import KafkaLoop, models
 from streams.adapters.topics import TopicRegistry
 from streams.domain.events import Event, OrderCreated
 from streams.domain.flows import Flow
 from streams.domain.history import SeqMerge
 from streams.domain.transitions import DEFAULT_TRANSITIONS, TransitionTable
-from streams.domain.what_if import WhatIfReport, what_if
+from streams.domain.what_if import OrderSummary, WhatIfReport, what_if
 from streams.services.gc_pause import gc_paused
 from streams.settings import REPO_ROOT, Settings
 
@@ -139,34 +140,35 @@ def run_what_if(
 
 
 def report_json(run: WhatIfRun, shown: int = 200) -> dict[str, Any]:
+    """The report as the CLI prints it and the API answers it (``WhatIfReport``)."""
     report = run.report
     changed = report.changed
-    return {
-        "draft": report.draft,
-        "orders": len(report.orders),
-        "changed": len(changed),
-        "summary": [{"how": how, "orders": n} for how, n in report.summary()],
-        "diffs": [
-            {
-                "order_id": o.order_id,
-                "changes": o.changes,
-                "recorded": {
-                    "status": o.recorded.status,
-                    "reason": o.recorded.reason,
-                    "steps": dict(o.recorded.steps),
-                    "actions": [list(a) for a in o.recorded.actions],
-                },
-                "replayed": {
-                    "status": o.replayed.status,
-                    "reason": o.replayed.reason,
-                    "steps": dict(o.replayed.steps),
-                    "actions": [list(a) for a in o.replayed.actions],
-                },
-                "refused": o.refused,
-                "stand_ins": o.stand_ins,
-            }
-            for o in changed[:shown]
-        ],
-        "read_seconds": round(run.read_seconds, 2),
-        "replay_seconds": round(run.replay_seconds, 2),
-    }
+    diffs = [
+        bodies.OrderDiff(
+            order_id=o.order_id,
+            changes=o.changes,
+            recorded=_outcome(o.recorded),
+            replayed=_outcome(o.replayed),
+            refused=o.refused,
+            stand_ins=o.stand_ins,
+        )
+        for o in changed[:shown]
+    ]
+    return bodies.WhatIfReport(
+        draft=report.draft,
+        orders=len(report.orders),
+        changed=len(changed),
+        summary=[bodies.SummaryLine(how=how, orders=n) for how, n in report.summary()],
+        diffs=diffs,
+        read_seconds=round(run.read_seconds, 2),
+        replay_seconds=round(run.replay_seconds, 2),
+    ).model_dump(mode="json")
+
+
+def _outcome(summary: OrderSummary) -> bodies.OrderOutcome:
+    return bodies.OrderOutcome(
+        status=summary.status,
+        reason=summary.reason,
+        steps=dict(summary.steps),
+        actions=[list(a) for a in summary.actions],
+    )

@@ -3,7 +3,8 @@
 ``create_app`` takes a ``ReadModel`` (the projection, wired by ``oms api``) and serves:
 orders and their history (with time travel and read-your-writes), listing with filters
 and cursors, stats, a server-sent event stream, a reprocess hook, the OpenAPI document
-(``/openapi.json``, see ``openapi.py``) and the dashboard's static pages.
+(``/openapi.json``, generated from the routes declared here, see ``routes.py``) and the
+dashboard's static pages.
 """
 
 from __future__ import annotations
@@ -14,16 +15,18 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 from aiohttp import web
 
-from streams.adapters.http import params, representation
-from streams.adapters.http.desk import Publish, add_desk_routes
+from streams.adapters.http import bodies, params, representation
+from streams.adapters.http.bodies import OrderView
+from streams.adapters.http.desk import ACCEPTED, Publish, add_desk_routes
 from streams.adapters.http.live import LiveHub
 from streams.adapters.http.openapi import openapi
 from streams.adapters.http.operations import OperationsPort, add_operations_routes
 from streams.adapters.http.read_model import OrderQuery, ReadModel
+from streams.adapters.http.representation import error, respond
+from streams.adapters.http.routes import Answer, Route, add_routes, check_query, route_of
 from streams.domain.order import OrderState
 from streams.domain.order_handling import DEFAULT_HANDLING, OrderHandling
 from streams.domain.transitions import STATUSES
@@ -39,8 +42,9 @@ MAX_REASON = 500
 MAX_WAIT = 30.0
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 50
-PUBLIC = frozenset({"/", "/healthz", "/openapi.json", "/metrics", "/health", "/ready"})
-"""No token needed: the dashboard's pages and assets (they hold no data), health, the spec."""
+SHELL_PUBLIC = frozenset({"/metrics", "/health", "/ready"})
+"""The process shell's routes on the same app (not declared here): no token needed. A
+declared route says so itself (``Route.public``: the pages, assets, health, the spec)."""
 
 _READ_MODEL = web.AppKey("read_model", ReadModel)
 _HUB = web.AppKey("hub", LiveHub)
@@ -58,10 +62,6 @@ _ASSETS = {
 }
 
 
-def _error(status: int, message: str, **extra: Any) -> web.Response:
-    return web.json_response({"error": message, **extra}, status=status)
-
-
 @web.middleware
 async def _errors(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -70,21 +70,21 @@ async def _errors(
     try:
         return await handler(request)
     except params.BadParameter as exc:
-        return _error(400, str(exc))
+        return error(400, str(exc))
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
         if exc.text == f"{exc.status}: {exc.reason}":  # aiohttp's own: no route, no method
-            return _error(
+            return error(
                 exc.status,
                 f"{exc.reason}: {request.method} {request.path}; see /openapi.json",
             )
-        return _error(exc.status, exc.text or exc.reason)
+        return error(exc.status, exc.text or exc.reason)
     except (asyncio.CancelledError, ConnectionResetError):
         raise
     except Exception:
         log.exception("%s %s failed", request.method, request.path_qs)
-        return _error(500, "internal error; see the API's log")
+        return error(500, "internal error; see the API's log")
 
 
 def _authorized(request: web.Request, token: str) -> bool:
@@ -100,30 +100,23 @@ def _authorized(request: web.Request, token: str) -> bool:
 async def _auth(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
+    """The token (when the API has one), then the query parameters the route declares."""
     token = request.app[_TOKEN]
-    if (
-        token is not None
-        and request.path not in PUBLIC
-        and not request.path.startswith("/dashboard")
-        and not _authorized(request, token)
-    ):
-        return web.json_response(
-            {"error": "missing or wrong bearer token (send 'Authorization: Bearer <token>')"},
-            status=401,
-            headers={"WWW-Authenticate": 'Bearer realm="oms"'},
-        )
+    route = route_of(request)
+    public = route.public if route is not None else request.path in SHELL_PUBLIC
+    if token is not None and not public and not _authorized(request, token):
+        response = error(401, "missing or wrong bearer token (send 'Authorization: Bearer <token>')")
+        response.headers["WWW-Authenticate"] = 'Bearer realm="oms"'
+        return response
+    if route is not None:
+        check_query(request, route)
     return await handler(request)
-
-
-def _known(request: web.Request, *names: str) -> None:
-    params.check_known(request.query, {*names, "access_token"})
 
 
 # -- orders
 
 
 async def get_order(request: web.Request) -> web.Response:
-    _known(request, "as_of", "min_version", "wait")
     q = request.query
     order_id = request.match_info["order_id"]
     read_model = request.app[_READ_MODEL]
@@ -138,30 +131,30 @@ async def get_order(request: web.Request) -> web.Response:
         past = read_model.order_as_of(order_id, as_of)
         if past is None:
             if read_model.order(order_id) is None:
-                return _error(404, f"order {order_id} not found")
-            return _error(404, f"order {order_id} did not exist yet at {as_of.isoformat()}")
-        return web.json_response(representation.order(past, as_of))
+                return error(404, f"order {order_id} not found")
+            return error(404, f"order {order_id} did not exist yet at {as_of.isoformat()}")
+        return respond(OrderView.of(past, as_of))
     if min_version is None:
         state = read_model.order(order_id)
         if state is None:
-            return _error(404, f"order {order_id} not found")
-        return web.json_response(representation.order(state))
+            return error(404, f"order {order_id} not found")
+        return respond(OrderView.of(state))
     if wait:
         state = await request.app[_HUB].wait_for_version(order_id, min_version, wait)
     else:
         state = read_model.order(order_id)
     have = state.version if state is not None else 0
     if state is not None and have >= min_version:
-        return web.json_response(representation.order(state))
+        return respond(OrderView.of(state))
     seen = f"is at version {have}" if state is not None else "does not exist yet"
     if wait:
-        return _error(
+        return error(
             504,
             f"order {order_id} {seen} in the projection; version {min_version} did not "
             f"arrive within {wait:g}s",
             version=have,
         )
-    return _error(
+    return error(
         409,
         f"order {order_id} {seen} in the projection, not yet version {min_version}; "
         "retry, or add wait=<seconds> to wait for it",
@@ -170,23 +163,21 @@ async def get_order(request: web.Request) -> web.Response:
 
 
 async def get_history(request: web.Request) -> web.Response:
-    _known(request)
     order_id = request.match_info["order_id"]
     events = request.app[_READ_MODEL].history(order_id)
     if not events:
-        return _error(404, f"order {order_id} not found")
-    return web.json_response(
-        {
-            "order_id": order_id,
-            "version": events[-1].event.envelope.seq,
-            "events": [representation.recorded_event(e) for e in events],
-        }
+        return error(404, f"order {order_id} not found")
+    return respond(
+        bodies.History(
+            order_id=order_id,
+            version=events[-1].event.envelope.seq,
+            events=[representation.recorded_event(e) for e in events],
+        )
     )
 
 
 async def list_orders(request: web.Request) -> web.Response:
     filters = ("status", "reason", "provider", "external_ref")
-    _known(request, *filters, "limit", "cursor")
     q = request.query
     given = {name: params.text(q, name) for name in filters}
     if given["status"] is not None and given["status"] not in STATUSES:
@@ -210,13 +201,12 @@ async def list_orders(request: web.Request) -> web.Response:
             after=after,
         )
     )
-    return web.json_response(
-        {
-            "orders": [representation.order_summary(s) for s in page.orders],
-            "next_cursor": params.encode_cursor(page.next_after, given)
-            if page.next_after is not None
-            else None,
-        }
+    after = page.next_after
+    return respond(
+        bodies.OrderPage(
+            orders=[bodies.OrderSummary.of(s) for s in page.orders],
+            next_cursor=params.encode_cursor(after, given) if after is not None else None,
+        )
     )
 
 
@@ -255,38 +245,32 @@ def reprocess_refusal(order_id: str, state: OrderState | None) -> tuple[int, str
 
 
 async def reprocess(request: web.Request) -> web.Response:
-    _known(request)
     order_id = request.match_info["order_id"]
     publish = request.app[_REPROCESS]
     if publish is None:
-        return _error(
+        return error(
             501,
             "reprocessing is not available yet: no reprocess command is wired into this API",
         )
     reason = await _reprocess_reason(request)
     refused = reprocess_refusal(order_id, request.app[_READ_MODEL].order(order_id))
     if refused is not None:
-        return _error(*refused)
+        return error(*refused)
     command_id = await publish(order_id, reason)
-    return web.json_response(
-        {"order_id": order_id, "command_id": command_id, "status": "accepted"}, status=202
-    )
+    return respond(bodies.Accepted(order_id=order_id, command_id=command_id), 202)
 
 
 # -- stats and live events
 
 
 async def get_stats(request: web.Request) -> web.Response:
-    _known(request)
-    data = representation.stats(request.app[_READ_MODEL].stats())
-    data["live_streams"] = request.app[_HUB].streams
-    return web.json_response(data)
+    stats = request.app[_READ_MODEL].stats()
+    return respond(representation.stats(stats, live_streams=request.app[_HUB].streams))
 
 
 async def healthz(request: web.Request) -> web.Response:
-    _known(request)
     stats = request.app[_READ_MODEL].stats()
-    return web.json_response({"status": "ok", "caught_up": stats.caught_up})
+    return respond(bodies.Health(caught_up=stats.caught_up))
 
 
 def _sse(event: str, data: object, event_id: str | None = None) -> bytes:
@@ -297,7 +281,6 @@ def _sse(event: str, data: object, event_id: str | None = None) -> bytes:
 async def event_stream(request: web.Request) -> web.StreamResponse:
     """Server-sent events: ``change`` for each new event, ``stats`` every second (unless
     ``stats=false``), ``lagged`` when this client fell behind and events were dropped."""
-    _known(request, "order_id", "stats")
     order_id = params.text(request.query, "order_id")
     with_stats = params.boolean(request.query, "stats", default=True)
     hub = request.app[_HUB]
@@ -319,7 +302,7 @@ async def event_stream(request: web.Request) -> web.StreamResponse:
         while not stream.closed:
             if with_stats and loop.time() >= next_stats:
                 data = representation.stats(read_model.stats())
-                await response.write(_sse("stats", data))
+                await response.write(_sse("stats", data.model_dump(mode="json")))
                 next_stats = loop.time() + interval
             timeout = max(0.0, next_stats - loop.time()) if with_stats else 15.0
             try:
@@ -347,7 +330,7 @@ async def event_stream(request: web.Request) -> web.StreamResponse:
 
 
 async def get_openapi(request: web.Request) -> web.Response:
-    return web.json_response(openapi())
+    return web.json_response(openapi(request.app))
 
 
 async def root(request: web.Request) -> web.StreamResponse:
@@ -366,6 +349,126 @@ async def asset(request: web.Request) -> web.FileResponse:
     return web.FileResponse(
         STATIC / name, headers={"Content-Type": _ASSETS[name], "Cache-Control": "no-cache"}
     )
+
+
+_ERROR = Answer("an error; the message says what is wrong", bodies.ErrorBody)
+_ORDER_ID = {"order_id": "The order id, e.g. ORD-000001."}
+_HTML = Answer("the dashboard page", media="text/html")
+
+_ORDER_ROUTES = (
+    Route(
+        "GET",
+        "/orders",
+        list_orders,
+        "List orders by order id, with filters and cursor paging",
+        {200: Answer("a page", bodies.OrderPage)},
+        query=bodies.OrderListQuery,
+    ),
+    Route(
+        "GET",
+        "/orders/{order_id}",
+        get_order,
+        "An order's current state, its state at a past time, or (read-your-writes) its state "
+        "once it reaches a version",
+        {200: Answer("the order", OrderView), 404: _ERROR, 409: _ERROR, 504: _ERROR},
+        query=bodies.OrderQuery,
+        path_params=_ORDER_ID,
+    ),
+    Route(
+        "GET",
+        "/orders/{order_id}/history",
+        get_history,
+        "Every event of the order in seq order, generic over event types",
+        {200: Answer("the history", bodies.History), 404: _ERROR},
+        path_params=_ORDER_ID,
+    ),
+    Route(
+        "POST",
+        "/orders/{order_id}/reprocess",
+        reprocess,
+        "Ask the writer to reprocess the order from its failed step (publishes ReprocessOrder; "
+        "409 when no step failed, 501 when not wired)",
+        {202: ACCEPTED, 404: _ERROR, 409: _ERROR, 501: _ERROR},
+        body=bodies.ReprocessRequest,
+        body_required=False,
+        path_params=_ORDER_ID,
+    ),
+)
+
+_READ_ROUTES = (
+    Route(
+        "GET",
+        "/stats",
+        get_stats,
+        "Counts by status and reason, throughput, orders on hold, provider activity",
+        {200: Answer("the stats", bodies.StatsWithStreams)},
+    ),
+    Route(
+        "GET",
+        "/events/stream",
+        event_stream,
+        "Server-sent events: 'change' per new event (data: Change), 'stats' every second (data: "
+        "Stats), 'lagged' when events were dropped for a slow client (data: {dropped})",
+        {200: Answer("an endless event stream", media="text/event-stream")},
+        query=bodies.StreamQuery,
+        mentions=(bodies.Change, bodies.Stats),
+    ),
+    Route(
+        "GET",
+        "/healthz",
+        healthz,
+        "Liveness, and whether the projection has read to the end",
+        {200: Answer("up", bodies.Health)},
+        public=True,
+    ),
+    Route(
+        "GET",
+        "/openapi.json",
+        get_openapi,
+        "This document, generated from the route table",
+        {200: Answer("OpenAPI 3.1")},
+        public=True,
+        strict_query=False,
+    ),
+    Route(
+        "GET",
+        "/",
+        root,
+        "Redirects to the dashboard",
+        {302: Answer("to /dashboard/")},
+        public=True,
+        strict_query=False,
+    ),
+    Route(
+        "GET",
+        "/dashboard/",
+        dashboard,
+        "The operations dashboard",
+        {200: _HTML},
+        public=True,
+        strict_query=False,
+    ),
+    Route(
+        "GET",
+        "/dashboard/orders/{order_id}",
+        dashboard,
+        "The dashboard's order page: state and journey timeline",
+        {200: _HTML},
+        path_params=_ORDER_ID,
+        public=True,
+        strict_query=False,
+    ),
+    Route(
+        "GET",
+        "/dashboard/assets/{name}",
+        asset,
+        "The dashboard's script, styles and icon",
+        {200: Answer("the file", media="application/octet-stream"), 404: _ERROR},
+        path_params={"name": "file name"},
+        public=True,
+        strict_query=False,
+    ),
+)
 
 
 def create_app(
@@ -397,18 +500,8 @@ def create_app(
 
     app.on_startup.append(start_hub)
     app.on_shutdown.append(stop_hub)
-    app.router.add_get("/orders", list_orders)
-    app.router.add_get("/orders/{order_id}", get_order)
-    app.router.add_get("/orders/{order_id}/history", get_history)
-    app.router.add_post("/orders/{order_id}/reprocess", reprocess)
+    add_routes(app, *_ORDER_ROUTES)
     add_desk_routes(app, read_model, publish, handling)
-    app.router.add_get("/stats", get_stats)
-    app.router.add_get("/events/stream", event_stream)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/openapi.json", get_openapi)
-    app.router.add_get("/", root)
-    app.router.add_get("/dashboard/", dashboard)
-    app.router.add_get("/dashboard/orders/{order_id}", dashboard)
-    app.router.add_get("/dashboard/assets/{name}", asset)
+    add_routes(app, *_READ_ROUTES)
     add_operations_routes(app, operations)
     return app

@@ -36,7 +36,10 @@ from streams.adapters.desk_requests import (
     plan_receipt,
     plan_return,
 )
+from streams.adapters.http.bodies import Accepted, ErrorBody
 from streams.adapters.http.read_model import ReadModel
+from streams.adapters.http.representation import error, respond
+from streams.adapters.http.routes import Answer, Handler, Route, add_routes
 from streams.domain.commands import Command
 from streams.domain.errors import DomainError, InvalidRequest, UnknownOrder
 from streams.domain.order import OrderState
@@ -51,10 +54,6 @@ _READ_MODEL: web.AppKey[ReadModel] = web.AppKey("desk_read_model")
 SOURCE = "oms-api"
 
 B = TypeVar("B", bound=BaseModel)
-
-
-def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
 
 
 def _status_of(exc: DomainError) -> int:
@@ -87,15 +86,13 @@ def _order(request: web.Request) -> OrderState:
 async def _accept(request: web.Request, plan: Plan) -> web.Response:
     command, problem = plan
     if problem is not None:
-        return _error(_status_of(problem), str(problem))
+        return error(_status_of(problem), str(problem))
     publish = request.app[PUBLISH]
     if publish is None:
-        return _error(501, "writes are not available: no command publisher is wired into this API")
+        return error(501, "writes are not available: no command publisher is wired into this API")
     await publish(command)
     env = command.envelope
-    return web.json_response(
-        {"order_id": env.order_id, "command_id": env.command_id, "status": "accepted"}, status=202
-    )
+    return respond(Accepted(order_id=env.order_id, command_id=env.command_id), 202)
 
 
 async def cancel(request: web.Request) -> web.Response:
@@ -134,6 +131,57 @@ async def clone_order(request: web.Request) -> web.Response:
     return await _accept(request, plan_clone(state, body, new_id, existing, SOURCE))
 
 
+ACCEPTED = Answer("the command was published; the writer decides it", Accepted)
+_ERROR = Answer("an error; the message says what is wrong", ErrorBody)
+_REFUSALS = {409: _ERROR, 422: _ERROR, 501: _ERROR}
+_ORDER_ID = {"order_id": "The order id, e.g. ORD-000001."}
+
+
+def _write(path: str, handler: Handler, summary: str, body: type[BaseModel], **more: Any) -> Route:
+    on_order = "{order_id}" in path
+    answers = {202: ACCEPTED, **_REFUSALS, **({404: _ERROR} if on_order else {})}
+    params = {**(_ORDER_ID if on_order else {}), **more.pop("path_params", {})}
+    return Route("POST", path, handler, summary, answers, body=body, path_params=params, **more)
+
+
+DESK_ROUTES = (
+    _write(
+        "/orders",
+        create_order,
+        "Enter a manual order (is_manual; sales origin, customer reference)",
+        CreateBody,
+    ),
+    _write(
+        "/orders/{order_id}/cancel",
+        cancel,
+        "Cancel the order, or the lines named; 409 once a line is picked or shipped",
+        CancelBody,
+    ),
+    _write(
+        "/orders/{order_id}/edit",
+        edit,
+        "Edit before fulfillment: quantities, lines added or removed, ship-to; 409 names read-only lines",
+        EditBody,
+    ),
+    _write(
+        "/orders/{order_id}/returns",
+        request_return,
+        "Open a return (RMA) against shipped lines; 422 beyond what shipped or past the window",
+        ReturnBody,
+    ),
+    _write(
+        "/orders/{order_id}/returns/{rma_id}/received",
+        receive_return,
+        "Record that a return's goods arrived at a warehouse",
+        ReceiptBody,
+        path_params={"rma_id": "The return's RMA id."},
+    ),
+    _write(
+        "/orders/{order_id}/clone", clone_order, "A new order with this order's customer and lines", CloneBody
+    ),
+)
+
+
 def add_desk_routes(
     app: web.Application,
     read_model: ReadModel,
@@ -144,95 +192,4 @@ def add_desk_routes(
     app[_READ_MODEL] = read_model
     app[PUBLISH] = publish
     app[HANDLING] = handling
-    app.router.add_post("/orders", create_order)
-    app.router.add_post("/orders/{order_id}/cancel", cancel)
-    app.router.add_post("/orders/{order_id}/edit", edit)
-    app.router.add_post("/orders/{order_id}/returns", request_return)
-    app.router.add_post("/orders/{order_id}/returns/{rma_id}/received", receive_return)
-    app.router.add_post("/orders/{order_id}/clone", clone_order)
-
-
-_ERROR = {"$ref": "#/components/responses/Error"}
-_ACCEPTED = {
-    "description": "the command was published; the writer decides it",
-    "content": {
-        "application/json": {
-            "schema": {
-                "type": "object",
-                "properties": {
-                    "order_id": {"type": "string"},
-                    "command_id": {"type": "string"},
-                    "status": {"const": "accepted"},
-                },
-            }
-        }
-    },
-}
-_ORDER_ID = {"name": "order_id", "in": "path", "required": True, "schema": {"type": "string"}}
-
-
-def _schema(body: type[BaseModel], shared: dict[str, Any]) -> dict[str, Any]:
-    """``body``'s JSON schema, its nested models moved to the spec's shared schemas."""
-    schema = body.model_json_schema(ref_template="#/components/schemas/{model}")
-    shared.update(schema.pop("$defs", {}))
-    return schema
-
-
-def _write(
-    summary: str,
-    body: type[BaseModel],
-    shared: dict[str, Any],
-    *,
-    order: bool = True,
-    extra: list[Any] | None = None,
-) -> Any:
-    errors = {"400": _ERROR, "401": _ERROR, "409": _ERROR, "422": _ERROR, "501": _ERROR}
-    if order:
-        errors["404"] = _ERROR
-    return {
-        "post": {
-            "summary": summary,
-            "security": [{"bearer": []}],
-            "parameters": ([_ORDER_ID] if order else []) + (extra or []),
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": _schema(body, shared)}},
-            },
-            "responses": {"202": _ACCEPTED, **errors},
-        }
-    }
-
-
-def desk_paths() -> tuple[dict[str, Any], dict[str, Any]]:
-    """The write routes as OpenAPI path items, and the schemas their bodies share (merged
-    into ``/openapi.json``)."""
-    rma = {"name": "rma_id", "in": "path", "required": True, "schema": {"type": "string"}}
-    shared: dict[str, Any] = {}
-    paths = {
-        "/orders": _write(
-            "Enter a manual order (is_manual; sales origin, customer reference)",
-            CreateBody,
-            shared,
-            order=False,
-        ),
-        "/orders/{order_id}/cancel": _write(
-            "Cancel the order, or the lines named; 409 once a line is picked or shipped", CancelBody, shared
-        ),
-        "/orders/{order_id}/edit": _write(
-            "Edit before fulfillment: quantities, lines added or removed, ship-to; 409 names read-only lines",
-            EditBody,
-            shared,
-        ),
-        "/orders/{order_id}/returns": _write(
-            "Open a return (RMA) against shipped lines; 422 beyond what shipped or past the window",
-            ReturnBody,
-            shared,
-        ),
-        "/orders/{order_id}/returns/{rma_id}/received": _write(
-            "Record that a return's goods arrived at a warehouse", ReceiptBody, shared, extra=[rma]
-        ),
-        "/orders/{order_id}/clone": _write(
-            "A new order with this order's customer and lines", CloneBody, shared
-        ),
-    }
-    return paths, shared
+    add_routes(app, *DESK_ROUTES)

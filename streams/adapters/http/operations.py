@@ -9,23 +9,47 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterable
-from dataclasses import asdict
+from dataclasses import fields
 from datetime import datetime
 from typing import Any, Protocol
 
 from aiohttp import web
+from pydantic import BaseModel
 
 from streams.adapters.http import params
+from streams.adapters.http.bodies import (
+    AlertList,
+    AlertsQuery,
+    ErrorBody,
+    ErrorList,
+    ErrorsQuery,
+    ErrorView,
+    Insights,
+    InsightsQuery,
+    Message,
+    Paused,
+    PausedView,
+    PauseList,
+    PauseRequest,
+    ReprocessAnswer,
+    ReprocessErrors,
+    ReprocessOutcome,
+    StatusCountView,
+    WhatIfReport,
+    WhatIfRequest,
+)
+from streams.adapters.http.representation import error, respond
+from streams.adapters.http.routes import Answer, Handler, Route, add_routes
 from streams.domain.alerts import AlertChanged
 from streams.domain.control import PauseTarget, TargetKind, TargetPaused, TargetResumed
-from streams.domain.error_queue import ErrorCategory, ErrorQuery, ReprocessPlan
+from streams.domain.error_queue import ErrorCategory, ErrorQuery, QueuedError, ReprocessPlan
 from streams.domain.insights import InsightsSnapshot
 
 JSON = dict[str, Any]
 
 
 class OperationsPort(Protocol):
-    def error_list(self, query: ErrorQuery) -> list[dict[str, object]]: ...
+    def error_list(self, query: ErrorQuery) -> list[QueuedError]: ...
 
     def reprocess(
         self, error_ids: Iterable[str] | None, query: ErrorQuery | None, by: str
@@ -43,13 +67,13 @@ class OperationsPort(Protocol):
 
     def resume(self, target: PauseTarget, by: str) -> TargetResumed: ...
 
-    def what_if(
-        self, flow_yaml: str, since: datetime, until: datetime | None, orders: int | None
-    ) -> JSON: ...
+    def what_if(self, flow_yaml: str, since: datetime, until: datetime | None, orders: int | None) -> JSON:
+        """The report (``bodies.WhatIfReport``'s JSON), or ``{"error": why}``."""
+        ...
 
 
 OPERATIONS: web.AppKey[OperationsPort | None] = web.AppKey("operations")
-_LAST_WHAT_IF: web.AppKey[dict[str, JSON]] = web.AppKey("last_what_if")
+_LAST_WHAT_IF: web.AppKey[dict[str, WhatIfReport]] = web.AppKey("last_what_if")
 
 
 def _ops(request: web.Request) -> OperationsPort:
@@ -57,10 +81,6 @@ def _ops(request: web.Request) -> OperationsPort:
     if ops is None:
         raise web.HTTPNotImplemented(text="the operations monitor is not wired into this API")
     return ops
-
-
-def _known(request: web.Request, *names: str) -> None:
-    params.check_known(request.query, {*names, "access_token"})
 
 
 def _error_query(q: Any, body: JSON | None = None) -> ErrorQuery:
@@ -110,16 +130,19 @@ async def _body(request: web.Request) -> JSON:
 
 
 async def get_errors(request: web.Request) -> web.Response:
-    _known(request, "provider", "category", "since", "until", "order_id", "state", "limit")
     query = _error_query(request.query)
-    errors = _ops(request).error_list(query)
-    return web.json_response({"errors": errors, "count": len(errors)})
+    errors = [_error_view(q) for q in _ops(request).error_list(query)]
+    return respond(ErrorList(errors=errors, count=len(errors)))
+
+
+def _error_view(queued: QueuedError) -> ErrorView:
+    record = queued.record.model_dump(exclude={"command"})
+    return ErrorView(**record, state=queued.state, resolved=queued.resolved)
 
 
 async def reprocess_errors(request: web.Request) -> web.Response:
     """``{"error_ids": [...]}`` for some, or filters (``category``, ``provider``, ``since``)
     for every open error they find."""
-    _known(request)
     body = await _body(request)
     ids = body.get("error_ids")
     if ids is not None and (not isinstance(ids, list) or not all(isinstance(i, str) for i in ids)):
@@ -128,20 +151,17 @@ async def reprocess_errors(request: web.Request) -> web.Response:
     ops = _ops(request)
     plans = await asyncio.get_running_loop().run_in_executor(None, ops.reprocess, ids, query, "operator:api")
     acted = sum(1 for p in plans if p.acts)
-    results = [{"error_id": p.error_id, "verdict": p.verdict.value, "message": p.message} for p in plans]
+    results = [ReprocessOutcome(error_id=p.error_id, verdict=p.verdict, message=p.message) for p in plans]
     message = f"{acted} of {len(plans)} errors reprocessed" if plans else "no open error matches"
-    return web.json_response({"message": message, "results": results}, status=202 if acted else 200)
+    return respond(ReprocessAnswer(message=message, results=results), 202 if acted else 200)
 
 
 async def get_alerts(request: web.Request) -> web.Response:
-    _known(request, "include_resolved")
     include = params.boolean(request.query, "include_resolved", default=False)
-    alerts = [a.model_dump(mode="json") for a in _ops(request).alert_list(include)]
-    return web.json_response({"alerts": alerts})
+    return respond(AlertList(alerts=_ops(request).alert_list(include)))
 
 
 async def take_alert(request: web.Request) -> web.Response:
-    _known(request)
     alert_id = request.match_info["alert_id"]
     ops = _ops(request)
     changed = await asyncio.get_running_loop().run_in_executor(
@@ -149,22 +169,20 @@ async def take_alert(request: web.Request) -> web.Response:
     )
     if changed is None:
         raise web.HTTPConflict(text=f"alert {alert_id} is not active (unknown, taken or resolved)")
-    return web.json_response(changed.model_dump(mode="json"))
+    return respond(changed)
 
 
-def insights_json(s: InsightsSnapshot) -> JSON:
-    data = asdict(s)
-    data["at"] = s.at.isoformat()
+def insights_json(s: InsightsSnapshot) -> BaseModel:
+    data = {f.name: getattr(s, f.name) for f in fields(s)}
     data["by_status"] = [
-        {"status": st, "reason": r, "orders": n} for (st, r), n in sorted(s.by_status.items())
+        StatusCountView(status=st, reason=r, orders=n) for (st, r), n in sorted(s.by_status.items())
     ]
-    return data
+    return Insights.model_validate(data)
 
 
 async def get_insights(request: web.Request) -> web.Response:
-    _known(request, "window")
     window = params.integer(request.query, "window", 1, 1440)
-    return web.json_response(insights_json(_ops(request).insight(window)))
+    return respond(insights_json(_ops(request).insight(window)))
 
 
 def _target(body: JSON) -> PauseTarget:
@@ -179,41 +197,35 @@ def _target(body: JSON) -> PauseTarget:
     return PauseTarget(kind=kind, name=name, flow_version=version)
 
 
-def _paused_json(p: TargetPaused) -> JSON:
-    return {**p.model_dump(mode="json"), "key": p.target.key}
+def _paused_view(p: TargetPaused) -> PausedView:
+    return PausedView(**dict(p), key=p.target.key)
 
 
 async def get_pauses(request: web.Request) -> web.Response:
-    _known(request)
-    return web.json_response({"paused": [_paused_json(p) for p in _ops(request).paused()]})
+    return respond(PauseList(paused=[_paused_view(p) for p in _ops(request).paused()]))
 
 
 async def pause(request: web.Request) -> web.Response:
-    _known(request)
     body = await _body(request)
     target, ops = _target(body), _ops(request)
     if any(p.target.key == target.key for p in ops.paused()):
-        return web.json_response({"message": f"{target.key} is paused already"}, status=200)
+        return respond(Message(message=f"{target.key} is paused already"))
     record = await asyncio.get_running_loop().run_in_executor(
         None, ops.pause, target, "operator:api", str(body.get("reason", ""))
     )
-    return web.json_response({"message": f"{target.key} paused", **_paused_json(record)}, status=202)
+    return respond(Paused(**dict(_paused_view(record)), message=f"{target.key} paused"), 202)
 
 
 async def resume(request: web.Request) -> web.Response:
-    _known(request)
     target, ops = _target(await _body(request)), _ops(request)
     if not any(p.target.key == target.key for p in ops.paused()):
-        return web.json_response({"message": f"{target.key} is not paused: nothing to resume"}, status=200)
+        return respond(Message(message=f"{target.key} is not paused: nothing to resume"))
     await asyncio.get_running_loop().run_in_executor(None, ops.resume, target, "operator:api")
-    return web.json_response(
-        {"message": f"{target.key} resumed: its held requests go out in order"}, status=202
-    )
+    return respond(Message(message=f"{target.key} resumed: its held requests go out in order"), 202)
 
 
 async def post_what_if(request: web.Request) -> web.Response:
     """``{"flow": "<draft YAML>", "since": ..., "until": ..., "orders": N}``."""
-    _known(request)
     body = await _body(request)
     flow = body.get("flow")
     if not isinstance(flow, str) or not flow.strip():
@@ -228,16 +240,18 @@ async def post_what_if(request: web.Request) -> web.Response:
     report = await asyncio.get_running_loop().run_in_executor(
         None, ops.what_if, flow, since, _time(body, "until"), orders
     )
-    request.app[_LAST_WHAT_IF]["last"] = report
-    return web.json_response(report, status=422 if report.get("error") else 200)
+    if "error" in report:
+        return error(422, str(report["error"]))
+    answer = WhatIfReport.model_validate(report)
+    request.app[_LAST_WHAT_IF]["last"] = answer
+    return respond(answer)
 
 
 async def get_what_if(request: web.Request) -> web.Response:
-    _known(request)
     last = request.app[_LAST_WHAT_IF].get("last")
     if last is None:
         raise web.HTTPNotFound(text="no what-if has run on this API yet (POST /what-if)")
-    return web.json_response(last)
+    return respond(last)
 
 
 def _labels(**labels: str) -> str:
@@ -310,7 +324,6 @@ def insights_metrics(s: InsightsSnapshot, alerts: list[AlertChanged]) -> str:
 
 
 async def get_insight_metrics(request: web.Request) -> web.Response:
-    _known(request)
     ops = _ops(request)
     body = insights_metrics(ops.insight(None), ops.alert_list(include_resolved=False))
     return web.Response(
@@ -318,17 +331,112 @@ async def get_insight_metrics(request: web.Request) -> web.Response:
     )
 
 
+_ERROR = Answer("an error; the message says what is wrong", ErrorBody)
+_UNWIRED = {501: Answer("no operations monitor is wired into this API", ErrorBody)}
+_ALERT_ID = {"alert_id": "rule:subject"}
+
+
+def _route(
+    method: str, path: str, handler: Handler, summary: str, answers: dict[int, Answer], **more: Any
+) -> Route:
+    return Route(method, path, handler, summary, {**answers, **_UNWIRED}, **more)
+
+
+OPERATIONS_ROUTES = (
+    _route(
+        "GET",
+        "/errors",
+        get_errors,
+        "The error queues, newest first",
+        {200: Answer("the errors", ErrorList)},
+        query=ErrorsQuery,
+    ),
+    _route(
+        "POST",
+        "/errors/reprocess",
+        reprocess_errors,
+        "Reprocess errors: by id (error_ids) or every open one the filters (category, provider, "
+        "since) find; a resolved error is a no-op that says so",
+        {
+            202: Answer("something was reprocessed", ReprocessAnswer),
+            200: Answer("nothing to do, and why", ReprocessAnswer),
+        },
+        body=ReprocessErrors,
+        body_required=False,
+    ),
+    _route(
+        "GET",
+        "/alerts",
+        get_alerts,
+        "Alerts that are Active or In progress (include_resolved for all)",
+        {200: Answer("the alerts", AlertList)},
+        query=AlertsQuery,
+    ),
+    _route(
+        "POST",
+        "/alerts/{alert_id}/take",
+        take_alert,
+        "An operator takes an Active alert: it becomes In progress",
+        {200: Answer("the alert, In progress", AlertChanged), 409: _ERROR},
+        path_params=_ALERT_ID,
+    ),
+    _route(
+        "GET",
+        "/insights",
+        get_insights,
+        "KPIs: orders by status/reason, in jeopardy, past due, cycle times, on-time ship ratio, "
+        "fill rate, book-to-ship, provider requests/failures/latency/SLA %",
+        {200: Answer("the insights", Insights)},
+        query=InsightsQuery,
+    ),
+    _route(
+        "GET",
+        "/insights/metrics",
+        get_insight_metrics,
+        "The insights and alert counts in Prometheus' text format",
+        {200: Answer("gauges", media="text/plain")},
+    ),
+    _route(
+        "GET", "/pauses", get_pauses, "Paused flows and providers", {200: Answer("the pauses", PauseList)}
+    ),
+    _route(
+        "POST",
+        "/pauses",
+        pause,
+        "Pause a flow (version) or a provider: new requests wait at their step",
+        {202: Answer("paused", Paused), 200: Answer("paused already", Message)},
+        body=PauseRequest,
+    ),
+    _route(
+        "POST",
+        "/pauses/resume",
+        resume,
+        "Resume a paused target: its held requests go out in the order they queued",
+        {202: Answer("resumed", Message), 200: Answer("was not paused", Message)},
+        body=PauseTarget,
+    ),
+    _route(
+        "POST",
+        "/what-if",
+        post_what_if,
+        "Replay recorded orders through a draft flow: a diff per order and a summary",
+        {
+            200: Answer("the report", WhatIfReport),
+            422: Answer("the draft is refused, or no orders", ErrorBody),
+        },
+        body=WhatIfRequest,
+    ),
+    _route(
+        "GET",
+        "/what-if",
+        get_what_if,
+        "The last what-if report this API ran",
+        {200: Answer("the report", WhatIfReport), 404: _ERROR},
+    ),
+)
+
+
 def add_operations_routes(app: web.Application, operations: OperationsPort | None) -> None:
     app[OPERATIONS] = operations
     app[_LAST_WHAT_IF] = {}
-    app.router.add_get("/errors", get_errors)
-    app.router.add_post("/errors/reprocess", reprocess_errors)
-    app.router.add_get("/alerts", get_alerts)
-    app.router.add_post("/alerts/{alert_id}/take", take_alert)
-    app.router.add_get("/insights", get_insights)
-    app.router.add_get("/insights/metrics", get_insight_metrics)
-    app.router.add_get("/pauses", get_pauses)
-    app.router.add_post("/pauses", pause)
-    app.router.add_post("/pauses/resume", resume)
-    app.router.add_post("/what-if", post_what_if)
-    app.router.add_get("/what-if", get_what_if)
+    add_routes(app, *OPERATIONS_ROUTES)

@@ -9,7 +9,7 @@ Nothing here imports aiohttp: the service depends on these plain types only.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -105,7 +105,6 @@ class Stats:
     providers: Sequence[ProviderActivity]
     caught_up: bool
     """Every partition of every event topic has been read to its end at least once."""
-    extra: Mapping[str, object] = field(default_factory=dict)
 
 
 Listener = Callable[[Sequence[Change]], None]

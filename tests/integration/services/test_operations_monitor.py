@@ -68,19 +68,19 @@ def test_a_failed_provider_action_is_queued_reprocessed_and_resolved_once(oms: R
     try:
         _until(lambda: first.monitor.error_list(ErrorQuery(order_id="M1-0001", state="open")))
         (error,) = first.monitor.error_list(ErrorQuery(order_id="M1-0001"))
-        assert (error["category"], error["provider"], error["step"]) == (
+        assert (error.record.category, error.record.provider, error.record.step) == (
             "provider_action",
             "fno",
             "send-to-fno",
         )
         _until(lambda: first.monitor.alert_list())
 
-        (plan,) = first.monitor.reprocess([str(error["error_id"])], None, "operator:test")
+        (plan,) = first.monitor.reprocess([error.record.error_id], None, "operator:test")
         assert plan.acts
         oms.wait_until("M1-0001", lambda s: s.status == "Completed")
         _until(lambda: first.monitor.error_list(ErrorQuery(order_id="M1-0001", state="resolved")))
         (done,) = first.monitor.error_list(ErrorQuery(order_id="M1-0001"))
-        assert done["resolved"]["how"] == "reprocessed"  # type: ignore[index]
+        assert done.resolved is not None and done.resolved.how == "reprocessed"
         published = first.monitor.stats.published
     finally:
         first.stop()

@@ -18,7 +18,14 @@ from streams.domain.alerts import AlertChanged, AlertEngine, AlertRules, DeadLet
 from streams.domain.commands import CommandRejected
 from streams.domain.control import Pauses, PauseTarget, TargetPaused, TargetResumed
 from streams.domain.decider import decide
-from streams.domain.error_queue import ErrorQuery, ErrorQueue, ErrorResolved, ReprocessPlan, plan_reprocess
+from streams.domain.error_queue import (
+    ErrorQuery,
+    ErrorQueue,
+    ErrorResolved,
+    QueuedError,
+    ReprocessPlan,
+    plan_reprocess,
+)
 from streams.domain.insights import Insights, InsightsSnapshot
 from streams.domain.order import fold
 from streams.services.projection import Projection
@@ -59,11 +66,8 @@ class FakeOperations:
         self.pauses = Pauses()
         self.sent: list[ReprocessPlan] = []
 
-    def error_list(self, query: ErrorQuery) -> list[dict[str, object]]:
-        return [
-            {"error_id": q.record.error_id, "state": q.state, "provider": q.record.provider}
-            for q in self.errors.query(query)
-        ]
+    def error_list(self, query: ErrorQuery) -> list[QueuedError]:
+        return self.errors.query(query)
 
     def reprocess(
         self, error_ids: Iterable[str] | None, query: ErrorQuery | None, by: str
@@ -102,11 +106,13 @@ class FakeOperations:
     def what_if(
         self, flow_yaml: str, since: datetime, until: datetime | None, orders: int | None
     ) -> dict[str, Any]:
-        return (
-            {"error": "no order was created from 2030-01-01: nothing to replay"}
-            if since.year == 2030
-            else {"orders": 1}
-        )
+        if since.year == 2030:
+            return {"error": "no order was created from 2030-01-01: nothing to replay"}
+        summary = [{"how": "unchanged", "orders": 1}]
+        return {"draft": "x", "orders": 1, "changed": 0, "summary": summary, "diffs": []} | {
+            "read_seconds": 0.1,
+            "replay_seconds": 0.1,
+        }
 
 
 @pytest.fixture

@@ -62,7 +62,7 @@ async def test_history_lists_every_event_with_its_topic_seq_time_and_payload(
     assert shipped["payload"]["tracking_number"] == "1ZORD-000001"
     assert "envelope" not in shipped["payload"]
     assert (shipped["status"], shipped["status_reason"]) == ("Fulfillment in progress", "Packed")
-    assert shipped["occurred_at"] == "2026-11-28T09:00:01.750000+00:00"
+    assert shipped["occurred_at"] == "2026-11-28T09:00:01.750000Z"
 
 
 @pytest.mark.asyncio
