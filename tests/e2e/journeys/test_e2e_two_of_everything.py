@@ -112,10 +112,14 @@ def _run(
         "inventory": ["streams.cli", "inventory-writer", "--log-level", "WARNING"],
         "dom": ["streams.entrypoints.dom_cli", "--log-level", "WARNING"],
     }
+    metrics_port = {
+        name: free_port() for name in (f"{k}-{n}" for k in kinds for n in range(1, INSTANCES + 1))
+    }
     for kind, argv in kinds.items():
         for n in range(1, INSTANCES + 1):
             name = f"{kind}-{n}"
-            started = python_module(argv, {**env, "OMS_INSTANCE_ID": name}, workdir / f"{name}.log")
+            own = {**env, "OMS_INSTANCE_ID": name, "OMS_METRICS_PORT": str(metrics_port[name])}
+            started = python_module(argv, own, workdir / f"{name}.log")
             processes[name] = running.enter_context(started)
     api = ["streams.cli", "api", "--port", str(free_port()), "--log-level", "WARNING"]
     processes["api"] = running.enter_context(python_module(api, env, workdir / "api.log"))
@@ -136,7 +140,8 @@ def _run(
     with OrderWatch(
         settings, components.topics, components.codec, (world.bigcommerce_prefix, world.fno_prefix)
     ) as watch:
-        yield Doubled(components, world, watch, processes["writer-1"], processes)
+        writer_url = f"http://127.0.0.1:{metrics_port['writer-1']}"
+        yield Doubled(components, world, watch, processes["writer-1"], writer_url, workdir, processes)
 
 
 @pytest.fixture(scope="module")

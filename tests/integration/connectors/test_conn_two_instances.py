@@ -49,7 +49,9 @@ def test_two_instances_share_the_requests_and_one_takes_over_when_the_other_is_k
         behind = wait_until_caught_up(admin(oms.settings), [group], timeout=60)
 
     for r in before + after:
-        assert {a.envelope.command_id for _, a in answered[r.action_id]} == {f"flexe/{r.action_id}/result"}
+        assert {a.envelope.command_id for _, a in answered[r.action_id]} == {
+            f"flexe/{r.action_id}/{r.attempt}/result"
+        }
         assert all(a.success for _, a in answered[r.action_id])
     assert sorted(o["externalId"] for o in outbound) == sorted(r.order_id for r in before + after)
     assert behind == {}
