@@ -16,12 +16,12 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field, create_model
 
 from streams.adapters.http.read_model import HeldOrder, ProviderActivity, StatusCount
 from streams.domain.alerts import AlertChanged
-from streams.domain.control import PauseTarget, TargetKind, TargetPaused
+from streams.domain.control import TargetKind, TargetPaused
 from streams.domain.error_queue import ErrorCategory, ErrorRecorded, ErrorResolved, Verdict
 from streams.domain.events import EVENT_TYPES
 from streams.domain.insights import InsightsSnapshot
 from streams.domain.order import LineState, OrderState
-from streams.domain.values import OrderStatus
+from streams.domain.values import ExternalRef, OrderStatus
 
 
 class Body(BaseModel):
@@ -110,11 +110,6 @@ class OrderView(OrderState):
         return cls.model_validate({**state.model_dump(), "lines": lines, "as_of": as_of})
 
 
-class ExternalRefView(Body):
-    system: str
-    ref: str
-
-
 class OrderSummary(Body):
     order_id: str
     version: int
@@ -124,7 +119,7 @@ class OrderSummary(Body):
     customer_id: str
     company: str | None
     fulfillment_provider: str | None
-    external_refs: list[ExternalRefView]
+    external_refs: list[ExternalRef]
     validation_errors: list[str]
     failed_step: str | None
     waiting_on: str | None
@@ -364,7 +359,3 @@ class WhatIfReport(Body):
     diffs: list[OrderDiff]
     read_seconds: float
     replay_seconds: float
-
-
-PauseTargetBody = PauseTarget
-"""``POST /pauses/resume`` takes the target alone."""
