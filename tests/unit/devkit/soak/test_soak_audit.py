@@ -8,6 +8,7 @@ from typing import Any
 
 from devkit.soak.audit import (
     COPIES,
+    EXPECTED_STATE,
     MILESTONES,
     DeadLetter,
     Evidence,
@@ -107,7 +108,7 @@ class History:
         )
         self.add(FulfillmentPicked, "Fulfillment in progress", "Picked", provider="fno")
         self.add(OrderShipped, "Fulfillment in progress", "Packed", provider="fno")
-        return self.add(OrderInvoiced, "Completed", "Fulfilled", provider="fno", invoice_id="CIV-1")
+        return self.add(OrderInvoiced, "Completed", "Done", provider="fno", invoice_id="CIV-1")
 
     def state(self) -> OrderState:
         state = fold(self.events)
@@ -128,7 +129,7 @@ def test_a_journey_that_went_all_the_way_has_its_milestones_and_nothing_open() -
 def test_a_completed_order_still_waiting_for_its_step_has_an_open_step_and_a_live_timer() -> None:
     history = History().created().requested("send-to-fno")
     history.add(FulfillmentPicked, "Fulfillment in progress", "Picked", provider="fno")
-    history.add(OrderInvoiced, "Completed", "Fulfilled", provider="fno", invoice_id="CIV-1")
+    history.add(OrderInvoiced, "Completed", "Done", provider="fno", invoice_id="CIV-1")
 
     facts = facts_of(history.state(), history.events)
 
@@ -139,9 +140,9 @@ def test_a_completed_order_still_waiting_for_its_step_has_an_open_step_and_a_liv
 
 def test_a_step_requested_again_after_completion_is_stale_but_a_first_request_then_is_not() -> None:
     history = History().created().requested("send-to-fno")
-    history.add(OrderInvoiced, "Completed", "Fulfilled", provider="fno", invoice_id="CIV-1")
-    history.requested("tell-bigcommerce-completed", "Completed", "Fulfilled")
-    history.requested("send-to-fno", "Completed", "Fulfilled")  # the timer fired on a completed order
+    history.add(OrderInvoiced, "Completed", "Done", provider="fno", invoice_id="CIV-1")
+    history.requested("tell-bigcommerce-completed", "Completed", "Done")
+    history.requested("send-to-fno", "Completed", "Done")  # the timer fired on a completed order
 
     assert facts_of(history.state(), history.events).stale_requests == 1
 
@@ -149,8 +150,7 @@ def test_a_step_requested_again_after_completion_is_stale_but_a_first_request_th
 def _good(journey: int = 1, order_id: str = "S-BC-100") -> OrderFacts:
     return OrderFacts(
         order_id,
-        "Completed",
-        "Fulfilled",
+        *EXPECTED_STATE[journey],
         milestones=MILESTONES[journey],
         event_types=frozenset(
             {"OrderCreated", "OrderSentToFulfillment", "FulfillmentPicked", "OrderShipped", "OrderInvoiced"}
@@ -246,7 +246,7 @@ def test_open_steps_timers_and_stale_requests_on_terminal_orders_fail() -> None:
 
 
 def test_examples_name_the_orders_behind_each_failed_check() -> None:
-    stuck = OrderFacts("S-BC-100", "Completed", "Fulfilled", open_steps=("send-to-fno",), timers=1)
+    stuck = OrderFacts("S-BC-100", "Completed", "Done", open_steps=("send-to-fno",), timers=1)
 
     found = examples(_evidence(facts={"S-BC-100": stuck}, copies={"fno": {"S-BC-100": 3}}))
 
