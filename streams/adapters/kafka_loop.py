@@ -40,6 +40,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 
 from streams.adapters.avro import AvroCodec, UndecodableRecord
 from streams.adapters.kafka import consumer_config, dead_letter, producer_config
+from streams.adapters.watchdog import CallWatchdog
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,30 @@ Decoder = Callable[[Message], T | None]
 
 Where = tuple[str, int]
 """(topic, partition)."""
+
+
+TXN_TIMEOUT = 10.0
+"""Seconds a transaction call (init, commit, abort) may take before it is tried again."""
+TXN_OFFSETS_TIMEOUT = 5.0
+"""The same for ``send_offsets_to_transaction``: short, so that the watchdog ends a process
+hung in it (librdkafka #5456) well before a liveness probe would (20 s in the soak)."""
+
+_COMMIT_LATER = frozenset(
+    {
+        KafkaError.NOT_COORDINATOR,
+        KafkaError.COORDINATOR_NOT_AVAILABLE,
+        KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+        KafkaError.UNKNOWN_MEMBER_ID,
+        KafkaError.ILLEGAL_GENERATION,
+        KafkaError.REBALANCE_IN_PROGRESS,
+        KafkaError._TRANSPORT,
+        KafkaError._TIMED_OUT,
+    }
+)
+"""Commit errors a group member outlives: the offsets go with its next commit."""
+
+_FENCED = frozenset({KafkaError._FATAL, KafkaError.FENCED_INSTANCE_ID})
+"""A consumer's errors after which it cannot commit again (its static id went to another)."""
 
 
 class Commits(Enum):
@@ -183,6 +208,8 @@ class LoopStats:
     """Records between the position and the high watermark, per assigned partition."""
     commits: int = 0
     """Offset commits outside transactions."""
+    rejoins: int = 0
+    """Times the consumer was replaced after a fatal error (fenced) and joined again."""
     transactions: int = 0
     """Transactions committed (their records and offsets at once)."""
     transaction_seconds: float = 0.0
@@ -223,6 +250,7 @@ class LoopStats:
             Counter(dict(self.skipped)),
             dict(self.lag),
             self.commits,
+            self.rejoins,
             self.transactions,
             self.transaction_seconds,
             self.assigned,
@@ -316,9 +344,12 @@ class KafkaLoop(Generic[T]):
         self._decode = decode
         self._dead_letters = dead_letters
         self._on_assign, self._on_revoke = on_assign, on_revoke
-        self._consumer = Consumer(
-            consumer_config(settings, group, **{"enable.partition.eof": True, **(consumer or {})})
+        self._consumer_config = consumer_config(
+            settings, group, **{"enable.partition.eof": True, **(consumer or {})}
         )
+        self._consumer = Consumer(self._consumer_config)
+        self._topics: list[str] = []
+        """What ``subscribe`` joined the group on (to join it again after a fencing)."""
         self.publisher: Publisher | None = None
         if produces or dead_letters is not None or commits is not Commits.NONE:
             self.publisher = Publisher(settings, **(producer or {}))
@@ -330,13 +361,31 @@ class KafkaLoop(Generic[T]):
         self._strict = False
         self._warnings = Warnings()
         self._lag_due = 0.0
+        self.watchdog = CallWatchdog(self.name)
 
     # -- what to read
     def subscribe(self, topics: list[str]) -> None:
         """Join the group on ``topics``: its members share their partitions (and commit)."""
         if self._dead_letters is None:
             raise ValueError(f"{self.name}: a group member must dead-letter what it cannot decode")
+        self._topics = list(topics)
         self._consumer.subscribe(topics, on_assign=self._assigned, on_revoke=self._revoked)
+
+    def _rejoin(self, error: KafkaError) -> None:
+        """Leave the group with the consumer a fatal error ended, and join it again with a
+        new one. After a broker restart, librdkafka's static member can be fenced by its own
+        second JoinGroup ("fenced by other consumer with same group.instance.id"): the
+        consumer is dead from then on, while the process looks alive. What it had read but
+        not committed is read again by the new one (from the committed offsets)."""
+        log.warning("%s: %s; joining the group again with a new consumer", self.name, error)
+        with contextlib.suppress(KafkaException, RuntimeError):
+            self._consumer.close()
+        still = [TopicPartition(t, p) for t, p in self.stats.assigned]
+        if still:  # a fenced consumer's close may not revoke: they are gone all the same
+            self._revoked(self._consumer, still)
+        self.stats.rejoins += 1
+        self._consumer = Consumer(self._consumer_config)
+        self._consumer.subscribe(self._topics, on_assign=self._assigned, on_revoke=self._revoked)
 
     def assign(self, start: Mapping[Where, int]) -> None:
         """Read these partitions from these offsets (a reader: no group, no rebalance)."""
@@ -372,7 +421,13 @@ class KafkaLoop(Generic[T]):
     def poll(self, timeout: float | None = None) -> Batch[T]:
         """Consume one batch and decode it. Outside a transaction, undecodable records go
         to the dead letters now; a transactional loop parks them in ``transaction``."""
-        msgs = self._consumer.consume(self.batch_size, self.poll_timeout if timeout is None else timeout)
+        try:
+            msgs = self._consumer.consume(self.batch_size, self.poll_timeout if timeout is None else timeout)
+        except KafkaException as exc:
+            if not self._fenced(exc.args[0]):
+                raise
+            self._rejoin(exc.args[0])
+            msgs = []
         if not msgs:
             batch: Batch[T] = Batch([], [])
         else:
@@ -402,9 +457,20 @@ class KafkaLoop(Generic[T]):
             if not self._pending:
                 self.stats.caught_up = True
             return
+        if self._fenced(err):
+            self._rejoin(err)
+            return
         if err.fatal() or self._strict:
             raise KafkaException(err)
         self._warnings.warn(self.name, err)
+
+    def _fenced(self, error: object) -> bool:
+        """A group member's consumer is unusable (fatal, or its offsets refused as fenced): rejoin."""
+        return (
+            bool(self._topics)
+            and isinstance(error, KafkaError)
+            and (error.code() in _FENCED or error.fatal())
+        )
 
     def _park(self, batch: Batch[T]) -> None:
         """Dead-letter (or, for a reader, count) the batch's undecodable records."""
@@ -461,7 +527,14 @@ class KafkaLoop(Generic[T]):
             else:
                 self._consumer.commit(offsets=moved, asynchronous=False)
         except KafkaException as exc:
-            if exc.args[0].code() != KafkaError._NO_OFFSET:
+            error = exc.args[0]
+            if error.code() in _COMMIT_LATER or error.retriable():
+                # The coordinator moved or the group is rebalancing (a broker restart): the
+                # next commit carries these offsets too; if the partitions went to another
+                # member, it reads from the last commit (at least once, deterministic ids).
+                self._warnings.warn(f"{self.name}: commit (again with the next one)", error)
+                return
+            if error.code() != KafkaError._NO_OFFSET:
                 raise
         self._committed.update({(tp.topic, tp.partition): tp.offset for tp in moved})
         self.stats.committed()
@@ -469,7 +542,9 @@ class KafkaLoop(Generic[T]):
     def transaction(self, work: Callable[[], None], batch: Batch[T] | None = None) -> bool:
         """Run ``work`` (which produces through ``publisher``) in one transaction with the
         batch's undecodable records dead-lettered and its offsets, if a batch. False if the
-        transaction was aborted: the batch is rewound, to be read again."""
+        transaction was aborted: the batch is rewound, to be read again. A retriable error
+        (the broker away for a while) is retried until the broker answers; a call that
+        outlives its timeout ends the process (``watchdog``)."""
         producer = self._transactions()
         producer.begin_transaction()
         try:
@@ -479,26 +554,47 @@ class KafkaLoop(Generic[T]):
             work()
             if batch is not None:
                 metadata = self._consumer.consumer_group_metadata()
-                producer.send_offsets_to_transaction(self.positions(), metadata, 30)
+                positions = self.positions()
+                self._call(
+                    "send_offsets_to_transaction",
+                    TXN_OFFSETS_TIMEOUT,
+                    lambda t: producer.send_offsets_to_transaction(positions, metadata, t),
+                )
             began = time.monotonic()
-            producer.commit_transaction(60)
+            self._call("commit_transaction", TXN_TIMEOUT, producer.commit_transaction)
         except KafkaException as exc:
             error = exc.args[0]
             if not (isinstance(error, KafkaError) and error.txn_requires_abort()):
                 raise
             log.warning("%s: aborting transaction: %s; the batch will be read again", self.name, error)
-            producer.abort_transaction(30)
+            self._call("abort_transaction", TXN_TIMEOUT, producer.abort_transaction)
             if batch is not None:
                 self.rewind(batch)
+            if self._fenced(error):  # the offsets were refused: this consumer is done for
+                self._rejoin(error)
             return False
         except Exception:
             # The work failed: nothing of it may become visible, nor hold readers back
             # until the transaction times out.
             with contextlib.suppress(KafkaException):
-                producer.abort_transaction(30)
+                producer.abort_transaction(TXN_TIMEOUT)
             raise
         self.stats.transacted(time.monotonic() - began)
         return True
+
+    def _call(self, what: str, timeout: float, call: Callable[[float], object]) -> None:
+        """A blocking transaction call, again while it fails retriably (the coordinator
+        away, a timeout), each try under the watchdog."""
+        while True:
+            try:
+                with self.watchdog.guard(what, timeout):
+                    call(timeout)
+                return
+            except KafkaException as exc:
+                error = exc.args[0]
+                if not (isinstance(error, KafkaError) and error.retriable()):
+                    raise
+                self._warnings.warn(f"{self.name}: {what} (retrying)", error)
 
     def _transactions(self) -> Producer:
         """The transactional producer, its transactions initialised (which fences a zombie
@@ -506,7 +602,7 @@ class KafkaLoop(Generic[T]):
         if not self._transactional or self.publisher is None:
             raise RuntimeError(f"{self.name}: transactions need Commits.TRANSACTIONAL")
         if not self._transactions_ready:
-            self.publisher.producer.init_transactions(30)
+            self._call("init_transactions", TXN_TIMEOUT, self.publisher.producer.init_transactions)
             self._transactions_ready = True
         return self.publisher.producer
 
@@ -584,6 +680,7 @@ class KafkaLoop(Generic[T]):
 
     def close(self) -> None:
         """Close the consumer (leaving its group at once) and deliver what is queued."""
+        self.watchdog.close()
         try:
             self._consumer.close()
         finally:

@@ -9,11 +9,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
-from confluent_kafka import KafkaError, KafkaException, Message
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message
 from confluent_kafka.admin import NewTopic  # type: ignore[attr-defined]
 
 from streams.adapters.avro import UndecodableRecord
-from streams.adapters.kafka import admin
+from streams.adapters.kafka import admin, consumer_config
 from streams.adapters.kafka_loop import Batch, Commits, DeadLetterReason, KafkaLoop, Publisher, read_all
 from streams.settings import Settings
 
@@ -285,3 +285,48 @@ def test_a_batch_of_undecodable_records_only_reaches_the_handler_and_is_parked_i
     finally:
         loop.close()
     assert len(everything(topics, topics.dead)) == len(GOOD) + 1
+
+
+def test_a_static_member_fenced_by_its_own_instance_id_joins_again_and_commits_on(topics: Topics) -> None:
+    # Given a transactional group member with a static instance id, reading
+    group, instance = f"{topics.inbound}-static", "writer-1"
+    static = {"group.instance.id": instance, "session.timeout.ms": 6000}
+    loop = KafkaLoop(
+        topics.settings,
+        text,
+        group=group,
+        commits=Commits.TRANSACTIONAL,
+        dead_letters=topics.dead,
+        consumer=static,
+        producer={"transactional.id": f"{group}-1"},
+    )
+    committed: list[str] = []
+
+    def handle(batch: Batch[str]) -> None:
+        if loop.transaction(lambda: None, batch):
+            committed.extend(batch.records)
+
+    stop = threading.Event()
+    thread = threading.Thread(target=loop.run, args=(handle, stop), daemon=True)
+    loop.subscribe([topics.inbound])
+    thread.start()
+    try:
+        wait_for("the member committed what is there", lambda: len(committed) == len(GOOD))
+        # When another consumer joins with the same instance id (what librdkafka's own
+        # second JoinGroup does after a broker restart), fencing the member for good
+        twin = Consumer(consumer_config(topics.settings, group, **static))
+        twin.subscribe([topics.inbound])
+        deadline = time.monotonic() + 30
+        while not twin.assignment() and time.monotonic() < deadline:
+            twin.poll(0.2)
+        twin.close()
+        # Then it joins again with a new consumer and commits what comes next
+        publisher = Publisher(topics.settings)
+        publisher.send(topics.inbound, None, b"ok:after", partition=0)
+        publisher.flush()
+        wait_for("the record after the fencing is committed", lambda: "ok:after" in committed)
+    finally:
+        stop.set()
+        thread.join(30)
+        loop.close()
+    assert loop.stats.rejoins >= 1
