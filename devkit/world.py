@@ -130,6 +130,8 @@ class World:
     """Processes killed on purpose and not started again yet: ``check`` lets them be."""
     keep_alive: bool = False
     """A supervisor restarts processes that exit: ``check`` never raises (see ``exited``)."""
+    started: dict[str, float] = field(default_factory=dict)
+    """Process -> when (``time.monotonic``) it was last started."""
 
     def bigcommerce_order_id(self, bc_id: int) -> str:
         return f"{self.bigcommerce_prefix}{bc_id}"
@@ -154,6 +156,7 @@ class World:
                 cwd=REPO_ROOT,
             )
         self.processes[name] = process
+        self.started[name] = time.monotonic()
         self.down.discard(name)
         return process
 
@@ -495,6 +498,8 @@ class Driver:
     sent (as an outside soak does: a lost step result in IOM does not stop the warehouse)."""
     created: dict[str, int] = field(default_factory=dict)
     """order id -> journey, as soon as the order exists at its provider."""
+    uncreated: int = 0
+    """Orders the channel did not take (noted in ``notes``)."""
     book: ProviderBook = field(init=False)
 
     def __post_init__(self) -> None:
@@ -502,11 +507,14 @@ class Driver:
 
     async def call(self, provider: str, method: str, path: str, body: Any = None) -> Any:
         url = self.world.simulators[provider] + path
-        async with self.http.request(method, url, json=body) as reply:
-            text = await reply.text()
-            if reply.status >= 400:
-                raise DriveError(f"{provider} {method} {path} -> {reply.status}: {text[:200]}")
-            return json.loads(text) if text else None
+        try:
+            async with self.http.request(method, url, json=body) as reply:
+                text = await reply.text()
+        except (TimeoutError, ClientError) as exc:  # a simulator SIGKILLed or swamped
+            raise DriveError(f"{provider} {method} {path}: {type(exc).__name__} {exc}") from exc
+        if reply.status >= 400:
+            raise DriveError(f"{provider} {method} {path} -> {reply.status}: {text[:200]}")
+        return json.loads(text) if text else None
 
     async def wait(self, order_id: str, what: str, done: Callable[[OrderState], bool]) -> OrderState:
         deadline = time.monotonic() + self.step_timeout
@@ -631,10 +639,17 @@ class Driver:
         await self.call("sap", "POST", f"/_sim/salesorders/{number}/bill", {})
 
     async def journey(self, journey: int) -> str:
-        """Create one order of ``journey`` and play every provider's part in it."""
-        order_id = await (
-            self.bigcommerce_order(journey) if journey in (1, 2, 6) else self.fno_order(journey)
-        )
+        """Create one order of ``journey`` and play every provider's part in it. An order
+        the channel would not take (a simulator swamped or down) is noted, not created."""
+        try:
+            order_id = await (
+                self.bigcommerce_order(journey) if journey in (1, 2, 6) else self.fno_order(journey)
+            )
+        except DriveError as exc:
+            self.uncreated += 1
+            self.notes[f"J{journey} order #{self.uncreated} not created"] = str(exc)
+            log.warning("journey %d: order not created: %s", journey, exc)
+            return ""
         self.created[order_id] = journey
         try:
             await self._play(journey, order_id)
@@ -700,6 +715,8 @@ def drive_journeys(
     async def play(driver: Driver) -> dict[int, list[str]]:
         plays = [(j, driver.journey(j)) for j in chosen for _ in range(orders_per_journey)]
         ids = await asyncio.gather(*(play for _, play in plays))
+        if driver.uncreated:
+            raise DriveError(f"{driver.uncreated} orders not created: {list(driver.notes.values())[:3]}")
         out: dict[int, list[str]] = {j: [] for j in chosen}
         for (journey, _), order_id in zip(plays, ids, strict=True):
             out[journey].append(order_id)

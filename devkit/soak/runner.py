@@ -372,7 +372,7 @@ class Soak:
         """Seconds from the last fault until every created order settled, or None."""
         deadline = min(self.options.converge_seconds, self.budget_left() - 60)
         while True:
-            if len(driver.created) >= self.plan.orders and all(
+            if len(driver.created) + driver.uncreated >= self.plan.orders and all(
                 settled_as_expected(watch.state(o), j) for o, j in list(driver.created.items())
             ):
                 return max(0.0, self.now() - last_fault)

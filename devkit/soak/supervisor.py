@@ -19,6 +19,9 @@ from devkit.world import World
 
 log = logging.getLogger(__name__)
 
+STARTUP_GRACE = 45.0
+"""Seconds after a (re)start before the liveness probe judges a writer."""
+
 RESTART_BACKOFF = 2.0
 """Seconds between two restarts of a process that keeps exiting (say, while the broker is down)."""
 
@@ -128,13 +131,17 @@ class Supervisor:
         every: float = 5.0,
         grace: float = 10.0,
     ) -> None:
-        """Until ``stop``: restart a writer with a backlog that commits nothing (see ``liveness``)."""
+        """Until ``stop``: restart a writer with a backlog that commits nothing (see ``liveness``).
+        A process is judged from ``STARTUP_GRACE`` after it (re)started, as a process
+        manager's startup probe does: a writer starting on a loaded machine (imports,
+        restore, fencing its predecessor's transaction) is not wedged."""
         quiet_until = 0.0
         async for _ in ticks(stop, every):
             if self.in_outage:
                 quiet_until = self.now() + grace
             for process in PROBED:
-                if self.in_outage or self.now() < quiet_until or process in self.world.down:
+                starting = time.monotonic() - self.world.started.get(process, 0.0) < STARTUP_GRACE
+                if self.in_outage or self.now() < quiet_until or process in self.world.down or starting:
                     detector.forget(process)
                     continue
                 offsets = await asyncio.to_thread(sampler.sample, process)

@@ -16,6 +16,7 @@ say clearly that it cannot, own its state folder, and report readiness.
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import os
 import signal
@@ -198,6 +199,9 @@ class Stopper:
     def install(self) -> Stopper:
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, self._signalled)
+        # `kill -USR1 <pid>` prints every thread's stack on stderr: what a process that
+        # looks stuck is doing, without stopping it.
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
         return self
 
     def on_stop(self, callback: Callable[[], None]) -> None:
