@@ -1,6 +1,6 @@
 """An order journey run entirely in memory: the writer's ``process()`` on the shipped flow
 files, and stand-in providers that answer every request at once and then play their
-later part, as ``connectors/fake.py`` does at the connector boundary (F&O picks, packs and
+later part, as ``devkit/fake_providers.py`` does at the connector boundary (F&O picks, packs and
 invoices what it fulfils; Flexe ships; a billing provider invoices).
 
 Every command comes from one ``CommandFactory`` with a fixed start, so a run is
