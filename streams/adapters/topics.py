@@ -67,6 +67,13 @@ def provider_requests(provider: str) -> str:
     return f"provider.{provider}.requests"
 
 
+def _whole(
+    name: str, values: tuple[type[BaseModel], ...], key: str, doc: str, config: dict[str, str] | None = None
+) -> TopicSpec:
+    """A topic every reader reads whole and in order (not by order partition): one partition."""
+    return TopicSpec(name, values, key=key, co_partitioned=False, partitions=1, config=config or {}, doc=doc)
+
+
 def _command_specs() -> list[TopicSpec]:
     return [
         TopicSpec(COMMANDS, COMMAND_TYPES, doc="Commands to orders; the writer consumes them."),
@@ -92,21 +99,17 @@ def _operations_specs() -> list[TopicSpec]:
             config=FOREVER,
             doc="The error queues: provider inbound, provider action, step and policy errors.",
         ),
-        TopicSpec(
+        _whole(
             ALERTS,
             (AlertChanged,),
             key="alert id",
-            co_partitioned=False,
-            partitions=1,
             config={"cleanup.policy": "compact"},
             doc="Alerts as they change: the latest state of each alert is kept.",
         ),
-        TopicSpec(
+        _whole(
             CONTROL,
             (TargetPaused, TargetResumed),
             key="target key",
-            co_partitioned=False,
-            partitions=1,
             config=FOREVER,
             doc="Pauses and resumes of flows and providers, in order; every writer reads them all.",
         ),
@@ -116,12 +119,10 @@ def _operations_specs() -> list[TopicSpec]:
 def _orchestration_specs() -> list[TopicSpec]:
     """The order history's event topics, the flow versions and the provider outboxes."""
     events = [TopicSpec(name, (cls,), config=FOREVER, doc=cls.__doc__ or "") for name, cls in _EVENT_TOPICS]
-    flows = TopicSpec(
+    flows = _whole(
         FLOW_DEFINITIONS,
         (FlowPublished,),
         key="flow name:version",
-        co_partitioned=False,
-        partitions=1,
         config={"cleanup.policy": "compact"},
         doc="Published flow versions, immutable; the writer loads them all.",
     )
@@ -160,12 +161,10 @@ def _inventory_specs() -> list[TopicSpec]:
             config=FOREVER,
             doc="Reservations granted, refused, released: DOM's replies.",
         ),
-        TopicSpec(
+        _whole(
             BACKORDER_JOB_RUNS,
             (BackorderJobRun,),
             key="run id",
-            co_partitioned=False,
-            partitions=1,
             doc="The backorder job's log: one record per run.",
         ),
     ]
