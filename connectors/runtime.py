@@ -194,25 +194,16 @@ def _faust_app(config: RuntimeConfig) -> faust.App:
     )
 
 
-def _serve(config: RuntimeConfig, make: Callable[[Publisher, ConnectorStore], ProviderConnector]) -> int:
-    components = bootstrap(config.settings)
-    codec = components.codec
-    topics = components.topics
-    app = _faust_app(config)
-    requests = app.topic(
-        topics.provider_requests(config.provider),
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-    )
-    commands = app.topic(
-        topics.commands, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
-    )
-    store = ConnectorStore(config.state_dir / "store")
-    publisher = FaustPublisher(commands, codec)
-    connector = make(publisher, store)
-    lanes = OrderLanes(config.in_flight)
+def _raw_topic(app: faust.App, name: str) -> faust.TopicT:
+    """A topic of raw bytes: our codec, not Faust's, reads and writes its records."""
+    return app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+
+
+def _action_agent(
+    codec: AvroCodec, connector: ProviderConnector, publisher: Publisher, lanes: OrderLanes
+) -> Callable[[faust.StreamT[bytes]], Awaitable[None]]:
+    """The agent over the request topic: each request answered in its order's lane, its
+    offset acknowledged once answered; a record that is no request is logged and skipped."""
 
     async def act(stream: faust.StreamT[bytes]) -> None:
         assert isinstance(stream, faust.Stream)
@@ -240,6 +231,21 @@ def _serve(config: RuntimeConfig, make: Callable[[Publisher, ConnectorStore], Pr
 
             await lanes.submit(request.order_id, work)
 
+    return act
+
+
+def _serve(config: RuntimeConfig, make: Callable[[Publisher, ConnectorStore], ProviderConnector]) -> int:
+    components = bootstrap(config.settings)
+    codec = components.codec
+    topics = components.topics
+    app = _faust_app(config)
+    requests = _raw_topic(app, topics.provider_requests(config.provider))
+    commands = _raw_topic(app, topics.commands)
+    store = ConnectorStore(config.state_dir / "store")
+    publisher = FaustPublisher(commands, codec)
+    connector = make(publisher, store)
+    lanes = OrderLanes(config.in_flight)
+    act = _action_agent(codec, connector, publisher, lanes)
     app.agent(requests, name=f"{config.provider}-actions")(act)
     markers = TrailingMarkers(config.settings, topics.provider_requests(config.provider))
 

@@ -238,9 +238,45 @@ def start_world(
     own = {p: [f"http://127.0.0.1:{free_port()}" for _ in range(instances)] for p in PROVIDERS}
     front = f"http://127.0.0.1:{free_port()}" if instances > 1 else None
     conns = {p: front or own[p][0] for p in PROVIDERS}
-    key = f"?key={WEBHOOK_KEY}"
     common = ["--time-scale", str(time_scale), "--hang-seconds", str(hang_seconds), "--log-level", "WARNING"]
-    sim_commands = {
+    sim_args = {p: [*common, *args] for p, args in _simulator_args(conns, generous_quotas).items()}
+    http = {"OMS_HTTP_TRIES": http_tries, "OMS_HTTP_TIMEOUT": http_timeout, "OMS_HTTP_BACKOFF": http_backoff}
+    base_env = _base_env(settings, {name: str(value) for name, value in http.items()}, secrets)
+    bc_prefix, fno_prefix = f"{run_id}BC-", f"{run_id}FNO-"
+    conn_env = _connector_env(sims, secrets, bc_prefix, fno_prefix)
+    world = World(sims, conns, {}, workdir, bc_prefix, fno_prefix, instances=own, front=front)
+    try:
+        for p in PROVIDERS:
+            world.spawn(
+                f"sim-{p}", ["-m", f"simulators.{p}", "--port", str(sim_port[p]), *sim_args[p]], base_env
+            )
+            _spawn_connectors(world, p, {**base_env, **conn_env[p]})
+        if front is not None:
+            _spawn_front(world, front, spread, base_env)
+        if with_dom:
+            world.spawn("stand-in-dom", ["-m", "devkit.stand_in", "--provider", "dom"], base_env)
+        _wait_ready(world, ready_timeout)
+    except BaseException:
+        world.stop()
+        raise
+    return world
+
+
+def _spawn_front(world: World, front: str, spread: Spread, env: Mapping[str, str]) -> None:
+    """The webhook front that spreads each provider's deliveries over its connector instances."""
+    routes = [f"/webhooks/{p}={','.join(world.instances[p])}" for p in PROVIDERS]
+    world.spawn(
+        "webhook-front",
+        ["-m", "devkit.webhook_front", "--port", front.rsplit(":", 1)[1], "--spread", spread.value]
+        + [arg for route in routes for arg in ("--route", route)],
+        env,
+    )
+
+
+def _simulator_args(conns: Mapping[str, str], generous_quotas: bool) -> dict[str, list[str]]:
+    """Each simulator's own options: where its webhooks go (the connector, or the front)."""
+    key = f"?key={WEBHOOK_KEY}"
+    return {
         "bigcommerce": [
             "--webhook-url",
             f"{conns['bigcommerce']}/webhooks/bigcommerce",
@@ -256,24 +292,33 @@ def start_world(
         ],
         "sap": ["--webhook-url", f"{conns['sap']}/webhooks/sap{key}"],
     }
-    base_env = {
+
+
+def _base_env(settings: Settings, http: Mapping[str, str], secrets: Path) -> dict[str, str]:
+    """Every process's environment: the broker and topics, the connectors' HTTP tuning, and
+    the simulators' credentials as ``NAME_FILE`` files in ``secrets`` (never the values)."""
+    env = {
         **os.environ,
         "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
         "OMS_TOPIC_PREFIX": settings.topic_prefix,
         "OMS_PARTITIONS": str(settings.partitions),
-        "OMS_HTTP_TRIES": str(http_tries),
-        "OMS_HTTP_TIMEOUT": str(http_timeout),
-        "OMS_HTTP_BACKOFF": str(http_backoff),
+        **http,
         "PYTHONUNBUFFERED": "1",
     }
     for variables in SIM_CREDENTIALS.values():
         for name, value in variables.items():
             (secrets / name).write_text(value + "\n")
-            base_env[f"{name}_FILE"] = str(secrets / name)
-            base_env.pop(name, None)
+            env[f"{name}_FILE"] = str(secrets / name)
+            env.pop(name, None)
     (secrets / "WEBHOOK_KEY").write_text(WEBHOOK_KEY)
-    bc_prefix, fno_prefix = f"{run_id}BC-", f"{run_id}FNO-"
-    conn_env = {
+    return env
+
+
+def _connector_env(
+    sims: Mapping[str, str], secrets: Path, bc_prefix: str, fno_prefix: str
+) -> dict[str, dict[str, str]]:
+    """Each connector's own variables: its simulator's URL, account and webhook key."""
+    return {
         "bigcommerce": {
             "BIGCOMMERCE_API_URL": sims["bigcommerce"],
             "BIGCOMMERCE_STORE_HASH": "simstore",
@@ -297,47 +342,29 @@ def start_world(
             "SAP_WEBHOOK_KEY_FILE": str(secrets / "WEBHOOK_KEY"),
         },
     }
-    world = World(sims, conns, {}, workdir, bc_prefix, fno_prefix, instances=own, front=front)
-    try:
-        for p in PROVIDERS:
-            world.spawn(
-                f"sim-{p}",
-                ["-m", f"simulators.{p}", "--port", str(sim_port[p]), *common, *sim_commands[p]],
-                base_env,
-            )
-            for n, url in enumerate(own[p], start=1):
-                name = f"{p}-{n}" if instances > 1 else p
-                world.spawn(
-                    f"connector-{name}",
-                    [
-                        "-m",
-                        f"connectors.{p}",
-                        "--port",
-                        url.rsplit(":", 1)[1],
-                        "--instance-id",
-                        str(n),
-                        "--state-dir",
-                        str(workdir / "state" / name),
-                        "--log-level",
-                        "INFO",
-                    ],
-                    {**base_env, **conn_env[p]},
-                )
-        if front is not None:
-            routes = [f"/webhooks/{p}={','.join(own[p])}" for p in PROVIDERS]
-            world.spawn(
-                "webhook-front",
-                ["-m", "devkit.webhook_front", "--port", front.rsplit(":", 1)[1], "--spread", spread.value]
-                + [arg for route in routes for arg in ("--route", route)],
-                base_env,
-            )
-        if with_dom:
-            world.spawn("stand-in-dom", ["-m", "devkit.stand_in", "--provider", "dom"], base_env)
-        _wait_ready(world, ready_timeout)
-    except BaseException:
-        world.stop()
-        raise
-    return world
+
+
+def _spawn_connectors(world: World, provider: str, env: Mapping[str, str]) -> None:
+    """``provider``'s connector instances, each on its own port and state folder."""
+    own = world.instances[provider]
+    for n, url in enumerate(own, start=1):
+        name = f"{provider}-{n}" if len(own) > 1 else provider
+        world.spawn(
+            f"connector-{name}",
+            [
+                "-m",
+                f"connectors.{provider}",
+                "--port",
+                url.rsplit(":", 1)[1],
+                "--instance-id",
+                str(n),
+                "--state-dir",
+                str(world.workdir / "state" / name),
+                "--log-level",
+                "INFO",
+            ],
+            env,
+        )
 
 
 def _wait_ready(world: World, timeout: float) -> None:

@@ -917,11 +917,7 @@ class BigCommerceSimulator(Simulator):
         return f"{request.scheme}://{request.host}/stores/{self.settings.store_hash}/v2"
 
     def order_json(self, order: Order, request: web.Request) -> dict[str, Any]:
-        subtotal = sum((p.price * p.quantity for p in order.products), Decimal(0))
-        tax = (subtotal * order.tax_rate).quantize(Decimal("0.0001"))
-        total_ex = subtotal + order.shipping_cost
         name = ORDER_STATUSES[order.status_id][0]
-        base = self._base(request)
         x = order.extra
         return {
             "id": order.id,
@@ -932,17 +928,7 @@ class BigCommerceSimulator(Simulator):
             "status_id": order.status_id,
             "status": name,
             "custom_status": name,
-            "subtotal_ex_tax": _money(subtotal),
-            "subtotal_inc_tax": _money(subtotal + tax),
-            "subtotal_tax": _money(tax),
-            "base_shipping_cost": _money(order.shipping_cost),
-            "shipping_cost_ex_tax": _money(order.shipping_cost),
-            "shipping_cost_inc_tax": _money(order.shipping_cost),
-            "shipping_cost_tax": _money(Decimal(0)),
-            "total_ex_tax": _money(total_ex),
-            "total_inc_tax": _money(total_ex + tax),
-            "total_tax": _money(tax),
-            "is_tax_inclusive_pricing": False,
+            **_order_amounts(order),
             "items_total": sum(p.quantity for p in order.products),
             "items_shipped": sum(p.quantity_shipped for p in order.products),
             "payment_method": x["payment_method"],
@@ -968,19 +954,17 @@ class BigCommerceSimulator(Simulator):
             "external_source": x["external_source"],
             "external_id": x["external_id"],
             "external_order_id": x["external_order_id"],
-            "products": {
-                "url": f"{base}/orders/{order.id}/products",
-                "resource": f"/orders/{order.id}/products",
-            },
-            "shipping_addresses": {
-                "url": f"{base}/orders/{order.id}/shippingaddresses",
-                "resource": f"/orders/{order.id}/shippingaddresses",
-            },
-            "coupons": {
-                "url": f"{base}/orders/{order.id}/coupons",
-                "resource": f"/orders/{order.id}/coupons",
-            },
+            **self._order_links(order, request),
             "customer_locale": "en",
+        }
+
+    def _order_links(self, order: Order, request: web.Request) -> dict[str, Any]:
+        """An order's sub-resources, as links (BigCommerce v2 does not inline them)."""
+        base = self._base(request)
+        paths = {"products": "products", "shipping_addresses": "shippingaddresses", "coupons": "coupons"}
+        return {
+            key: {"url": f"{base}/orders/{order.id}/{path}", "resource": f"/orders/{order.id}/{path}"}
+            for key, path in paths.items()
         }
 
     def _address_json(self, address: Address, order: Order, request: web.Request) -> dict[str, Any]:
@@ -1098,6 +1082,26 @@ def _status_json(status_id: int) -> dict[str, Any]:
         "custom_label": name,
         "system_description": description,
         "order": order,
+    }
+
+
+def _order_amounts(order: Order) -> dict[str, Any]:
+    """An order's money fields as BigCommerce v2 states them: tax on the subtotal only."""
+    subtotal = sum((p.price * p.quantity for p in order.products), Decimal(0))
+    tax = (subtotal * order.tax_rate).quantize(Decimal("0.0001"))
+    total_ex = subtotal + order.shipping_cost
+    return {
+        "subtotal_ex_tax": _money(subtotal),
+        "subtotal_inc_tax": _money(subtotal + tax),
+        "subtotal_tax": _money(tax),
+        "base_shipping_cost": _money(order.shipping_cost),
+        "shipping_cost_ex_tax": _money(order.shipping_cost),
+        "shipping_cost_inc_tax": _money(order.shipping_cost),
+        "shipping_cost_tax": _money(Decimal(0)),
+        "total_ex_tax": _money(total_ex),
+        "total_inc_tax": _money(total_ex + tax),
+        "total_tax": _money(tax),
+        "is_tax_inclusive_pricing": False,
     }
 
 

@@ -908,80 +908,13 @@ class SapSimulator(Simulator):
             raise ApiError(409, f"sales order {header['SalesOrder']} is already billed")
         now = self._stamp()
         number = str(self.ids.next("billing-document", start=90000001))
-        items = []
-        for index, item in enumerate(order.items, start=1):
-            tax = (item["NetAmount"] * tax_rate).quantize(Decimal("0.01"))
-            items.append(
-                {
-                    "BillingDocument": number,
-                    "BillingDocumentItem": str(index * 10),
-                    "SalesDocumentItemCategory": item["SalesOrderItemCategory"],
-                    "Material": item["Material"],
-                    "BillingDocumentItemText": item["SalesOrderItemText"] or item["Material"],
-                    "BillingQuantity": item["RequestedQuantity"],
-                    "BillingQuantityUnit": item["RequestedQuantityUnit"],
-                    "NetAmount": item["NetAmount"],
-                    "TaxAmount": tax,
-                    "GrossAmount": item["NetAmount"] + tax,
-                    "TransactionCurrency": item["TransactionCurrency"],
-                    "Plant": item["ProductionPlant"],
-                    "ReferenceSDDocument": header["SalesOrder"],
-                    "ReferenceSDDocumentItem": item["SalesOrderItem"],
-                    "ReferenceSDDocumentCategory": "C",
-                    "SalesDocument": header["SalesOrder"],
-                    "SalesDocumentItem": item["SalesOrderItem"],
-                }
-            )
-        net = sum((i["NetAmount"] for i in items), Decimal(0))
-        tax_total = sum((i["TaxAmount"] for i in items), Decimal(0))
-        billing = Document(
-            header={
-                "BillingDocument": number,
-                "SDDocumentCategory": "M",
-                "BillingDocumentCategory": "L",
-                "BillingDocumentType": "F2",
-                "CreationDate": now.date(),
-                "LastChangeDate": now.date(),
-                "LastChangeDateTime": now,
-                "SalesOrganization": header["SalesOrganization"],
-                "DistributionChannel": header["DistributionChannel"],
-                "Division": header["OrganizationDivision"],
-                "BillingDocumentDate": now.date(),
-                "BillingDocumentIsCancelled": False,
-                "CancelledBillingDocument": "",
-                "TotalNetAmount": net,
-                "TaxAmount": tax_total,
-                "TotalGrossAmount": net + tax_total,
-                "TransactionCurrency": header["TransactionCurrency"],
-                "CompanyCode": header["SalesOrganization"],
-                "FiscalYear": str(now.year),
-                "AccountingDocument": f"94{self.ids.next('accounting-document'):08d}",
-                "OverallBillingStatus": "C",
-                "AccountingPostingStatus": "C",
-                "AccountingTransferStatus": "C",
-                "InvoiceClearingStatus": "A",
-                "OverallSDProcessStatus": "C",
-                "SoldToParty": header["SoldToParty"],
-                "PayerParty": header["SoldToParty"],
-                "PurchaseOrderByCustomer": header["PurchaseOrderByCustomer"],
-                "CustomerPaymentTerms": header["CustomerPaymentTerms"],
-                "IncotermsClassification": header["IncotermsClassification"],
-            },
-            items=items,
-        )
+        items = [
+            _billing_item(number, index, item, header, tax_rate)
+            for index, item in enumerate(order.items, start=1)
+        ]
+        billing = Document(header=self._billing_header(number, header, items, now), items=items)
         self.store.billing[number] = billing
-        for name in (
-            "OverallSDProcessStatus",
-            "OverallTotalDeliveryStatus",
-            "OverallDeliveryStatus",
-            "OverallOrdReltdBillgStatus",
-        ):
-            header[name] = "C"
-        for item in order.items:
-            for name in ITEM_STATUS:
-                item[name] = "C"
-        header["LastChangeDate"] = now.date()
-        header["LastChangeDateTime"] = now
+        _mark_billed(order, now)
         event_id = self.ids.uuid("cloudevent")
         event = {
             "specversion": "1.0",
@@ -994,6 +927,45 @@ class SapSimulator(Simulator):
         }
         self.emit(EVENT_TYPE, event_id, event, RETRY_SCHEDULE, content_type="application/cloudevents+json")
         return billing, event
+
+    def _billing_header(
+        self, number: str, header: dict[str, Any], items: list[dict[str, Any]], now: datetime
+    ) -> dict[str, Any]:
+        """A billing document's header: the sales order's parties and terms, the items' totals."""
+        net = sum((i["NetAmount"] for i in items), Decimal(0))
+        tax_total = sum((i["TaxAmount"] for i in items), Decimal(0))
+        return {
+            "BillingDocument": number,
+            "SDDocumentCategory": "M",
+            "BillingDocumentCategory": "L",
+            "BillingDocumentType": "F2",
+            "CreationDate": now.date(),
+            "LastChangeDate": now.date(),
+            "LastChangeDateTime": now,
+            "SalesOrganization": header["SalesOrganization"],
+            "DistributionChannel": header["DistributionChannel"],
+            "Division": header["OrganizationDivision"],
+            "BillingDocumentDate": now.date(),
+            "BillingDocumentIsCancelled": False,
+            "CancelledBillingDocument": "",
+            "TotalNetAmount": net,
+            "TaxAmount": tax_total,
+            "TotalGrossAmount": net + tax_total,
+            "TransactionCurrency": header["TransactionCurrency"],
+            "CompanyCode": header["SalesOrganization"],
+            "FiscalYear": str(now.year),
+            "AccountingDocument": f"94{self.ids.next('accounting-document'):08d}",
+            "OverallBillingStatus": "C",
+            "AccountingPostingStatus": "C",
+            "AccountingTransferStatus": "C",
+            "InvoiceClearingStatus": "A",
+            "OverallSDProcessStatus": "C",
+            "SoldToParty": header["SoldToParty"],
+            "PayerParty": header["SoldToParty"],
+            "PurchaseOrderByCustomer": header["PurchaseOrderByCustomer"],
+            "CustomerPaymentTerms": header["CustomerPaymentTerms"],
+            "IncotermsClassification": header["IncotermsClassification"],
+        }
 
     # -- control plane --
 
@@ -1097,6 +1069,49 @@ def _item_json(item: Mapping[str, Any], base: str) -> dict[str, Any]:
     for nav in ("to_Partner", "to_PricingElement", "to_SalesOrder", "to_ScheduleLine", "to_Text"):
         out[nav] = {"__deferred": {"uri": f"{uri}/{nav}"}}
     return out
+
+
+def _billing_item(
+    number: str, index: int, item: dict[str, Any], header: dict[str, Any], tax_rate: Decimal
+) -> dict[str, Any]:
+    """One billing document item for one sales order item, taxed at ``tax_rate``."""
+    tax = (item["NetAmount"] * tax_rate).quantize(Decimal("0.01"))
+    return {
+        "BillingDocument": number,
+        "BillingDocumentItem": str(index * 10),
+        "SalesDocumentItemCategory": item["SalesOrderItemCategory"],
+        "Material": item["Material"],
+        "BillingDocumentItemText": item["SalesOrderItemText"] or item["Material"],
+        "BillingQuantity": item["RequestedQuantity"],
+        "BillingQuantityUnit": item["RequestedQuantityUnit"],
+        "NetAmount": item["NetAmount"],
+        "TaxAmount": tax,
+        "GrossAmount": item["NetAmount"] + tax,
+        "TransactionCurrency": item["TransactionCurrency"],
+        "Plant": item["ProductionPlant"],
+        "ReferenceSDDocument": header["SalesOrder"],
+        "ReferenceSDDocumentItem": item["SalesOrderItem"],
+        "ReferenceSDDocumentCategory": "C",
+        "SalesDocument": header["SalesOrder"],
+        "SalesDocumentItem": item["SalesOrderItem"],
+    }
+
+
+def _mark_billed(order: Document, now: datetime) -> None:
+    """A billed sales order is complete: every header and item status "C"."""
+    header = order.header
+    for name in (
+        "OverallSDProcessStatus",
+        "OverallTotalDeliveryStatus",
+        "OverallDeliveryStatus",
+        "OverallOrdReltdBillgStatus",
+    ):
+        header[name] = "C"
+    for item in order.items:
+        for name in ITEM_STATUS:
+            item[name] = "C"
+    header["LastChangeDate"] = now.date()
+    header["LastChangeDateTime"] = now
 
 
 def _billing_item_json(item: Mapping[str, Any], base: str) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """The OMS stream processor: an event-sourced order aggregate on Apache Kafka.
 
-Layers, inside out: ``domain`` (pure core), ``adapters`` (Kafka, Avro, RocksDB, the
-local broker), ``services`` (the order writer, replay), ``bootstrap`` (the one
-composition root) and ``cli`` (the ``oms`` command).
+Layers, inside out (import-linter keeps them): ``domain`` (the pure core), ``shell`` (what
+every process shares), ``adapters`` (Kafka, Avro, RocksDB, YAML files, HTTP), ``services``
+(the writers, DOM, the backorder job, replay, the projection, operations), ``bootstrap``
+(the one composition root), ``entrypoints`` and ``cli`` (the ``oms`` command).
 """

@@ -67,110 +67,116 @@ def provider_requests(provider: str) -> str:
     return f"provider.{provider}.requests"
 
 
+def _whole(
+    name: str, values: tuple[type[BaseModel], ...], key: str, doc: str, config: dict[str, str] | None = None
+) -> TopicSpec:
+    """A topic every reader reads whole and in order (not by order partition): one partition."""
+    return TopicSpec(name, values, key=key, co_partitioned=False, partitions=1, config=config or {}, doc=doc)
+
+
+def _command_specs() -> list[TopicSpec]:
+    return [
+        TopicSpec(COMMANDS, COMMAND_TYPES, doc="Commands to orders; the writer consumes them."),
+        TopicSpec(REJECTIONS, (CommandRejected,), doc="Commands the orders refused, and why."),
+        TopicSpec(
+            DEAD_LETTERS,
+            (),
+            key="original key",
+            co_partitioned=False,
+            config=FOREVER,
+            doc="Records nobody could decode: original bytes, reason and origin in headers.",
+        ),
+    ]
+
+
+def _operations_specs() -> list[TopicSpec]:
+    return [
+        TopicSpec(
+            ERRORS,
+            (ErrorRecorded, ErrorResolved),
+            key="error id",
+            co_partitioned=False,
+            config=FOREVER,
+            doc="The error queues: provider inbound, provider action, step and policy errors.",
+        ),
+        _whole(
+            ALERTS,
+            (AlertChanged,),
+            key="alert id",
+            config={"cleanup.policy": "compact"},
+            doc="Alerts as they change: the latest state of each alert is kept.",
+        ),
+        _whole(
+            CONTROL,
+            (TargetPaused, TargetResumed),
+            key="target key",
+            config=FOREVER,
+            doc="Pauses and resumes of flows and providers, in order; every writer reads them all.",
+        ),
+    ]
+
+
+def _orchestration_specs() -> list[TopicSpec]:
+    """The order history's event topics, the flow versions and the provider outboxes."""
+    events = [TopicSpec(name, (cls,), config=FOREVER, doc=cls.__doc__ or "") for name, cls in _EVENT_TOPICS]
+    flows = _whole(
+        FLOW_DEFINITIONS,
+        (FlowPublished,),
+        key="flow name:version",
+        config={"cleanup.policy": "compact"},
+        doc="Published flow versions, immutable; the writer loads them all.",
+    )
+    requests = [
+        TopicSpec(
+            provider_requests(p),
+            (ProviderActionRequest,),
+            doc=f"Actions for the {p} connector; answers come back as RecordActionResult commands.",
+        )
+        for p in PROVIDERS
+    ]
+    return [*events, flows, *requests]
+
+
+def _inventory_specs() -> list[TopicSpec]:
+    """Inventory is its own aggregate, keyed SKU@source: its topics are co-partitioned
+    with each other (one inventory writer per partition), not with the order topics."""
+    return [
+        TopicSpec(
+            INVENTORY_COMMANDS,
+            INVENTORY_COMMAND_TYPES,
+            key="sku@source",
+            doc="Counts, adjustments, receipts, shipments, reservations: the inventory writer's input.",
+        ),
+        TopicSpec(
+            INVENTORY_ON_HAND,
+            ON_HAND_EVENTS,
+            key="sku@source",
+            config=FOREVER,
+            doc="On-hand history per SKU@source; every event carries on hand and reserved after it.",
+        ),
+        TopicSpec(
+            INVENTORY_RESERVATIONS,
+            RESERVATION_EVENTS,
+            key="sku@source",
+            config=FOREVER,
+            doc="Reservations granted, refused, released: DOM's replies.",
+        ),
+        _whole(
+            BACKORDER_JOB_RUNS,
+            (BackorderJobRun,),
+            key="run id",
+            doc="The backorder job's log: one record per run.",
+        ),
+    ]
+
+
 class TopicRegistry:
     """All topics of one deployment; ``prefix`` isolates tenants and test runs on one broker."""
 
     def __init__(self, prefix: str = "", partitions: int = 6) -> None:
         self.prefix = prefix
         self.partitions = partitions
-        specs = [
-            TopicSpec(COMMANDS, COMMAND_TYPES, doc="Commands to orders; the writer consumes them."),
-            TopicSpec(REJECTIONS, (CommandRejected,), doc="Commands the orders refused, and why."),
-            TopicSpec(
-                DEAD_LETTERS,
-                (),
-                key="original key",
-                co_partitioned=False,
-                config=FOREVER,
-                doc="Records nobody could decode: original bytes, reason and origin in headers.",
-            ),
-        ]
-        specs.append(
-            TopicSpec(
-                ERRORS,
-                (ErrorRecorded, ErrorResolved),
-                key="error id",
-                co_partitioned=False,
-                config=FOREVER,
-                doc="The error queues: provider inbound, provider action, step and policy errors.",
-            )
-        )
-        specs.append(
-            TopicSpec(
-                ALERTS,
-                (AlertChanged,),
-                key="alert id",
-                co_partitioned=False,
-                partitions=1,
-                config={"cleanup.policy": "compact"},
-                doc="Alerts as they change: the latest state of each alert is kept.",
-            )
-        )
-        specs.append(
-            TopicSpec(
-                CONTROL,
-                (TargetPaused, TargetResumed),
-                key="target key",
-                co_partitioned=False,
-                partitions=1,
-                config=FOREVER,
-                doc="Pauses and resumes of flows and providers, in order; every writer reads them all.",
-            )
-        )
-        specs += [
-            TopicSpec(name, (cls,), config=FOREVER, doc=cls.__doc__ or "") for name, cls in _EVENT_TOPICS
-        ]
-        specs.append(
-            TopicSpec(
-                FLOW_DEFINITIONS,
-                (FlowPublished,),
-                key="flow name:version",
-                co_partitioned=False,
-                partitions=1,
-                config={"cleanup.policy": "compact"},
-                doc="Published flow versions, immutable; the writer loads them all.",
-            )
-        )
-        specs += [
-            TopicSpec(
-                provider_requests(p),
-                (ProviderActionRequest,),
-                doc=f"Actions for the {p} connector; answers come back as RecordActionResult commands.",
-            )
-            for p in PROVIDERS
-        ]
-        # Inventory is its own aggregate, keyed SKU@source: its topics are co-partitioned
-        # with each other (one inventory writer per partition), not with the order topics.
-        specs += [
-            TopicSpec(
-                INVENTORY_COMMANDS,
-                INVENTORY_COMMAND_TYPES,
-                key="sku@source",
-                doc="Counts, adjustments, receipts, shipments, reservations: the inventory writer's input.",
-            ),
-            TopicSpec(
-                INVENTORY_ON_HAND,
-                ON_HAND_EVENTS,
-                key="sku@source",
-                config=FOREVER,
-                doc="On-hand history per SKU@source; every event carries on hand and reserved after it.",
-            ),
-            TopicSpec(
-                INVENTORY_RESERVATIONS,
-                RESERVATION_EVENTS,
-                key="sku@source",
-                config=FOREVER,
-                doc="Reservations granted, refused, released: DOM's replies.",
-            ),
-            TopicSpec(
-                BACKORDER_JOB_RUNS,
-                (BackorderJobRun,),
-                key="run id",
-                co_partitioned=False,
-                partitions=1,
-                doc="The backorder job's log: one record per run.",
-            ),
-        ]
+        specs = [*_command_specs(), *_operations_specs(), *_orchestration_specs(), *_inventory_specs()]
         self._specs = {spec.name: spec for spec in specs}
         self._event_topic = {cls: self.topic(name) for name, cls in _EVENT_TOPICS}
         self._inventory_topic: dict[type[InventoryEvent], str] = {

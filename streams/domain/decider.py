@@ -89,7 +89,7 @@ from streams.domain.events import (
 from streams.domain.flows import SYNC_ACTIONS, runs_on_terminal
 from streams.domain.ids import event_id
 from streams.domain.lines import apply_to_lines
-from streams.domain.order import OrderState, PendingAction, ReturnStatus, evolve, return_of_step
+from streams.domain.order import LineState, OrderState, PendingAction, ReturnStatus, evolve, return_of_step
 from streams.domain.order_handling import DEFAULT_HANDLING, OrderHandling
 from streams.domain.sourcing import FulfillmentPlan
 from streams.domain.transitions import CANCELED, DEFAULT_TRANSITIONS, ON_HOLD, TERMINAL, TransitionTable
@@ -339,50 +339,12 @@ def _sourced(c: RecordActionResult, pending: PendingAction, state: OrderState) -
 
     DOM answers with its plan (``plan``, see ``_plan``); a plain ``warehouse.<line id>`` per
     sourced line is understood too (stand-in providers)."""
-    order_id = c.envelope.order_id
-    backorder_scope = pending.params.get("scope") == "backorders"
-    named = set(pending.params["line_ids"].split(",")) if pending.params.get("line_ids") else None
-    asked = [
-        line
-        for line in state.lines
-        if (line.parked if backorder_scope else not line.parked)
-        and state.line_status(line) != CANCELED
-        and (named is None or line.line_id in named)
-    ]
+    asked = _asked_lines(pending, state)
     effects: list[_Effect] = []
     plan = _plan(c)
     if plan is not None:
-        known = {line.line_id for line in state.lines}
-        strangers = sorted({a.line_id for a in plan.allocations} - known)
-        if strangers:
-            raise DomainError(order_id, f"DOM's plan sources unknown lines {strangers}")
-        done = len(state.fulfillment_orders)
-        for n, fo in enumerate(plan.fulfillment_orders(), start=done + 1):
-            lines = tuple(
-                FulfillmentOrderLine(
-                    line_id=a.line_id, sku=a.sku, quantity=a.quantity, reservation_id=a.reservation_id
-                )
-                for a in fo.allocations
-            )
-            payload = {
-                "fulfillment_order_id": f"{order_id}-FO{n}",
-                "source": fo.source,
-                "warehouse": fo.warehouse,
-                "site": fo.site,
-                "strategy": plan.strategy,
-                "lines": lines,
-            }
-            effects.append(_Effect(FulfillmentOrderCreated, payload))
-        chosen = [a for line_id in plan.sourced_lines() if (a := plan.shipping_warehouse(line_id))]
-        promised = {p.line_id: p for p in plan.promises}
-        stamps = tuple(
-            LineAssignment(
-                line_id=a.line_id, site=a.site, warehouse=a.warehouse, **_dates(promised.get(a.line_id))
-            )
-            for a in chosen
-        )
-        waiting = [p for p in plan.promises if p.line_id not in {a.line_id for a in chosen}]
-        dated = tuple(LineAssignment(line_id=p.line_id, **_dates(p)) for p in waiting)
+        effects += _fulfillment_orders(c.envelope.order_id, plan, state)
+        stamps, dated = _plan_assignments(plan)
     else:
         stamps = tuple(
             LineAssignment(line_id=key.removeprefix("warehouse."), warehouse=value)
@@ -397,6 +359,73 @@ def _sourced(c: RecordActionResult, pending: PendingAction, state: OrderState) -
             )
         )
     sourced = {a.line_id for a in stamps if a.warehouse}
+    return effects + _held_lines(c, pending, asked, sourced)
+
+
+def _asked_lines(pending: PendingAction, state: OrderState) -> list[LineState]:
+    """The lines DOM was asked to source: the open ones (or, for the backorder job, the
+    parked ones), only those the step names when it names any."""
+    backorder_scope = pending.params.get("scope") == "backorders"
+    named = set(pending.params["line_ids"].split(",")) if pending.params.get("line_ids") else None
+    return [
+        line
+        for line in state.lines
+        if (line.parked if backorder_scope else not line.parked)
+        and state.line_status(line) != CANCELED
+        and (named is None or line.line_id in named)
+    ]
+
+
+def _fulfillment_orders(order_id: str, plan: FulfillmentPlan, state: OrderState) -> list[_Effect]:
+    """One ``FulfillmentOrderCreated`` per source of the plan, numbered after the order's
+    earlier ones; a plan that sources a line the order does not have is refused."""
+    known = {line.line_id for line in state.lines}
+    strangers = sorted({a.line_id for a in plan.allocations} - known)
+    if strangers:
+        raise DomainError(order_id, f"DOM's plan sources unknown lines {strangers}")
+    effects: list[_Effect] = []
+    done = len(state.fulfillment_orders)
+    for n, fo in enumerate(plan.fulfillment_orders(), start=done + 1):
+        lines = tuple(
+            FulfillmentOrderLine(
+                line_id=a.line_id, sku=a.sku, quantity=a.quantity, reservation_id=a.reservation_id
+            )
+            for a in fo.allocations
+        )
+        payload = {
+            "fulfillment_order_id": f"{order_id}-FO{n}",
+            "source": fo.source,
+            "warehouse": fo.warehouse,
+            "site": fo.site,
+            "strategy": plan.strategy,
+            "lines": lines,
+        }
+        effects.append(_Effect(FulfillmentOrderCreated, payload))
+    return effects
+
+
+def _plan_assignments(plan: FulfillmentPlan) -> tuple[tuple[LineAssignment, ...], tuple[LineAssignment, ...]]:
+    """The shipping warehouse (and ATP dates) of each sourced line, and the ATP dates alone
+    of each line the plan promised but did not source."""
+    chosen = [a for line_id in plan.sourced_lines() if (a := plan.shipping_warehouse(line_id))]
+    promised = {p.line_id: p for p in plan.promises}
+    stamps = tuple(
+        LineAssignment(
+            line_id=a.line_id, site=a.site, warehouse=a.warehouse, **_dates(promised.get(a.line_id))
+        )
+        for a in chosen
+    )
+    waiting = [p for p in plan.promises if p.line_id not in {a.line_id for a in chosen}]
+    dated = tuple(LineAssignment(line_id=p.line_id, **_dates(p)) for p in waiting)
+    return stamps, dated
+
+
+def _held_lines(
+    c: RecordActionResult, pending: PendingAction, asked: list[LineState], sourced: set[str]
+) -> list[_Effect]:
+    """Parked lines DOM sourced are released; with backorders on, asked lines it could not
+    source go to Backorder hold."""
+    effects: list[_Effect] = []
     released = tuple(line.line_id for line in asked if line.line_id in sourced and line.parked)
     if released:
         effects.append(_Effect(OrderLinesReleased, {}, line_ids=released))

@@ -232,56 +232,24 @@ class FlowEngine:
         return [StartFlow(envelope=_envelope(event, "flow", flow), flow=flow.name, flow_version=flow.version)]
 
     def _run(self, flow: Flow, step: Step, state: OrderState, cause: Event) -> list[Command]:
-        def env(n: int) -> CommandEnvelope:
-            return _envelope(cause, f"{step.id}/{n}", flow)
-
-        def result(outcome: str, details: str = "", n: int = 9) -> RecordStepResult:
-            return RecordStepResult(
-                envelope=env(n),
-                flow=flow.name,
-                flow_version=flow.version,
-                step=step.id,
-                result=outcome,
-                details=details,
-            )
-
+        call = _StepCall(flow, step, cause)
         if step.filter is not None and not holds(step.filter, header_fields(state)):
-            return [result("skipped", "filter policy did not match")]
+            return [call.result("skipped", "filter policy did not match")]
         if step.action == REPLACEMENT_ACTION:
             rma = return_of_step(step.id) or ""
             replacement = returns.replacement_id(state, rma)
-            ordered = RecordReplacement(envelope=env(0), rma_id=rma, replacement_order_id=replacement)
-            return [ordered, result("succeeded", f"replacement order {replacement}")]
+            ordered = RecordReplacement(envelope=call.env(0), rma_id=rma, replacement_order_id=replacement)
+            return [ordered, call.result("succeeded", f"replacement order {replacement}")]
         if step.action in ("validate_header", "validate_lines"):
-            policy = flow.policies[step.policy or ""]
-            assert isinstance(policy, ValidationPolicy)
-            verdict = validate(policy, state)
-            if verdict.passed:
-                notes = "; ".join(verdict.warnings)
-                return [
-                    RecordValidation(envelope=env(0), policy=policy.name, passed=True),
-                    result("succeeded", f"warnings: {notes}" if notes else ""),
-                ]
-            if not step.critical:
-                return [result("failed", "; ".join(verdict.errors))]
-            return [
-                RecordValidation(envelope=env(0), policy=policy.name, passed=False, reasons=verdict.errors),
-                result("failed", "; ".join(verdict.errors)),
-            ]
+            return _validation(call, state)
         if step.action == "assign_data":
-            policy = flow.policies[step.policy or ""]
-            assert isinstance(policy, AssignmentPolicy)
-            found = assign(policy, state)
-            if found.company is None and found.invoice_customer is None and not found.lines:
-                return [result("succeeded", "nothing to assign")]
-            said = [
-                f"{k}={v}" for k, v in (("company", found.company), ("invoice", found.invoice_customer)) if v
-            ]
-            said += [f"line {a.line_id}: site={a.site} warehouse={a.warehouse}" for a in found.lines]
-            return [
-                AssignOrderData(envelope=env(0), policy=policy.name, **found.model_dump()),
-                result("succeeded", "; ".join(said)),
-            ]
+            return _assignment(call, state)
+        return self._provider_action(call, state)
+
+    def _provider_action(self, call: _StepCall, state: OrderState) -> list[Command]:
+        """A provider step's request; an F&O sync waits (or holds the order) until the
+        order is ready, and DOM is asked only about launched lines."""
+        step, cause = call.step, call.cause
         sync_lines = step.params.get("sync_lines", "all")
         if (
             step.action in SYNC_ACTIONS
@@ -290,8 +258,11 @@ class FlowEngine:
         ):
             why = "not ready to sync to F&O: " + "; ".join(missing)
             if not step.critical:
-                return [result("failed", why)]
-            return [HoldOrder(envelope=env(1), reason=f"step '{step.id}': {why}"), result("failed", why)]
+                return [call.result("failed", why)]
+            return [
+                HoldOrder(envelope=call.env(1), reason=f"step '{step.id}': {why}"),
+                call.result("failed", why),
+            ]
         params = step.params
         if step.action in SYNC_ACTIONS and sync_lines == "with_warehouse":
             # the provider is told exactly which lines to sync; the order marks them synced
@@ -299,15 +270,15 @@ class FlowEngine:
         first: list[Command] = []
         if step.action == "send_to_fulfillment_optimization":
             params = {**self.handling.backorder_params(), **params}
-            first, asked = self._preorders(state, cause, env(2), params)
+            first, asked = self._preorders(state, cause, call.env(2), params)
             if not asked:
-                return [*first, result("skipped", "every line waits for its launch date")]
+                return [*first, call.result("skipped", "every line waits for its launch date")]
             params = {**params, "line_ids": ",".join(asked)}
         at = cause.envelope.occurred_at
         return [
             *first,
             RequestProviderAction(
-                envelope=env(0),
+                envelope=call.env(0),
                 step=step.id,
                 provider=step.provider or "",
                 action=step.action,
@@ -336,6 +307,62 @@ class FlowEngine:
             if not x.parked and state.line_status(x) != CANCELED and x.line_id not in waiting
         ]
         return ([HoldPreorderLines(envelope=env, launches=tuple(launches))] if launches else []), asked
+
+
+@dataclass(frozen=True)
+class _StepCall:
+    """One run of one step, caused by one event: its commands' envelopes and its result."""
+
+    flow: Flow
+    step: Step
+    cause: Event
+
+    def env(self, n: int) -> CommandEnvelope:
+        return _envelope(self.cause, f"{self.step.id}/{n}", self.flow)
+
+    def result(self, outcome: str, details: str = "", n: int = 9) -> RecordStepResult:
+        return RecordStepResult(
+            envelope=self.env(n),
+            flow=self.flow.name,
+            flow_version=self.flow.version,
+            step=self.step.id,
+            result=outcome,
+            details=details,
+        )
+
+
+def _validation(call: _StepCall, state: OrderState) -> list[Command]:
+    """A validation step: its policy's verdict; a critical failure also refuses the order."""
+    policy = call.flow.policies[call.step.policy or ""]
+    assert isinstance(policy, ValidationPolicy)
+    verdict = validate(policy, state)
+    if verdict.passed:
+        notes = "; ".join(verdict.warnings)
+        return [
+            RecordValidation(envelope=call.env(0), policy=policy.name, passed=True),
+            call.result("succeeded", f"warnings: {notes}" if notes else ""),
+        ]
+    if not call.step.critical:
+        return [call.result("failed", "; ".join(verdict.errors))]
+    return [
+        RecordValidation(envelope=call.env(0), policy=policy.name, passed=False, reasons=verdict.errors),
+        call.result("failed", "; ".join(verdict.errors)),
+    ]
+
+
+def _assignment(call: _StepCall, state: OrderState) -> list[Command]:
+    """An assignment step: what its policy fills in, said in the step's result."""
+    policy = call.flow.policies[call.step.policy or ""]
+    assert isinstance(policy, AssignmentPolicy)
+    found = assign(policy, state)
+    if found.company is None and found.invoice_customer is None and not found.lines:
+        return [call.result("succeeded", "nothing to assign")]
+    said = [f"{k}={v}" for k, v in (("company", found.company), ("invoice", found.invoice_customer)) if v]
+    said += [f"line {a.line_id}: site={a.site} warehouse={a.warehouse}" for a in found.lines]
+    return [
+        AssignOrderData(envelope=call.env(0), policy=policy.name, **found.model_dump()),
+        call.result("succeeded", "; ".join(said)),
+    ]
 
 
 def _role(state: OrderState, role: ProviderRole) -> Provider | None:

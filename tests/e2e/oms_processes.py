@@ -6,11 +6,11 @@ import os
 import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+
+from waits import alive, answers, wait_for
 
 from streams.settings import REPO_ROOT
 
@@ -67,16 +67,4 @@ def python_module(argv: Sequence[str], env: dict[str, str], log: Path) -> Iterat
 
 
 def wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        if process.poll() is not None:
-            raise AssertionError(f"{process.args} exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{url} did not answer within {timeout}s:\n{log.read_text()}")
-        time.sleep(0.2)
+    wait_for(f"{url} up", lambda: answers(url), timeout, check=alive(process, log=log), every=0.2)

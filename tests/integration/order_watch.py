@@ -6,9 +6,10 @@ tests/integration/inventory/dom_oms.py); it reads only the event topics, as any 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+
+from waits import wait_for
 
 from streams.adapters.command_bus import CommandBus
 from streams.bootstrap import Components
@@ -39,14 +40,18 @@ class OrderWatch:
     def wait_until(
         self, order_id: str, done: Callable[[OrderState], bool], timeout: float = 60.0
     ) -> OrderState:
-        deadline = time.monotonic() + timeout
-        while True:
-            state = order_timeline(self.c.settings, self.c.topics, self.c.codec, order_id).state
-            if state is not None and done(state):
-                return state
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{order_id} did not get there in {timeout}s; it is {state}")
-            time.sleep(0.3)
+        seen: list[OrderState | None] = [None]
+
+        def there() -> OrderState | None:
+            seen[0] = order_timeline(self.c.settings, self.c.topics, self.c.codec, order_id).state
+            return seen[0] if seen[0] is not None and done(seen[0]) else None
+
+        try:
+            state = wait_for(f"{order_id} there", there, timeout, every=0.3)
+        except AssertionError as failed:
+            raise AssertionError(f"{failed}; it is {seen[0]}") from None
+        assert state is not None
+        return state
 
     def timeline(self, order_id: str) -> list[Event]:
         return [e for _, e in order_timeline(self.c.settings, self.c.topics, self.c.codec, order_id).events]

@@ -13,7 +13,6 @@ from aiohttp import ClientSession
 
 from devkit.world import OrderWatch, World
 from streams.bootstrap import Components
-from streams.domain.events import Event
 from streams.settings import Settings
 
 NEW = ("New", "Created")
@@ -36,16 +35,6 @@ EXPECTED_STATUSES = {
     6: [NEW, VALIDATED, PICKED, PACKED, DONE],
 }
 SALES_ORDERS = "/sap/opu/odata/sap/API_SALES_ORDER_SRV/A_SalesOrder"
-
-
-def statuses(events: list[Event]) -> list[tuple[str, str]]:
-    """The (status, reason) an order went through, each change once."""
-    out: list[tuple[str, str]] = []
-    for e in events:
-        pair = (e.envelope.status, e.envelope.status_reason)
-        if not out or out[-1] != pair:
-            out.append(pair)
-    return out
 
 
 @dataclass

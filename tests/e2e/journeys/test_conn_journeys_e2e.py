@@ -16,9 +16,10 @@ from collections.abc import Iterable
 from typing import Any
 
 import pytest
-from conn_e2e_stack import EXPECTED_STATUSES, SALES_ORDERS, Stack, statuses
+from conn_e2e_stack import EXPECTED_STATUSES, SALES_ORDERS, Stack
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
+from timelines import statuses
 
 from devkit.world import SIM_CREDENTIALS, WEBHOOK_KEY, drive_journeys, settled
 from streams.domain.events import (

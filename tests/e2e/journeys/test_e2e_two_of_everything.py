@@ -24,8 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conn_e2e_stack import EXPECTED_STATUSES, Stack, statuses
+from conn_e2e_stack import EXPECTED_STATUSES, Stack
 from oms_processes import oms_env, python_module, run_oms
+from timelines import statuses
+from waits import wait_for
 
 from devkit.webhook_front import Spread
 from devkit.world import PROVIDERS, OrderWatch, drive_journeys, free_port, settled, start_world
@@ -208,8 +210,11 @@ def test_each_provider_holds_one_order_per_order(doubled: Doubled, driven: dict[
 
 def test_caught_up_every_consumer_group_reads_lag_0(doubled: Doubled, driven: dict[int, list[str]]) -> None:
     client = admin(doubled.settings)
-    expected, deadline = set(doubled.groups().values()), time.monotonic() + 30
-    while not expected <= set(groups(client, doubled.components.topics.prefix)):
-        assert time.monotonic() < deadline, expected - set(groups(client, doubled.components.topics.prefix))
-        time.sleep(1.0)
+    expected, prefix = set(doubled.groups().values()), doubled.components.topics.prefix
+    wait_for(
+        f"every group listed: {sorted(expected)}",
+        lambda: expected <= set(groups(client, prefix)),
+        30,
+        every=1.0,
+    )
     assert wait_until_caught_up(client, groups(client, doubled.components.topics.prefix), timeout=60) == {}

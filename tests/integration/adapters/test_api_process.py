@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Producer
+from waits import alive, answers, wait_for
 
 from devkit.scenarios import journey1_orders
 from streams.adapters.command_bus import CommandBus
@@ -65,16 +65,6 @@ def _oms(
                 process.wait(30)
 
 
-def _ready_within(base: str, timeout: float) -> dict[str, Any]:
-    """``/ready``'s answer once it says ready, or its last answer at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        status, ready = _get(f"{base}/ready")
-        if status == 200 or time.monotonic() > deadline:
-            return ready  # type: ignore[no-any-return]
-        time.sleep(0.2)
-
-
 def _get(url: str, token: str | None = None) -> tuple[int, Any]:
     request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
     try:
@@ -85,16 +75,7 @@ def _get(url: str, token: str | None = None) -> tuple[int, Any]:
 
 
 def _wait_up(base: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        assert process.poll() is None, log.read_text()
-        try:
-            if _get(f"{base}/healthz")[0] == 200:
-                return
-        except OSError:
-            pass
-        assert time.monotonic() < deadline, log.read_text()
-        time.sleep(0.1)
+    wait_for(f"{base} up", lambda: answers(f"{base}/healthz"), 60, check=alive(process, log=log))
 
 
 def test_read_your_writes_and_the_token_over_real_http(
@@ -129,8 +110,9 @@ def test_read_your_writes_and_the_token_over_real_http(
                 "order.invoiced",
                 "channel.status-updated",
             ]
-            ready = _ready_within(base, 30)  # probes carry no token; caught up once the fold idles
-            assert ready["ready"] is True, ready
+            # probes carry no token; caught up once the fold idles
+            wait_for("ready", lambda: answers(f"{base}/ready"), 30)
+            assert _get(f"{base}/ready")[1]["ready"] is True
             with urllib.request.urlopen(f"{base}/metrics", timeout=5) as scraped:
                 assert 'oms_orders{status="Completed"} 1.0' in scraped.read().decode()
     finally:
@@ -175,18 +157,16 @@ def test_killed_while_folding_the_api_resumes_with_exact_counts(
         base = f"http://127.0.0.1:{port}"
         with _oms(c, ["api", "--port", str(port), "--rebuild"], tmp_path / "state", log) as api:
             _wait_up(base, api, log)
-            while (killed_at := _get(f"{base}/stats")[1]["events"]) == 0:
-                time.sleep(0.01)
+            killed_at = wait_for("events folded", lambda: _get(f"{base}/stats")[1]["events"], 60, every=0.01)
             api.send_signal(signal.SIGKILL)
             api.wait(10)
         assert killed_at < total, "the fold finished before the kill; raise the order count"
 
         with _oms(c, ["api", "--port", str(port)], tmp_path / "state", log) as api:
             _wait_up(base, api, log)
-            deadline = time.monotonic() + 120
-            while not (stats := _get(f"{base}/stats")[1])["caught_up"]:
-                assert time.monotonic() < deadline, stats
-                time.sleep(0.2)
+            stats = wait_for(
+                "caught up", lambda: (s := _get(f"{base}/stats")[1])["caught_up"] and s, 120, every=0.2
+            )
 
         assert (stats["orders"], stats["events"], stats["duplicates"], stats["waiting"]) == (
             orders,

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message
 from confluent_kafka.admin import NewTopic  # type: ignore[attr-defined]
+from waits import wait_for
 
 from streams.adapters.avro import UndecodableRecord
 from streams.adapters.kafka import admin, consumer_config
@@ -79,13 +80,6 @@ def run_until(loop: KafkaLoop[str], handle: Callable[[Batch[str]], None], done: 
     finally:
         watchdog.cancel()
     assert done(), "the loop did not get there in 60 s"
-
-
-def wait_for(what: str, done: Callable[[], bool], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not done():
-        assert time.monotonic() < deadline, f"{what}: not within {timeout:.0f}s"
-        time.sleep(0.05)
 
 
 def test_a_transactional_loop_aborts_and_rewinds_then_writes_each_record_once(topics: Topics) -> None:

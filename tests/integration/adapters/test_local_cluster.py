@@ -7,7 +7,6 @@ brokers instead, on 127.0.0.1:9092/9094/9096."""
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import TypeVar
 import pytest
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, ConfigResource
+from waits import wait_for
 from writer_harness import (
     assert_each_event_once,
     committed_events,
@@ -69,16 +69,18 @@ def oms(cluster: LocalCluster | ComposeCluster, topic_prefix: str, tmp_path: Pat
 def _eventually(ask: Callable[[], T], timeout: float = 30) -> T:
     """``ask()`` once it stops failing with UNKNOWN_TOPIC_OR_PART or comes back empty: a new
     topic reaches each broker's metadata a moment apart, and any broker may be asked."""
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def answer() -> T | None:
         try:
-            if answer := ask():
-                return answer
+            return ask()
         except KafkaException as exc:
             if exc.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
                 raise
-        assert time.monotonic() < deadline, f"no answer within {timeout}s"
-        time.sleep(0.2)
+            return None
+
+    found = wait_for("an answer", answer, timeout, every=0.2)
+    assert found is not None
+    return found
 
 
 def test_topics_get_three_replicas_of_which_two_must_be_in_sync(oms: Components) -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from confluent_kafka import Consumer, Producer
+from waits import alive, answers, wait_for
 
 from devkit.scenarios import CommandFactory, journey_order
 from devkit.webhook_front import Spread
@@ -125,17 +126,7 @@ def call(url: str, body: Any = None, method: str | None = None) -> Any:
 
 
 def wait_http(url: str, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        assert process.poll() is None, f"{process.args!r} exited with {process.returncode}"
-        try:
-            with urllib.request.urlopen(url, timeout=1) as reply:
-                if reply.status == 200:
-                    return
-        except OSError:
-            pass
-        assert time.monotonic() < deadline, f"{url} did not come up"
-        time.sleep(0.2)
+    wait_for(f"{url} up", lambda: answers(url), timeout, check=alive(process))
 
 
 def connector_env(c: Components, **extra: str) -> dict[str, str]:

@@ -8,10 +8,10 @@ records on ``order.commands`` under one command id, which the order writer decid
 from __future__ import annotations
 
 import signal
-import time
 from pathlib import Path
 
 from conn_processes import action_request, call, flexe_rig, read_answers, read_commands, send_requests
+from waits import wait_for
 
 from streams.adapters.kafka import admin
 from streams.adapters.lag import members_with_partitions, wait_until_caught_up
@@ -21,10 +21,12 @@ from streams.domain.commands import Command, RecordShipped
 
 def _both_in_the_group(c: Components, timeout: float = 60.0) -> str:
     group = f"{c.topics.prefix}oms-connector-flexe"
-    deadline = time.monotonic() + timeout
-    while members_with_partitions(admin(c.settings), group) != 2:
-        assert time.monotonic() < deadline, f"two members of {group} never held partitions"
-        time.sleep(0.5)
+    wait_for(
+        f"two members of {group} holding partitions",
+        lambda: members_with_partitions(admin(c.settings), group) == 2,
+        timeout,
+        every=0.5,
+    )
     return group
 
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from loops import loops_running
+from waits import wait_for
 
 from streams.adapters.kafka_loop import models, read_all
 from streams.adapters.state_store import InventoryStore
@@ -27,14 +27,6 @@ from streams.domain.inventory import (
 from streams.services.inventory import InventoryFeed, InventoryView, inventory_envelope
 from streams.services.inventory_writer import InventoryWriter
 from streams.settings import REPO_ROOT
-
-
-def wait_for(what: str, done: Callable[[], bool], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not done():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout}s")
-        time.sleep(0.1)
 
 
 def stock(c: Components, *entries: tuple[str, str, int]) -> None:

@@ -9,7 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from inventory_harness import inventory_writer, levels, send, stock, wait_for
+from inventory_harness import inventory_writer, levels, send, stock
+from waits import wait_for
 
 from streams.adapters.kafka import create_topics, delete_topics
 from streams.bootstrap import Components, bootstrap

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, ConsumerGroupState, Producer
-from inventory_harness import levels, processes, stock, wait_for
+from inventory_harness import levels, processes, stock
+from waits import wait_for
 
 from streams.adapters.kafka import (
     admin,

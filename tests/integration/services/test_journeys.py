@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import random
 import shutil
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from writer_harness import RunningOms, components, drop_topics, running_oms, statuses
+from timelines import statuses
+from waits import wait_for
+from writer_harness import RunningOms, components, drop_topics, running_oms
 
 from devkit.scenarios import CommandFactory, journey_order
 from streams.adapters.flow_definitions import publish_flows
@@ -180,8 +181,14 @@ def test_a_bad_flow_file_is_refused_with_file_line_and_field(tmp_path: Path) -> 
 
 
 def _publish(oms: RunningOms, folder: Path) -> None:
-    publish_flows(oms.c.settings, oms.c.topics, oms.c.codec, [(f, f.name) for f in load_flows(folder)])
-    time.sleep(1.5)  # the writer looks for new versions twice a second
+    published = publish_flows(
+        oms.c.settings, oms.c.topics, oms.c.codec, [(f, f.name) for f in load_flows(folder)]
+    )
+    feed = oms.writer.flows
+    assert feed is not None
+    wait_for(
+        "the writer has the new versions", lambda: all(feed.catalog.get(p.name, p.version) for p in published)
+    )
 
 
 def test_two_versions_of_a_flow_run_at_once_and_each_order_keeps_its_own(

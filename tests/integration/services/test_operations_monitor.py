@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import random
 import threading
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
+from waits import wait_for
 from writer_harness import RunningOms, components, drop_topics, read_all, running_oms
 
 from devkit.scenarios import CommandFactory, journey_order
@@ -30,13 +30,6 @@ def oms(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
             yield running
     finally:
         drop_topics(c)
-
-
-def _until(condition: Callable[[], object], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.2)
 
 
 class _Running:
@@ -66,19 +59,24 @@ def test_a_failed_provider_action_is_queued_reprocessed_and_resolved_once(oms: R
     oms.wait_until("M1-0001", lambda s: s.status == "On hold")
     first = _Running(oms)
     try:
-        _until(lambda: first.monitor.error_list(ErrorQuery(order_id="M1-0001", state="open")))
+        wait_for(
+            "an open error", lambda: first.monitor.error_list(ErrorQuery(order_id="M1-0001", state="open"))
+        )
         (error,) = first.monitor.error_list(ErrorQuery(order_id="M1-0001"))
         assert (error.record.category, error.record.provider, error.record.step) == (
             "provider_action",
             "fno",
             "send-to-fno",
         )
-        _until(lambda: first.monitor.alert_list())
+        wait_for("an alert", first.monitor.alert_list)
 
         (plan,) = first.monitor.reprocess([error.record.error_id], None, "operator:test")
         assert plan.acts
         oms.wait_until("M1-0001", lambda s: s.status == "Completed")
-        _until(lambda: first.monitor.error_list(ErrorQuery(order_id="M1-0001", state="resolved")))
+        wait_for(
+            "the error resolved",
+            lambda: first.monitor.error_list(ErrorQuery(order_id="M1-0001", state="resolved")),
+        )
         (done,) = first.monitor.error_list(ErrorQuery(order_id="M1-0001"))
         assert done.resolved is not None and done.resolved.how == "reprocessed"
         published = first.monitor.stats.published
@@ -87,7 +85,7 @@ def test_a_failed_provider_action_is_queued_reprocessed_and_resolved_once(oms: R
 
     again = _Running(oms)
     try:
-        _until(lambda: again.monitor.stats.caught_up)
+        wait_for("the monitor caught up", lambda: again.monitor.stats.caught_up)
         again.monitor.tick()
         assert again.monitor.stats.published == 0  # everything was on oms.errors/oms.alerts already
     finally:

@@ -4,12 +4,12 @@ the control feed, fake providers. A paused provider gets no request; resume send
 from __future__ import annotations
 
 import random
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
+from waits import wait_for
 from writer_harness import RunningOms, components, drop_topics, read_all, running_oms
 
 from devkit.scenarios import CommandFactory, journey_order
@@ -30,20 +30,17 @@ def oms(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         drop_topics(c)
 
 
-def _wait(condition: object, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.1)
-
-
 def test_a_paused_provider_gets_no_request_until_it_is_resumed(oms: RunningOms) -> None:
     c = oms.c
     assert oms.writer.control is not None
     publish_control(
         c.settings, c.topics, c.codec, TargetPaused(target=FNO, paused_at=datetime.now(UTC), by="test")
     )
-    _wait(lambda: oms.writer.control is not None and oms.writer.control.pauses.is_paused(FNO.key))
+    wait_for(
+        "the writer knows F&O is paused",
+        lambda: oms.writer.control is not None and oms.writer.control.pauses.is_paused(FNO.key),
+        30,
+    )
     factory = CommandFactory(source="pause-test", start=datetime.now(UTC))
     oms.send([journey_order(1, factory, "P1-0001", random.Random(1))])
 

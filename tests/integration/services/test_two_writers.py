@@ -6,15 +6,13 @@ its ten events, once each: a command id the writer has decided is not decided ag
 from __future__ import annotations
 
 import signal
-import subprocess
-import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
 from order_watch import send
+from waits import alive, wait_for
 from writer_harness import committed_events, components, drop_topics, start_writer
 
 from devkit.scenarios import journey1_orders
@@ -25,16 +23,6 @@ from streams.services.writer import WRITER_GROUP
 
 ORDERS = 200
 EVENTS_PER_ORDER = 10
-
-
-def _wait(
-    what: str, done: Callable[[], bool], timeout: float, writers: list[subprocess.Popen[bytes]]
-) -> None:
-    deadline = time.monotonic() + timeout
-    while not done():
-        assert all(w.poll() is None for w in writers), "a writer exited"
-        assert time.monotonic() < deadline, f"no {what} within {timeout}s"
-        time.sleep(0.3)
 
 
 def _complete(c: Components) -> bool:
@@ -66,17 +54,19 @@ def run(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Run:
     writers = [start_writer(c, tmp_path / "state", name) for name in ("writer-a", "writer-b")]
     try:
         both = lambda: members_with_partitions(admin(c.settings), group) == 2  # noqa: E731
-        _wait("two writers sharing the partitions", both, 60, writers)
+        wait_for("two writers sharing the partitions", both, 60, check=alive(*writers))
         total = ORDERS * EVENTS_PER_ORDER
         send(c, (copy for order in journey1_orders(ORDERS) for cmd in order for copy in (cmd, cmd)))
-        _wait("a fifth of the events", lambda: len(committed_events(c)) >= total // 5, 60, writers)
+        wait_for(
+            "a fifth of the events", lambda: len(committed_events(c)) >= total // 5, 60, check=alive(*writers)
+        )
         writers[0].send_signal(signal.SIGKILL)
         writers[0].wait(10)
         # The survivor takes the killed writer's partitions once its session expires (15 s);
         # what it appends there becomes visible once the killed writer's open transaction
         # is aborted: it cannot fence a transactional id not its own, so after the
         # transaction timeout (60 s by default).
-        _wait("every order complete", lambda: _complete(c), 150, writers[1:])
+        wait_for("every order complete", lambda: _complete(c), 150, check=alive(*writers[1:]))
         return Run(committed_events(c), wait_until_caught_up(admin(c.settings), [group], timeout=30))
     finally:
         for writer in writers:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -15,6 +14,7 @@ from pathlib import Path
 from confluent_kafka import Message
 from loops import loops_running
 from order_watch import OrderWatch
+from waits import wait_for
 
 from devkit.fake_providers import FakeProviders
 from streams.adapters.control_feed import ControlFeed
@@ -24,7 +24,6 @@ from streams.adapters.kafka import create_topics, delete_topics
 from streams.adapters.kafka_loop import read_all as read_messages
 from streams.adapters.order_store import OrderStore
 from streams.bootstrap import Components, bootstrap
-from streams.domain.events import Event
 from streams.domain.order import OrderState
 from streams.services.writer import OrderWriter
 from streams.settings import REPO_ROOT, Settings
@@ -54,11 +53,10 @@ class RunningWriter:
     """The store's content after the writer stopped (its last transaction included)."""
 
     def wait_for(self, predicate: Callable[[OrderWriter], bool], timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not predicate(self.writer):
-            if time.monotonic() > deadline:
-                raise AssertionError(f"writer did not get there in {timeout}s: {self.writer.stats}")
-            time.sleep(0.05)
+        try:
+            wait_for("the writer got there", lambda: predicate(self.writer), timeout, every=0.05)
+        except AssertionError as failed:
+            raise AssertionError(f"{failed}: {self.writer.stats}") from None
 
 
 @contextmanager
@@ -120,14 +118,12 @@ def wait_for_events(
     c: Components, done: int, timeout: float, check: Callable[[], None] = lambda: None
 ) -> int:
     """Until at least ``done`` events are committed; ``check`` raises if waiting is futile."""
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def committed() -> int:
         n = len(committed_events(c))
-        if n >= done:
-            return n
-        check()
-        assert time.monotonic() < deadline, f"only {n}/{done} events after {timeout}s"
-        time.sleep(0.2)
+        return n if n >= done else 0
+
+    return wait_for(f"{done} events committed", committed, timeout, check=check, every=0.2)
 
 
 @dataclass
@@ -166,13 +162,3 @@ def running_oms(c: Components, flows_dir: Path = REPO_ROOT / "flows") -> Iterato
             yield RunningOms(c, writer, fakes)
     finally:
         store.close()
-
-
-def statuses(events: Iterable[Event]) -> list[tuple[str, str]]:
-    """The (status, reason) an order went through, each change once."""
-    out: list[tuple[str, str]] = []
-    for e in events:
-        pair = (e.envelope.status, e.envelope.status_reason)
-        if not out or out[-1] != pair:
-            out.append(pair)
-    return out

@@ -9,12 +9,13 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import waits
 
 from streams.settings import REPO_ROOT
 
@@ -62,15 +63,11 @@ def get(url: str) -> tuple[int, Any]:
 def wait_for(
     what: str, done: Callable[[], bool], process: subprocess.Popen[bytes], log: Path, timeout: float = 60
 ) -> None:
-    deadline = time.monotonic() + timeout
-    while not done():
-        if process.poll() is not None:
-            raise AssertionError(
-                f"exited with {process.returncode} before {what}:\n{log.read_text()[-3000:]}"
-            )
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not {what} within {timeout}s:\n{log.read_text()[-3000:]}")
-        time.sleep(0.1)
+    """``waits.wait_for`` on one of our processes: it fails when the process exits, with its log's tail."""
+    try:
+        waits.wait_for(what, done, timeout, check=waits.alive(process))
+    except AssertionError as failed:
+        raise AssertionError(f"{failed}:\n{log.read_text()[-3000:]}") from None
 
 
 def log_lines(log: Path) -> list[dict[str, Any]]:

@@ -6,12 +6,12 @@ from __future__ import annotations
 import base64
 import json
 import threading
-import time
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+from waits import wait_for
 
 from streams.adapters.alert_webhook import AlertWebhook, signed_request
 from streams.domain.alerts import AlertChanged
@@ -66,9 +66,7 @@ def test_a_failing_receiver_gets_the_alert_again_until_it_takes_it() -> None:
     hook = AlertWebhook(f"http://127.0.0.1:{server.server_port}/alerts", SECRET, backoff=0.05)
     try:
         hook(ALERT)
-        deadline = time.monotonic() + 10
-        while not received and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for("the delivery", lambda: received, 10, every=0.05)
     finally:
         hook.close()
         server.shutdown()

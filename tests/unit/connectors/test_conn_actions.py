@@ -124,7 +124,9 @@ async def test_an_orders_actions_run_in_order_while_other_orders_go_ahead() -> N
     await lanes.submit("A", work("A1", wait=True))
     await lanes.submit("A", work("A2"))
     await lanes.submit("B", work("B1"))
-    await asyncio.sleep(0.01)
+    async with asyncio.timeout(5):  # until B1 ran, while A1 still waits at the gate
+        while not log:
+            await asyncio.sleep(0)
     assert log == ["B1"]
     gate.set()
     await lanes.drain()
@@ -141,7 +143,7 @@ async def test_no_more_than_the_limit_is_in_flight() -> None:
         nonlocal running, peak
         running += 1
         peak = max(peak, running)
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0.01)  # work that takes a while: the overlap is what is counted
         running -= 1
 
     for n in range(6):

@@ -177,8 +177,9 @@ async def test_while_kafka_is_down_the_webhook_is_refused_and_nothing_is_lost(bc
     bc.publisher.fail = True
     await control(bc.sim, "PUT", "/_sim/config", {"time_scale": 0.01})
     created = await control(bc.sim, "POST", "/_sim/orders", {})
-    while not (await control(bc.sim, "GET", "/_sim/deliveries"))["deliveries"][0]["attempts"]:
-        await asyncio.sleep(0.01)
+    async with asyncio.timeout(10):  # until the first delivery was tried (and refused)
+        while not (await control(bc.sim, "GET", "/_sim/deliveries"))["deliveries"][0]["attempts"]:
+            await asyncio.sleep(0.01)
     bc.publisher.fail = False
     [delivery] = await drain(bc.sim)
 

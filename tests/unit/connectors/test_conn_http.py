@@ -159,7 +159,7 @@ async def test_a_timeout_is_retried_and_reported(serve: Serve) -> None:
     import asyncio
 
     async def hang(request: web.Request) -> web.StreamResponse:
-        await asyncio.sleep(1)
+        await asyncio.sleep(1)  # a provider that answers too late: the client's timeout is under test
         return web.json_response({})
 
     waits = Waits()

@@ -4,11 +4,11 @@ on schedule, takes the broker away and back, and restarts what exits on its own.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from waits import wait_for
 
 from devkit.soak.schedule import BROKER, ChaosEvent, ChaosKind
 from devkit.soak.supervisor import Supervisor
@@ -25,17 +25,10 @@ def world(tmp_path: Path) -> Iterator[World]:
     world.stop(timeout=5)
 
 
-def _wait_for(condition: object, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
-
-
 def test_a_killed_process_is_down_on_purpose_and_starts_again_from_its_spec(world: World) -> None:
     first = world.spawn("order-writer", SLEEPER, {})
     log = world.specs["order-writer"].log
-    _wait_for(lambda: "up" in log.read_text())
+    wait_for("up", lambda: "up" in log.read_text(), 10)
 
     pid = world.kill("order-writer")
 
@@ -44,13 +37,13 @@ def test_a_killed_process_is_down_on_purpose_and_starts_again_from_its_spec(worl
     world.check()  # killed on purpose: not a failure
     again = world.restart("order-writer")
     assert again.pid != first.pid and again.poll() is None and world.down == set()
-    _wait_for(lambda: log.read_text().count("up") == 2)
+    wait_for("up again", lambda: log.read_text().count("up") == 2, 10)
     assert "restarted at" in log.read_text()
 
 
 def test_a_process_that_exits_on_its_own_fails_the_check_unless_a_supervisor_keeps_it(world: World) -> None:
     world.spawn("dom", QUITTER, {})
-    _wait_for(lambda: world.exited() == ["dom"])
+    wait_for("dom exited", lambda: world.exited() == ["dom"], 10)
 
     with pytest.raises(RuntimeError, match="dom exited with code 3"):
         world.check()
@@ -92,7 +85,7 @@ def test_the_supervisor_carries_out_kills_and_the_broker_outage_at_their_moments
 def test_the_supervisor_restarts_a_process_that_exited_on_its_own_and_records_it(world: World) -> None:
     world.spawn("api", QUITTER, {})
     supervisor = Supervisor(world, FakeBroker())
-    _wait_for(lambda: world.exited() == ["api"])
+    wait_for("api exited", lambda: world.exited() == ["api"], 10)
 
     supervisor.restart_exited()
 

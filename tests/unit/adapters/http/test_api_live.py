@@ -19,7 +19,8 @@ Client = TestClient  # type: ignore[type-arg]
 
 
 async def _later(delay: float, projection: Projection, records: Any) -> None:
-    """Fold on another thread, as the projection's Kafka loop does."""
+    """Fold on another thread, as the projection's Kafka loop does, ``delay`` after a reader
+    started waiting (the delay is the test's subject, not a wait)."""
     await asyncio.sleep(delay)
     await asyncio.to_thread(projection.apply, records)
 

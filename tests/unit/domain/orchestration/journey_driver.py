@@ -1,6 +1,6 @@
 """An order journey run entirely in memory: the writer's ``process()`` on the shipped flow
 files, and stand-in providers that answer every request at once and then play their
-later part, as ``connectors/fake.py`` does at the connector boundary (F&O picks, packs and
+later part, as ``devkit/fake_providers.py`` does at the connector boundary (F&O picks, packs and
 invoices what it fulfils; Flexe ships; a billing provider invoices).
 
 Every command comes from one ``CommandFactory`` with a fixed start, so a run is
@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import random
 from collections import deque
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
+
+from timelines import statuses
 
 from devkit.scenarios import CommandFactory, journey_order
 from streams.adapters.config_files import load_order_handling, load_products
@@ -230,13 +231,3 @@ class Journey:
 
     def of(self, kind: type[Event]) -> list[Any]:
         return [e for e in self.events if isinstance(e, kind)]
-
-
-def statuses(events: Iterable[Event]) -> list[tuple[str, str]]:
-    """The (status, reason) pairs an order went through, each change once."""
-    out: list[tuple[str, str]] = []
-    for e in events:
-        pair = (e.envelope.status, e.envelope.status_reason)
-        if not out or out[-1] != pair:
-            out.append(pair)
-    return out
