@@ -29,6 +29,16 @@ Inbound cancel: a ``statusUpdated`` to 5 Cancelled that is not our own echo, of 
 taken in, becomes ``CancelOrder`` (reason "Cancelled in BigCommerce"; the OMS does not
 echo it back).
 
+Returns: a shopper's return request in the store (V3 returns, provider-apis.md section 8
+and the simulator's notes: ``x-private`` in the vendor's spec) becomes ``RequestReturn``
+(RMA ``BC-RMA-<return id>``, ``return_source`` bigcommerce, the order products as lines,
+the reasons and comment as the reason, a replacement when an item's preferred outcome says
+Replace). No webhook scope tells of returns, so ``--returns-poll-interval`` seconds apart
+the connector reads ``GET /v3/orders/returns?sort=id&direction=desc`` down to the newest
+return it took (its checkpoint); each return is taken once, and its command id comes
+from the return's id, so two instances publish one. The writer checks the return (what
+shipped, the window) like any other; a refusal is on ``order.command-rejected``.
+
 Actions ``cancel_order`` (status 5 Cancelled, once), ``cancel_lines`` (BigCommerce has no
 line cancel: done, the order's status follows when it ends), ``refund_payment`` (a V3
 refund of a return's units: ``refund_quotes`` then ``refunds``, looked up first by the RMA
@@ -74,9 +84,9 @@ from connectors.webhooks import (
     require,
     verify_standard_webhook,
 )
-from streams.domain.commands import CancelOrder, CreateOrder, ProviderActionRequest
+from streams.domain.commands import CancelOrder, CreateOrder, ProviderActionRequest, RequestReturn
 from streams.domain.snapshot import OrderSnapshot
-from streams.domain.values import Address, ExternalRef, OrderLine
+from streams.domain.values import Address, ExternalRef, LineQuantity, OrderLine
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +173,8 @@ class BigCommerceOptions:
     poll_interval: float = 30.0
     poll_since: str | None = None
     """The first ``min_date_modified`` (RFC 2822 or ISO 8601); None: every order."""
+    returns_poll_interval: float = 0.0
+    """Seconds between reads of the store's return requests; 0: never."""
 
 
 class BigCommerceConnector(HttpConnector[BigCommerceOptions, Webhook]):
@@ -179,7 +191,7 @@ class BigCommerceConnector(HttpConnector[BigCommerceOptions, Webhook]):
     ) -> None:
         """``api`` is rooted at ``.../stores/{store_hash}``; ``webhook_key`` None: no webhooks."""
         super().__init__(api, store, publisher, options, webhook_key)
-        self._poller: asyncio.Task[None] | None = None
+        self._pollers: list[asyncio.Task[None]] = []
 
     # -- lifecycle --
 
@@ -187,13 +199,16 @@ class BigCommerceConnector(HttpConnector[BigCommerceOptions, Webhook]):
         return super().routes() if self._webhook_key is not None else []
 
     async def start(self) -> None:
+        loop = asyncio.get_running_loop()
         if self.options.poll:
-            self._poller = asyncio.get_running_loop().create_task(self._poll_forever())
+            self._pollers.append(loop.create_task(self._poll_forever()))
+        if self.options.returns_poll_interval > 0:
+            self._pollers.append(loop.create_task(self._poll_returns_forever()))
 
     async def close(self) -> None:
-        if self._poller is not None:
-            self._poller.cancel()
-            await asyncio.gather(self._poller, return_exceptions=True)
+        for poller in self._pollers:
+            poller.cancel()
+        await asyncio.gather(*self._pollers, return_exceptions=True)
         await super().close()
 
     # -- intake by webhook --
@@ -373,6 +388,96 @@ class BigCommerceConnector(HttpConnector[BigCommerceOptions, Webhook]):
             self.store.put("poll", "min_date_modified", newest)
         return taken
 
+    # -- returns: the shopper's return requests, read from the store --
+
+    async def _poll_returns_forever(self) -> None:
+        while True:
+            try:
+                taken = await self.poll_returns_once()
+                if taken:
+                    log.info("bigcommerce: %d return requests taken", taken)
+            except Exception as exc:
+                log.warning("bigcommerce returns poll failed (will try again): %s", exc)
+            await asyncio.sleep(self.options.returns_poll_interval)
+
+    async def poll_returns_once(self) -> int:
+        """The returns made since the newest one taken, newest first; the number taken.
+        The checkpoint moves only after every newer return is taken, so a failed publish
+        is tried again on the next pass."""
+        checkpoint = int(self.store.get("returns", "newest") or 0)
+        newest, taken, page = checkpoint, 0, 1
+        while True:
+            params = {"sort": "id", "direction": "desc", "page": str(page), "limit": str(PAGE)}
+            found = (await self.api.request("GET", "v3/orders/returns", params=params)).json()["data"]
+            fresh = [r for r in found if int(r["id"]) > checkpoint]
+            for requested in fresh:
+                taken += await self._take_return(requested)
+                newest = max(newest, int(requested["id"]))
+            if len(fresh) < len(found) or len(found) < PAGE:
+                break
+            page += 1
+        if newest > checkpoint:
+            self.store.put("returns", "newest", str(newest))
+        return taken
+
+    async def _take_return(self, requested: Mapping[str, Any]) -> bool:
+        """Publish the ``RequestReturn`` of one store return, once; False if skipped or done."""
+        return_id = str(requested["id"])
+        if self.store.seen("return", return_id):
+            return False
+        command = self.return_request(requested)
+        if command is None:
+            log.info("bigcommerce return %s skipped: removed, or names no order product", return_id)
+        else:
+            await self.publisher.publish(command)
+            log.info(
+                "bigcommerce return %s taken as %s of %s",
+                return_id,
+                command.rma_id,
+                command.envelope.order_id,
+            )
+        self.store.remember("return", return_id)
+        return command is not None
+
+    def return_request(self, requested: Mapping[str, Any]) -> RequestReturn | None:
+        """The ``RequestReturn`` of a store return (``Return_Full``); None for a removed one."""
+        bc_id = requested.get("order_id")
+        if requested.get("status") == "REMOVED" or not isinstance(bc_id, int):
+            return None
+        units: dict[str, int] = {}
+        reasons: list[str] = []
+        replacement = False
+        for item in requested.get("items") or []:
+            ref = item.get("reference_id") or {}
+            if ref.get("type") != "ORDER_PRODUCT":
+                continue
+            line_id = str(ref["value"])
+            units[line_id] = units.get(line_id, 0) + int(item["quantity"])
+            reason = str((item.get("reason") or {}).get("label") or "")
+            if reason and reason not in reasons:
+                reasons.append(reason)
+            outcome = str((item.get("preferred_outcome") or {}).get("label") or "")
+            replacement = replacement or "replace" in outcome.lower()
+        if not units:
+            return None
+        comment = str(requested.get("comment") or "").strip()
+        reason = "; ".join(reasons) or "returned in BigCommerce"
+        customer = (requested.get("customer") or {}).get("id")
+        return RequestReturn(
+            envelope=envelope(
+                PROVIDER,
+                self.store.get("intake", str(bc_id)) or f"{self.options.order_id_prefix}{bc_id}",
+                f"return/{requested['id']}",
+                f"bigcommerce/{bc_id}",
+            ),
+            rma_id=f"BC-RMA-{requested['id']}",
+            lines=tuple(LineQuantity(line_id=k, quantity=v) for k, v in units.items()),
+            reason=f"{reason}: {comment}" if comment else reason,
+            return_source=PROVIDER,
+            requested_by=f"customer:{customer}" if customer else PROVIDER,
+            replacement=replacement,
+        )
+
     # -- status write-back --
 
     async def perform(
@@ -539,6 +644,7 @@ def start(settings: config.BigCommerceSettings) -> int:
         poll=settings.poll,
         poll_interval=settings.poll_interval,
         poll_since=settings.poll_since,
+        returns_poll_interval=settings.returns_poll_interval,
     )
 
     def make(publisher: Publisher, store: ConnectorStore) -> BigCommerceConnector:

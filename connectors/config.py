@@ -135,6 +135,12 @@ class BigCommerceSettings(ConnectorSettings):
     poll_since: str | None = Field(
         None, description="the first poll's min_date_modified (default: every order)"
     )
+    returns_poll_interval: float = Field(
+        30.0,
+        ge=0,
+        description="seconds between reads of the store's return requests (GET /v3/orders/returns; "
+        "BigCommerce has no webhook for them); 0: never",
+    )
     access_token: SecretStr | None = Field(None, description="the API account's X-Auth-Token")
     client_secret: SecretStr | None = Field(
         None, description="verifies webhook signatures (needed unless --poll)"

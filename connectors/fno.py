@@ -72,6 +72,14 @@ endpoints carry no signature, the key in the URL is the documented protection):
   pushes. The dual-write style feed below is still taken (an order confirmed at once).
 - **Canceled in F&O** (``SalesOrderCanceledBusinessEvent``, ASSUMED custom) of an order of
   ours -> ``CancelOrder`` (reason "Canceled in F&O"), unless it is our own cancel's echo.
+- **Return order made in F&O** (``ReturnOrderCreatedBusinessEvent``, ASSUMED custom, keys
+  only) against a sales order of ours -> ``RequestReturn`` (RMA = F&O's return order
+  number, ``return_source`` fno): the header and lines are read over OData, each return line
+  numbered as the sales order line it returns, which is our line id for an order made in
+  F&O and the line's position for an order we sent (the connector keeps each sync's line
+  ids). A return order that names our order in ``CustomersOrderReference`` is one we made:
+  no return to take. The return flow's ``create_return`` then finds F&O's return order
+  and adds nothing to it.
 - **Return received** (``ReturnOrderReceivedBusinessEvent``, ASSUMED custom) ->
   ``RecordReturnReceived`` for the RMA, with the receiving warehouse.
 
@@ -86,7 +94,7 @@ import hashlib
 import logging
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -118,9 +126,10 @@ from streams.domain.commands import (
     RecordPicked,
     RecordReturnReceived,
     RecordShipped,
+    RequestReturn,
 )
 from streams.domain.snapshot import LineSnapshot, OrderSnapshot
-from streams.domain.values import Address, ExternalRef, OrderLine, OrderStatus
+from streams.domain.values import Address, ExternalRef, LineQuantity, OrderLine, OrderStatus
 from streams.shell.commands import CommandFailed
 
 log = logging.getLogger(__name__)
@@ -135,6 +144,7 @@ CANCELED = "SalesOrderCanceledBusinessEvent"
 CREATED = "SalesOrderCreatedBusinessEvent"
 CONFIRMED = "SalesOrderConfirmedBusinessEvent"
 RETURN_RECEIVED = "ReturnOrderReceivedBusinessEvent"
+RETURN_CREATED = "ReturnOrderCreatedBusinessEvent"
 STATUS_FIELD = "IOMOrderStatus"
 PICKED = "SalesOrderPickingListPostedBusinessEvent"
 PACKED = "SalesOrderPackingSlipPostedBusinessEvent"
@@ -369,6 +379,8 @@ class FnoConnector(HttpConnector[FnoOptions, config.Secret]):
         )
         if reply.status == 400 and not already_exists(error_detail(reply.body)):
             raise ActionFailed(error_detail(reply.body))
+        if reply.status == 400 and await self._made_in_fno_return(company, returned, deadline):
+            return ActionOutcome.done(f"return order {returned} was made in F&O", provider_order_id=returned)
         self.store.put("return", f"{company}/{returned}", f"{order.order_id}|{rma}")
         positions = {line.line_id: n for n, line in enumerate(order.lines, start=1)}
         skus = {line.line_id: line.sku for line in order.lines}
@@ -387,6 +399,14 @@ class FnoConnector(HttpConnector[FnoOptions, config.Secret]):
             if line.status == 400 and not already_exists(error_detail(line.body)):
                 raise ActionFailed(error_detail(line.body))
         return ActionOutcome.done(f"return order {returned} for {rma}", provider_order_id=returned)
+
+    async def _made_in_fno_return(self, company: str, number: str, deadline: float) -> bool:
+        """Whether return order ``number`` was made in F&O (no ``CustomersOrderReference``):
+        its lines are F&O's, not to be added to."""
+        reply = await self.api.request(
+            "GET", f"data/{RETURNS}{key(dataAreaId=company, ReturnOrderNumber=number)}", deadline=deadline
+        )
+        return not reply.json().get("CustomersOrderReference")
 
     async def credit_note(
         self, order: OrderSnapshot, params: Mapping[str, str], deadline: float
@@ -415,6 +435,7 @@ class FnoConnector(HttpConnector[FnoOptions, config.Secret]):
         if not order.company:
             raise ActionFailed("the order has no company (dataAreaId)")
         company, number = order.company.lower(), sales_order_number(order.order_id)
+        self.store.put("lines", f"{company}/{number}", ",".join(line.line_id for line in order.lines))
         if await self._holds(company, number, order.order_id, deadline):
             return await self._add_lines(order, company, number, lines, deadline)
         header_post = BatchRequest("POST", self.api.url(f"data/{HEADERS}"), _header(order, company, number))
@@ -563,11 +584,15 @@ class FnoConnector(HttpConnector[FnoOptions, config.Secret]):
     async def _business_event(self, data: Mapping[str, Any]) -> None:
         require(data, ("BusinessEventId", str), ("EventId", str), ("ControlNumber", int))
         kind = data["BusinessEventId"]
-        if kind not in (PICKED, PACKED, INVOICED, CANCELED, RETURN_RECEIVED, CREATED, CONFIRMED):
+        kinds = (PICKED, PACKED, INVOICED, CANCELED, RETURN_RECEIVED, RETURN_CREATED, CREATED, CONFIRMED)
+        if kind not in kinds:
             log.debug("fno: business event %s is not ours", kind)
             return
         if kind == RETURN_RECEIVED:
             await self._return_received(data)
+            return
+        if kind == RETURN_CREATED:
+            await self._return_created(data)
             return
         if kind in (CREATED, CONFIRMED):
             await self._made_in_fno(kind, data)
@@ -666,13 +691,7 @@ class FnoConnector(HttpConnector[FnoOptions, config.Secret]):
         number: str = data["ReturnOrderNumber"]
         if self.store.seen("event", data["EventId"]):
             return
-        mapped = self.store.get("return", f"{company}/{number}")
-        if mapped is None:
-            reply = await self.api.request(
-                "GET", f"data/{RETURNS}{key(dataAreaId=company, ReturnOrderNumber=number)}", accept=(404,)
-            )
-            found = reply.json() if reply.status == 200 else {}
-            mapped = f"{found.get('CustomersOrderReference')}|{found.get('RMANumber')}" if found else None
+        mapped = self.store.get("return", f"{company}/{number}") or await self._mapped_return(company, number)
         if mapped is None:
             log.info("fno: return order %s/%s is not ours", company, number)
         else:
@@ -685,6 +704,93 @@ class FnoConnector(HttpConnector[FnoOptions, config.Secret]):
             )
             await self.publisher.publish(received)
         self.store.remember("event", data["EventId"])
+
+    async def _mapped_return(self, company: str, number: str) -> str | None:
+        """``<order id>|<rma>`` of a return order, read from F&O: ours name the order and
+        the RMA; one made in F&O is its sales order's, under its own number."""
+        reply = await self.api.request(
+            "GET", f"data/{RETURNS}{key(dataAreaId=company, ReturnOrderNumber=number)}", accept=(404,)
+        )
+        found = reply.json() if reply.status == 200 else {}
+        if found.get("CustomersOrderReference"):
+            return f"{found['CustomersOrderReference']}|{found.get('RMANumber')}"
+        sales = str(found.get("OriginalSalesOrderNumber") or "")
+        order_id = await self._our_order(company, sales) if sales else None
+        return f"{order_id}|{number}" if order_id else None
+
+    async def _return_created(self, data: Mapping[str, Any]) -> None:
+        """A return order made in F&O: the ``RequestReturn`` of our order, once."""
+        require(data, ("ReturnOrderNumber", str))
+        company = str(data.get("LegalEntity") or data.get("BusinessEventLegalEntity") or "").lower()
+        number: str = data["ReturnOrderNumber"]
+        async with self._locks.hold(f"return/{company}/{number}"):
+            if self.store.seen("event", data["EventId"]):
+                return
+            command = await self._return_request(company, number)
+            if command is not None:
+                await self.publisher.publish(command)
+                self.store.put("return", f"{company}/{number}", f"{command.envelope.order_id}|{number}")
+                log.info(
+                    "fno: return order %s/%s taken as a return of %s",
+                    company,
+                    number,
+                    command.envelope.order_id,
+                )
+            self.store.remember("event", data["EventId"])
+
+    async def _return_request(self, company: str, number: str) -> RequestReturn | None:
+        """Read a return order made in F&O; None if it is ours, gone, or not of our orders."""
+        reply = await self.api.request(
+            "GET", f"data/{RETURNS}{key(dataAreaId=company, ReturnOrderNumber=number)}", accept=(404,)
+        )
+        header = reply.json() if reply.status == 200 else {}
+        sales = str(header.get("OriginalSalesOrderNumber") or "")
+        if not header or header.get("CustomersOrderReference") or not sales:
+            return None  # gone, or made by an OMS over OData (ours), or of no sales order
+        order_id = await self._our_order(company, sales)
+        if order_id is None:
+            log.info(
+                "fno: return order %s/%s returns sales order %s, which is not ours", company, number, sales
+            )
+            return None
+        rows = await self.api.request(
+            "GET",
+            f"data/{RETURN_LINES}",
+            params={
+                "$filter": f"dataAreaId eq {literal(company)} and ReturnOrderNumber eq {literal(number)}",
+                "cross-company": "true",
+            },
+        )
+        ids = self._line_ids(company, sales, order_id)
+        units: dict[str, int] = {}
+        for row in rows.json().get("value", []):
+            position = int(Decimal(str(row.get("LineNumber") or 0)))
+            line_id = ids(position)
+            if line_id is None:
+                log.warning(
+                    "fno: return order %s/%s: line %s of %s is unknown here", company, number, position, sales
+                )
+                return None
+            units[line_id] = units.get(line_id, 0) + abs(int(Decimal(str(row.get("ReturnQuantity") or 0))))
+        if not units:
+            return None
+        reason = header.get("ReturnReasonCodeId")
+        return RequestReturn(
+            envelope=envelope(PROVIDER, order_id, f"returnorder/{company}/{number}/request", f"fno/{number}"),
+            rma_id=number,
+            lines=tuple(LineQuantity(line_id=k, quantity=v) for k, v in units.items()),
+            reason=f"return order {number} made in F&O" + (f" (reason code {reason})" if reason else ""),
+            return_source=PROVIDER,
+            requested_by=PROVIDER,
+        )
+
+    def _line_ids(self, company: str, sales: str, order_id: str) -> Callable[[int], str | None]:
+        """Our line id of a sales order line number: the number itself for an order made in
+        F&O; for one we sent, the line at that position (kept by every sync)."""
+        if order_id == self._order_id(company, sales):
+            return lambda n: str(n) if n > 0 else None
+        sent = (self.store.get("lines", f"{company}/{sales}") or "").split(",")
+        return lambda n: sent[n - 1] if 0 < n <= len(sent) and sent[n - 1] else None
 
     def _status_command(self, kind: str, data: Mapping[str, Any], order_id: str) -> Command:
         env = envelope(PROVIDER, order_id, f"event/{data['EventId']}", f"fno/{data['SalesOrderId']}")

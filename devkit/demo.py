@@ -1,5 +1,6 @@
 """``oms demo``: a broker, the order writer, the providers and orders through all six journeys,
-then the order desk (a cancel, an edit, a return with a replacement, a preorder release).
+then the order desk (a cancel, an edit, a return with a replacement, a return made in BigCommerce,
+a preorder release).
 
 Everything is real: a local Apache Kafka broker (fetched and started if none answers),
 the six shipped flows published to ``flow.definitions``, the order writer, the four
@@ -217,7 +218,10 @@ def _drive(
     ids = drive_journeys(world, c.settings, orders, step_timeout=timeout)
     journeys = {order_id: j for j, order_ids in ids.items() for order_id in order_ids}
     journeys[bad_id] = 1
-    err("      the order desk: a cancel, an edit, a return with a replacement, a preorder release")
+    err(
+        "      the order desk: a cancel, an edit, a return with a replacement, a return made in "
+        "BigCommerce, a preorder release"
+    )
     desk = with_driver(
         world,
         c.settings,
@@ -281,7 +285,10 @@ def _summary(
     for journey, title in TITLES.items():
         print(f"Journey {journey}: {title}")
         print(status_summary(by_journey[journey]))
-    print("Order desk: a cancel, an edit, a replacement (of a returned journey-1 order), a preorder")
+    print(
+        "Order desk: a cancel, an edit, a replacement (of a returned journey-1 order), "
+        "a return made in BigCommerce, a preorder"
+    )
     print(status_summary(by_journey[DESK]))
     for order_id in samples:
         found = order_timeline(c.settings, c.topics, c.codec, order_id)

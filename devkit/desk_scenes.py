@@ -1,5 +1,6 @@
-"""The order desk in the demo: a cancel, an edit, a return with replacement, a preorder
-release, played beside the six journeys by the same world (simulators and connectors).
+"""The order desk in the demo: a cancel, an edit, a return with replacement, a return a
+shopper asks for in BigCommerce, a preorder release, played beside the six journeys by the
+same world (simulators and connectors).
 
 The people at the providers act through the simulators' control planes, as in
 ``world.Driver``; the desk clerk acts as the CLI does (``desk_requests``: the domain's own
@@ -128,6 +129,42 @@ class DeskScenes:
         self.played["replacement"] = replacement
         return order_id
 
+    async def store_return(self) -> str:
+        """A shopper returns a unit of a completed order in BigCommerce: the connector reads
+        the store's return, F&O takes the return order, receives and credits it, the store
+        refunds it."""
+        order_id = await self.driver.bigcommerce_order(1)
+        await self.fulfil_in_fno(order_id, lambda s: s.fulfillment_provider == "fno")
+        bc_id = order_id.removeprefix(self.driver.world.bigcommerce_prefix)
+        await self._until_store_says_shipped(bc_id)
+        state = await self.until(order_id, "completed", lambda s: s.status == "Completed")
+        item = {
+            "reference_id": {"type": "ORDER_PRODUCT", "value": state.lines[0].line_id},
+            "quantity": 1,
+            "reason_id": 3,  # Not Satisfied with Product
+            "preferred_outcome_id": 3,  # Receive Store Credit
+        }
+        made = await self.driver.call(
+            "bigcommerce", "POST", f"/_sim/orders/{bc_id}/returns", {"items": [item], "comment": "too small"}
+        )
+        rma = f"BC-RMA-{made['id']}"
+        await self.until(order_id, f"{rma} from the store", lambda s: s.return_(rma) is not None)
+        await self.until(order_id, "F&O's return order", lambda s: _step(s, f"{rma}:create-return-order"))
+        returned = await self._return_order(rma)
+        await self.driver.call("fno", "POST", f"/_sim/returnorders/{returned}/receive", {"warehouse": "11"})
+        await self.until(order_id, "refunded", lambda s: _return_status(s, rma) is ReturnStatus.REFUNDED)
+        return order_id
+
+    async def _until_store_says_shipped(self, bc_id: str) -> None:
+        """The store takes a return once it says the order shipped (the flow writes it)."""
+        deadline = time.monotonic() + self.driver.step_timeout
+        while (await self.driver.call("bigcommerce", "GET", f"/_sim/orders/{bc_id}"))["order"][
+            "status_id"
+        ] not in (2, 10):
+            if time.monotonic() > deadline:
+                raise DriveError(f"BigCommerce order {bc_id} never read Shipped")
+            await asyncio.sleep(0.2)
+
     async def _return_order(self, rma: str) -> str:
         listing = await self.driver.call("fno", "GET", "/_sim/returnorders")
         for found in listing["returns"]:
@@ -156,6 +193,7 @@ class DeskScenes:
             "cancel": self.cancel(),
             "edit": self.edit(),
             "return": self.return_with_replacement(completed),
+            "store return": self.store_return(),
             "preorder": self.preorder_release(),
         }
         results = await asyncio.gather(*scenes.values(), return_exceptions=True)

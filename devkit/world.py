@@ -217,12 +217,15 @@ def start_world(
     ready_timeout: float = 90.0,
     instances: int = 1,
     spread: Spread = Spread.ROUND_ROBIN,
+    returns_poll_interval: float = 2.0,
 ) -> World:
     """Start the simulators, the connectors and (``with_dom``) a DOM stand-in, and wait
     until every one answers. ``settings`` names the broker and topics (the writer's).
 
     ``instances`` > 1 runs that many instances of each connector, one consumer group per
     provider, behind a webhook front that spreads the providers' deliveries (``spread``).
+    ``returns_poll_interval``: how often the BigCommerce connector reads the store's
+    return requests (no webhook tells of them).
 
     Order ids: ``<run_id>BC-<BigCommerce id>`` and ``<run_id>FNO-<company>-<number>``, so
     that runs on one broker never collide (the simulators number from scratch each time).
@@ -323,6 +326,7 @@ def _connector_env(
             "BIGCOMMERCE_API_URL": sims["bigcommerce"],
             "BIGCOMMERCE_STORE_HASH": "simstore",
             "BIGCOMMERCE_ORDER_ID_PREFIX": bc_prefix,
+            "BIGCOMMERCE_RETURNS_POLL_INTERVAL": str(returns_poll_interval),
         },
         "fno": {
             "FNO_URL": sims["fno"],

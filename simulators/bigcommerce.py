@@ -14,6 +14,20 @@ Vendor API (base ``/stores/{store_hash}``), ``X-Auth-Token`` required everywhere
   ``payments`` (one store-credit method; the amounts must match), ``GET
   /v3/orders/payment_actions/refunds?order_id:in=``; a refund moves the order to 14
   Partially Refunded, or 4 Refunded when nothing is left.
+- V3 returns (the Orders V3 spec's Returns: ``CreateReturnRequest``, ``Return_Full``,
+  ``ReturnItem``, ``Status_Full`` OPEN/CLOSED/REMOVED are in today's ``orders.v3.yml``; its
+  paths were ``x-private`` and left the published spec in 2020, revision dbde151f has
+  them): ``POST /v3/orders/{id}/returns`` ``{"items": [{"reference_id": {"type":
+  "ORDER_PRODUCT", "value": "<order product id>"}, "quantity", "preferred_outcome_id",
+  "reason_id"}], "comment"}`` is the shopper's return request (201, status OPEN), ``GET
+  /v3/orders/returns?order_id=&customer_id=&status=&id=&sort=id|order_id|date_modified
+  &direction=asc|desc&page=&limit=`` lists them in the V3 envelope. ASSUMED where the
+  spec is silent: a return's ``id`` and ``order_id`` (``Return_Full`` lists neither, its
+  status updates and filters name both), the returnable quantity (what shipped, or all of
+  it once the order is Shipped or Completed, less what open or closed returns hold: 422
+  beyond it), and the store's reasons and preferred outcomes (the control panel's
+  defaults: reasons 1-4, outcomes 1 Repair, 2 Replace, 3 Receive Store Credit). No
+  webhook scope tells of a return (section 1.8 lists none): a connector polls.
 - V3 webhooks: ``POST|GET /v3/hooks``, ``GET|PUT|DELETE /v3/hooks/{id}``, answered in the
   V3 envelope ``{"data": ..., "meta": {...}}`` of the vendor's ``webhooks.v3.yml``
   (section 1.8 quotes the bare object of the overview page; the OAS wraps it).
@@ -50,6 +64,9 @@ Control plane (besides the common one in :mod:`simulators.common`):
   ``create``, ``api`` (a ``PUT``), ``sim``, ``shipment`` (auto status).
 - ``POST /_sim/orders/{id}/status`` ``{"status_id": n}``: the merchant changes the status
   (fires ``store/order/statusUpdated`` and ``store/order/updated``).
+- ``POST /_sim/orders/{id}/returns``: the shopper requests a return on the storefront, the
+  body of ``POST /v3/orders/{id}/returns``; answers the return. ``GET /_sim/orders/{id}``
+  lists the order's returns too.
 
 With ``--webhook-url`` the simulator registers hooks for ``--webhook-scopes`` to that URL
 at start and after every reset (a real store keeps them; the connector may register its
@@ -109,6 +126,8 @@ ROUTES: Final = (
     Route("POST", V3 + r"/orders/{order_id:\d+}/payment_actions/refund_quotes", "create_refund_quote"),
     Route("POST", V3 + r"/orders/{order_id:\d+}/payment_actions/refunds", "create_refund"),
     Route("GET", V3 + "/orders/payment_actions/refunds", "list_refunds"),
+    Route("POST", V3 + r"/orders/{order_id:\d+}/returns", "create_return"),
+    Route("GET", V3 + "/orders/returns", "list_returns"),
     Route("POST", V3 + "/hooks", "create_hook"),
     Route("GET", V3 + "/hooks", "list_hooks"),
     Route("GET", V3 + r"/hooks/{hook_id:\d+}", "get_hook"),
@@ -121,6 +140,7 @@ CONTROL_ROUTES: Final = (
     Route("GET", "/_sim/orders", "sim_list_orders"),
     Route("GET", r"/_sim/orders/{order_id:\d+}", "sim_get_order"),
     Route("POST", r"/_sim/orders/{order_id:\d+}/status", "sim_set_status"),
+    Route("POST", r"/_sim/orders/{order_id:\d+}/returns", "sim_request_return"),
 )
 
 # Section 1.5 [BC-OAS getOrderStatuses]: id -> (name, description, sort order).
@@ -319,6 +339,19 @@ class Order:
     shipments: list[Shipment] = field(default_factory=list)
     history: list[StatusChange] = field(default_factory=list)
     refunds: list[dict[str, Any]] = field(default_factory=list)
+    returns: list[dict[str, Any]] = field(default_factory=list)
+
+
+RETURN_REASONS: Final = {
+    1: "Received Wrong Product",
+    2: "Ordered Wrong Product",
+    3: "Not Satisfied with Product",
+    4: "There is a Problem with the Product",
+}
+"""The control panel's default return reasons (Settings > Returns)."""
+PREFERRED_OUTCOMES: Final = {1: "Repair", 2: "Replace", 3: "Receive Store Credit"}
+"""The control panel's default return actions, the API's preferred outcomes."""
+RETURN_STATUSES: Final = ("OPEN", "CLOSED", "REMOVED")
 
 
 @dataclass
@@ -686,6 +719,115 @@ class BigCommerceSimulator(Simulator):
         chosen = [r for r in self._all_refunds() if not wanted or r["order_id"] in wanted]
         return web.json_response({"data": chosen, "meta": {}})
 
+    # -- V3 returns (the x-private Returns of the Orders V3 spec) --
+
+    def _returnable(self, order: Order, product: Product) -> int:
+        """What shipped (all of it once the order is Shipped or Completed), less what the
+        order's open and closed returns hold (ASSUMED: the spec's GetReturnableItems)."""
+        shipped = product.quantity if order.status_id in (2, 10) else product.quantity_shipped
+        held: int = sum(
+            item["quantity"]
+            for r in order.returns
+            if r["status"] != "REMOVED"
+            for item in r["items"]
+            if item["reference_id"]["value"] == str(product.id)
+        )
+        return shipped - held
+
+    def _return_item(self, order: Order, spec: Any, asked: int) -> dict[str, Any]:
+        """One item of a return request; ``asked``: units of its product earlier items ask."""
+        spec = spec if isinstance(spec, dict) else {}
+        ref = spec.get("reference_id") if isinstance(spec.get("reference_id"), dict) else {}
+        by_id = {str(p.id): p for p in order.products}
+        product = by_id.get(str(ref.get("value"))) if ref.get("type") == "ORDER_PRODUCT" else None
+        quantity, reason, outcome = (spec.get(k) for k in ("quantity", "reason_id", "preferred_outcome_id"))
+        if product is None or not isinstance(quantity, int) or quantity < 1:
+            raise ApiError(422, "Input is invalid.", details={"items": f"not an order product: {spec}"})
+        if reason not in RETURN_REASONS or outcome not in PREFERRED_OUTCOMES:
+            raise ApiError(
+                422, "Input is invalid.", details={"items": "unknown reason_id or preferred_outcome_id"}
+            )
+        left = self._returnable(order, product) - asked
+        if quantity > left:
+            raise ApiError(
+                422, "The quantity exceeds the returnable quantity.", details={"items": f"{left} left"}
+            )
+        return {
+            "id": self.ids.next("return-item"),
+            "reference_id": {"type": "ORDER_PRODUCT", "value": str(product.id)},
+            "quantity": quantity,
+            "total": _money(product.price * quantity),
+            "preferred_outcome": {"id": outcome, "label": PREFERRED_OUTCOMES[outcome]},
+            "reason": {"id": reason, "label": RETURN_REASONS[reason]},
+            "received_state": {"received_quantity": 0, "pending_quantity": quantity},
+            "review_state": {"approved_quantity": 0, "pending_quantity": quantity, "rejected_quantity": 0},
+        }
+
+    async def create_return(self, request: web.Request) -> web.Response:
+        """A shopper's return request (the storefront makes it through this call)."""
+        found = self.request_return(self._order(request), await _v3_body(request))
+        return web.json_response({"data": found, "meta": {}}, status=201)
+
+    async def sim_request_return(self, request: web.Request) -> web.Response:
+        """The shopper asks for a return on the storefront (no API token needed)."""
+        found = self.request_return(self._order(request), await json_body(request))
+        return web.json_response(found, status=201)
+
+    def request_return(self, order: Order, body: Mapping[str, Any]) -> dict[str, Any]:
+        specs = body.get("items")
+        if not isinstance(specs, list) or not specs:
+            raise ApiError(422, "Input is invalid.", details={"items": "at least one item"})
+        items: list[dict[str, Any]] = []
+        for spec in specs:
+            ref = spec.get("reference_id") if isinstance(spec, dict) else None
+            value = str(ref.get("value")) if isinstance(ref, dict) else None
+            asked = sum(i["quantity"] for i in items if i["reference_id"]["value"] == value)
+            items.append(self._return_item(order, spec, asked))
+        email = order.billing_address.get("email", "")
+        found = {
+            "id": self.ids.next("return"),
+            "order_id": order.id,
+            "items": items,
+            "total": _money(sum((Decimal(i["total"]) for i in items), Decimal(0))),
+            "currency": str(order.extra.get("currency_code") or "USD"),
+            "customer": {"id": order.customer_id, "email": email},
+            "comment": str(body.get("comment") or ""),
+            "status": "OPEN",
+            "date_modified": self._now().isoformat(),
+        }
+        order.returns.append(found)
+        return found
+
+    async def list_returns(self, request: web.Request) -> web.Response:
+        q = request.query
+        if q.get("status") and q["status"] not in RETURN_STATUSES:
+            raise ApiError(422, "Input is invalid.", details={"status": "OPEN, CLOSED or REMOVED"})
+        wanted = {name: _int_param(q, name) for name in ("id", "order_id", "customer_id")}
+        found = [
+            r
+            for o in self.store.orders.values()
+            for r in o.returns
+            if q.get("status", r["status"]) == r["status"]
+            and all(
+                v is None or v == (r["customer"]["id"] if k == "customer_id" else r[k])
+                for k, v in wanted.items()
+            )
+        ]
+        sort = q.get("sort", "id")
+        if sort not in ("id", "order_id", "date_modified"):
+            raise ApiError(422, "Input is invalid.", details={"sort": "id, order_id or date_modified"})
+        found.sort(key=lambda r: (r[sort], r["id"]), reverse=q.get("direction", "asc") == "desc")
+        page, limit = _paging(q)
+        chosen = found[(page - 1) * limit : page * limit]
+        pagination = {
+            "total": len(found),
+            "count": len(chosen),
+            "per_page": limit,
+            "current_page": page,
+            "total_pages": max(1, -(-len(found) // limit)),
+        }
+        return web.json_response({"data": chosen, "meta": {"pagination": pagination}})
+
     async def create_hook(self, request: web.Request) -> web.Response:
         body = await _v3_body(request)
         errors = {name: "error.path.missing" for name in ("scope", "destination") if not body.get(name)}
@@ -1031,6 +1173,7 @@ class BigCommerceSimulator(Simulator):
             "shipping_addresses": [self._address_json(a, order, request) for a in order.addresses],
             "shipments": [self._shipment_json(s, order) for s in order.shipments],
             "status_history": [asdict(h) for h in order.history],
+            "returns": list(order.returns),
         }
 
 

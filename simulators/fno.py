@@ -69,6 +69,15 @@ ReturnOrderLines``, ``GET ReturnOrderHeaders(<key>)``, ``POST ReturnOrderHeaders
 the same id again after). ``POST /_sim/returnorders/{no}/receive`` ``{"warehouse"}`` sends
 ``ReturnOrderReceivedBusinessEvent`` ``{ReturnOrderNumber, RMANumber, SalesOrderId,
 WarehouseId, LegalEntity}`` (ASSUMED custom event); ``GET /_sim/returnorders`` lists them.
+``GET ReturnOrderLines?$filter=`` reads a return's lines. A return order made in F&O (a
+customer service agent's RMA against a sales order): ``POST /_sim/returnorders``
+``{"SalesOrderNumber", "dataAreaId"?, "ReturnReasonCodeId"?, "lines": [{"LineNumber",
+"ReturnQuantity"}]}``, each line numbered as the sales order line it returns (ASSUMED: F&O
+links them by lot id; the OMS numbers its own return lines the same way), at most what
+the line ordered less what other return orders hold; number ``RMA<n>``, ``RMANumber`` the
+same, no ``CustomersOrderReference``; it sends ``ReturnOrderCreatedBusinessEvent``
+``{ReturnOrderNumber, RMANumber, SalesOrderId, LegalEntity}`` (ASSUMED custom event, as
+for sales orders made in F&O; a return order made over OData sends none).
 
 Dual-write (section 3.5, a simulator convention): when an order made in F&O is confirmed,
 ``{"entity": "salesorders", "operation": "confirmed", "EventId", "EventTimeIso8601",
@@ -152,6 +161,7 @@ ROUTES: Final = (
     Route("POST", f"/data/{RETURN_HEADERS}", "http_create_return"),
     Route("POST", f"/data/{RETURN_LINES}", "http_create_return_line"),
     Route("GET", f"/data/{RETURN_HEADERS}({{key}})", "http_get_return"),
+    Route("GET", f"/data/{RETURN_LINES}", "http_query_return_lines"),
     Route("POST", f"/data/{RETURN_HEADERS}({{key}})/{ACTIONS}.postCreditNote", "http_post_credit_note"),
     Route("POST", "/data/{lines}", "http_create_line"),
     Route("GET", "/data/{lines}", "http_query"),
@@ -167,6 +177,7 @@ CONTROL_ROUTES: Final = (
     Route("POST", "/_sim/tokens/expire", "sim_expire_tokens"),
     Route("POST", "/_sim/salesorders/{number}/cancel", "sim_cancel"),
     Route("GET", "/_sim/returnorders", "sim_list_returns"),
+    Route("POST", "/_sim/returnorders", "sim_create_return"),
     Route("POST", "/_sim/returnorders/{number}/receive", "sim_receive_return"),
 )
 
@@ -272,6 +283,7 @@ EVENTS: Final = {
     "created": "SalesOrderCreatedBusinessEvent",
     "confirmed": "SalesOrderConfirmedBusinessEvent",
     "return received": "ReturnOrderReceivedBusinessEvent",
+    "return created": "ReturnOrderCreatedBusinessEvent",
 }
 ENUM_NAMESPACE: Final = "Microsoft.Dynamics.DataEntities"
 WRITE_EXCEPTION: Final = "Microsoft.Dynamics.Platform.Integration.Services.OData.AxODataWriteException"
@@ -937,6 +949,85 @@ class FnoSimulator(Simulator):
         return web.json_response(
             {"returns": [{"header": r.header, "lines": r.lines} for r in self.store.returns.values()]}
         )
+
+    async def http_query_return_lines(self, request: web.Request) -> web.Response:
+        """``GET ReturnOrderLines``: ``$filter`` over the lines' fields, ``cross-company``."""
+        q = request.query
+        rows = [line for r in self.store.returns.values() for line in r.lines]
+        if q.get("cross-company", "").lower() != "true":
+            rows = [r for r in rows if r["dataAreaId"] == self.settings.default_company.lower()]
+        if q.get("$filter"):
+            entity = f"{ENUM_NAMESPACE}.ReturnOrderLine"
+            try:
+                keep = compile_filter(q["$filter"], RETURN_LINE_FIELDS, entity=entity, case_insensitive=True)
+            except FilterError as exc:
+                raise ApiError(400, str(exc), code="Microsoft.OData.ODataException") from exc
+            rows = [r for r in rows if keep(r)]
+        context = f"{self._base(request)}/$metadata#{RETURN_LINES}"
+        return web.json_response({"@odata.context": context, "value": rows})
+
+    async def sim_create_return(self, request: web.Request) -> web.Response:
+        """A return order made in F&O against a sales order: ``ReturnOrderCreatedBusinessEvent``."""
+        spec = await json_body(request)
+        company = str(spec.get("dataAreaId") or self.settings.default_company).lower()
+        order = self.store.orders.get((company, str(spec.get("SalesOrderNumber"))))
+        if order is None:
+            raise ApiError(404, f"no sales order {spec.get('SalesOrderNumber')} in {company}")
+        number = f"RMA{self.ids.next('return-order'):06d}"
+        lines = [self._returned_line(order, number, line) for line in spec.get("lines") or []]
+        if not lines:
+            raise ApiError(400, "a return order needs lines")
+        header: dict[str, Any] = dict.fromkeys(RETURN_FIELDS)
+        header.update(
+            {
+                "dataAreaId": company,
+                "ReturnOrderNumber": number,
+                "RMANumber": number,
+                "CustomerAccountNumber": order.header.get("OrderingCustomerAccountNumber"),
+                "OriginalSalesOrderNumber": order.key[1],
+                "ReturnReasonCodeId": spec.get("ReturnReasonCodeId"),
+                "ReturnOrderStatus": "Open",
+            }
+        )
+        self.store.returns[(company, number)] = ReturnOrder(header=header, lines=lines)
+        fields = {
+            "ReturnOrderNumber": number,
+            "RMANumber": number,
+            "SalesOrderId": order.key[1],
+            "LegalEntity": company,
+        }
+        event = self.business_event(order, EVENTS["return created"], fields)
+        return web.json_response({"header": header, "lines": lines, "event": event}, status=201)
+
+    def _returned_line(self, order: SalesOrder, number: str, spec: Any) -> dict[str, Any]:
+        """A return line of ``order``'s line ``LineNumber``: at most what it ordered, less
+        what other return orders of the sales order hold."""
+        spec = spec if isinstance(spec, dict) else {}
+        wanted = _line_number(spec.get("LineNumber", 0))
+        line = next((x for x in order.lines if _line_number(x["LineNumber"]) == wanted), None)
+        units = abs(int(spec.get("ReturnQuantity") or 0))
+        if line is None or units < 1:
+            raise ApiError(400, f"sales order {order.key[1]} has no line {wanted} to return, or no quantity")
+        held = sum(
+            abs(int(x["ReturnQuantity"]))
+            for r in self.store.returns.values()
+            if r.header["OriginalSalesOrderNumber"] == order.key[1] and r.header["dataAreaId"] == order.key[0]
+            for x in r.lines
+            if _line_number(x["LineNumber"]) == wanted
+        )
+        if units > int(_decimal(line["OrderedSalesQuantity"], "OrderedSalesQuantity")) - held:
+            raise ApiError(
+                409,
+                f"line {wanted} of sales order {order.key[1]} ordered {line['OrderedSalesQuantity']}, "
+                f"{held} are returned already",
+            )
+        return {
+            "dataAreaId": order.key[0],
+            "ReturnOrderNumber": number,
+            "LineNumber": int(wanted),
+            "ItemNumber": line["ItemNumber"],
+            "ReturnQuantity": -units,
+        }
 
     async def sim_receive_return(self, request: web.Request) -> web.Response:
         """The warehouse received a return order's goods: ``ReturnOrderReceivedBusinessEvent``."""

@@ -10,9 +10,10 @@ one order at F&O, Flexe and SAP per order however often the connectors had to tr
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import pytest
@@ -31,6 +32,7 @@ from streams.domain.events import (
     OrderShipped,
     ProviderActionRequested,
 )
+from streams.domain.order import OrderState, ReturnStatus
 
 EXPECTED_ACTIONS = {
     1: [("fno", "send_to_fulfillment", ""), ("bigcommerce", "update_channel_status", "2"),
@@ -266,3 +268,56 @@ def test_one_filter_follows_an_order_through_the_json_logs(
                 assert "partition" in entry and "offset" in entry, entry
     assert {"connector-bigcommerce", "connector-fno"} <= set(seen), seen
     assert all(ids - {""} for ids in seen.values()), seen
+
+
+# -- a return the shopper asks for in BigCommerce, carried by the real connectors
+
+
+def _until(stack: Stack, order_id: str, what: str, done: Callable[[OrderState], bool]) -> OrderState:
+    deadline = time.monotonic() + 90
+    while True:
+        state = stack.watch.state(order_id)
+        if state is not None and done(state):
+            return state
+        stack.world.check()
+        assert time.monotonic() < deadline, f"{order_id}: no {what} ({state and state.returns})"
+        time.sleep(0.2)
+
+
+def _step_succeeded(state: OrderState, step: str) -> bool:
+    outcome = state.steps.get(step)
+    return outcome is not None and outcome.result == "succeeded"
+
+
+def test_a_shoppers_return_in_bigcommerce_is_received_credited_by_fno_and_refunded_in_the_store(
+    stack: Stack, driven: dict[int, list[str]]
+) -> None:
+    order_id = driven[1][0]
+    bc_id = order_id.removeprefix(stack.world.bigcommerce_prefix)
+    line = stack.watch.state(order_id).lines[0]  # type: ignore[union-attr]
+    item = {
+        "reference_id": {"type": "ORDER_PRODUCT", "value": line.line_id},
+        "quantity": 1,
+        "reason_id": 3,
+        "preferred_outcome_id": 3,  # Receive Store Credit: no replacement
+    }
+    made = stack.sim("bigcommerce", "POST", f"/_sim/orders/{bc_id}/returns", {"items": [item]})
+    rma = f"BC-RMA-{made['id']}"
+
+    _until(stack, order_id, "F&O return order", lambda s: _step_succeeded(s, f"{rma}:create-return-order"))
+    stack.sim("fno", "POST", f"/_sim/returnorders/{rma}/receive", {"warehouse": "11"})
+    done = _until(
+        stack, order_id, "refund in the store", lambda s: _step_succeeded(s, f"{rma}:refund-payment")
+    )
+
+    found = done.return_(rma)
+    assert (
+        found is not None and found.status is ReturnStatus.REFUNDED and found.return_source == "bigcommerce"
+    )
+    assert [(x.line_id, x.quantity) for x in found.lines] == [(line.line_id, 1)]
+    assert found.replacement_order_id is None
+    assert done.status == "Completed"  # a return leaves a completed order completed
+    store = stack.sim("bigcommerce", "GET", f"/_sim/orders/{bc_id}")
+    (product,) = [p for p in store["products"] if str(p["id"]) == line.line_id]
+    assert product["quantity_refunded"] == 1
+    assert store["order"]["status_id"] in (4, 14)  # Refunded, or Partially Refunded if more is left

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from aiohttp import ClientSession
 from conn_testing import (
     RecordingPublisher,
     Serve,
@@ -34,7 +35,7 @@ from connectors.http import ProviderHttp, RetryPolicy, StaticAuth
 from connectors.state import ConnectorStore
 from connectors.webhooks import make_web_app
 from simulators.bigcommerce import BigCommerceSettings, BigCommerceSimulator
-from streams.domain.commands import CancelOrder, CreateOrder, RecordActionResult
+from streams.domain.commands import CancelOrder, CreateOrder, RecordActionResult, RequestReturn
 
 
 @dataclass
@@ -454,3 +455,67 @@ async def test_a_return_is_refunded_once_through_a_quote_and_the_order_reads_par
         len(await requests_to(bc.sim, "POST", f"/stores/simstore/v3/orders/{bc_id}/payment_actions/refunds"))
         == 1
     )
+
+
+def _return_item(product_id: int, quantity: int, *, reason: int = 4, outcome: int = 3) -> dict[str, Any]:
+    """An item of the V3 ``CreateReturnRequest``: outcome 2 is Replace, 3 Receive Store Credit."""
+    return {
+        "reference_id": {"type": "ORDER_PRODUCT", "value": str(product_id)},
+        "quantity": quantity,
+        "reason_id": reason,
+        "preferred_outcome_id": outcome,
+    }
+
+
+@pytest.mark.asyncio
+async def test_a_shoppers_return_in_the_store_becomes_one_return_request_of_the_order(bc: Store) -> None:
+    bc_id = await bc.new_order(
+        status_id=2,
+        customer_id=42,
+        products=[
+            {"sku": "MUG", "quantity": 2, "price": "12.00"},
+            {"sku": "CAP", "quantity": 1, "price": "7"},
+        ],
+    )
+    (created,) = bc.publisher.of(CreateOrder)
+    mug, cap = (int(line.line_id) for line in created.lines)
+    body = {"items": [_return_item(mug, 1, outcome=2), _return_item(cap, 1)], "comment": "the mug is cracked"}
+    first = await control(bc.sim, "POST", f"/_sim/orders/{bc_id}/returns", body)
+
+    taken = await bc.connector.poll_returns_once()
+    again = await bc.connector.poll_returns_once()
+    later = await control(bc.sim, "POST", f"/_sim/orders/{bc_id}/returns", {"items": [_return_item(mug, 1)]})
+    newer = await bc.connector.poll_returns_once()
+
+    assert (taken, again, newer) == (1, 0, 1)
+    request, second = bc.publisher.of(RequestReturn)
+    assert request.envelope.order_id == created.envelope.order_id
+    assert request.envelope.command_id == f"bigcommerce/return/{first['id']}"  # the same from every instance
+    assert request.rma_id == f"BC-RMA-{first['id']}" and second.rma_id == f"BC-RMA-{later['id']}"
+    assert {(x.line_id, x.quantity) for x in request.lines} == {(str(mug), 1), (str(cap), 1)}
+    assert request.return_source == "bigcommerce" and request.requested_by == "customer:42"
+    assert request.replacement and not second.replacement  # the mug's preferred outcome: Replace
+    assert request.reason == "There is a Problem with the Product: the mug is cracked"
+
+
+@pytest.mark.asyncio
+async def test_the_store_refuses_a_return_of_more_than_shipped(bc: Store) -> None:
+    bc_id = await bc.new_order(products=[{"sku": "MUG", "quantity": 2, "price": "12.00"}])
+    (created,) = bc.publisher.of(CreateOrder)
+    mug = int(created.lines[0].line_id)
+    url = f"{bc.sim}/stores/simstore/v3/orders/{bc_id}/returns"
+    headers = {"X-Auth-Token": "sim-bc-token"}
+
+    async with ClientSession() as http:
+        async with http.post(url, json={"items": [_return_item(mug, 1)]}, headers=headers) as unshipped:
+            refused = (unshipped.status, await unshipped.json())
+        await control(bc.sim, "POST", f"/_sim/orders/{bc_id}/status", {"status_id": 2})
+        async with http.post(url, json={"items": [_return_item(mug, 2)]}, headers=headers) as shipped:
+            made = (shipped.status, await shipped.json())
+        async with http.post(url, json={"items": [_return_item(mug, 1)]}, headers=headers) as more:
+            beyond = more.status
+
+    assert refused[0] == 422 and refused[1]["errors"] == {"items": "0 left"}
+    assert made[0] == 201 and made[1]["data"]["status"] == "OPEN"
+    assert beyond == 422
+    assert await bc.connector.poll_returns_once() == 1

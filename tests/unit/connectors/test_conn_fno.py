@@ -39,6 +39,7 @@ from streams.domain.commands import (
     RecordPicked,
     RecordReturnReceived,
     RecordShipped,
+    RequestReturn,
 )
 from streams.domain.order import OrderState
 from streams.domain.values import ExternalRef
@@ -581,3 +582,69 @@ async def test_two_instances_both_given_a_dual_write_order_publish_one_create_or
         ids = [c.envelope.command_id for p in (fno.publisher, recorded) for c in p.of(kind)]
         assert ids == [f"fno/salesorder/usmf/{number}/{what}"] * 2, (kind, ids)
     assert [type(c) for c in fno.publisher.commands] == [CreateOrder, ConfirmOrder]
+
+
+@pytest.mark.asyncio
+async def test_a_return_order_made_in_fno_becomes_a_return_of_our_order_and_runs_its_flow_there(
+    fno: Fno,
+) -> None:
+    base = journey_state(1, "BC-720")
+    state = base.model_copy(
+        update={"lines": tuple(x.model_copy(update={"line_id": f"L{x.line_id}"}) for x in base.lines)}
+    )
+    await fno.act(state, "send_to_fulfillment")
+    number = sales_order_number("BC-720")
+    for step in ("picked", "packed", "invoiced"):
+        await control(fno.sim, "POST", f"/_sim/salesorders/{number}/advance", {"to": step})
+    await control(
+        fno.sim, "POST", "/_sim/faults", {"kind": "duplicate_webhook", "path_prefix": "ReturnOrder"}
+    )
+    made = await control(
+        fno.sim,
+        "POST",
+        "/_sim/returnorders",
+        {
+            "SalesOrderNumber": number,
+            "ReturnReasonCodeId": "DAMAGED",
+            "lines": [{"LineNumber": 2, "ReturnQuantity": -1}],
+        },
+    )
+    await drain(fno.sim)
+    rma = made["header"]["ReturnOrderNumber"]
+
+    (request,) = fno.publisher.of(RequestReturn)
+    assert (request.envelope.order_id, request.rma_id, request.return_source) == ("BC-720", rma, "fno")
+    assert [(x.line_id, x.quantity) for x in request.lines] == [("L2", 1)]  # the line at position 2
+    assert "DAMAGED" in request.reason
+
+    params = {"rma_id": rma, "return_lines": "L2:1"}
+    flow_step = await fno.act(state, "create_return", **params)
+    await control(fno.sim, "POST", f"/_sim/returnorders/{rma}/receive", {"warehouse": "12"})
+    await drain(fno.sim)
+    credited = await fno.act(state, "issue_credit_note", **params)
+
+    assert flow_step.success and "made in F&O" in flow_step.details
+    (held,) = (await control(fno.sim, "GET", "/_sim/returnorders"))["returns"]
+    assert len(held["lines"]) == 1  # the flow added nothing to F&O's return order
+    (received,) = fno.publisher.of(RecordReturnReceived)
+    assert (received.envelope.order_id, received.rma_id, received.warehouse) == ("BC-720", rma, "12")
+    assert credited.success
+
+
+@pytest.mark.asyncio
+async def test_a_return_order_we_made_is_not_taken_as_a_return_and_fno_refuses_more_than_ordered(
+    fno: Fno,
+) -> None:
+    state = journey_state(1, "BC-721")
+    await fno.act(state, "send_to_fulfillment")
+    await fno.act(state, "create_return", rma_id="RMA-21", return_lines="1:1")
+    ours = _event("ReturnOrderCreatedBusinessEvent", 7, "E-RET-1", ReturnOrderNumber="RMA-21")
+    number = sales_order_number("BC-721")
+    too_many = {"SalesOrderNumber": number, "lines": [{"LineNumber": 1, "ReturnQuantity": 4}]}
+
+    assert await fno.post(ours) == 204
+    async with ClientSession() as http, http.post(f"{fno.sim}/_sim/returnorders", json=too_many) as reply:
+        refused = reply.status  # 4 ordered, 1 returned already by RMA-21
+
+    assert fno.publisher.of(RequestReturn) == []
+    assert refused == 409

@@ -1,5 +1,6 @@
 // kafka-iom dashboard: insights (Chart.js, vendored: chart.umd.min.js, MIT, see
-// chart.js-LICENSE.md), error queues with reprocess, alerts, pause/resume. Uses the
+// chart.js-LICENSE.md), error queues with reprocess, alerts, pause/resume, the what-if
+// (POST /what-if from its form, GET /what-if for the last report). Uses the
 // helpers of dashboard.js (el, api, toast). Polls the API every few seconds while the
 // overview is shown.
 "use strict";
@@ -141,6 +142,56 @@ function renderPauses(paused) {
   )));
 }
 
+const WHAT_IF_DIFFS_SHOWN = 50;
+
+function outcome(o) { return `${o.status} / ${o.reason}`; }
+
+function renderWhatIf(r) {
+  $("whatif-at").textContent = `${r.draft}: ${NUM.format(r.changed)} of ${NUM.format(r.orders)} orders would change `
+    + `(read ${secs(r.read_seconds)}, replayed ${secs(r.replay_seconds)})`;
+  const summary = el("table", { class: "table", id: "whatif-summary" },
+    el("thead", {}, el("tr", {}, el("th", {}, "What would change"), el("th", { class: "num" }, "Orders"))),
+    el("tbody", {}, r.summary.length
+      ? r.summary.map((s) => el("tr", {}, el("td", {}, s.how), el("td", { class: "num" }, NUM.format(s.orders))))
+      : el("tr", {}, el("td", { colspan: 2, class: "empty" }, "Nothing would change."))));
+  const shown = r.diffs.slice(0, WHAT_IF_DIFFS_SHOWN);
+  const diffs = el("table", { class: "table", id: "whatif-diffs" },
+    el("thead", {}, el("tr", {}, el("th", {}, "Order"), el("th", {}, "Recorded"), el("th", {}, "With the draft"), el("th", {}, "Changes"))),
+    el("tbody", {}, shown.map((d) => el("tr", { "data-order": d.order_id },
+      el("td", {}, el("a", { href: `/dashboard/orders/${encodeURIComponent(d.order_id)}`, "data-link": true }, d.order_id)),
+      el("td", {}, outcome(d.recorded)),
+      el("td", {}, outcome(d.replayed)),
+      el("td", { class: "mono" }, d.changes.join("; ")),
+    ))));
+  const more = r.diffs.length > shown.length
+    ? el("p", { class: "muted small" }, `${NUM.format(r.diffs.length - shown.length)} more changed orders: oms what-if prints them all.`) : "";
+  $("whatif-report").replaceChildren(summary, shown.length ? diffs : "", more);
+  document.body.dataset.whatIf = "shown";
+}
+
+async function loadWhatIf() {
+  const last = await api("/what-if");
+  if (last.ok) renderWhatIf(last.body);
+}
+
+$("whatif-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const body = { flow: $("whatif-flow").value, since: $("whatif-since").value.trim() };
+  const until = $("whatif-until").value.trim(), orders = $("whatif-orders").value.trim();
+  if (until) body.until = until;
+  if (orders) body.orders = Number(orders);
+  const button = ev.target.querySelector("button");
+  button.disabled = true;
+  $("whatif-at").textContent = "replaying...";
+  const answer = await api("/what-if", { method: "POST", body: JSON.stringify(body) });
+  button.disabled = false;
+  if (answer.ok) renderWhatIf(answer.body);
+  else {
+    $("whatif-at").textContent = "the what-if did not run";
+    toast((answer.body && answer.body.error) || `HTTP ${answer.status}`, true);
+  }
+});
+
 let opsTimer = null;
 async function refreshOperations() {
   if ($("overview").hidden) return;
@@ -177,3 +228,4 @@ $("pause-form").addEventListener("submit", async (ev) => {
 window.addEventListener("popstate", startOperations);
 document.addEventListener("click", (ev) => { if (ev.target.closest && ev.target.closest("[data-link]")) setTimeout(startOperations, 0); });
 startOperations();
+loadWhatIf();

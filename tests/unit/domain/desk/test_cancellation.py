@@ -7,7 +7,13 @@ from __future__ import annotations
 from given import cmd, create_order, expect, given
 from journey_driver import NEW, VALIDATED, Journey, Providers
 
-from streams.domain.commands import CancelOrder, CancelOrderLines, RecordSentToFulfillment, RecordValidation
+from streams.domain.commands import (
+    CancelOrder,
+    CancelOrderLines,
+    RecordPicked,
+    RecordSentToFulfillment,
+    RecordValidation,
+)
 from streams.domain.errors import InvalidRequest, StateConflict
 from streams.domain.events import OrderCanceled, ProviderActionRequested
 from streams.domain.order import OrderState
@@ -44,6 +50,18 @@ def test_given_a_canceled_order_when_it_is_canceled_again_then_it_is_refused_as_
 def test_given_an_order_when_unknown_lines_are_canceled_then_the_request_is_invalid_and_names_them() -> None:
     given(CREATED).when(cmd(CancelOrderLines, ORDER, line_ids=("L9",), reason="x")).then_rejected(
         InvalidRequest, match=r"has no lines \['L9'\]; its lines are \['L1', 'L2'\]"
+    )
+
+
+def test_given_a_picked_order_when_a_line_is_canceled_then_it_is_refused_naming_the_line_and_its_status() -> (
+    None
+):
+    picked = cmd(RecordPicked, ORDER, provider="fno")
+    given(CREATED, VALIDATED_, SENT_, picked).when(
+        cmd(CancelOrderLines, ORDER, line_ids=("L2",), reason="x")
+    ).then_rejected(
+        StateConflict,
+        match=r"lines L2 \(Fulfillment in progress / Picked\) are picked or shipped and can no longer be",
     )
 
 
