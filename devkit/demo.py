@@ -188,6 +188,20 @@ def show_failure(logs: Path, processes: dict[str, subprocess.Popen[bytes]], line
             err(f"  {line}")
 
 
+def _send_bad_input(c: Components, bus: CommandBus, prefix: str) -> str:
+    """One order a critical validation stops, and one record nobody can decode: bad input is
+    visible and loses nothing. The invalid order's id."""
+    factory = CommandFactory(source="demo", start=datetime.now(UTC), step=timedelta(milliseconds=1))
+    bad_id = f"{prefix}INVALID"
+    bad = journey_order(1, factory, bad_id, random.Random(1))
+    bus.send(bad.model_copy(update={"ship_to": bad.ship_to.model_copy(update={"country": "DE"})}))
+    bus.flush()
+    raw = Producer(producer_config(c.settings))  # acks=all, as every producer
+    raw.produce(c.topics.commands, key=b"garbage", value=b"{not avro}")
+    raw.flush(10)
+    return bad_id
+
+
 def _drive(
     c: Components,
     orders: int,
@@ -198,18 +212,8 @@ def _drive(
     broker_stays: bool,
 ) -> tuple[int, str]:
     """Drive the journeys; the exit code, and an order worth showing."""
-    prefix = f"D{run_id}-"
-    # One order a critical validation stops, and one record nobody can decode: bad input is
-    # visible and loses nothing.
     bus = CommandBus(c.settings, c.topics, c.codec)
-    factory = CommandFactory(source="demo", start=datetime.now(UTC), step=timedelta(milliseconds=1))
-    bad_id = f"{prefix}INVALID"
-    bad = journey_order(1, factory, bad_id, random.Random(1))
-    bus.send(bad.model_copy(update={"ship_to": bad.ship_to.model_copy(update={"country": "DE"})}))
-    bus.flush()
-    raw = Producer(producer_config(c.settings))  # acks=all, as every producer
-    raw.produce(c.topics.commands, key=b"garbage", value=b"{not avro}")
-    raw.flush(10)
+    bad_id = _send_bad_input(c, bus, f"D{run_id}-")
     err(
         f"[5/6] driving {orders} orders per journey through the simulators' control planes "
         "(plus one invalid order and one undecodable record)"

@@ -232,8 +232,7 @@ def start_world(
     ``generous_quotas`` lifts the BigCommerce and Flexe rate limits, which a demo with
     many orders would hit (the connectors wait as told, but the demo gets slow).
     """
-    logs = workdir / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
+    (workdir / "logs").mkdir(parents=True, exist_ok=True)
     secrets = workdir / "secrets"
     secrets.mkdir(exist_ok=True)
     sim_port = {p: free_port() for p in PROVIDERS}
@@ -246,7 +245,7 @@ def start_world(
     http = {"OMS_HTTP_TRIES": http_tries, "OMS_HTTP_TIMEOUT": http_timeout, "OMS_HTTP_BACKOFF": http_backoff}
     base_env = _base_env(settings, {name: str(value) for name, value in http.items()}, secrets)
     bc_prefix, fno_prefix = f"{run_id}BC-", f"{run_id}FNO-"
-    conn_env = _connector_env(sims, secrets, bc_prefix, fno_prefix)
+    conn_env = _connector_env(sims, secrets, bc_prefix, fno_prefix, returns_poll_interval)
     world = World(sims, conns, {}, workdir, bc_prefix, fno_prefix, instances=own, front=front)
     try:
         for p in PROVIDERS:
@@ -318,7 +317,7 @@ def _base_env(settings: Settings, http: Mapping[str, str], secrets: Path) -> dic
 
 
 def _connector_env(
-    sims: Mapping[str, str], secrets: Path, bc_prefix: str, fno_prefix: str
+    sims: Mapping[str, str], secrets: Path, bc_prefix: str, fno_prefix: str, returns_poll_interval: float
 ) -> dict[str, dict[str, str]]:
     """Each connector's own variables: its simulator's URL, account and webhook key."""
     return {
