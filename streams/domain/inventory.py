@@ -18,7 +18,7 @@ an availability view by taking, per key, the event with the highest ``seq``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -391,40 +391,7 @@ def decide_inventory(command: InventoryCommand, state: InventoryState | None) ->
     return _DECIDERS[type(command)](command, state)
 
 
-# --- reading many keys' events from two topics ---------------------------------------------
-
-
-class InventoryHistories:
-    """Folds inventory events arriving from both inventory topics strictly by ``seq``,
-    holding early arrivals until their predecessors come (as ``OrderHistories`` does)."""
-
-    def __init__(self, states: MutableMapping[str, InventoryState] | None = None) -> None:
-        self.states: MutableMapping[str, InventoryState] = states if states is not None else {}
-        self._held: dict[str, dict[int, InventoryEvent]] = {}
-        self.duplicates = 0
-
-    def add(self, event: InventoryEvent) -> None:
-        key = event.envelope.key
-        state = self.states.get(key)
-        version = state.version if state is not None else 0
-        seq = event.envelope.seq
-        if seq <= version or seq in self._held.get(key, {}):
-            self.duplicates += 1
-            return
-        if seq > version + 1:
-            self._held.setdefault(key, {})[seq] = event
-            return
-        state = evolve_inventory(state, event)
-        waiting = self._held.get(key)
-        while waiting and (nxt := waiting.pop(state.version + 1, None)) is not None:
-            state = evolve_inventory(state, nxt)
-        if waiting is not None and not waiting:
-            del self._held[key]
-        self.states[key] = state
-
-    @property
-    def held(self) -> int:
-        return sum(len(h) for h in self._held.values())
+# --- reading availability ------------------------------------------------------------------
 
 
 def availability(levels: Mapping[str, InventoryEnvelope]) -> dict[tuple[str, str], int]:
