@@ -19,6 +19,7 @@ an availability view by taking, per key, the event with the highest ``seq``.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -199,6 +200,29 @@ RESERVATION_EVENTS: tuple[type[InventoryEvent], ...] = (
     ReservationRefused,
     ReservationReleased,
 )
+EVENT_KINDS: dict[str, type[InventoryEvent]] = {
+    cls.kind: cls for cls in (*ON_HAND_EVENTS, *RESERVATION_EVENTS)
+}
+"""Each inventory event class by its ``kind`` (a stored view names its events so)."""
+
+
+@dataclass(frozen=True)
+class ReservationFate:
+    """What became of a reservation id, as of the newest event about it (a reader's view)."""
+
+    seq: int
+    state: str
+    """reserved, refused, released or consumed."""
+    event: InventoryEvent
+
+
+def fate_of(event: InventoryEvent) -> tuple[str, ReservationFate] | None:
+    """The reservation ``event`` decides, and its fate after it; None for other events."""
+    if isinstance(event, InventoryReserved | ReservationRefused | ReservationReleased):
+        return event.reservation_id, ReservationFate(event.envelope.seq, event.kind, event)
+    if isinstance(event, InventoryShipped) and event.reservation_id and event.consumed:
+        return event.reservation_id, ReservationFate(event.envelope.seq, "consumed", event)
+    return None
 
 
 # --- state ---------------------------------------------------------------------------------

@@ -39,6 +39,8 @@ from streams.settings import Settings
 
 log = logging.getLogger(__name__)
 
+VIEW_NAME = "backorders-view"
+
 
 def _sla_text(line: LineState) -> str:
     if line.backordered_at is None or line.backorder_cancel_at is None:
@@ -128,6 +130,9 @@ def decide_run(
 
 
 class BackorderJob:
+    """One job process: its inventory view is kept in a local store and lives across runs,
+    so a run reads only the inventory events since the last one (see ``inventory_view``)."""
+
     def __init__(
         self, settings: Settings, topics: TopicRegistry, codec: AvroCodec, config: DomConfig
     ) -> None:
@@ -135,23 +140,40 @@ class BackorderJob:
         self.topics = topics
         self.codec = codec
         self.config = config
+        self._view: InventoryView | None = None
+
+    def inventory_view(self) -> InventoryView:
+        """The job's view, up to date: opened from its store the first time (which reads what
+        came since the store's checkpoint), caught up to the end of the topics after."""
+        if self._view is not None:
+            self._view.catch_up()
+            return self._view
+        try:
+            self._view = InventoryView.stored(self.settings, self.topics, self.codec, VIEW_NAME)
+        except Exception as exc:  # rocksdict raises a bare Exception for a held lock
+            if "lock" not in str(exc).lower():
+                raise
+            log.warning("the backorder job's view store is in use (%s); reading inventory from 0", exc)
+            self._view = InventoryView(self.settings, self.topics, self.codec)
+        return self._view
+
+    def close(self) -> None:
+        if self._view is not None:
+            self._view.close()
+            self._view = None
 
     def run_once(self, trigger: str = "command", now: datetime | None = None) -> BackorderJobRun:
         started = datetime.now(UTC)
         now = now or started
         run_id = f"backorders-{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
         orders = replay(self.settings, self.topics, self.codec)
-        view = InventoryView(self.settings, self.topics, self.codec)
-        try:
-            commands, rechecked, canceled, held, waiting = decide_run(
-                list(orders.states.values()),
-                stock_check(view, self.config),
-                now,
-                run_id,
-                issued_at=started if now != started else None,
-            )
-        finally:
-            view.close()
+        commands, rechecked, canceled, held, waiting = decide_run(
+            list(orders.states.values()),
+            stock_check(self.inventory_view(), self.config),
+            now,
+            run_id,
+            issued_at=started if now != started else None,
+        )
         if commands:
             bus = CommandBus(self.settings, self.topics, self.codec)
             for command in commands:
@@ -185,9 +207,12 @@ class BackorderJob:
     def run_every(
         self, seconds: float, stop: threading.Event, on_run: Callable[[BackorderJobRun], None]
     ) -> None:
-        while not stop.is_set():
-            on_run(self.run_once(trigger=f"every {seconds:g}s"))
-            stop.wait(seconds)
+        try:
+            while not stop.is_set():
+                on_run(self.run_once(trigger=f"every {seconds:g}s"))
+                stop.wait(seconds)
+        finally:
+            self.close()
 
 
 def job_log(settings: Settings, topics: TopicRegistry, codec: AvroCodec) -> list[BackorderJobRun]:
