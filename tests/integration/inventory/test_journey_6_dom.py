@@ -205,6 +205,10 @@ def test_with_backorders_the_line_waits_until_a_receipt_and_the_backorder_job_re
     request.addfinalizer(job.close)
     quiet = job.run_once()  # no stock yet: nothing to do but wait
     assert quiet.rechecked == () and quiet.waiting >= 1
+    assert quiet.orders_examined >= 1  # the orders with lines on hold, not every order
+    first_read, view_read = job.events_read, job.inventory_view().read
+    job.run_once()  # reads what came since, not the topics from 0 again
+    assert job.events_read < first_read and job.inventory_view().read == view_read
 
     send(
         oms.c,
