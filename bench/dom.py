@@ -8,6 +8,10 @@
    visible on ``inventory.reservations`` (read committed).
 3. DOM sagas per second: order requests into ``provider.dom.requests``, a DOM coordinator
    process and an inventory writer process, until every answer is on ``order.commands``.
+4. Start-up of the inventory view DOM and the backorder job read (``--view-events``, 100k
+   by default; ``--view-only`` runs just this stage): from offset 0 without a store (how
+   they started before), the first start with a store, a restart from the store with
+   nothing new, and one after 1,000 new events.
 
 Uses the broker at ``KAFKA_BOOTSTRAP_SERVERS`` if it answers, else starts a local one.
 Topics get a unique prefix and are deleted at the end.
@@ -37,7 +41,16 @@ from devkit.local_broker import LocalBroker, broker_answers
 from streams.adapters.kafka import consumer_config, create_topics, delete_topics, producer_config, value_of
 from streams.bootstrap import Components, bootstrap
 from streams.domain.commands import ProviderActionRequest, RecordActionResult
-from streams.domain.inventory import InventoryReserved, ReservationRefused, ReserveInventory, SetOnHand
+from streams.domain.inventory import (
+    InventoryEnvelope,
+    InventoryEvent,
+    InventoryReserved,
+    OnHandCounted,
+    ReservationRefused,
+    ReservationReleased,
+    ReserveInventory,
+    SetOnHand,
+)
 from streams.domain.order import LineState, OrderState
 from streams.domain.sourcing import (
     Constraints,
@@ -362,6 +375,92 @@ def bench_sagas(
     )
 
 
+@dataclass
+class StartUp:
+    stage: str
+    read: int
+    """Events read from Kafka during the start."""
+    seconds: float
+
+
+def _inventory_events(count: int, first: int = 0, keys: int = 200) -> Iterator[InventoryEvent]:
+    """Events as inventory writers append them: per SKU@source a count, then reservations,
+    every fifth releasing an earlier one (seq gapless per key from ``first``'s position)."""
+    at = datetime(2026, 11, 28, 15, 0, tzinfo=UTC)
+    for n in range(first, first + count):
+        k, seq = n % keys, n // keys + 1
+        reserved = seq - 1 - (seq - 1) // 5
+        env = InventoryEnvelope(
+            event_id=f"bench-e{n}",
+            sku=f"SKU-{k % SKUS:03d}",
+            source=f"DC-{k // SKUS:02d}",
+            seq=seq,
+            occurred_at=at,
+            correlation_id="bench",
+            causation_id=f"bench-c{n}",
+            issued_by="bench",
+            on_hand=1_000_000,
+            reserved=reserved,
+        )
+        who = {"order_id": f"B-{n}", "line_id": "1", "quantity": 1, "requested_by": f"bench-a{n // 10}"}
+        if seq == 1:
+            yield OnHandCounted(envelope=env, quantity=1_000_000, delta=1_000_000)
+        elif seq % 5 == 0:
+            yield ReservationReleased(envelope=env, reservation_id=f"bench-r{n - keys}", **who)
+        else:
+            yield InventoryReserved(envelope=env, reservation_id=f"bench-r{n}", **who)
+
+
+def _append(c: Components, events: Iterator[InventoryEvent]) -> int:
+    producer = Producer(producer_config(c.settings, **{"linger.ms": 20}))
+    n = 0
+    for event in events:
+        topic = c.topics.inventory_event_topic(type(event))
+        while True:
+            try:
+                producer.produce(topic, key=event.envelope.key.encode(), value=c.codec.encode(event))
+                break
+            except BufferError:
+                producer.poll(0.1)
+        producer.poll(0)
+        n += 1
+    producer.flush(60)
+    return n
+
+
+def _start(c: Components, label: str, stored: bool) -> StartUp:
+    began = time.perf_counter()
+    view = (
+        InventoryView.stored(c.settings, c.topics, c.codec, "bench-view")
+        if stored
+        else InventoryView(c.settings, c.topics, c.codec)
+    )
+    seconds = time.perf_counter() - began
+    view.close()
+    return StartUp(label, view.read, seconds)
+
+
+def bench_view_start(c: Components, count: int) -> list[StartUp]:
+    say(f"  appending {count:,} inventory events")
+    _append(c, _inventory_events(count))
+    rows = [
+        _start(c, "from offset 0, no store (as DOM and the backorder job started before)", stored=False),
+        _start(c, "first start with a store: from offset 0, store written", stored=True),
+        _start(c, "restart from the store, nothing new", stored=True),
+    ]
+    _append(c, _inventory_events(1_000, first=count))
+    rows.append(_start(c, "restart from the store after 1,000 new events", stored=True))
+    return rows
+
+
+def startup_table(events: int, rows: list[StartUp]) -> str:
+    width = max(len(r.stage) for r in rows)
+    out = [f"inventory view start-up, {events:,} inventory events on the topics:"]
+    out.append(f"{'start':<{width}}  {'events read':>11}  {'seconds':>8}")
+    out += [f"{r.stage:<{width}}  {r.read:>11,}  {r.seconds:>8.2f}" for r in rows]
+    return "\n".join(out)
+
+
 def table(rows: list[Row]) -> str:
     width = max(len(r.stage) for r in rows)
     out = [f"{'stage':<{width}}  {'count':>8}  {'seconds':>8}  {'rate':>18}"]
@@ -379,8 +478,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sagas", type=int, default=5_000, help="DOM requests (5 lines each)")
     parser.add_argument("--partitions", type=int, default=6)
     parser.add_argument("--pure-only", action="store_true", help="no broker: the sourcing function only")
+    parser.add_argument("--view-events", type=int, default=100_000, help="inventory events for stage 4")
+    parser.add_argument("--view-only", action="store_true", help="only stage 4: the view's start-up")
     args = parser.parse_args(argv)
 
+    startup: list[StartUp] = []
+    if args.view_only:
+        with broker() as servers, workspace(servers, args.partitions) as c:
+            say("inventory view start-up")
+            startup = bench_view_start(c, args.view_events)
+        print(f"bench.dom on {platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}")
+        print(startup_table(args.view_events, startup))
+        return 0
     say(f"sourcing: {args.decisions:,} orders of {LINES} lines over {SOURCES} sources, twice")
     rows = bench_sourcing(args.decisions)
     if not args.pure_only:
@@ -400,9 +509,15 @@ def main(argv: list[str] | None = None) -> int:
             ):
                 say("DOM sagas through a coordinator process and an inventory writer process")
                 rows.append(bench_sagas(c, config, points, args.sagas, config_file))
+            with workspace(servers, args.partitions) as c:
+                say("inventory view start-up")
+                startup = bench_view_start(c, args.view_events)
     print()
     print(f"bench.dom on {platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}")
     print(table(rows))
+    if startup:
+        print()
+        print(startup_table(args.view_events, startup))
     return 0
 
 

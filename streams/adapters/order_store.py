@@ -1,6 +1,7 @@
-"""The order writer's working state in RocksDB: each order's state, a per-partition
-checkpoint (see ``state_store``), and the deadlines of the provider actions orders wait
-for, so a restarted writer finds its timers again."""
+"""Order states in RocksDB with a per-partition checkpoint (see ``state_store``): the order
+writer's working state, with the deadlines of the provider actions orders wait for (so a
+restarted writer finds its timers again), and the backorder job's, with the orders that
+have lines on hold (so a run reads what came since the last one and looks only at those)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from datetime import datetime
 from rocksdict import WriteBatch
 
 from streams.adapters.state_store import StateStore
+from streams.domain.backorders import waits_in_hold
 from streams.domain.order import OrderState
 
 _DEADLINE = b"d/"
@@ -44,3 +46,27 @@ class OrderStore(StateStore[OrderState]):
             batch.put(_HELD + key.encode(), b"")
         else:
             batch.delete(_HELD + key.encode())
+
+
+_WAITING = b"w/"
+"""order id -> b"": some open line waits in Backorder or Preorder hold."""
+
+
+class BackorderStore(StateStore[OrderState]):
+    """The backorder job's orders: every state (folded from the event topics from the
+    checkpoint on) and an index of those with lines on hold."""
+
+    model = OrderState
+
+    def waiting(self) -> Iterator[OrderState]:
+        """The orders with lines in Backorder or Preorder hold."""
+        for key, _ in self.scan(_WAITING):
+            state = self.get(key.decode())
+            if state is not None:
+                yield state
+
+    def _also_write(self, batch: WriteBatch, key: str, state: OrderState) -> None:
+        if waits_in_hold(state):
+            batch.put(_WAITING + key.encode(), b"")
+        else:
+            batch.delete(_WAITING + key.encode())

@@ -4,11 +4,14 @@ The store is a cache, not a source of truth: the event topics are its changelog.
 checkpoint says which event-topic offsets the stored states reflect; states and
 checkpoint are written in one atomic batch, so after any crash the writer reads the
 event topics from the checkpoint on and is exactly up to date again. The order writer
-and the inventory writer each keep one (``OrderStore``, ``InventoryStore``).
+and the inventory writer each keep one (``OrderStore``, ``InventoryStore``); the
+inventory readers (DOM's view, the backorder job) keep an ``InventoryViewStore``, so
+they go on from where they stopped instead of reading the inventory topics from 0.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from pathlib import Path
 from typing import Generic, TypeVar
@@ -16,7 +19,12 @@ from typing import Generic, TypeVar
 from pydantic import BaseModel
 from rocksdict import Options, Rdict, WriteBatch
 
-from streams.domain.inventory import InventoryState
+from streams.domain.inventory import (
+    EVENT_KINDS,
+    InventoryEnvelope,
+    InventoryState,
+    ReservationFate,
+)
 
 S = TypeVar("S", bound=BaseModel)
 
@@ -89,12 +97,16 @@ class StateStore(MutableMapping[str, S], Generic[S]):
     def _also_write(self, batch: WriteBatch, key: str, state: S) -> None:
         """Secondary entries a subclass keeps beside a state (written in the same batch)."""
 
+    def _also_flush(self, batch: WriteBatch) -> None:
+        """Entries a subclass keeps apart from the states (written in the same batch)."""
+
     def flush(self, checkpoint: Mapping[tuple[str, int], int]) -> None:
         """Persist pending states and the offsets they reflect, atomically."""
         batch = WriteBatch(raw_mode=True)
         for key, state in self._dirty.items():
             batch.put(STATE + key.encode(), state.model_dump_json().encode())
             self._also_write(batch, key, state)
+        self._also_flush(batch)
         for (topic, partition), offset in checkpoint.items():
             batch.put(CHECKPOINT + f"{topic}/{partition}".encode(), str(offset).encode())
         self._db.write(batch)
@@ -121,3 +133,60 @@ class InventoryStore(StateStore[InventoryState]):
     """SKU@source -> inventory state, for the inventory writer."""
 
     model = InventoryState
+
+
+_FATE = b"f/"
+"""reservation id -> its fate: {"seq", "state", "kind", "event"}."""
+_ACTION = b"a/"
+"""requested_by + NUL + reservation id -> b"": the reservations a DOM action asked for."""
+
+
+class InventoryViewStore(StateStore[InventoryEnvelope]):
+    """An inventory reader's view: SKU@source -> the newest envelope (on hand, reserved),
+    each reservation's fate and the reservations of each DOM action, with the offsets of
+    the inventory topics they reflect, so a restarted reader goes on from there."""
+
+    model = InventoryEnvelope
+
+    def __init__(self, path: Path, cache_size: int = 200_000) -> None:
+        super().__init__(path, cache_size)
+        self._fates: dict[str, ReservationFate] = {}
+        self._asked: dict[str, set[str]] = {}
+
+    def fate(self, rid: str) -> ReservationFate | None:
+        fate = self._fates.get(rid)
+        if fate is not None:
+            return fate
+        raw = self._db.get(_FATE + rid.encode())
+        if raw is None:
+            return None
+        data = json.loads(raw)
+        event = EVENT_KINDS[data["kind"]].model_validate(data["event"])
+        return ReservationFate(int(data["seq"]), str(data["state"]), event)
+
+    def put_fate(self, rid: str, fate: ReservationFate, requested_by: str | None) -> None:
+        """Record ``fate`` (written with the next ``flush``); ``requested_by`` indexes it."""
+        self._fates[rid] = fate
+        if requested_by is not None:
+            self._asked.setdefault(requested_by, set()).add(rid)
+
+    def reservations_of(self, action_id: str) -> set[str]:
+        prefix = action_id.encode() + b"\0"
+        stored = {rid.decode() for rid, _ in self.scan(_ACTION + prefix)}
+        return stored | self._asked.get(action_id, set())
+
+    def _also_flush(self, batch: WriteBatch) -> None:
+        for rid, fate in self._fates.items():
+            record = {"seq": fate.seq, "state": fate.state, "kind": fate.event.kind}
+            record["event"] = fate.event.model_dump(mode="json")
+            batch.put(_FATE + rid.encode(), json.dumps(record).encode())
+        for action, rids in self._asked.items():
+            for rid in rids:
+                batch.put(_ACTION + action.encode() + b"\0" + rid.encode(), b"")
+        self._fates.clear()
+        self._asked.clear()
+
+    def discard_pending(self) -> None:
+        super().discard_pending()
+        self._fates.clear()
+        self._asked.clear()

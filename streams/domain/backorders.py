@@ -52,6 +52,11 @@ def launched(line: LineState, at: datetime) -> bool:
     return line.preorder_until is None or line.preorder_until <= at.date()
 
 
+def waits_in_hold(state: OrderState) -> bool:
+    """Some open line waits in Backorder or Preorder hold: the only orders the job looks at."""
+    return any(line.parked and state.line_status(line) != CANCELED for line in state.lines)
+
+
 def held_lines(state: OrderState, at: datetime | None = None) -> list[LineState]:
     """Lines waiting in Backorder hold, and (given ``at``) preorders whose launch has come."""
     return [

@@ -18,7 +18,8 @@ an availability view by taking, per key, the event with the highest ``seq``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -199,6 +200,29 @@ RESERVATION_EVENTS: tuple[type[InventoryEvent], ...] = (
     ReservationRefused,
     ReservationReleased,
 )
+EVENT_KINDS: dict[str, type[InventoryEvent]] = {
+    cls.kind: cls for cls in (*ON_HAND_EVENTS, *RESERVATION_EVENTS)
+}
+"""Each inventory event class by its ``kind`` (a stored view names its events so)."""
+
+
+@dataclass(frozen=True)
+class ReservationFate:
+    """What became of a reservation id, as of the newest event about it (a reader's view)."""
+
+    seq: int
+    state: str
+    """reserved, refused, released or consumed."""
+    event: InventoryEvent
+
+
+def fate_of(event: InventoryEvent) -> tuple[str, ReservationFate] | None:
+    """The reservation ``event`` decides, and its fate after it; None for other events."""
+    if isinstance(event, InventoryReserved | ReservationRefused | ReservationReleased):
+        return event.reservation_id, ReservationFate(event.envelope.seq, event.kind, event)
+    if isinstance(event, InventoryShipped) and event.reservation_id and event.consumed:
+        return event.reservation_id, ReservationFate(event.envelope.seq, "consumed", event)
+    return None
 
 
 # --- state ---------------------------------------------------------------------------------
@@ -391,40 +415,7 @@ def decide_inventory(command: InventoryCommand, state: InventoryState | None) ->
     return _DECIDERS[type(command)](command, state)
 
 
-# --- reading many keys' events from two topics ---------------------------------------------
-
-
-class InventoryHistories:
-    """Folds inventory events arriving from both inventory topics strictly by ``seq``,
-    holding early arrivals until their predecessors come (as ``OrderHistories`` does)."""
-
-    def __init__(self, states: MutableMapping[str, InventoryState] | None = None) -> None:
-        self.states: MutableMapping[str, InventoryState] = states if states is not None else {}
-        self._held: dict[str, dict[int, InventoryEvent]] = {}
-        self.duplicates = 0
-
-    def add(self, event: InventoryEvent) -> None:
-        key = event.envelope.key
-        state = self.states.get(key)
-        version = state.version if state is not None else 0
-        seq = event.envelope.seq
-        if seq <= version or seq in self._held.get(key, {}):
-            self.duplicates += 1
-            return
-        if seq > version + 1:
-            self._held.setdefault(key, {})[seq] = event
-            return
-        state = evolve_inventory(state, event)
-        waiting = self._held.get(key)
-        while waiting and (nxt := waiting.pop(state.version + 1, None)) is not None:
-            state = evolve_inventory(state, nxt)
-        if waiting is not None and not waiting:
-            del self._held[key]
-        self.states[key] = state
-
-    @property
-    def held(self) -> int:
-        return sum(len(h) for h in self._held.values())
+# --- reading availability ------------------------------------------------------------------
 
 
 def availability(levels: Mapping[str, InventoryEnvelope]) -> dict[tuple[str, str], int]:

@@ -62,7 +62,7 @@ def run(settings: DomSettings) -> int:
             s.released,
         )
 
-    return run_service(settings, work, owns_state=False)
+    return run_service(settings, work)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -206,10 +206,14 @@ def _backorders_run(
     except ConfigFileError as exc:
         raise CommandFailed(str(exc)) from None
     if settings.every is None:
-        c = connected(settings, topics=False)
+        c = connected(settings, topics=False, owns_state=True)
         create_topics(c.settings, c.topics)
-        with Status("backorder job running", console=Console(stderr=True)):
-            run = BackorderJob(c.settings, c.topics, c.codec, config).run_once(now=_aware(as_of))
+        job = BackorderJob(c.settings, c.topics, c.codec, config)
+        try:
+            with Status("backorder job running", console=Console(stderr=True)):
+                run = job.run_once(now=_aware(as_of))
+        finally:
+            job.close()
         _print_run(run)
         return 0
     every = settings.every
@@ -219,7 +223,7 @@ def _backorders_run(
         create_topics(c.settings, c.topics)
         BackorderJob(c.settings, c.topics, c.codec, config).run_every(every, stop, _print_run)
 
-    return run_service(settings, work, owns_state=False)
+    return run_service(settings, work)
 
 
 def _aware(at: datetime | None) -> datetime | None:

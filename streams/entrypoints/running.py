@@ -15,6 +15,7 @@ from streams.shell import metrics
 from streams.shell.commands import CommandFailed
 from streams.shell.process import check_broker
 from streams.shell.settings import Settings
+from streams.shell.state import StateIdentity, claim_state
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +34,15 @@ def observe_loops() -> None:
     observers.transaction = metrics.TRANSACTION_COMMIT_SECONDS.observe
 
 
-def connected(settings: Settings, *, topics: bool = True) -> Components:
+def connected(settings: Settings, *, topics: bool = True, owns_state: bool = False) -> Components:
     """The components, once the broker answered (else ``BrokerUnreachable`` within 10 s) and,
-    with ``topics``, has the registry's topics (else ``CommandFailed`` saying how to create them)."""
+    with ``topics``, has the registry's topics (else ``CommandFailed`` saying how to create them).
+    With ``owns_state``, the state folder is claimed for the cluster (a one-shot command
+    that keeps a local store, as a service's start does)."""
     cluster = check_broker(settings)
+    if owns_state:
+        owner = StateIdentity(cluster.cluster_id, settings.topic_prefix)
+        claim_state(settings.state_dir, owner, rebuild=settings.state_rebuild)
     components = bootstrap(settings)
     registry = components.topics
     wanted = [registry.topic(spec.name) for spec in registry.specs()] if topics else []

@@ -4,10 +4,10 @@ hold).
 
 Like IOM's background Back-Order job: periodic (``oms backorders run --every 60``) or run
 once (``oms backorders run``), and every run leaves a log entry on
-``backorder.job-runs`` (``oms backorders log``). It only asks: it reads the orders (a
-replay of the event topics) and the inventory (``InventoryView``), and sends the orders
-commands; the order writer decides them, DOM sources and reserves the lines, the flow
-sends released lines to F&O.
+``backorder.job-runs`` (``oms backorders log``). It only asks: it reads the orders (the
+event topics, folded into a local store from its checkpoint on) and the inventory (an
+``InventoryView`` kept in a store too), and sends the orders commands; the order writer
+decides them, DOM sources and reserves the lines, the flow sends released lines to F&O.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from streams.adapters.avro import AvroCodec
 from streams.adapters.command_bus import CommandBus
 from streams.adapters.kafka_loop import Publisher, models, read_all
+from streams.adapters.order_store import BackorderStore
 from streams.adapters.topics import TopicRegistry
 from streams.domain.backorders import (
     BackorderJobRun,
@@ -28,16 +29,20 @@ from streams.domain.backorders import (
     due_preorders,
     held_lines,
     past_sla,
+    waits_in_hold,
     worth_rechecking,
 )
 from streams.domain.commands import CancelOrderLines, CheckBackorders, Command, CommandEnvelope
 from streams.domain.order import LineState, OrderState
 from streams.domain.sourcing import DomConfig
 from streams.services.inventory import InventoryView
-from streams.services.replay import replay
+from streams.services.replay import catch_up, replay
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
+
+VIEW_NAME = "backorders-view"
+ORDERS_NAME = "backorders-orders"
 
 
 def _sla_text(line: LineState) -> str:
@@ -127,7 +132,18 @@ def decide_run(
     return commands, rechecked, canceled, held_total, waiting
 
 
+def _in_use(exc: Exception) -> bool:
+    """rocksdict's bare ``Exception`` for a store another process holds open."""
+    return "lock" in str(exc).lower()
+
+
 class BackorderJob:
+    """One job process. Its orders and its inventory view are kept in local stores (in the
+    state folder, named by the instance id) and live across runs, so a run reads only the
+    events since the last one and looks only at orders with lines on hold. A store another
+    process holds (a second job on the host with the same instance id) is not shared: that
+    run reads the topics from the beginning instead."""
+
     def __init__(
         self, settings: Settings, topics: TopicRegistry, codec: AvroCodec, config: DomConfig
     ) -> None:
@@ -135,23 +151,63 @@ class BackorderJob:
         self.topics = topics
         self.codec = codec
         self.config = config
+        self._view: InventoryView | None = None
+        self._orders: BackorderStore | None = None
+        self.events_read = 0
+        """Order events the last run read (all of them the first time, then what came since)."""
+
+    def inventory_view(self) -> InventoryView:
+        """The job's view, up to date: opened from its store the first time (which reads what
+        came since the store's checkpoint), caught up to the end of the topics after."""
+        if self._view is not None:
+            self._view.catch_up()
+            return self._view
+        try:
+            self._view = InventoryView.stored(self.settings, self.topics, self.codec, VIEW_NAME)
+        except Exception as exc:
+            if not _in_use(exc):
+                raise
+            log.warning("the backorder job's view store is in use (%s); reading inventory from 0", exc)
+            self._view = InventoryView(self.settings, self.topics, self.codec)
+        return self._view
+
+    def waiting_orders(self) -> list[OrderState]:
+        """The orders with lines on hold, as of the end of the event topics now."""
+        if self._orders is None:
+            path = self.settings.state_dir / f"{ORDERS_NAME}-{self.settings.instance_id}"
+            try:
+                self._orders = BackorderStore(path)
+            except Exception as exc:
+                if not _in_use(exc):
+                    raise
+                log.warning("the backorder job's order store is in use (%s); replaying orders from 0", exc)
+                replayed = replay(self.settings, self.topics, self.codec)
+                self.events_read = replayed.events
+                return [s for s in replayed.states.values() if waits_in_hold(s)]
+        self.events_read = catch_up(self.settings, self.topics, self.codec, self._orders)
+        log.debug("backorder job: %d order events since the last run", self.events_read)
+        return list(self._orders.waiting())
+
+    def close(self) -> None:
+        if self._view is not None:
+            self._view.close()
+            self._view = None
+        if self._orders is not None:
+            self._orders.close()
+            self._orders = None
 
     def run_once(self, trigger: str = "command", now: datetime | None = None) -> BackorderJobRun:
         started = datetime.now(UTC)
         now = now or started
         run_id = f"backorders-{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
-        orders = replay(self.settings, self.topics, self.codec)
-        view = InventoryView(self.settings, self.topics, self.codec)
-        try:
-            commands, rechecked, canceled, held, waiting = decide_run(
-                list(orders.states.values()),
-                stock_check(view, self.config),
-                now,
-                run_id,
-                issued_at=started if now != started else None,
-            )
-        finally:
-            view.close()
+        orders = self.waiting_orders()
+        commands, rechecked, canceled, held, waiting = decide_run(
+            orders,
+            stock_check(self.inventory_view(), self.config),
+            now,
+            run_id,
+            issued_at=started if now != started else None,
+        )
         if commands:
             bus = CommandBus(self.settings, self.topics, self.codec)
             for command in commands:
@@ -161,7 +217,7 @@ class BackorderJob:
             run_id=run_id,
             started_at=started,
             finished_at=datetime.now(UTC),
-            orders_examined=len(orders.states),
+            orders_examined=len(orders),
             lines_held=held,
             rechecked=tuple(rechecked),
             canceled=tuple(canceled),
@@ -185,9 +241,12 @@ class BackorderJob:
     def run_every(
         self, seconds: float, stop: threading.Event, on_run: Callable[[BackorderJobRun], None]
     ) -> None:
-        while not stop.is_set():
-            on_run(self.run_once(trigger=f"every {seconds:g}s"))
-            stop.wait(seconds)
+        try:
+            while not stop.is_set():
+                on_run(self.run_once(trigger=f"every {seconds:g}s"))
+                stop.wait(seconds)
+        finally:
+            self.close()
 
 
 def job_log(settings: Settings, topics: TopicRegistry, codec: AvroCodec) -> list[BackorderJobRun]:

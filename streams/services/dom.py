@@ -18,8 +18,10 @@ holds those units by a reservation saga across the order and inventory partition
 Units are promised only by the inventory writer's grant, so no unit is ever promised
 twice, however many coordinators plan at once. A coordinator that restarts (or takes
 over a partition) finds the reservations an action already holds in its view and keeps
-them: it extends an answer, it never shrinks one. It gives up on a round a quarter of
-the action's timeout before its deadline and answers with what it holds.
+them: it extends an answer, it never shrinks one. The view is kept in a local store
+(``InventoryViewStore``), so a restart reads only the inventory events since it stopped.
+It gives up on a round a quarter of the action's timeout before its deadline and answers
+with what it holds.
 
 The one Kafka loop (``kafka_loop.py``), not Faust: the saga is many small messages per
 order (see bench/dom.py for what it sustains); the loop commits only what the sagas say
@@ -48,6 +50,7 @@ from streams.domain.inventory import (
     InventoryEvent,
     InventoryReserved,
     ReleaseReservation,
+    ReservationFate,
     ReservationRefused,
     ReserveInventory,
 )
@@ -64,7 +67,7 @@ from streams.domain.sourcing import (
 )
 from streams.domain.transitions import CANCELED
 from streams.services.dom_desk import DESK_ACTIONS, RESTOCK, CannotRestock, releases, restocks
-from streams.services.inventory import InventoryFeed, InventoryView, ReservationFate, inventory_envelope
+from streams.services.inventory import InventoryFeed, InventoryView, inventory_envelope
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -147,8 +150,9 @@ class _Available(Mapping[tuple[str, str], int]):
 class ReservationView(Protocol):
     """What the sagas read of the inventory (``InventoryView``)."""
 
-    fates: dict[str, ReservationFate]
-    by_action: dict[str, set[str]]
+    def fate(self, rid: str) -> ReservationFate | None: ...
+
+    def reservations_of(self, action_id: str) -> set[str]: ...
 
     def available(self, sku: str, source: str) -> int: ...
 
@@ -222,7 +226,7 @@ class ReservationSagas:
         # have been answered), release parts of lines (never answered).
         earlier = self.view.granted_to(request.action_id)
         saga.round = 1 + max(
-            (_round_of(rid) for rid in self.view.by_action.get(request.action_id, ())), default=-1
+            (_round_of(rid) for rid in self.view.reservations_of(request.action_id)), default=-1
         )
         by_line: dict[str, list[tuple[str, InventoryReserved]]] = {}
         for rid, grant in earlier.items():
@@ -292,7 +296,7 @@ class ReservationSagas:
             self._release(saga, rid, "the plan changed")
         for a in new:
             rid = reservation_id(saga.action_id, a, saga.round)
-            if rid in self.view.fates:  # decided before: asking again would get no reply
+            if self.view.fate(rid) is not None:  # decided before: asking again would get no reply
                 saga.refused = True
                 continue
             saga.awaiting[rid] = a
@@ -470,7 +474,7 @@ class DomCoordinator:
         self.config = config
         self.max_rounds = max_rounds
         self.stats = DomStats()
-        self.view = InventoryView(settings, topics, codec)
+        self.view = InventoryView.stored(settings, topics, codec, "dom-view")
         self.feed = InventoryFeed(settings, topics, codec, **{"linger.ms": 2})
         self.loop: KafkaLoop[ProviderActionRequest] = KafkaLoop(
             settings,

@@ -1,21 +1,23 @@
 """Talking to the inventory aggregate: commands in (``InventoryFeed``), and what it decided
 read back (``InventoryView``): units available per SKU@source and every reservation's fate.
 
-The view reads every partition of both inventory event topics from the beginning, so a
-DOM coordinator that restarts knows which of its reservations were already granted and
-the availability it plans with, and then tails them. Each event carries its key's on
+The view reads every partition of both inventory event topics, so a DOM coordinator
+that restarts knows which of its reservations were already granted and the availability
+it plans with, and then tails them: from the beginning, or, kept in a store
+(``InventoryView.stored``), from where the store's checkpoint says it stopped. Each event carries its key's on
 hand and reserved units, so availability is simply the newest event per key.
 """
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from streams.adapters.avro import AvroCodec
 from streams.adapters.kafka_loop import KafkaLoop, Publisher, models
+from streams.adapters.state_store import InventoryViewStore
 from streams.adapters.topics import TopicRegistry
 from streams.domain.inventory import (
     InventoryCommand,
@@ -23,9 +25,8 @@ from streams.domain.inventory import (
     InventoryEnvelope,
     InventoryEvent,
     InventoryReserved,
-    InventoryShipped,
-    ReservationRefused,
-    ReservationReleased,
+    ReservationFate,
+    fate_of,
     inventory_key,
 )
 from streams.settings import Settings
@@ -74,23 +75,31 @@ class InventoryFeed:
         self._publisher.flush(timeout, "inventory commands")
 
 
-@dataclass(frozen=True)
-class ReservationFate:
-    """What became of a reservation id, as of the newest event about it."""
-
-    seq: int
-    state: str
-    """reserved, refused, released or consumed."""
-    event: InventoryEvent
-
-
 class InventoryView:
-    """Availability per SKU@source and every reservation's fate, from the inventory event topics."""
+    """Availability per SKU@source and every reservation's fate, from the inventory event topics.
 
-    def __init__(self, settings: Settings, topics: TopicRegistry, codec: AvroCodec) -> None:
-        self.levels: dict[str, InventoryEnvelope] = {}
-        self.fates: dict[str, ReservationFate] = {}
-        self.by_action: dict[str, set[str]] = {}
+    Without a store it reads both topics from the beginning (a one-shot look, a test). With
+    an ``InventoryViewStore`` it starts from the offsets the store reflects and keeps it up
+    to date (flushed about every ``flush_every`` seconds and on ``close``), so a restarted
+    DOM coordinator or backorder job reads only what came since. Folding is idempotent (the
+    newest ``seq`` wins), so reading again past a checkpoint after a crash changes nothing.
+    The view closes its store.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        topics: TopicRegistry,
+        codec: AvroCodec,
+        store: InventoryViewStore | None = None,
+        flush_every: float = 1.0,
+    ) -> None:
+        self._store = store
+        self.levels: dict[str, InventoryEnvelope] = dict(store.items()) if store is not None else {}
+        self._fates: dict[str, ReservationFate] = {}
+        self._by_action: dict[str, set[str]] = {}
+        self._flush_every = flush_every
+        self._flush_due = time.monotonic() + flush_every
         self.loop = KafkaLoop(
             settings,
             models(codec, InventoryEvent),
@@ -98,17 +107,52 @@ class InventoryView:
             batch_size=5000,
             name="inventory view",
         )
-        start = {(t, p): 0 for t in topics.inventory_event_topics() for p in range(topics.partitions)}
-        for batch in self.loop.read_to_end(start):  # then it goes on from there
+        self._next: dict[tuple[str, int], int] = {}
+        for p in range(topics.partitions):
+            topic_names = topics.inventory_event_topics()
+            self._next.update(store.checkpoint(topic_names, p) if store else {(t, p): 0 for t in topic_names})
+        self.read = 0
+        """Events read since the view was made (from its store's checkpoint, or from 0)."""
+        self.catch_up()  # then it goes on from there
+
+    @classmethod
+    def stored(cls, settings: Settings, topics: TopicRegistry, codec: AvroCodec, name: str) -> InventoryView:
+        """A view kept in ``<state dir>/<name>-<instance id>`` (one per process)."""
+        store = InventoryViewStore(settings.state_dir / f"{name}-{settings.instance_id}")
+        try:
+            return cls(settings, topics, codec, store)
+        except BaseException:
+            store.close()
+            raise
+
+    def catch_up(self) -> None:
+        """Read every partition to its end now (and store what was read)."""
+        for batch in self.loop.read_to_end(self._where()):
             self._absorb(batch.records)
+        self.flush()
 
     def poll(self, timeout: float = 0.0) -> list[InventoryEvent]:
         """Newly committed inventory events (also folded into the view)."""
-        return self._absorb(self.loop.poll(timeout).records)
+        events = self._absorb(self.loop.poll(timeout).records)
+        if self._store is not None and time.monotonic() >= self._flush_due:
+            self.flush()
+        return events
+
+    def _where(self) -> dict[tuple[str, int], int]:
+        """The next offset to read of every partition."""
+        self._next.update({(tp.topic, tp.partition): tp.offset for tp in self.loop.positions()})
+        return dict(self._next)
+
+    def flush(self) -> None:
+        """Persist the view with the offsets it reflects (a no-op without a store)."""
+        self._flush_due = time.monotonic() + self._flush_every
+        if self._store is not None:
+            self._store.flush(self._where())
 
     def _absorb(self, events: list[InventoryEvent]) -> list[InventoryEvent]:
         for event in events:
             self._fold(event)
+        self.read += len(events)
         return events
 
     def _fold(self, event: InventoryEvent) -> None:
@@ -116,16 +160,32 @@ class InventoryView:
         key = env.key
         if key not in self.levels or env.seq > self.levels[key].seq:
             self.levels[key] = env
-        if isinstance(event, InventoryReserved | ReservationRefused | ReservationReleased):
-            rid, state = event.reservation_id, event.kind
-            self.by_action.setdefault(event.requested_by, set()).add(rid)
-        elif isinstance(event, InventoryShipped) and event.reservation_id and event.consumed:
-            rid, state = event.reservation_id, "consumed"
-        else:
+            if self._store is not None:
+                self._store[key] = env
+        decided = fate_of(event)
+        if decided is None:
             return
-        fate = self.fates.get(rid)
-        if fate is None or env.seq > fate.seq:
-            self.fates[rid] = ReservationFate(env.seq, state, event)
+        rid, fate = decided
+        known = self.fate(rid)
+        if known is not None and fate.seq <= known.seq:
+            return
+        asked: str | None = getattr(event, "requested_by", None)
+        if self._store is not None:
+            self._store.put_fate(rid, fate, asked)
+            return
+        self._fates[rid] = fate
+        if asked is not None:
+            self._by_action.setdefault(asked, set()).add(rid)
+
+    def fate(self, rid: str) -> ReservationFate | None:
+        """What became of a reservation id (None: never decided)."""
+        return self._store.fate(rid) if self._store is not None else self._fates.get(rid)
+
+    def reservations_of(self, action_id: str) -> set[str]:
+        """Every reservation id a DOM action asked for (granted, refused or released)."""
+        if self._store is not None:
+            return self._store.reservations_of(action_id)
+        return set(self._by_action.get(action_id, ()))
 
     def available(self, sku: str, source: str) -> int:
         env = self.levels.get(inventory_key(sku, source))
@@ -137,11 +197,16 @@ class InventoryView:
     def granted_to(self, action_id: str) -> dict[str, InventoryReserved]:
         """The reservations an action (a DOM request) holds now."""
         out = {}
-        for rid in self.by_action.get(action_id, ()):
-            fate = self.fates[rid]
-            if fate.state == "reserved" and isinstance(fate.event, InventoryReserved):
+        for rid in self.reservations_of(action_id):
+            fate = self.fate(rid)
+            if fate is not None and fate.state == "reserved" and isinstance(fate.event, InventoryReserved):
                 out[rid] = fate.event
         return out
 
     def close(self) -> None:
-        self.loop.close()
+        try:
+            self.flush()
+        finally:
+            self.loop.close()
+            if self._store is not None:
+                self._store.close()

@@ -1,4 +1,5 @@
-"""Rebuilding order state from the event topics, from the beginning.
+"""Rebuilding order state from the event topics, from the beginning (or, into a store,
+from its checkpoint: ``catch_up``).
 
 Reads every partition of every event topic to its end (the one Kafka loop, as a reader),
 merges the topics by each order's ``seq`` with the one merge (``OrderHistories``, holding
@@ -23,6 +24,7 @@ from confluent_kafka import Message
 from streams.adapters.avro import AvroCodec
 from streams.adapters.kafka import partition_for
 from streams.adapters.kafka_loop import KafkaLoop, models
+from streams.adapters.state_store import StateStore
 from streams.adapters.topics import TopicRegistry
 from streams.domain.events import Event
 from streams.domain.history import OrderHistories
@@ -103,6 +105,33 @@ def replay(
     result.undecodable = sum(loop.stats.skipped.values())
     result.held = histories.held_orders()
     return result
+
+
+def catch_up(
+    settings: Settings, topics: TopicRegistry, codec: AvroCodec, store: StateStore[OrderState]
+) -> int:
+    """Fold the event topics into ``store`` from its checkpoint to their end, and flush it
+    with the offsets it now reflects (a reader that keeps its states: each call reads only
+    what came since the last). Returns the events read."""
+    histories = OrderHistories(store)
+    loop = _reader(settings, models(codec, Event), "catch up")
+    start: dict[tuple[str, int], int] = {}
+    for p in range(topics.partitions):
+        start.update(store.checkpoint(topics.event_topics(), p))
+    read = 0
+    try:
+        with gc_paused():
+            for batch in loop.read_to_end(start):
+                for event in batch.records:
+                    histories.add(event)
+                read += len(batch.records) + len(batch.rejects)
+        checkpoint = {**start, **{(tp.topic, tp.partition): tp.offset for tp in loop.positions()}}
+    finally:
+        loop.close()
+    if histories.held:
+        log.error("%d events wait for missing predecessors: %s", histories.held, histories.held_orders())
+    store.flush(checkpoint)
+    return read
 
 
 @dataclass

@@ -54,6 +54,7 @@ class WriterStats:
     restored_events: int = 0
     transactions: int = 0
     requests: int = 0
+    inventory_commands: int = 0
     timeouts: int = 0
     started: float = field(default_factory=time.monotonic)
 

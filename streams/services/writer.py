@@ -5,8 +5,9 @@ state with the flows' reactions, and appends the resulting events, in one Kafka
 transaction with the command offsets (the loop in ``transactional.py``). Events go to
 partition ``p`` of their topic when the command came from partition ``p``: the writer
 of a partition is the only writer of its orders. Provider requests leave through the
-same transaction (an outbox), as does the ``CreateOrder`` of a return's replacement order,
-and timers turn a provider's silence past its deadline into a failed attempt.
+same transaction (an outbox), as do the ``CreateOrder`` of a return's replacement order and
+the ``RecordShipment`` inventory commands of a shipment's reservations; timers turn a
+provider's silence past its deadline into a failed attempt.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from streams.domain.errors import DomainError
 from streams.domain.events import (
     Event,
     FlowStepRecorded,
+    OrderShipped,
     ProviderActionReleased,
     ProviderActionRequested,
     ReplacementOrdered,
@@ -43,6 +45,7 @@ from streams.domain.order import OrderState, PendingAction
 from streams.domain.order_handling import DEFAULT_HANDLING, OrderHandling
 from streams.domain.preorders import NO_PRODUCTS, ProductCatalog
 from streams.domain.returns import replacement_order
+from streams.domain.shipments import consumed_reservations
 from streams.domain.transitions import TransitionTable
 from streams.services.transactional import Folder, TransactionalWriter, WriterStats
 from streams.settings import Settings
@@ -167,6 +170,8 @@ class OrderWriter(TransactionalWriter):
                 self._request(event, outcome.state, partition)
             elif isinstance(event, ReplacementOrdered) and outcome.state is not None:
                 self._order_replacement(event, outcome.state)
+            elif isinstance(event, OrderShipped) and outcome.state is not None:
+                self._consume_reservations(state, outcome.state, event)
             elif isinstance(event, FlowStepRecorded):
                 _observe_step(state, event)
         for refused, error in outcome.refused:
@@ -227,6 +232,19 @@ class OrderWriter(TransactionalWriter):
         self._producer.produce(
             self.topics.commands, key=create.envelope.order_id.encode(), value=self.codec.encode(create)
         )
+
+    def _consume_reservations(
+        self, before: OrderState | None, after: OrderState, event: OrderShipped
+    ) -> None:
+        """The outbox for inventory: the shipped lines' reservations are consumed at their
+        sources (``domain.shipments``), in the transaction that records the shipment."""
+        for command in consumed_reservations(before, after, event):
+            self._producer.produce(
+                self.topics.inventory_commands,
+                key=command.envelope.key.encode(),
+                value=self.codec.encode(command),
+            )
+            self.stats.inventory_commands += 1
 
     def _reject(self, command: Command, partition: int, error: str) -> None:
         env = command.envelope

@@ -12,7 +12,6 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from dom_oms import DomOms, running_dom_oms
@@ -21,6 +20,7 @@ from waits import wait_for
 
 from devkit.scenarios import CommandFactory, journey_order
 from streams.adapters.kafka import admin, create_topics, delete_topics
+from streams.adapters.kafka_loop import models, read_all
 from streams.adapters.lag import groups, wait_until_caught_up
 from streams.bootstrap import bootstrap
 from streams.domain.events import (
@@ -30,7 +30,7 @@ from streams.domain.events import (
     OrderLinesReleased,
     ProviderActionRequested,
 )
-from streams.domain.inventory import RecordReceipt
+from streams.domain.inventory import InventoryEvent, InventoryShipped, RecordReceipt
 from streams.domain.order import OrderState
 from streams.domain.transitions import BACKORDER_HOLD
 from streams.domain.values import OrderLine
@@ -155,11 +155,28 @@ def test_dom_reserves_the_units_and_makes_one_fulfillment_order_per_source(oms: 
     ]
     assert [(x.line_id, x.warehouse, x.synced) for x in state.lines] == [("1", "11", True), ("2", "12", True)]
     assert _fno_syncs(oms, order_id) == ["1,2"]
-    inventory = levels(oms.c)
     promised = {x.reservation_id for f in fos for x in f.lines}
-    held = {rid for key in ("J6-TEE@SEA-DC", "J6-MUG@DEN-DC") for rid in inventory[key].reservations}
-    assert promised == held and len(held) == 2
-    assert (inventory["J6-TEE@SEA-DC"].reserved, inventory["J6-TEE@SEA-DC"].available) == (2, 8)
+    assert len(promised) == 2 and None not in promised
+    # shipped: each line's reservation is consumed and its units leave their source
+    wait_for("the shipment in the inventory", lambda: _shipped_from(oms, promised))
+    inventory = levels(oms.c)
+    for key in ("J6-TEE@SEA-DC", "J6-MUG@DEN-DC"):
+        assert (inventory[key].on_hand, inventory[key].reserved, inventory[key].reservations) == (8, 0, {})
+
+
+def _shipped_from(oms: DomOms, reservations: set[str | None]) -> bool:
+    """Every one of ``reservations`` consumed by a shipment (the order writer's outbox)."""
+    consumed = {
+        e.reservation_id
+        for e in read_all(oms.c.settings, _inventory_start(oms), models(oms.c.codec, InventoryEvent))
+        if isinstance(e, InventoryShipped) and e.consumed
+    }
+    return reservations <= consumed
+
+
+def _inventory_start(oms: DomOms) -> dict[tuple[str, int], int]:
+    topics = oms.c.topics
+    return {(t, p): 0 for t in topics.inventory_event_topics() for p in range(topics.partitions)}
 
 
 def test_without_backorders_a_line_without_stock_is_left_out_of_the_sync(oms: DomOms) -> None:
@@ -175,7 +192,7 @@ def test_without_backorders_a_line_without_stock_is_left_out_of_the_sync(oms: Do
 
 
 def test_with_backorders_the_line_waits_until_a_receipt_and_the_backorder_job_release_it(
-    oms: DomOms, tmp_path: Path
+    oms: DomOms, request: pytest.FixtureRequest
 ) -> None:
     stocked(oms.c, ("J6-SOCK", "SEA-DC", 10))
     order_id = _order(oms, "J6-SOCK", "J6-BAG")
@@ -186,8 +203,13 @@ def test_with_backorders_the_line_waits_until_a_receipt_and_the_backorder_job_re
     assert _fno_syncs(oms, order_id) == ["1"]
 
     job = BackorderJob(oms.c.settings, oms.c.topics, oms.c.codec, load_dom_config())
+    request.addfinalizer(job.close)
     quiet = job.run_once()  # no stock yet: nothing to do but wait
     assert quiet.rechecked == () and quiet.waiting >= 1
+    assert quiet.orders_examined >= 1  # the orders with lines on hold, not every order
+    first_read, view_read = job.events_read, job.inventory_view().read
+    job.run_once()  # reads what came since, not the topics from 0 again
+    assert job.events_read < first_read and job.inventory_view().read == view_read
 
     send(
         oms.c,
@@ -204,7 +226,12 @@ def test_with_backorders_the_line_waits_until_a_receipt_and_the_backorder_job_re
     assert _fno_syncs(oms, order_id) == ["1", "2"]
     assert [(x.line_id, x.warehouse) for x in done.lines] == [("1", "11"), ("2", "12")]
     assert [f.source for f in timeline if isinstance(f, FulfillmentOrderCreated)] == ["SEA-DC", "DEN-DC"]
-    assert levels(oms.c)["J6-BAG@DEN-DC"].reserved == 2
+    reservations = {
+        x.reservation_id for f in timeline if isinstance(f, FulfillmentOrderCreated) for x in f.lines
+    }
+    wait_for("the shipments in the inventory", lambda: _shipped_from(oms, reservations))
+    bag = levels(oms.c)["J6-BAG@DEN-DC"]
+    assert (bag.on_hand, bag.reserved) == (10, 0)  # 12 received, 2 shipped
     assert any(
         order_id in x for run in job_log(oms.c.settings, oms.c.topics, oms.c.codec) for x in run.rechecked
     )
@@ -217,7 +244,11 @@ def test_a_line_held_past_the_cancellation_sla_is_canceled_with_the_reason(oms: 
     assert _line(held, "2") == ("On hold", BACKORDER_HOLD)
 
     time.sleep(SLA_SECONDS)  # the clock passing the SLA is what is under test, not a wait
-    run = BackorderJob(oms.c.settings, oms.c.topics, oms.c.codec, load_dom_config()).run_once()
+    job = BackorderJob(oms.c.settings, oms.c.topics, oms.c.codec, load_dom_config())
+    try:
+        run = job.run_once()
+    finally:
+        job.close()
 
     assert f"{order_id}: 2" in run.canceled
     state = oms.wait_until(order_id, lambda s: _line(s, "2")[0] == "Canceled")

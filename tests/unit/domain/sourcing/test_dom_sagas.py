@@ -32,8 +32,9 @@ class MemoryInventory(InventoryView):
 
     def __init__(self, *stock: tuple[str, str, int]) -> None:  # no Kafka: InventoryView's state only
         self.levels = {}
-        self.fates = {}
-        self.by_action = {}
+        self._store = None
+        self._fates = {}
+        self._by_action = {}
         self.states: dict[str, InventoryState] = {}
         self.queue: list[InventoryCommand] = []
         for sku, src, units in stock:
