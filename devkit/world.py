@@ -73,17 +73,18 @@ def _ephemeral_ports() -> tuple[int, int]:
         return 32768, 60999
 
 
-def free_port(pairs: bool = False) -> int:
-    """A free loopback port below the kernel's ephemeral range (with ``pairs``: it and the
-    next one). Not an ephemeral one: while a process is down, clients that keep connecting
-    to its port can be given that very port as their own source port, connect to
-    themselves (TCP simultaneous open) and hold it, so that the process cannot bind it
-    again when it restarts."""
+def free_port(span: int = 1) -> int:
+    """A free loopback port below the kernel's ephemeral range, and the ``span - 1`` after
+    it free too (a broker and its controller: 2; a cluster of n: 2n). Not an ephemeral one:
+    while a process is down, clients that keep connecting to its port can be given that
+    very port as their own source port, connect to themselves (TCP simultaneous open) and
+    hold it, so that the process cannot bind it again when it restarts."""
     low, _ = _ephemeral_ports()
     rng = random.Random()
+    edge = max(2, span)
     for _ in range(200):
-        port = rng.randrange(20000, max(20002, low - 2))
-        if all(_bindable(p) for p in ((port, port + 1) if pairs else (port,))):
+        port = rng.randrange(20000, max(20000 + edge, low - edge))
+        if all(_bindable(p) for p in range(port, port + span)):
             return port
     raise RuntimeError("no free loopback port below the ephemeral range")
 

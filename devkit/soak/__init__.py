@@ -2,7 +2,8 @@
 
 All six journeys through the real connectors and the four simulators, on a broker of its
 own on loopback; provider faults armed through ``/_sim/faults``; SIGKILLs of every process
-kind and one broker stop/start; then an audit of the event topics and the simulators.
+kind and one broker stop/start (``--cluster``: three brokers, one SIGKILLed and started
+again); then an audit of the event topics and the simulators.
 
 - ``schedule``: the seeded plan (arrivals, outages, fault rates); pure.
 - ``supervisor``: carries the plan out on the world's processes; restarts what exits.

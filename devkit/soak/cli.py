@@ -18,7 +18,8 @@ def register(app: typer.Typer) -> None:
         "audit. Runs its own broker on loopback, the OMS processes, the four connectors and the four "
         "provider simulators; drives orders of all six journeys while provider faults are armed "
         "(20% 5xx, 5% 429, 5% timeouts), every process kind is SIGKILLed and the broker is stopped "
-        "and started once; then audits the event topics and the simulators and prints a table. "
+        "and started once (--cluster: three brokers, one SIGKILLed and started again); then audits "
+        "the event topics and the simulators and prints a table. "
         "Exit code 0 when every check holds, 1 when one does not, 2 when the soak could not run.",
     )(run)
 
@@ -42,7 +43,12 @@ def run(
     ] = 150.0,
     no_broker_outage: Annotated[bool, typer.Option("--no-broker-outage", help="leave the broker up")] = False,
     cluster: Annotated[
-        bool, typer.Option("--cluster", help="a 3-node cluster: kill one broker instead of the outage")
+        bool,
+        typer.Option(
+            "--cluster",
+            help="a 3-node KRaft cluster (topics: 3 replicas, 2 in sync): SIGKILL one broker and "
+            "start it again, instead of stopping the only one",
+        ),
     ] = False,
     workdir: Annotated[
         Path | None,

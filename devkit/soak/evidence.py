@@ -1,6 +1,7 @@
 """Gathering what the audit judges: every event topic read from the first offset and folded
 through ``OrderHistories``, the dead-letter and rejection topics, and the simulators'
-``/_sim`` state (their orders and documents, and every webhook they sent).
+``/_sim`` state (their orders and documents, and every webhook they sent); on a cluster,
+each topic's replicas and ``min.insync.replicas``.
 
 Until the simulators report copies per order themselves, copies are counted from their
 listings: F&O sales orders by ``CustomersOrderReference``, Flexe outbound orders by
@@ -18,12 +19,14 @@ from typing import Any
 
 from aiohttp import ClientSession, ClientTimeout
 from confluent_kafka import Message
+from confluent_kafka.admin import ConfigResource  # type: ignore[attr-defined]
 
 from connectors.fno import INVOICED, PACKED, PICKED
 from connectors.sap import BILLING_CREATED
 from devkit.soak.audit import DeadLetter, OrderFacts, Webhook, facts_of
 from devkit.world import World
 from streams.adapters.avro import AvroCodec
+from streams.adapters.kafka import admin
 from streams.adapters.kafka_loop import models, read_to_end
 from streams.adapters.topics import TopicRegistry
 from streams.domain.commands import CommandRejected
@@ -76,6 +79,23 @@ def read_histories(settings: Settings, topics: TopicRegistry, codec: AvroCodec) 
             conflicts.setdefault(order_id, []).append(seq)
     facts = {o: facts_of(s, timelines.get(o, [])) for o, s in states.items()}
     return Histories(facts, states, histories.held_orders(), conflicts, repeats, undecodable)
+
+
+def read_replication(settings: Settings, timeout: float = 30.0) -> dict[str, tuple[int, str]]:
+    """Topic -> (fewest replicas of its partitions, its ``min.insync.replicas``), for every
+    topic but the broker's own (``__consumer_offsets``...): the OMS's and the connectors'."""
+    client = admin(settings)
+    topics = {
+        name: topic
+        for name, topic in client.list_topics(timeout=timeout).topics.items()
+        if not name.startswith("__")
+    }
+    configs = client.describe_configs([ConfigResource("topic", name) for name in topics])
+    out = {}
+    for resource, future in configs.items():
+        replicas = min(len(p.replicas) for p in topics[resource.name].partitions.values())
+        out[resource.name] = (replicas, future.result(timeout)["min.insync.replicas"].value)
+    return out
 
 
 def read_dead_letters(settings: Settings, topics: TopicRegistry) -> list[DeadLetter]:

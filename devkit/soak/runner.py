@@ -1,9 +1,10 @@
 """One soak, start to end: a broker of its own (it gets stopped mid-run, so never a shared
-one), the topics and flows, the world (four simulators, four connectors) plus the order
-writer, the inventory writer, DOM and the read-side API as supervised processes; then the
-plan: orders of all six journeys arriving at their moments and driven through the
-simulators' control planes, provider faults armed, SIGKILLs and one broker outage; then
-convergence, the audit and its table.
+one; with ``cluster``, three brokers of which one gets SIGKILLed), the topics and flows,
+the world (four simulators, four connectors) plus the order writer, the inventory writer,
+DOM and the read-side API as supervised processes; then the plan: orders of all six
+journeys arriving at their moments and driven through the simulators' control planes,
+provider faults armed, SIGKILLs and one broker outage; then convergence, the audit and its
+table.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,7 +31,7 @@ from aiohttp import ClientSession, ClientTimeout
 from confluent_kafka import Producer
 
 from devkit.demo import wait_for_stock
-from devkit.local_broker import LocalBroker
+from devkit.local_broker import LocalBroker, LocalCluster
 from devkit.soak.audit import (
     AuditTable,
     Evidence,
@@ -47,12 +49,13 @@ from devkit.soak.evidence import (
     read_dead_letters,
     read_histories,
     read_rejections,
+    read_replication,
     read_sims,
     webhooks_of,
 )
 from devkit.soak.liveness import OffsetSampler, StallDetector
-from devkit.soak.schedule import SoakPlan, fault_specs, plan_soak
-from devkit.soak.supervisor import Supervisor, ticks
+from devkit.soak.schedule import DEFAULT_KILLS, ChaosKind, SoakPlan, fault_specs, plan_soak
+from devkit.soak.supervisor import Outage, Supervisor, ticks
 from devkit.world import Driver, OrderWatch, World, free_port, start_world
 from streams.adapters.flow_definitions import publish_flows
 from streams.adapters.flow_files import flow_paths, load_flows
@@ -65,10 +68,9 @@ Say = Callable[[str], None]
 RESENDING = ("fno", "flexe", "sap")
 """Simulators whose given-up webhooks an operator can send again (F&O's error list; BigCommerce
 keeps retrying for a day, then deactivates the hook)."""
-CLUSTER_TODO = (
-    "--cluster needs the 3-node cluster (devkit.local_broker's cluster API, issue 10 item 4), "
-    "which is not merged yet"
-)
+CLUSTER_NODES = 3
+"""``--cluster``: three brokers, so that topics get three replicas with two in sync and the
+loss of one broker stops neither writes nor the controller quorum."""
 
 
 class SoakError(RuntimeError):
@@ -91,6 +93,7 @@ class SoakOptions:
     """SIGKILLs (default: every process kind once, and half as many again)."""
     broker_outage: bool = True
     cluster: bool = False
+    """Three brokers, and the broker outage SIGKILLs one of them instead of stopping the only one."""
     converge_seconds: float = 150.0
     """How long after the last fault every order may take to settle."""
     quiet_seconds: float = 5.0
@@ -101,12 +104,19 @@ class SoakOptions:
     keep: bool = False
     """Keep the broker's data (its logs stay in any case)."""
 
-    def plan(self) -> SoakPlan:
-        from devkit.soak.schedule import ProcessKind
+    @property
+    def nodes(self) -> int:
+        return CLUSTER_NODES if self.cluster else 1
 
-        kills = self.kills if self.kills is not None else len(ProcessKind) * 3 // 2
+    def plan(self) -> SoakPlan:
+        kills = self.kills if self.kills is not None else DEFAULT_KILLS
         return plan_soak(
-            self.orders, self.seed, rate=self.rate, kills=kills, broker_outage=self.broker_outage
+            self.orders,
+            self.seed,
+            rate=self.rate,
+            kills=kills,
+            broker_outage=self.broker_outage,
+            nodes=self.nodes,
         )
 
 
@@ -125,16 +135,14 @@ class SoakResult:
 
 def run_soak(options: SoakOptions, say: Say = _say) -> SoakResult:
     """Run one soak; the table says whether the system held (an exception: it could not run)."""
-    if options.cluster:
-        raise SoakError(CLUSTER_TODO)  # TODO(issue 10, item 4): kill one of three brokers instead
     began = time.monotonic()
     plan = options.plan()
     workdir = options.workdir or Path(tempfile.mkdtemp(prefix="oms-soak-"))
     workdir.mkdir(parents=True, exist_ok=True)
     say(f"soak in {workdir}\n{plan.describe()}")
     _log_to(workdir / "soak.log")
-    broker = own_broker(workdir, say)
-    broker.start(timeout=120)
+    broker = own_cluster(workdir, say) if options.cluster else own_broker(workdir, say)
+    broker.start(timeout=180 if options.cluster else 120)
     try:
         settings = Settings(
             bootstrap_servers=broker.bootstrap_servers,
@@ -172,6 +180,17 @@ def _log_to(path: Path) -> None:
 
 def own_broker(workdir: Path, say: Say) -> LocalBroker:
     """A broker on free loopback ports with its data in ``workdir``, on the cached jars."""
+    return LocalBroker(home=_kafka_home(workdir, say), port=free_port(span=2), say=say)
+
+
+def own_cluster(workdir: Path, say: Say) -> LocalCluster:
+    """Three brokers on free loopback ports (two per node) with their data in ``workdir``."""
+    home = _kafka_home(workdir, say)
+    return LocalCluster(home, nodes=CLUSTER_NODES, port=free_port(span=2 * CLUSTER_NODES), say=say)
+
+
+def _kafka_home(workdir: Path, say: Say) -> Path:
+    """``workdir/kafka``, with the cached jars linked in (fetched once if need be)."""
     cache = LocalBroker(home=Settings.from_env().kafka_home, say=say)
     cache.fetch()
     home = workdir / "kafka"
@@ -179,7 +198,7 @@ def own_broker(workdir: Path, say: Say) -> LocalBroker:
     jars = home / cache.kafka_dir.name
     if not jars.exists():
         jars.symlink_to(cache.kafka_dir, target_is_directory=True)
-    return LocalBroker(home=home, port=free_port(pairs=True), say=say)
+    return home
 
 
 def _prepare(c: Components) -> None:
@@ -276,7 +295,7 @@ class Soak:
     world: World
     api: str
     """The read-side API's base URL."""
-    broker: LocalBroker
+    broker: LocalBroker | LocalCluster
     plan: SoakPlan
     options: SoakOptions
     say: Say
@@ -437,6 +456,9 @@ class Soak:
         evidence.info += _info_rows(
             supervisor, faults_fired(sims.requests, self.disarmed_wall), driver.notes, histories.undecodable
         )
+        if isinstance(self.broker, LocalCluster):
+            copies = await asyncio.to_thread(read_replication, c.settings)
+            evidence.info += cluster_rows(self.broker, supervisor.outages, copies)
         return evidence
 
     async def _api_agrees(self, states: dict[str, Any], orders: dict[str, int]) -> tuple[int, int]:
@@ -464,7 +486,8 @@ def _info_rows(
     supervisor: Supervisor, fired: dict[str, Any], notes: dict[str, str], undecodable: int
 ) -> list[tuple[str, str]]:
     kills = ", ".join(f"{target} x{n}" for target, n in sorted(supervisor.kills().items()))
-    rows = [("outages (SIGKILL, broker stop)", kills or "none")]
+    killed_broker = any(o.event.kind is ChaosKind.BROKER_KILL for o in supervisor.outages)
+    rows = [(f"outages (SIGKILL, broker {'kill' if killed_broker else 'stop'})", kills or "none")]
     if supervisor.broker_retries:
         rows.append(("broker starts that failed (retried)", str(supervisor.broker_retries)))
     for provider, counts in sorted(fired.items()):
@@ -490,3 +513,36 @@ def _info_rows(
     if undecodable:
         rows.append(("undecodable records on event topics", str(undecodable)))
     return rows
+
+
+def cluster_rows(
+    cluster: LocalCluster, outages: list[Outage], copies: dict[str, tuple[int, str]]
+) -> list[tuple[str, str]]:
+    """Which broker was killed, when it was back and in sync; the topics' replication."""
+    rows = []
+    for o in outages:
+        if o.event.kind is not ChaosKind.BROKER_KILL or o.event.node is None:
+            continue
+        node = cluster.node(o.event.node)
+        back = f"back at t+{o.ended:.0f}s" if o.ended is not None else "never back"
+        synced = (
+            f"replicas in sync at t+{o.in_sync:.0f}s" if o.in_sync is not None else "replicas never in sync"
+        )
+        rows.append(
+            (
+                f"broker killed (SIGKILL, {cluster.size}-node cluster)",
+                f"{o.event.target}: node {node.node_id} on {node.bootstrap_servers} (pid {o.pid}) at "
+                f"t+{o.began:.0f}s, {back}, {synced}",
+            )
+        )
+    return [*rows, _replication_row(cluster.size, copies)]
+
+
+def _replication_row(size: int, copies: dict[str, tuple[int, str]]) -> tuple[str, str]:
+    """How many topics have which (replicas, min.insync.replicas); the first few odd ones named."""
+    kinds = Counter(copies.values())
+    value = "; ".join(f"{r} and {m} on {n} topics" for (r, m), n in sorted(kinds.items(), reverse=True))
+    odd = sorted(name for name, kind in copies.items() if kind != (size, "2"))
+    if odd:
+        value += f" (not {size} and 2: {', '.join(odd[:3])}{', ...' if len(odd) > 3 else ''})"
+    return "topics' replicas and min.insync.replicas", value

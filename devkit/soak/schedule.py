@@ -1,6 +1,7 @@
 """The soak's plan, decided before anything runs: when each order arrives and of which
-journey, which process is SIGKILLed when and for how long, when the broker goes away, and
-the provider fault rates armed through ``/_sim/faults``.
+journey, which process is SIGKILLed when and for how long, when the broker goes away (or,
+of a cluster, which broker is SIGKILLed), and the provider fault rates armed through
+``/_sim/faults``.
 
 Pure: the same ``seed`` gives the same plan, so a failing soak can be run again with the
 same faults at the same moments (the moments are seconds after the start; what is in
@@ -38,9 +39,18 @@ class ChaosKind(Enum):
     """SIGKILL one process and start it again ``down_for`` seconds later."""
     BROKER_OUTAGE = "broker-outage"
     """Stop the broker and start it again ``down_for`` seconds later."""
+    BROKER_KILL = "broker-kill"
+    """SIGKILL one node of a cluster and start it again ``down_for`` seconds later."""
 
 
 BROKER = "broker"
+DEFAULT_KILLS = len(ProcessKind) * 3 // 2
+"""SIGKILLs of a soak unless told: every process kind once, and half as many again."""
+
+
+def broker_node(node: int) -> str:
+    """The target name of a cluster's node ``node`` (1-based), as the audit shows it."""
+    return f"{BROKER}-{node}"
 
 
 @dataclass(frozen=True)
@@ -51,14 +61,17 @@ class ChaosEvent:
     target: str
     """A process name (``ProcessKind.value``) or ``broker``."""
     down_for: float
+    node: int | None = None
+    """A broker kill: which node of the cluster (1-based)."""
 
     @property
     def ends_at(self) -> float:
         return self.at + self.down_for
 
     def describe(self) -> str:
-        verb = "SIGKILL" if self.kind is ChaosKind.KILL else "stop"
-        return f"t+{self.at:6.1f}s  {verb} {self.target}, back after {self.down_for:.1f}s"
+        verb = "stop" if self.kind is ChaosKind.BROKER_OUTAGE else "SIGKILL"
+        what = f"{self.target} (cluster node {self.node})" if self.node is not None else self.target
+        return f"t+{self.at:6.1f}s  {verb} {what}, back after {self.down_for:.1f}s"
 
 
 @dataclass(frozen=True)
@@ -89,6 +102,8 @@ class SoakPlan:
     faults_until: float
     """When the provider faults are disarmed (seconds after the start)."""
     rates: FaultRates
+    nodes: int = 1
+    """Brokers: one (stopped and started) or a cluster (one node SIGKILLed)."""
 
     @property
     def orders(self) -> int:
@@ -112,6 +127,8 @@ class SoakPlan:
             f"{self.rates.throttled:.0%} 429, {self.rates.timeout:.0%} timeouts, "
             f"{self.rates.duplicate_webhook:.0%} duplicate webhooks",
         ]
+        if self.nodes > 1:
+            lines.append(f"brokers: a {self.nodes}-node KRaft cluster; a broker outage SIGKILLs one node")
         return "\n".join([*lines, *(e.describe() for e in self.chaos)])
 
 
@@ -123,6 +140,7 @@ def plan_soak(
     kills: int,
     kinds: Sequence[ProcessKind] = tuple(ProcessKind),
     broker_outage: bool = True,
+    nodes: int = 1,
     rates: FaultRates | None = None,
     kill_down: tuple[float, float] = (0.5, 4.0),
     outage_down: tuple[float, float] = (5.0, 12.0),
@@ -130,18 +148,28 @@ def plan_soak(
     """``orders`` arriving at ``rate`` per second, the journeys mixed evenly; ``kills``
     SIGKILLs (every kind at least once when ``kills`` allows, else a seeded choice of kinds)
     and one broker outage, spread over the arrival window so that each hits orders in
-    flight and none overlaps the next; provider faults for the whole window."""
-    if orders < 1 or rate <= 0 or kills < 0:
-        raise ValueError("orders >= 1, rate > 0 and kills >= 0, please")
+    flight and none overlaps the next; provider faults for the whole window.
+
+    The broker outage: with one broker (``nodes`` 1) it is stopped and started; of a
+    cluster, a seeded node is SIGKILLed and started again (the others carry on)."""
+    if orders < 1 or rate <= 0 or kills < 0 or nodes < 1:
+        raise ValueError("orders >= 1, rate > 0, kills >= 0 and nodes >= 1, please")
     rng = random.Random(seed)
     window = orders / rate
     arrivals = _arrivals(orders, window, rng)
     targets = _kill_targets(kills, kinds, rng)
-    slots: list[tuple[ChaosKind, str]] = [(ChaosKind.KILL, t) for t in targets]
+    slots: list[tuple[ChaosKind, str, int | None]] = [(ChaosKind.KILL, t, None) for t in targets]
     if broker_outage:
-        slots.insert(rng.randrange(len(slots) + 1), (ChaosKind.BROKER_OUTAGE, BROKER))
+        slots.insert(rng.randrange(len(slots) + 1), _broker_slot(nodes, rng))
     chaos = _spread(slots, window, rng, kill_down, outage_down)
-    return SoakPlan(seed, arrivals, chaos, faults_until=window, rates=rates or FaultRates())
+    return SoakPlan(seed, arrivals, chaos, faults_until=window, rates=rates or FaultRates(), nodes=nodes)
+
+
+def _broker_slot(nodes: int, rng: random.Random) -> tuple[ChaosKind, str, int | None]:
+    if nodes == 1:
+        return ChaosKind.BROKER_OUTAGE, BROKER, None
+    node = rng.randint(1, nodes)
+    return ChaosKind.BROKER_KILL, broker_node(node), node
 
 
 def _arrivals(orders: int, window: float, rng: random.Random) -> tuple[Arrival, ...]:
@@ -165,7 +193,7 @@ def _kill_targets(kills: int, kinds: Sequence[ProcessKind], rng: random.Random) 
 
 
 def _spread(
-    slots: Sequence[tuple[ChaosKind, str]],
+    slots: Sequence[tuple[ChaosKind, str, int | None]],
     window: float,
     rng: random.Random,
     kill_down: tuple[float, float],
@@ -177,12 +205,12 @@ def _spread(
         return ()
     start, width = 0.1 * window, 0.8 * window / len(slots)
     events = []
-    for i, (kind, target) in enumerate(slots):
-        low, high = outage_down if kind is ChaosKind.BROKER_OUTAGE else kill_down
+    for i, (kind, target, node) in enumerate(slots):
+        low, high = kill_down if kind is ChaosKind.KILL else outage_down
         down = rng.uniform(low, high)
         at = start + i * width + rng.uniform(0, max(0.0, width - down) * 0.5)
         down = min(down, max(0.2, start + (i + 1) * width - at - 0.1))
-        events.append(ChaosEvent(round(at, 2), kind, target, round(down, 2)))
+        events.append(ChaosEvent(round(at, 2), kind, target, round(down, 2), node))
     return tuple(events)
 
 

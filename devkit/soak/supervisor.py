@@ -1,6 +1,7 @@
 """Carrying out the plan's chaos on the running world: SIGKILL a process and start it again
-after its downtime, stop the broker and start it again, and (as a process manager would)
-start again any process that exits on its own, which the audit reports.
+after its downtime, stop the broker and start it again (or SIGKILL one broker of a cluster
+and start it again), and (as a process manager would) start again any process that exits
+on its own, which the audit reports.
 """
 
 from __future__ import annotations
@@ -9,9 +10,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from devkit.soak.liveness import PROBED, OffsetSampler, StallDetector
 from devkit.soak.schedule import ChaosEvent, ChaosKind
@@ -24,6 +25,8 @@ STARTUP_GRACE = 45.0
 
 RESTART_BACKOFF = 2.0
 """Seconds between two restarts of a process that keeps exiting (say, while the broker is down)."""
+BROKER_START_RETRY = 2.0
+"""Seconds before a failed broker start is tried again."""
 
 
 async def ticks(stop: asyncio.Event, every: float) -> AsyncIterator[None]:
@@ -42,6 +45,17 @@ class Broker(Protocol):
     def start(self, timeout: float = 60) -> None: ...
 
 
+@runtime_checkable
+class Cluster(Broker, Protocol):
+    """What a broker kill needs (``devkit.local_broker.LocalCluster`` has it)."""
+
+    def kill(self, node_id: int) -> int: ...
+
+    def restart(self, node_id: int, timeout: float = 60) -> None: ...
+
+    def wait_in_sync(self, timeout: float = 60) -> None: ...
+
+
 @dataclass
 class Outage:
     event: ChaosEvent
@@ -49,6 +63,8 @@ class Outage:
     """Seconds after the soak started."""
     ended: float | None = None
     pid: int | None = None
+    in_sync: float | None = None
+    """A broker kill: when every partition had all its replicas in sync again (None: never)."""
 
 
 @dataclass(frozen=True)
@@ -98,25 +114,45 @@ class Supervisor:
             log.info("SIGKILLed %s (pid %s)", event.target, outage.pid)
             await asyncio.sleep(event.down_for)
             self.world.restart(event.target)
+        elif event.kind is ChaosKind.BROKER_KILL:
+            await self._kill_broker(event, outage)
+            return
         else:
             await asyncio.to_thread(self.broker.stop)
             log.info("broker stopped")
             await asyncio.sleep(event.down_for)
-            await self._start_broker()
+            await self._start_broker("broker start", lambda: self.broker.start(120))
         outage.ended = self.now()
 
-    async def _start_broker(self, tries: int = 5) -> None:
-        """Start the broker again; a failed start is retried (and logged), the last one raises."""
+    async def _kill_broker(self, event: ChaosEvent, outage: Outage) -> None:
+        """SIGKILL one node of the cluster, start it again on its data, then wait (after the
+        outage, which ends once the cluster counts the node again) for its replicas to catch up."""
+        cluster, node = self.broker, event.node
+        if not isinstance(cluster, Cluster) or node is None:
+            raise TypeError(f"{event.describe()}: a broker kill needs a cluster and a node")
+        outage.pid = await asyncio.to_thread(cluster.kill, node)
+        log.info("SIGKILLed %s (pid %s)", event.target, outage.pid)
+        await asyncio.sleep(event.down_for)
+        await self._start_broker(f"{event.target} restart", lambda: cluster.restart(node, 120))
+        outage.ended = self.now()
+        try:
+            await asyncio.to_thread(cluster.wait_in_sync, 120)
+            outage.in_sync = self.now()
+        except Exception as exc:
+            log.error("%s back, but replicas not in sync: %s", event.target, str(exc)[:300])
+
+    async def _start_broker(self, what: str, start: Callable[[], None], tries: int = 5) -> None:
+        """Start a broker again; a failed start is retried (and logged), the last one raises."""
         for attempt in range(1, tries + 1):
             try:
-                await asyncio.to_thread(self.broker.start, 120)
+                await asyncio.to_thread(start)
                 return
             except Exception as exc:
                 if attempt == tries:
                     raise
-                log.error("broker start %d/%d failed: %s", attempt, tries, str(exc)[:300])
+                log.error("%s %d/%d failed: %s", what, attempt, tries, str(exc)[:300])
                 self.broker_retries += 1
-                await asyncio.sleep(2.0)
+                await asyncio.sleep(BROKER_START_RETRY)
 
     async def watch(self, stop: asyncio.Event, every: float = 0.5) -> None:
         """Until ``stop``: start again every process that exited on its own."""

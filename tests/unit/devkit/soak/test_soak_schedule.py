@@ -1,5 +1,7 @@
 """The soak's plan: the same seed gives the same plan; journeys mixed evenly; every process
-kind killed; outages that never overlap; fault specs whose chained draws give the rates."""
+kind killed (at the default size, whatever the seed) and the broker taken down once (of a
+cluster: one node SIGKILLed); outages that never overlap; fault specs whose chained draws
+give the rates."""
 
 from __future__ import annotations
 
@@ -11,10 +13,12 @@ from hypothesis import strategies as st
 
 from devkit.soak.schedule import (
     BROKER,
+    DEFAULT_KILLS,
     JOURNEYS,
     ChaosKind,
     FaultRates,
     ProcessKind,
+    broker_node,
     fault_specs,
     plan_soak,
 )
@@ -58,12 +62,17 @@ def test_fewer_kills_than_kinds_hit_that_many_different_kinds() -> None:
     assert len({e.target for e in plan.kills()}) == 3
 
 
-@given(seed=st.integers(0, 10**6), kills=st.integers(0, 20), outage=st.booleans())
-def test_outages_never_overlap_and_end_inside_the_window(seed: int, kills: int, outage: bool) -> None:
-    plan = plan_soak(300, seed, rate=3, kills=kills, broker_outage=outage)
+@given(
+    seed=st.integers(0, 10**6), kills=st.integers(0, 20), outage=st.booleans(), nodes=st.sampled_from([1, 3])
+)
+def test_outages_never_overlap_and_end_inside_the_window(
+    seed: int, kills: int, outage: bool, nodes: int
+) -> None:
+    plan = plan_soak(300, seed, rate=3, kills=kills, broker_outage=outage, nodes=nodes)
 
-    brokers = [e for e in plan.chaos if e.kind is ChaosKind.BROKER_OUTAGE]
-    assert len(brokers) == int(outage) and all(e.target == BROKER for e in brokers)
+    brokers = [e for e in plan.chaos if e.kind is not ChaosKind.KILL]
+    assert len(brokers) == int(outage)
+    assert all(e.kind is (ChaosKind.BROKER_OUTAGE if nodes == 1 else ChaosKind.BROKER_KILL) for e in brokers)
     assert len(plan.kills()) == kills
     for earlier, later in zip(plan.chaos, plan.chaos[1:], strict=False):
         assert earlier.ends_at <= later.at
@@ -110,3 +119,53 @@ def test_the_default_rates_arm_five_request_faults_and_duplicate_webhooks_with_d
 def test_rates_that_cover_every_request_are_refused() -> None:
     with pytest.raises(ValueError, match="more than every request"):
         fault_specs(FaultRates(0.7, 0.2, 0.2), seed=1)
+
+
+@given(seed=st.integers(0, 10**6))
+def test_the_default_soak_kills_every_process_kind_and_takes_the_broker_down_once(seed: int) -> None:
+    plan = plan_soak(1000, seed, rate=3.0, kills=DEFAULT_KILLS)
+
+    assert {e.target for e in plan.kills()} == {k.value for k in ProcessKind}
+    outages = [e for e in plan.chaos if e.kind is not ChaosKind.KILL]
+    assert [(e.kind, e.target, e.node) for e in outages] == [(ChaosKind.BROKER_OUTAGE, BROKER, None)]
+
+
+@given(seed=st.integers(0, 10**6))
+def test_the_default_cluster_soak_kills_every_process_kind_and_one_broker_of_three(seed: int) -> None:
+    plan = plan_soak(1000, seed, rate=3.0, kills=DEFAULT_KILLS, nodes=3)
+
+    assert {e.target for e in plan.kills()} == {k.value for k in ProcessKind}
+    outages = [e for e in plan.chaos if e.kind is not ChaosKind.KILL]
+    assert len(outages) == 1 and outages[0].kind is ChaosKind.BROKER_KILL
+    assert outages[0].node in {1, 2, 3} and outages[0].target == broker_node(outages[0].node)
+
+
+@given(seed=st.integers(0, 10**6), kills=st.integers(0, 20))
+def test_a_cluster_soak_keeps_the_arrivals_and_the_single_broker_soak_has_no_node(
+    seed: int, kills: int
+) -> None:
+    single = plan_soak(300, seed, rate=3, kills=kills)
+    cluster = plan_soak(300, seed, rate=3, kills=kills, nodes=3)
+
+    assert single.arrivals == cluster.arrivals
+    assert all(e.node is None for e in single.chaos) and single.nodes == 1
+    assert [e.node is not None for e in cluster.chaos].count(True) == 1
+
+
+def test_the_cluster_plan_says_which_broker_is_killed_and_when_it_comes_back() -> None:
+    plan = plan_soak(120, 5, rate=4, kills=2, nodes=3)
+    (kill,) = [e for e in plan.chaos if e.kind is ChaosKind.BROKER_KILL]
+
+    text = plan.describe()
+
+    assert "brokers: a 3-node KRaft cluster; a broker outage SIGKILLs one node" in text
+    assert f"SIGKILL broker-{kill.node} (cluster node {kill.node}), back after {kill.down_for:.1f}s" in text
+    assert "stop broker" not in text
+
+
+def test_the_single_broker_plan_says_the_broker_is_stopped() -> None:
+    plan = plan_soak(120, 5, rate=4, kills=2)
+
+    text = plan.describe()
+
+    assert "stop broker, back after" in text and "cluster" not in text
