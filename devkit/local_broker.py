@@ -660,6 +660,8 @@ class ClusterNode(LocalBroker):
             "node.id": str(self.node_id),
             "controller.quorum.voters": self.cluster.voters,
             "default.replication.factor": factor,
+            # Topics created by others (Faust's leader topics) hold the same promise as ours.
+            "min.insync.replicas": min_isr,
             "offsets.topic.replication.factor": factor,
             "transaction.state.log.replication.factor": factor,
             "transaction.state.log.min.isr": min_isr,
