@@ -53,7 +53,17 @@ LATENCY_TARGET_MS = 100.0
 LATENCY_STRETCH_MS = 50.0
 
 
-def _processes(c: Components, state_dir: Path) -> list[subprocess.Popen[bytes]]:
+ROLES = {
+    "writer": ["-m", "streams.cli", "writer", "--log-level", "WARNING"],
+    "providers": ["-m", "devkit.fake_providers"],
+}
+"""The processes of a stream-level run, by name (each logs to ``<name>.log``)."""
+
+
+def start_processes(
+    c: Components, state_dir: Path, roles: Sequence[str] = tuple(ROLES)
+) -> list[subprocess.Popen[bytes]]:
+    """The ``roles`` as processes of their own, on ``c``'s broker and topics."""
     env = {
         **os.environ,
         "KAFKA_BOOTSTRAP_SERVERS": c.settings.bootstrap_servers,
@@ -62,12 +72,11 @@ def _processes(c: Components, state_dir: Path) -> list[subprocess.Popen[bytes]]:
         "OMS_STATE_DIR": str(state_dir),
         "OMS_INSTANCE_ID": f"bench-{uuid.uuid4().hex[:6]}",
     }
-    writer = [sys.executable, "-m", "streams.cli", "writer", "--log-level", "WARNING"]
-    fakes = [sys.executable, "-m", "devkit.fake_providers"]
     logs = state_dir.parent
+    logs.mkdir(parents=True, exist_ok=True)
     return [
-        subprocess.Popen(argv, env=env, stderr=(logs / f"{name}.log").open("wb"))
-        for name, argv in (("writer", writer), ("providers", fakes))
+        subprocess.Popen([sys.executable, *ROLES[name]], env=env, stderr=(logs / f"{name}.log").open("wb"))
+        for name in roles
     ]
 
 
@@ -207,7 +216,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         create_topics(c.settings, c.topics)
         flows = load_flows(REPO_ROOT / "flows")
         publish_flows(c.settings, c.topics, c.codec, [(f, f.name) for f in flows])
-        processes = _processes(c, workdir / "state")
+        processes = start_processes(c, workdir / "state")
         say("warming up: 50 orders through journey 1")
         throughput(c, 50, 120, "W")
         say(f"1/2 throughput: {args.orders:,} journey-1 orders at once")

@@ -31,6 +31,12 @@ class Mark(Enum):
     """The ``order.sent-to-fulfillment`` record's timestamp."""
     READ = "sent-to-fulfillment read"
     """When a read_committed reader got ``order.sent-to-fulfillment`` (the reader's clock)."""
+    WEBHOOK = "webhook sent"
+    """Over HTTP: when the BigCommerce simulator began its first delivery of the order's
+    ``store/order/created`` webhook to the connector (the simulator's clock)."""
+    AT_PROVIDER = "sales order in F&O"
+    """Over HTTP: when the F&O simulator took the sales order's header POST, inside the
+    connector's ``$batch`` changeset (the simulator's request log)."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,15 @@ HOPS: tuple[Hop, ...] = (
     Hop("end to end: published -> sent-to-fulfillment read", Mark.PUBLISHED, Mark.READ),
 )
 """The stream-level path of journey 1, hop by hop, then whole."""
+
+HTTP_HOPS: tuple[Hop, ...] = (
+    Hop("webhook sent -> command published (BigCommerce conn.)", Mark.WEBHOOK, Mark.PUBLISHED),
+    Hop("command published -> writer appended", Mark.PUBLISHED, Mark.APPENDED),
+    Hop("writer appended -> action requested", Mark.APPENDED, Mark.REQUESTED),
+    Hop("action requested -> sales order in F&O (F&O conn.)", Mark.REQUESTED, Mark.AT_PROVIDER),
+    Hop("end to end: webhook -> sales order in F&O", Mark.WEBHOOK, Mark.AT_PROVIDER),
+)
+"""Journey 1 over HTTP, from the shop's webhook to the sales order in F&O."""
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import math
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bench.latency import HOPS, Hop, Mark, hops, percentiles, summary
+from bench.latency import HOPS, HTTP_HOPS, Hop, Mark, hops, percentiles, summary
 
 END_TO_END = Hop("end to end", Mark.PUBLISHED, Mark.READ)
 FIRST = Hop("published -> appended", Mark.PUBLISHED, Mark.APPENDED)
@@ -62,3 +62,9 @@ def test_the_stream_path_goes_mark_to_mark_and_ends_with_the_whole_way() -> None
     legs = HOPS[:-1]
     assert [h.end for h in legs[:-1]] == [h.start for h in legs[1:]]
     assert (HOPS[-1].start, HOPS[-1].end) == (legs[0].start, legs[-1].end)
+
+
+def test_the_http_path_goes_from_the_webhook_to_the_sales_order_in_fno() -> None:
+    legs = HTTP_HOPS[:-1]
+    assert [h.end for h in legs[:-1]] == [h.start for h in legs[1:]]
+    assert (HTTP_HOPS[-1].start, HTTP_HOPS[-1].end) == (Mark.WEBHOOK, Mark.AT_PROVIDER)
