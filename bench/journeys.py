@@ -41,8 +41,9 @@ from devkit.scenarios import CommandFactory, journey_order
 from streams.adapters.command_bus import CommandBus
 from streams.adapters.flow_definitions import publish_flows
 from streams.adapters.flow_files import load_flows
-from streams.adapters.kafka import create_topics, delete_topics
+from streams.adapters.kafka import admin, create_topics, delete_topics
 from streams.adapters.kafka_loop import KafkaLoop, read_all
+from streams.adapters.lag import groups, wait_until_caught_up
 from streams.bootstrap import Components, bootstrap
 from streams.domain.commands import CreateOrder, ProviderActionRequest, RecordActionResult
 from streams.domain.events import OrderCreated, OrderInvoiced, OrderSentToFulfillment
@@ -196,6 +197,15 @@ def moments(c: Components, tag: str, read: dict[str, float]) -> dict[str, dict[M
     return out
 
 
+def settle(c: Components, timeout: float = 120.0) -> None:
+    """Wait until the writer and the stand-ins have read everything (the throughput run's
+    last write-backs), so that the latency run does not start behind a backlog."""
+    client = admin(c.settings)
+    behind = wait_until_caught_up(client, groups(client, c.topics.prefix), timeout, every=0.5)
+    if behind:
+        say(f"WARNING: still behind after {timeout:.0f}s: {behind}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.journeys", description=__doc__)
     parser.add_argument("--orders", type=int, default=5000, help="orders for the throughput run (5000)")
@@ -221,6 +231,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         throughput(c, 50, 120, "W")
         say(f"1/2 throughput: {args.orders:,} journey-1 orders at once")
         rate, elapsed = throughput(c, args.orders, args.timeout, "T")
+        settle(c)
         paced = args.latency_rate or rate / 2
         say(f"2/2 latency at {paced:,.0f} orders/s for {args.latency_seconds:.0f}s")
         read = latency(c, paced, args.latency_seconds)
