@@ -221,6 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="bench-journeys-"))
     c = bootstrap(Settings(bootstrap_servers=broker.bootstrap_servers, topic_prefix=tag, partitions=6))
     processes: list[subprocess.Popen[bytes]] = []
+    load_before = machine.load_average()
     try:
         create_topics(c.settings, c.topics)
         flows = load_flows(REPO_ROOT / "flows")
@@ -250,6 +251,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("\ncommand: python -m bench.journeys " + " ".join(sys.argv[1:]))
     for key, value in facts.items():
         print(f"  {key:<28} {value}")
+    print(f"  {'load average before the run':<28} {load_before}")
     print(f"  {'load average after the run':<28} {machine.load_average()}")
     print("\njourney 1 at stream level (writer with flows + stand-in providers, one process each):")
     print(f"  throughput            {rate:8,.0f} orders/s  ({args.orders:,} orders in {elapsed:.1f}s)")
