@@ -82,9 +82,10 @@ demo: venv ## run the demo (on a terminal it stays up for a look; options: make 
 soak: venv ## chaos soak: 1,000 orders, provider faults, SIGKILLs, a broker outage; audit table (ARGS="--orders 200")
 	$(OMS) soak $(ARGS)
 
-bench: venv ## run the benchmarks (write side, replay, Faust floor; journeys; DOM) - see BENCHMARKS.md
+bench: venv ## run the benchmarks (write side, replay, Faust floor; journeys; HTTP path; DOM) - see BENCHMARKS.md
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.journeys
+	$(BIN)/python -m bench.http_path
 	@if [ -f bench/dom.py ]; then $(BIN)/python -m bench.dom; fi
 
 clean: ## remove caches and build output (keeps .venv and the broker: see broker-reset)

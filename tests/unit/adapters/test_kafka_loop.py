@@ -145,3 +145,44 @@ def test_a_loop_that_moves_past_records_must_have_somewhere_to_put_the_undecodab
 
 def test_an_empty_batch_has_nothing_to_rewind() -> None:
     assert Batch[str]([], []).firsts() == {}
+
+
+class FetchedConsumer:
+    """Stands in for the loop's consumer: ``queued`` is what librdkafka already fetched."""
+
+    def __init__(self, queued: list[Message]) -> None:
+        self.queued = queued
+        self.calls: list[tuple[str, int, float]] = []
+
+    def poll(self, timeout: float) -> Message | None:
+        self.calls.append(("poll", 1, timeout))
+        return self.queued.pop(0) if self.queued else None
+
+    def consume(self, num_messages: int, timeout: float) -> list[Message]:
+        self.calls.append(("consume", num_messages, timeout))
+        taken, self.queued = self.queued[:num_messages], self.queued[num_messages:]
+        return taken
+
+    def close(self) -> None:
+        return None
+
+
+def test_a_batch_is_handed_on_once_a_record_is_there_with_what_else_was_fetched() -> None:
+    loop = KafkaLoop(C.settings, text, batch_size=3, poll_timeout=0.5)
+    loop._consumer.close()
+    fake = FetchedConsumer([record(b"ok:%d" % i, offset=i) for i in range(5)])
+    loop._consumer = fake  # type: ignore[assignment]
+    try:
+        assert loop.poll().records == ["0", "1", "2"]
+        assert loop.poll().records == ["3", "4"]
+        assert loop.poll().records == []
+    finally:
+        loop.close()
+    # Waiting (up to the poll timeout) only for a first record; the rest without waiting.
+    assert fake.calls == [
+        ("poll", 1, 0.5),
+        ("consume", 2, 0),
+        ("poll", 1, 0.5),
+        ("consume", 2, 0),
+        ("poll", 1, 0.5),
+    ]
