@@ -107,8 +107,9 @@ def speedup(row: ScaleRow, baseline: ScaleRow) -> float | None:
 def stable_with(c: Components, writers: int) -> bool:
     """The writer group is stable, with ``writers`` members each holding partitions."""
     group = c.topics.prefix + WRITER_GROUP
+    client = admin(c.settings)  # held: a collected client never completes its futures
     try:
-        found = admin(c.settings).describe_consumer_groups([group], request_timeout=10)[group].result()
+        found = client.describe_consumer_groups([group], request_timeout=10)[group].result(timeout=15)
     except Exception:
         return False
     members = [m for m in found.members if m.assignment and m.assignment.topic_partitions]
