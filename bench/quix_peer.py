@@ -25,7 +25,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Iterator, MutableMapping, Sequence
+from collections.abc import Callable, Iterator, MutableMapping, Sequence
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -107,11 +107,13 @@ class RecordStates(MutableMapping[str, OrderState]):
 class Fold:
     """The stateful update: counts, clocks and the statuses it leaves (to check the result)."""
 
-    def __init__(self, codec: AvroCodec, expected: int, stop: Any) -> None:
+    def __init__(self, codec: AvroCodec, expected: int) -> None:
         self.decode = codec.decode
         self.states = RecordStates()
         self.histories = OrderHistories(self.states, on_applied=self._applied)
-        self.expected, self.stop = expected, stop
+        self.expected = expected
+        self.stop: Callable[[], None] = lambda: None
+        """The app's ``stop``, once it is built."""
         self.folded = 0
         self.undecodable = 0
         self.first: float | None = None
@@ -194,9 +196,44 @@ def _topic_manager(args: argparse.Namespace) -> Any:
     return ShortStreamIds(topic_admin=TopicAdmin(broker_address=args.bootstrap), consumer_group=args.group)
 
 
+def _application(args: argparse.Namespace, fold: Fold, attempts: int = 5) -> Any:
+    """The app and its dataframe, built once the run's topics exist (after ``go``). quix
+    creates its changelog topic and reads it back at once; a broker that does not list a
+    just-created topic yet makes that a ``TopicNotFoundError``, so the build is tried again."""
+    from quixstreams import Application
+    from quixstreams.models.topics.exceptions import TopicNotFoundError
+
+    for attempt in range(1, attempts + 1):
+        app = Application(
+            broker_address=args.bootstrap,
+            consumer_group=args.group,
+            auto_offset_reset="earliest",
+            state_dir=str(args.datadir),
+            consumer_extra_config=json.loads(args.consumer_config),
+            loglevel=os.environ.get("QUIX_PEER_LOGLEVEL", "WARNING"),
+            use_changelog_topics=not args.no_changelog,
+            topic_manager=_topic_manager(args),
+        )
+        try:
+            frames = [
+                app.dataframe(app.topic(name, key_deserializer="str", value_deserializer="bytes"))
+                for name in args.topics.split(",")
+            ]
+            functools.reduce(lambda a, b: a.concat(b), frames).update(fold, stateful=True)
+        except TopicNotFoundError as exc:
+            if attempt == attempts:
+                raise
+            _say(f"{exc}; building the app again ({attempt}/{attempts})")
+            time.sleep(1.0)
+            continue
+        fold.stop = app.stop
+        return app
+    raise AssertionError("unreachable")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse(argv)
-    from quixstreams import Application  # only in .venv-bench
+    import quixstreams  # noqa: F401 -- imported now, with the run's tree, like the rest
 
     components = bootstrap(
         Settings(
@@ -207,29 +244,14 @@ def main(argv: Sequence[str] | None = None) -> None:
             schemas_dir=args.schemas_dir,
         )
     )
-    app = Application(
-        broker_address=args.bootstrap,
-        consumer_group=args.group,
-        auto_offset_reset="earliest",
-        state_dir=str(args.datadir),
-        consumer_extra_config=json.loads(args.consumer_config),
-        loglevel=os.environ.get("QUIX_PEER_LOGLEVEL", "WARNING"),
-        use_changelog_topics=not args.no_changelog,
-        topic_manager=_topic_manager(args),
-    )
-    fold = Fold(components.codec, args.expected, app.stop)
-    frames = [
-        app.dataframe(app.topic(name, key_deserializer="str", value_deserializer="bytes"))
-        for name in args.topics.split(",")
-    ]
-    functools.reduce(lambda a, b: a.concat(b), frames).update(fold, stateful=True)
+    fold = Fold(components.codec, args.expected)
     if sys.stdin.readline().strip() != "go":  # EOF: the benchmark ended before this stage
         return
     _BEGAN[0] = time.monotonic()
     finished = threading.Event()
     threading.Thread(target=fold.watch, args=(args.timeout, finished), daemon=True).start()
     try:
-        app.run()
+        _application(args, fold).run()
     except Exception as exc:  # the result line must come out whatever happens
         fold.error = f"{type(exc).__name__}: {exc}"[:500]
     finished.set()
