@@ -83,14 +83,22 @@ def publish_orders(components: Components, orders: int) -> float:
     return time.monotonic() - began
 
 
+WRITER = ("streams.cli", "writer")
+"""``oms writer``."""
+STAND_IN_CONNECTORS = ("devkit.fake_providers",)
+"""The stand-in connectors of every provider, one process (``devkit.fake_providers``)."""
+
+
 @dataclass
 class WriterProcess:
-    """One ``oms writer`` process on the run's topics, logging JSON lines to ``log``."""
+    """One ``oms writer`` process (or another service: ``command``) on the run's topics,
+    logging JSON lines to ``log``."""
 
     components: Components
     instance_id: str
     state_dir: Path
     log: Path
+    command: tuple[str, ...] = WRITER
     proc: subprocess.Popen[bytes] | None = None
     started: float = 0.0
     started_at: datetime | None = None
@@ -106,7 +114,7 @@ class WriterProcess:
             "OMS_STATE_DIR": str(self.state_dir),
             "OMS_INSTANCE_ID": self.instance_id,
         }
-        argv = [sys.executable, "-m", "streams.cli", "writer", "--log-format", "json", "--metrics-port", "0"]
+        argv = [sys.executable, "-m", *self.command, "--log-format", "json", "--metrics-port", "0"]
         self.started, self.started_at = time.monotonic(), datetime.now(UTC)
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(argv, cwd=REPO_ROOT, env=env, stdout=out, stderr=out)
@@ -159,13 +167,13 @@ class WriterProcess:
 
 
 class GroupProgress:
-    """Commands the writer group has committed (in its transactions), summed over partitions."""
+    """Records a group has committed on its input topic (default: the writer group's commands,
+    committed in its transactions), summed over partitions."""
 
-    def __init__(self, components: Components) -> None:
+    def __init__(self, components: Components, group: str = WRITER_GROUP, topic: str | None = None) -> None:
         topics = components.topics
-        group = topics.prefix + WRITER_GROUP
-        self._consumer = Consumer(consumer_config(components.settings, group))
-        self._partitions = [TopicPartition(topics.commands, p) for p in range(topics.partitions)]
+        self._consumer = Consumer(consumer_config(components.settings, topics.prefix + group))
+        self._partitions = [TopicPartition(topic or topics.commands, p) for p in range(topics.partitions)]
 
     def committed(self) -> int:
         found = self._consumer.committed(self._partitions, timeout=10)
@@ -181,9 +189,23 @@ class GroupProgress:
             if not any(w.alive() for w in alive):
                 raise RuntimeError(f"every writer exited; see {alive[0].log}")
             if ticker.due():
-                say(f"writers: {done:,} / {commands:,} commands committed")
+                say(f"{done:,} / {commands:,} records committed")
             time.sleep(0.2)
         return time.monotonic()
 
     def close(self) -> None:
         self._consumer.close()
+
+
+class AnswersProgress(GroupProgress):
+    """Requests answered, counted by the commands the stand-in connectors produced (plain
+    produces: the high watermarks are the counts). Their group's committed offsets are not
+    used: the last batch's commit lags until the next batch, which never comes."""
+
+    def __init__(self, components: Components, per_request: int) -> None:
+        super().__init__(components)
+        self.per_request = per_request
+
+    def committed(self) -> int:
+        ends = [self._consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in self._partitions]
+        return sum(ends) // self.per_request

@@ -30,3 +30,10 @@ def test_nothing_measured_has_no_ratio() -> None:
 def test_more_writers_than_partitions_is_a_usage_error() -> None:
     with pytest.raises(SystemExit):
         parse(["--writers", "1,7"])
+
+
+def test_counts_are_read_for_writers_and_connectors_and_empty_means_none() -> None:
+    args = parse(["--writers", "1,2", "--connectors", ""])
+
+    assert args.writers == [1, 2]
+    assert args.connectors == []
