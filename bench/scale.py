@@ -297,7 +297,8 @@ def section(rows: Sequence[ScaleRow], kind: str, unit: str, target: float | None
     )
     lines = [
         "",
-        f"{kind} (the window: group stable, then the backlog published -> its last {unit[:-1]} done; cpu: all the processes):",
+        f"{kind} (the window: group stable, backlog published -> its last {unit[:-1]} done; "
+        "cpu: all the processes):",
         header,
         "  " + "-" * (len(header) - 2),
     ]
