@@ -13,6 +13,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 OMS := $(BIN)/oms
+# The peers' own virtualenv (quix-streams pins older confluent-kafka and pydantic than ours).
+BENCH_VENV := .venv-bench
+BENCH_PINS = $$($(PYTHON) -c 'import tomllib; print(" ".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["bench"]))')
 
 ifdef KAFKA_BOOTSTRAP_SERVERS
 export KAFKA_BOOTSTRAP_SERVERS
@@ -28,7 +31,7 @@ define pytest_tier
 endef
 
 .PHONY: help venv broker-fetch broker-start broker-stop broker-status broker-reset topics \
-	lint test test-unit test-integration test-e2e demo soak bench clean
+	lint test test-unit test-integration test-e2e demo soak bench bench-peers clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  %-17s %s\n", $$1, $$2}' \
@@ -82,11 +85,20 @@ demo: venv ## run the demo (on a terminal it stays up for a look; options: make 
 soak: venv ## chaos soak: 1,000 orders, provider faults, SIGKILLs, a broker outage; audit table (ARGS="--orders 200")
 	$(OMS) soak $(ARGS)
 
-bench: venv ## run the benchmarks (write side, replay, Faust floor; journeys; HTTP path; DOM) - see BENCHMARKS.md
+bench: venv bench-peers ## run the benchmarks (write side, replay, quix-streams and Faust peers; journeys; HTTP path; DOM; two of each; growth) - see BENCHMARKS.md
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.journeys
 	$(BIN)/python -m bench.http_path
-	@if [ -f bench/dom.py ]; then $(BIN)/python -m bench.dom; fi
+	$(BIN)/python -m bench.dom
+	$(BIN)/python -m bench.scale
+	$(BIN)/python -m bench.growth
+
+bench-peers: $(BENCH_VENV)/.installed ## install the benchmark's peers (quix-streams) into .venv-bench
+
+$(BENCH_VENV)/.installed: pyproject.toml
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet --disable-pip-version-check $(BENCH_PINS)
+	touch $@
 
 clean: ## remove caches and build output (keeps .venv and the broker: see broker-reset)
 	rm -rf .mypy_cache .ruff_cache .pytest_cache .hypothesis build dist *.egg-info .oms

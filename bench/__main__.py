@@ -23,7 +23,9 @@ from bench import machine, micro, report
 from bench.broker import Broker, acquire
 from bench.progress import say
 from bench.stages import (
+    QUIX_GROUP,
     FaustFloor,
+    QuixPeer,
     StageResult,
     full_replay,
     parallel_replay,
@@ -55,6 +57,17 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--orders", type=int, default=20_000, help="orders (default 20000)")
     parser.add_argument("--skip-faust", action="store_true", help="leave out the Faust floor")
+    parser.add_argument(
+        "--skip-quix",
+        action="store_true",
+        help="leave out the quix-streams peer (installed by make bench-peers)",
+    )
+    parser.add_argument(
+        "--quix-timeout",
+        type=float,
+        default=300.0,
+        help="seconds before the quix-streams peer reports a partial rate (default 300)",
+    )
     parser.add_argument(
         "--faust-timeout",
         type=float,
@@ -117,10 +130,20 @@ def cleanup(components: Components) -> None:
     prefix = settings.topic_prefix
     try:
         client = admin(settings)
-        names = [t for t in client.list_topics(timeout=30).topics if t.startswith(prefix)]
+        # quix-streams names its changelog topics after its group: changelog__<group>--...
+        names = [
+            t
+            for t in client.list_topics(timeout=30).topics
+            if t.startswith(prefix) or f"{prefix}{QUIX_GROUP}" in t
+        ]
         delete_topics(settings, names)
         say(f"deleted {len(names)} topics named {prefix}*; deleting the consumer groups")
-        groups = [prefix + WRITER_GROUP, f"{prefix}faust-floor", f"{prefix}faust-floor-table"]
+        groups = [
+            prefix + WRITER_GROUP,
+            f"{prefix}faust-floor",
+            f"{prefix}faust-floor-table",
+            f"{prefix}{QUIX_GROUP}",
+        ]
         left = _delete_groups(client, groups)
         if left:
             say(f"consumer groups still in use, left behind: {left}")
@@ -146,6 +169,7 @@ def run(args: argparse.Namespace, broker: Broker, workdir: Path) -> str:
     stages: list[StageResult] = []
     extras: list[str] = []
     floors: list[FaustFloor] = []
+    quix: QuixPeer | None = None
     try:
         components.codec  # noqa: B018 -- built now, from the same tree as the Faust workers
         variants = [] if args.skip_faust else [False, *([True] if args.faust_table else [])]
@@ -162,6 +186,10 @@ def run(args: argparse.Namespace, broker: Broker, workdir: Path) -> str:
             )
             for table in variants
         ]
+        if not args.skip_quix:
+            quix = QuixPeer(
+                components, args.orders * EVENTS_PER_ORDER, args.orders, args.quix_timeout, workdir / "quix"
+            )
         create_topics(settings, components.topics)
         say(f"created the topics {settings.topic_prefix}* ({settings.partitions} partitions)")
         say(f"generating the journey-1 commands of {args.orders:,} orders")
@@ -172,41 +200,51 @@ def run(args: argparse.Namespace, broker: Broker, workdir: Path) -> str:
                 f"journey 1 now has {expected // args.orders} commands per order: update EVENTS_PER_ORDER"
             )
 
-        say(f"1/6 publishing {expected:,} commands")
+        say(f"1/7 publishing {expected:,} commands")
         stages.append(publish(components, commands))
         del commands
 
-        say("2/6 write side: OrderWriter over the backlog")
+        say("2/7 write side: OrderWriter over the backlog")
         written, join = write_side(components, expected, args.write_timeout, args.profile)
         stages.append(written)
         extras.append(f"writer group join + transaction init + first batch: {join:.2f}s")
 
         settled = settle(components)
         extras.append(f"last commit markers written {settled:.2f}s after the writer stopped")
-        say("3/6 raw consume")
+        say("3/7 raw consume")
         stages.append(read(components, "raw consume", None, expected))
-        say("4/6 consume + Avro decode")
+        say("4/7 consume + Avro decode")
         codec = components.codec
         decoded = read(components, "consume + decode_dict (Avro)", codec.decode_dict, expected)
         stages.append(decoded)
         models = read(components, "consume + decode (pydantic models)", codec.decode, expected)
         stages.append(models)
-        say("5/6 full replay")
+        say("5/7 full replay")
         single = full_replay(components, args.orders, expected, args.profile)
         stages.append(single)
         replayed = parallel_replay(components, args.orders, expected, workers=min(2, os.cpu_count() or 1))
         stages.append(replayed)
 
+        if quix is None:
+            say("6/7 quix-streams peer skipped (--skip-quix)")
+        else:
+            say("6/7 quix-streams peer, in a subprocess of .venv-bench")
+            peer, startup = quix.measure()
+            stages.append(peer)
+            if peer.events:
+                extras.append(f"{peer.name}: start-up + group join + recovery {startup:.2f}s")
         if args.skip_faust:
-            say("6/6 Faust floor skipped (--skip-faust)")
+            say("7/7 Faust floor skipped (--skip-faust)")
         for floor in floors:
-            say(f"6/6 {floor.name}, in a Faust worker subprocess")
+            say(f"7/7 {floor.name}, in a Faust worker subprocess")
             stage, startup = floor.measure()
             stages.append(stage)
             extras.append(f"{floor.name}: worker startup + group join {startup:.2f}s")
     finally:
         for floor in floors:
             floor.close()
+        if quix is not None:
+            quix.close()
         cleanup(components)
 
     targets = [
@@ -218,6 +256,7 @@ def run(args: argparse.Namespace, broker: Broker, workdir: Path) -> str:
         ),
         report.Target("write side", written.rate, report.WRITE_TARGET, " events/s"),
     ]
+    peers = _peers(stages, single, written, targets)
     if models.rate:
         extras.append(f"replay / consume + decode (models): {replayed.rate / models.rate:.2f}x")
     if decoded.rate:
@@ -228,7 +267,29 @@ def run(args: argparse.Namespace, broker: Broker, workdir: Path) -> str:
         say("measuring the per-event cost of each step in memory")
         costs = micro.step_costs(components)
     command = "python -m bench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    return report.render(facts, command, stages, decoded, extras, targets, machine.load_average(), costs)
+    return report.render(
+        facts, command, stages, decoded, extras, targets, machine.load_average(), costs, peers
+    )
+
+
+def _peers(
+    stages: list[StageResult], single: StageResult, written: StageResult, targets: list[report.Target]
+) -> list[str]:
+    """The peers table, and the per-CPU targets against quix-streams when it ran."""
+    quix = next((s for s in stages if s.name == QuixPeer.name and s.events), None)
+    floors = [s for s in stages if s.name.startswith("faust floor")]
+    peers = [p for p in (quix, *floors) if p is not None]
+    if not peers:
+        return []
+    rows = report.peer_table([single, written, *peers], quix)
+    rows.append("  (the write side decides and appends, the others fold: its row is for the target only)")
+    if quix is not None:
+        for what, stage in (("replay", single), ("write side", written)):
+            measured = report.ratio(report.per_cpu(stage), report.per_cpu(quix)) or 0.0
+            targets.append(
+                report.Target(f"{what} / quix-streams, per CPU-second", measured, report.PEER_TARGET, "x")
+            )
+    return rows
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import json
 import os
 import pickle
 import signal
@@ -23,8 +22,8 @@ from typing import Any
 
 import faust
 
+from bench.child import DONE, result_line
 from bench.profiling import FAUST_STEPS, breakdown
-from bench.stages import DONE, RESULT_MARK
 from streams.adapters.avro import UndecodableRecord
 from streams.bootstrap import bootstrap
 from streams.domain.events import Event
@@ -166,7 +165,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             "aiokafka": version("aiokafka"),
             "profile": breakdown(profiler, FAUST_STEPS).lines() if profiler is not None else [],
         }
-        print(RESULT_MARK + json.dumps(result), file=sys.__stdout__, flush=True)
+        print(result_line(result), file=sys.__stdout__, flush=True)
         os.kill(os.getpid(), signal.SIGTERM)  # the worker's own graceful shutdown
 
     @app.agent(source)

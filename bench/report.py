@@ -11,6 +11,8 @@ REPLAY_TARGET = 0.8
 """Replay must run at >= 0.8 x consume + Avro decode: folding may cost at most a fifth."""
 WRITE_TARGET = 20_000.0
 """Events/s the single writer must sustain."""
+PEER_TARGET = 1.3
+"""The project's write side and replay must each do >= 1.3x quix-streams' events per CPU-second."""
 
 
 @dataclass
@@ -47,6 +49,34 @@ def table(stages: Sequence[StageResult], reference: StageResult | None) -> list[
     return out
 
 
+def ratio(measured: float, reference: float) -> float | None:
+    """``measured / reference``; None when there is no reference to divide by."""
+    return measured / reference if reference > 0 else None
+
+
+def per_cpu(stage: StageResult) -> float:
+    """Events per CPU-second of the measuring process; 0 when no CPU was measured."""
+    return stage.events / stage.cpu if stage.cpu > 0 else 0.0
+
+
+def _times(value: float | None) -> str:
+    return f"{value:.2f}x" if value is not None else "-"
+
+
+def peer_table(rows: Sequence[StageResult], peer: StageResult | None) -> list[str]:
+    """The project's stages and the peers, each against the quix-streams peer: in events/s
+    and in events per CPU-second (less sensitive to the other jobs on a shared machine)."""
+    header = f"  {'stage':<44} {'events/s':>9} {'ev/cpu-s':>9} {'x quix':>7} {'x quix/cpu':>10}"
+    out = [header, "  " + "-" * (len(header) - 2)]
+    for s in rows:
+        by_rate = ratio(s.rate, peer.rate) if peer is not None else None
+        by_cpu = ratio(per_cpu(s), per_cpu(peer)) if peer is not None else None
+        out.append(
+            f"  {s.name:<44} {s.rate:>9,.0f} {per_cpu(s):>9,.0f} {_times(by_rate):>7} {_times(by_cpu):>10}"
+        )
+    return out
+
+
 def render(
     machine: dict[str, str],
     command: str,
@@ -56,6 +86,7 @@ def render(
     targets: Sequence[Target],
     load_after: str,
     step_costs: Sequence[str] = (),
+    peers: Sequence[str] = (),
 ) -> str:
     lines = ["", f"command: {command}", "", "machine:"]
     lines += [f"  {key:<28} {value}" for key, value in machine.items()]
@@ -68,6 +99,12 @@ def render(
     ]
     lines += table(stages, reference)
     lines += [f"  {extra}" for extra in extras]
+    if peers:
+        lines += [
+            "",
+            "peers (the same fold of the same topics; 'x quix' = relative to quix-streams):",
+            *peers,
+        ]
     lines += ["", "targets:"]
     lines += [t.line() for t in targets]
     notes = [(s.name, n) for s in stages for n in s.notes]

@@ -9,11 +9,9 @@ from __future__ import annotations
 import cProfile
 import importlib.util
 import json
-import subprocess
 import sys
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +19,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
+from bench.child import DONE, ChildStage
 from bench.profiling import REPLAY_STEPS, WRITER_STEPS, Breakdown, breakdown
 from bench.progress import Ticker, say
 from streams.adapters.command_bus import CommandBus
@@ -31,9 +30,6 @@ from streams.domain.commands import Command
 from streams.services.replay import READER, Progress, replay, replay_summary
 from streams.services.writer import OrderWriter
 from streams.settings import REPO_ROOT
-
-DONE = ("Completed", "Fulfilled")
-"""Where journey 1 leaves every order."""
 
 
 @dataclass
@@ -310,16 +306,9 @@ def parallel_replay(components: Components, orders: int, expected: int, workers:
     return stage
 
 
-RESULT_MARK = "BENCH-RESULT "
-"""The child prints its JSON result after this, on stdout."""
-
-
 class FaustFloor:
-    """The per-record Faust agent in its own process (``bench.faust_floor``).
-
-    The process starts with the run, so it imports the same code and schemas as this one
-    while other people edit the tree, and waits on its stdin; ``measure`` lets it go.
-    """
+    """The per-record Faust agent in its own process (``bench.faust_floor``), started with
+    the run and waiting on its stdin (``bench.child``); ``measure`` lets it go."""
 
     def __init__(
         self,
@@ -336,8 +325,7 @@ class FaustFloor:
         self.expected, self.orders, self.timeout = expected, orders, timeout
         self.store, self.table = store, table
         self.name = f"faust floor, Table {store}" if table else "faust floor (per-record agent)"
-        self.chatter: deque[str] = deque(maxlen=40)
-        self.proc: subprocess.Popen[str] | None = None
+        self.child: ChildStage | None = None
         if importlib.util.find_spec("cramjam") is None:
             return  # measure() says why
         command = [
@@ -369,95 +357,132 @@ class FaustFloor:
             command.append("--table")
         if profile:
             command.append("--profile")
-        self.proc = subprocess.Popen(
-            command,
-            cwd=REPO_ROOT,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self._relayer = threading.Thread(target=self._relay, name="faust-stderr", daemon=True)
-        self._relayer.start()
-
-    def _relay(self) -> None:
-        assert self.proc is not None and self.proc.stderr is not None
-        for line in self.proc.stderr:
-            if line.startswith("[faust-floor]"):
-                say(line.rstrip())
-            else:
-                self.chatter.append(line.rstrip())
+        self.child = ChildStage(command, REPO_ROOT, "faust-floor", say)
 
     def close(self) -> None:
-        """Make sure the worker is gone: EOF on its stdin ends a waiting one."""
-        proc = self.proc
-        if proc is None or proc.poll() is not None:
-            return
-        if proc.stdin is not None and not proc.stdin.closed:
-            proc.stdin.close()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            say(f"faust: worker pid {proc.pid} did not exit; killing it")
-            proc.kill()
-            proc.wait()
+        if self.child is not None:
+            self.child.close()
 
     def measure(self) -> tuple[StageResult, float]:
-        name, timeout = self.name, self.timeout
-        proc = self.proc
-        if proc is None:
-            stage = StageResult(name, 0, 0.0)
+        if self.child is None:
+            stage = StageResult(self.name, 0, 0.0)
             stage.problems.append(
                 "not run: aiokafka cannot read lz4-compressed records (the producers' "
                 "compression.type) without cramjam: pip install 'aiokafka[lz4]'"
             )
             return stage, 0.0
-        assert proc.stdin is not None and proc.stdout is not None
-        outcome: dict[str, Any] | None = None
-        try:
-            proc.stdin.write("go\n")
-            proc.stdin.flush()
-        except BrokenPipeError:
-            pass  # it died while waiting: no result, its output says why
-        for line in proc.stdout:
-            at = line.find(RESULT_MARK)  # after any terminal escapes the worker writes
-            if at >= 0:
-                outcome = json.loads(line[at + len(RESULT_MARK) :])
-                break
-        try:
-            proc.wait(timeout=60 if outcome is not None else timeout + 120)
-        except subprocess.TimeoutExpired:
-            say(f"faust: worker pid {proc.pid} did not exit; killing it")
-            proc.kill()
-            proc.wait()
-        self._relayer.join(5)
+        outcome = self.child.run(self.timeout)
         if outcome is None:
-            stage = StageResult(name, 0, 0.0)
-            stage.problems.append(f"the Faust worker gave no result (exit {proc.returncode})")
-            stage.problems += [f"  {line}" for line in self.chatter]
+            stage = StageResult(self.name, 0, 0.0)
+            stage.problems.append(f"the Faust worker gave no result (exit {self.child.proc.returncode})")
+            stage.problems += [f"  {line}" for line in self.child.chatter]
             return stage, 0.0
         return self._stage(outcome), float(outcome["startup_seconds"])
 
     def _stage(self, outcome: dict[str, Any]) -> StageResult:
-        name, expected, timeout, orders = self.name, self.expected, self.timeout, self.orders
-        store, table = self.store, self.table
-        stage = StageResult(name, int(outcome["events"]), float(outcome["seconds"]), float(outcome["cpu"]))
-        mode = f"Table, store {store}" if table else "plain dict"
-        stage.notes.append(
-            f"states in a {mode}; {outcome['folded']:,} of {expected:,} events folded, "
-            f"{outcome['orders']:,} orders, {outcome['done']:,} {'/'.join(DONE)}"
+        mode = f"Table, store {self.store}" if self.table else "plain dict"
+        stage = fold_stage(
+            self.name, outcome, self.expected, self.orders, self.timeout, f"states in a {mode}"
         )
-        if outcome["error"]:
-            stage.problems.append(f"the agent failed: {outcome['error']}")
-        elif outcome["timed_out"]:
-            stage.problems.append(
-                f"timed out after {timeout:.0f}s: the rate is over the {outcome['folded']:,} events folded"
-            )
-        elif outcome["undecodable"] or outcome["held"]:
-            stage.problems.append(
-                f"{outcome['undecodable']:,} undecodable, {outcome['held']:,} events held for gaps"
-            )
-        elif outcome["done"] != orders:
-            stage.problems.append(f"expected {orders:,} orders {'/'.join(DONE)}, got {outcome['done']:,}")
         stage.profile = list(outcome.get("profile", []))
         return stage
+
+
+def fold_stage(
+    name: str, outcome: dict[str, Any], expected: int, orders: int, timeout: float, what: str
+) -> StageResult:
+    """A child's fold (``bench.child``) as a stage, with the checks its outcome allows."""
+    stage = StageResult(name, int(outcome["events"]), float(outcome["seconds"]), float(outcome["cpu"]))
+    folded = outcome["folded"]
+    stage.notes.append(
+        f"{what}; {folded:,} of {expected:,} events folded, "
+        f"{outcome['orders']:,} orders, {outcome['done']:,} {'/'.join(DONE)}"
+    )
+    if outcome["error"]:
+        stage.problems.append(f"the fold failed: {outcome['error']}")
+    elif outcome["timed_out"]:
+        stage.problems.append(
+            f"timed out after {timeout:.0f}s: the rate is over the {folded:,} events folded"
+        )
+    elif outcome["undecodable"] or outcome["held"]:
+        stage.problems.append(
+            f"{outcome['undecodable']:,} undecodable, {outcome['held']:,} events held for gaps"
+        )
+    elif outcome["done"] != orders:
+        stage.problems.append(f"expected {orders:,} orders {'/'.join(DONE)}, got {outcome['done']:,}")
+    return stage
+
+
+BENCH_PYTHON = REPO_ROOT / ".venv-bench" / "bin" / "python"
+"""The peers' interpreter (``make bench-peers``): quix-streams pins older libraries than ours."""
+QUIX_GROUP = "quix-peer"
+"""The quix-streams peer's consumer group, after the run's prefix (its changelog topics' names hold it)."""
+
+
+class QuixPeer:
+    """The quix-streams peer (``bench.quix_peer``) in ``.venv-bench``, started with the run
+    like the Faust floor; without that virtualenv the stage says it was skipped."""
+
+    name = "quix-streams (StreamingDataFrame, RocksDB)"
+
+    def __init__(
+        self, components: Components, expected: int, orders: int, timeout: float, datadir: Path
+    ) -> None:
+        settings = components.settings
+        self.expected, self.orders, self.timeout = expected, orders, timeout
+        self.group = f"{settings.topic_prefix}{QUIX_GROUP}"
+        self.child: ChildStage | None = None
+        if not BENCH_PYTHON.exists():
+            return  # measure() says why
+        command = [
+            str(BENCH_PYTHON),
+            "-m",
+            "bench.quix_peer",
+            "--bootstrap",
+            settings.bootstrap_servers,
+            "--prefix",
+            settings.topic_prefix,
+            "--partitions",
+            str(settings.partitions),
+            "--topics",
+            ",".join(components.topics.event_topics()),
+            "--schemas-dir",
+            str(settings.schemas_dir),
+            "--expected",
+            str(expected),
+            "--timeout",
+            str(timeout),
+            "--group",
+            self.group,
+            "--datadir",
+            str(datadir),
+            "--consumer-config",
+            json.dumps(READER),
+        ]
+        self.child = ChildStage(command, REPO_ROOT, "quix-peer", say)
+
+    def close(self) -> None:
+        if self.child is not None:
+            self.child.close()
+
+    def measure(self) -> tuple[StageResult, float]:
+        if self.child is None:
+            stage = StageResult(self.name, 0, 0.0)
+            stage.notes.append("skipped: quix-streams not installed (make bench-peers)")
+            return stage, 0.0
+        outcome = self.child.run(self.timeout)
+        if outcome is None:
+            stage = StageResult(self.name, 0, 0.0)
+            stage.problems.append(
+                f"the quix-streams child gave no result (exit {self.child.proc.returncode})"
+            )
+            stage.problems += [f"  {line}" for line in self.child.chatter]
+            return stage, 0.0
+        return self._stage(outcome), float(outcome["startup_seconds"])
+
+    def _stage(self, outcome: dict[str, Any]) -> StageResult:
+        what = (
+            f"quixstreams {outcome['quixstreams']} on confluent-kafka {outcome['confluent_kafka']} and "
+            f"pydantic {outcome['pydantic']} (its own pins, .venv-bench)"
+        )
+        return fold_stage(self.name, outcome, self.expected, self.orders, self.timeout, what)
