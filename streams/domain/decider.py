@@ -445,18 +445,22 @@ def _step_effect(state: OrderState, pending: PendingAction, result: StepResult, 
 
 
 def _chain(c: Command, state: OrderState, table: TransitionTable, effects: Iterable[_Effect]) -> list[Event]:
-    """The events of ``effects`` in order, each decided on the state the previous ones left."""
+    """The events of ``effects`` in order, each decided on the state the previous ones left
+    (the last one's events are not folded here: nothing reads that state, and the caller
+    folds them anyway)."""
     events: list[Event] = []
     current = state
-    for effect in effects:
+    effects = list(effects)
+    for n, effect in enumerate(effects, 1):
         if effect.line_ids is not None:
             assert issubclass(effect.cls, LineEvent)
             new = _line_event(effect.cls, c, current, table, effect.line_ids, len(events), **effect.payload)
         else:
             new = _events(effect.cls, c, current, table, len(events), effect.reason, **effect.payload)
-        for event in new:
-            current = evolve(current, event)
         events.extend(new)
+        if n < len(effects):
+            for event in new:
+                current = evolve(current, event)
     return events
 
 
