@@ -93,7 +93,7 @@ from streams.domain.order import LineState, OrderState, PendingAction, ReturnSta
 from streams.domain.order_handling import DEFAULT_HANDLING, OrderHandling
 from streams.domain.sourcing import FulfillmentPlan
 from streams.domain.transitions import CANCELED, DEFAULT_TRANSITIONS, ON_HOLD, TERMINAL, TransitionTable
-from streams.domain.values import FulfillmentOrderLine, LineAssignment
+from streams.domain.values import FulfillmentOrderLine, LineAssignment, OrderStatus
 
 
 def _make(
@@ -106,16 +106,21 @@ def _make(
 ) -> Event:
     """The ``index``-th event ``command`` causes, with the order's (status, reason) ``after`` it."""
     cmd = command.envelope
-    envelope = Envelope(
-        event_id=event_id(cmd.command_id, index),
-        order_id=cmd.order_id,
-        seq=(state.version if state else 0) + 1,
-        occurred_at=cmd.issued_at,
-        correlation_id=cmd.correlation_id,
-        causation_id=cmd.command_id,
-        source=cmd.source,
-        status=after[0],
-        status_reason=after[1],
+    # Every value is of its field's type already (the validated command's, the table's):
+    # assembled, not validated again. The event itself is validated (its payload's types
+    # may differ from the command's).
+    envelope = Envelope.assemble(
+        {
+            "event_id": event_id(cmd.command_id, index),
+            "order_id": cmd.order_id,
+            "seq": (state.version if state else 0) + 1,
+            "occurred_at": cmd.issued_at,
+            "correlation_id": cmd.correlation_id,
+            "causation_id": cmd.command_id,
+            "source": cmd.source,
+            "status": OrderStatus(after[0]),
+            "status_reason": after[1],
+        }
     )
     return cls(envelope=envelope, **payload)
 
@@ -469,18 +474,22 @@ def _step_effect(state: OrderState, pending: PendingAction, result: StepResult, 
 
 
 def _chain(c: Command, state: OrderState, table: TransitionTable, effects: Iterable[_Effect]) -> list[Event]:
-    """The events of ``effects`` in order, each decided on the state the previous ones left."""
+    """The events of ``effects`` in order, each decided on the state the previous ones left
+    (the last one's events are not folded here: nothing reads that state, and the caller
+    folds them anyway)."""
     events: list[Event] = []
     current = state
-    for effect in effects:
+    effects = list(effects)
+    for n, effect in enumerate(effects, 1):
         if effect.line_ids is not None:
             assert issubclass(effect.cls, LineEvent)
             new = _line_event(effect.cls, c, current, table, effect.line_ids, len(events), **effect.payload)
         else:
             new = _events(effect.cls, c, current, table, len(events), effect.reason, **effect.payload)
-        for event in new:
-            current = evolve(current, event)
         events.extend(new)
+        if n < len(effects):
+            for event in new:
+                current = evolve(current, event)
     return events
 
 

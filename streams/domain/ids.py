@@ -7,17 +7,18 @@ import uuid
 
 _EVENTS = uuid.UUID("6f1c1f4e-52c4-4a0e-9d7c-2b5e1c9f0a11")
 _PREFIX = _EVENTS.bytes
+_VARIANT = {f"{n:x}": f"{(n & 0x3) | 0x8:x}" for n in range(16)}
+"""A hex digit with its top two bits set to the RFC 4122 variant, ``10``."""
 
 
 def event_id(command_id: str, index: int) -> str:
     """The id of the ``index``-th event caused by ``command_id``: a redelivered command
     produces records that every fold recognises as duplicates.
 
-    Exactly ``uuid.uuid5(_EVENTS, f"{command_id}/{index}")``, spelled out: the writer
-    makes one per event, and skipping the UUID object halves its cost.
+    Exactly ``uuid.uuid5(_EVENTS, f"{command_id}/{index}")``, spelled out on the hex
+    digest: the writer makes one per event, and skipping the UUID object (and the byte
+    twiddling) costs a third of it.
     """
-    digest = bytearray(hashlib.sha1(_PREFIX + f"{command_id}/{index}".encode()).digest()[:16])
-    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
-    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
-    h = digest.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    h = hashlib.sha1(_PREFIX + f"{command_id}/{index}".encode()).hexdigest()
+    # version 5 in the 13th hex digit; the RFC 4122 variant (10xx) in the 17th
+    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"

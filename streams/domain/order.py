@@ -612,7 +612,7 @@ def evolve(state: OrderState | None, event: Event) -> OrderState:
     changes["status"] = env.status
     changes["status_reason"] = env.status_reason
     changes["updated_at"] = env.occurred_at
-    return state.model_copy(update=changes)
+    return state.updated(changes)
 
 
 def fold(events: Iterable[Event], state: OrderState | None = None) -> OrderState | None:

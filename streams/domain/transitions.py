@@ -9,9 +9,10 @@ final one "Done", the product "Fulfilled"), so a deployment can load its own tab
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import cached_property
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, PrivateAttr, model_validator
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from streams.domain.errors import IllegalTransition
 from streams.domain.values import OrderStatus
@@ -55,7 +56,6 @@ class TransitionTable(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     transitions: tuple[Transition, ...]
-    _index: dict[str, dict[OrderStatus | None, Transition]] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _unique(self) -> TransitionTable:
@@ -67,9 +67,15 @@ class TransitionTable(BaseModel):
             seen.add(key)
         return self
 
-    def model_post_init(self, _context: object) -> None:
+    @cached_property
+    def _index(self) -> dict[str, dict[OrderStatus | None, Transition]]:
+        """Rows by event and source status. A cached property, not a private attribute:
+        the writer looks it up twice per event, and pydantic's private-attribute lookup
+        costs more than the rest of ``apply``."""
+        index: dict[str, dict[OrderStatus | None, Transition]] = {}
         for row in self.transitions:
-            self._index.setdefault(row.event, {})[row.source] = row
+            index.setdefault(row.event, {})[row.source] = row
+        return index
 
     def apply(
         self,

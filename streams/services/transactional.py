@@ -34,7 +34,7 @@ from streams.adapters.kafka_loop import Batch, Commits, KafkaLoop, UnexpectedRec
 from streams.adapters.state_store import StateStore
 from streams.adapters.topics import TopicRegistry
 from streams.domain.history import SeqMerge
-from streams.services.gc_pause import gc_paused
+from streams.services.gc_pause import Survivors, gc_paused
 from streams.settings import Settings
 from streams.shell.logging import order_context
 
@@ -115,6 +115,7 @@ class TransactionalWriter(ABC):
         )
         assert self.loop.publisher is not None
         self._producer = self.loop.publisher.producer
+        self._survivors = Survivors()
         self._restorer: KafkaLoop[BaseModel] = KafkaLoop(
             settings, models(codec, BaseModel), name=f"{group} restore", batch_size=5000
         )
@@ -203,6 +204,7 @@ class TransactionalWriter(ABC):
         checkpoint = {**start, **{(tp.topic, tp.partition): tp.offset for tp in self._restorer.positions()}}
         self.store.flush(checkpoint)
         self._offsets.update(checkpoint)
+        self._survivors.settle()
         self.stats.restored_events += folded
         if folded:
             log.info(
@@ -228,6 +230,7 @@ class TransactionalWriter(ABC):
         self.stats.dead_letters += len(batch.rejects)
         with gc_paused():
             self._transaction(work, batch)
+        self._survivors.settle()
 
     def _transaction(self, work: Callable[[], None], batch: Batch[BaseModel] | None) -> bool:
         """Run ``work`` (which produces) in one Kafka transaction, with the ``batch``'s

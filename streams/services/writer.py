@@ -59,9 +59,18 @@ WRITER_GROUP = "oms-order-writer"
 __all__ = ["WRITER_GROUP", "OrderWriter", "WriterStats"]
 
 
+_COUNTERS: dict[tuple[str, CommandOutcome], Any] = {}
+"""The labelled child of ``oms_commands_total`` per (command, outcome): looking one up by
+its labels costs more than the rest of counting, once per command."""
+
+
 def _count(command: str, outcome: CommandOutcome, error: BaseException | None = None) -> None:
     """``oms_commands_total`` and, for a rejection, ``oms_rejections_total`` by the error's kind."""
-    metrics.COMMANDS.labels(command=command, outcome=outcome.value).inc()
+    counter = _COUNTERS.get((command, outcome))
+    if counter is None:
+        counter = metrics.COMMANDS.labels(command=command, outcome=outcome.value)
+        _COUNTERS[(command, outcome)] = counter
+    counter.inc()
     if error is not None:
         metrics.REJECTIONS.labels(reason=type(error).__name__).inc()
 

@@ -50,7 +50,7 @@ from streams.domain.commands import (
 )
 from streams.domain.decider import decide
 from streams.domain.errors import DomainError, IllegalTransition, UnknownOrder
-from streams.domain.events import Event
+from streams.domain.events import Envelope, Event
 from streams.domain.history import OrderHistories
 from streams.domain.order import OrderState, evolve, fold
 from streams.domain.transitions import CANCELED, COMPLETED, STATUSES
@@ -551,3 +551,17 @@ DESK_KINDS = {
 def test_the_generators_know_every_lifecycle_command_kind() -> None:
     assert set(KINDS) | ORCHESTRATION_KINDS | LINE_KINDS | DESK_KINDS == set(COMMAND_TYPES)
     assert set(KINDS) == set(_TEMPLATES)
+
+
+@MODEST
+@given(histories())
+def test_states_and_envelopes_assembled_without_validation_are_what_validation_builds(
+    history: History,
+) -> None:
+    for order_id, state in history.states.items():
+        rebuilt = OrderState.model_validate(state.model_dump())
+        assert rebuilt == state
+        assert rebuilt.model_dump_json() == state.model_dump_json()
+        for event in history.of(order_id):
+            assert Envelope.model_validate(event.envelope.model_dump()) == event.envelope
+            assert event.envelope.__pydantic_fields_set__ == set(Envelope.model_fields)
