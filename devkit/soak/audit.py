@@ -22,6 +22,7 @@ from streams.domain.events import (
     OrderShipped,
     ProviderActionRequested,
 )
+from streams.domain.flows import runs_on_terminal
 from streams.domain.order import OrderState
 
 TERMINAL = frozenset({"Completed", "Canceled"})
@@ -130,7 +131,9 @@ def facts_of(state: OrderState, timeline: Sequence[Event]) -> OrderFacts:
     milestones: list[Milestone] = []
     for event in timeline:
         if isinstance(event, ProviderActionRequested):
-            if terminal and event.step in requested:
+            # A notification (BigCommerce told of the shipment) still runs, and is retried,
+            # on a terminal order, as does an open return's step: not stale (the domain's rule).
+            if terminal and event.step in requested and not runs_on_terminal(state, event.step, event.action):
                 stale += 1
             requested.add(event.step)
         if isinstance(event, _MILESTONE_TYPES):

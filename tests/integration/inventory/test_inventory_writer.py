@@ -97,7 +97,13 @@ def test_a_restarted_stored_view_resumes_from_its_position_and_sees_what_came_si
         send(c, _reserve("r1", 2))
         first = InventoryView.stored(c.settings, c.topics, c.codec, "dom-view")
         try:
-            wait_for("the grant", lambda: (first.poll(0.2), first.fate("r1") is not None)[1])
+            wait_for(
+                "the grant and both counts",  # on two partitions: either may come first
+                lambda: (
+                    first.poll(0.2),
+                    first.fate("r1") is not None and first.available("MUG", "DEN-DC") == 4,
+                )[1],
+            )
             assert first.read == 3
         finally:
             first.close()

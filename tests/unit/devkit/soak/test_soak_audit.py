@@ -74,7 +74,11 @@ class History:
         )
 
     def requested(
-        self, step: str, status: str = "In progress", reason: str = "Validation succeeded"
+        self,
+        step: str,
+        status: str = "In progress",
+        reason: str = "Validation succeeded",
+        action: str = "send_to_fulfillment",
     ) -> History:
         return self.add(
             ProviderActionRequested,
@@ -83,7 +87,7 @@ class History:
             action_id=f"{step}-a{len(self.events)}",
             step=step,
             provider="fno",
-            action="send_to_fulfillment",
+            action=action,
             attempt=1,
             max_attempts=4,
             critical=True,
@@ -145,6 +149,17 @@ def test_a_step_requested_again_after_completion_is_stale_but_a_first_request_th
     history.requested("send-to-fno", "Completed", "Done")  # the timer fired on a completed order
 
     assert facts_of(history.state(), history.events).stale_requests == 1
+
+
+def test_a_notification_retried_after_completion_is_not_stale() -> None:
+    # Given BigCommerce's shipment notice failed once and the order completed meanwhile
+    tell = "tell-bigcommerce-shipped"
+    history = History().created().requested(tell, action="update_channel_status")
+    history.add(OrderInvoiced, "Completed", "Done", provider="fno", invoice_id="CIV-1")
+    # When its retry is requested on the completed order
+    history.requested(tell, "Completed", "Done", action="update_channel_status")
+    # Then the channel still hears, and that is no stale request
+    assert facts_of(history.state(), history.events).stale_requests == 0
 
 
 def _good(journey: int = 1, order_id: str = "S-BC-100") -> OrderFacts:
