@@ -372,8 +372,12 @@ def _spawn_connectors(world: World, provider: str, env: Mapping[str, str]) -> No
 
 
 def _wait_ready(world: World, timeout: float) -> None:
+    """Until every simulator answers and every connector is ready: its ``/ready``, not
+    ``/health``, which the shell serves on the webhook port while the connector starts
+    (a webhook sent then finds the port closed for a moment, and F&O's retries, 1/1000 of
+    the vendor's in tests, are over before the webhook server is up)."""
     urls = [f"{u}/_sim/health" for u in world.simulators.values()]
-    urls += [f"{u}/health" for own in world.instances.values() for u in own]
+    urls += [f"{u}/ready" for own in world.instances.values() for u in own]
     urls += [f"{world.front}/_front/health"] if world.front else []
 
     async def poll() -> None:
