@@ -57,7 +57,8 @@ def run(
         ),
     ] = None,
     keep: Annotated[bool, typer.Option("--keep", help="keep the soak broker's data")] = False,
-) -> int:
+) -> None:
+    """Exit code 0 when every check holds, 1 when one does not, 2 when the soak could not run."""
     signal.signal(signal.SIGTERM, _stopped)
     options = SoakOptions(
         orders=orders,
@@ -75,9 +76,9 @@ def run(
         result = run_soak(options)
     except SoakError as exc:
         print(f"oms soak: {exc}")
-        return 2
+        raise typer.Exit(2) from exc
     print(
         f"\nsoak of {result.plan.orders} orders (seed {result.plan.seed}) took {result.seconds:.0f}s; "
         f"logs and audit.md in {result.workdir}"
     )
-    return 0 if result.passed else 1
+    raise typer.Exit(0 if result.passed else 1)
