@@ -117,3 +117,16 @@ def detect_version(bootstrap_servers: str) -> str:
                     if found:
                         return found.group(1)
     return "unknown"
+
+
+def drop_run_topics(settings: Settings) -> None:
+    """Delete the topics a bench run made (its prefix), or say how to."""
+    from streams.adapters.kafka import admin, delete_topics
+
+    prefix = settings.topic_prefix
+    try:
+        names = [t for t in admin(settings).list_topics(timeout=30).topics if t.startswith(prefix)]
+        delete_topics(settings, names)
+        say(f"deleted {len(names)} topics named {prefix}*")
+    except Exception as exc:
+        say(f"cleanup failed: {exc}; delete the topics named {prefix}* by hand")

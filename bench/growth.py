@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import machine
-from bench.broker import acquire
+from bench.broker import acquire, drop_run_topics
 from bench.child import DONE
 from bench.processes import EVENTS_PER_ORDER, GroupProgress, WriterProcess, publish_orders
 from bench.progress import Ticker, say
@@ -225,15 +225,7 @@ def measure(bootstrap_servers: str, workdir: Path, orders: int, kill_at: float, 
 
 
 def _cleanup(c: Components) -> None:
-    from streams.adapters.kafka import admin, delete_topics
-
-    prefix = c.settings.topic_prefix
-    try:
-        names = [t for t in admin(c.settings).list_topics(timeout=30).topics if t.startswith(prefix)]
-        delete_topics(c.settings, names)
-        say(f"deleted {len(names)} topics named {prefix}*")
-    except Exception as exc:
-        say(f"cleanup failed: {exc}; delete the topics named {prefix}* by hand")
+    drop_run_topics(c.settings)
 
 
 def _seconds(value: float) -> str:

@@ -45,7 +45,7 @@ from pathlib import Path
 from confluent_kafka import ConsumerGroupState, Producer
 
 from bench import machine
-from bench.broker import acquire
+from bench.broker import acquire, drop_run_topics
 from bench.processes import (
     EVENTS_PER_ORDER,
     STAND_IN_CONNECTORS,
@@ -57,7 +57,7 @@ from bench.processes import (
 )
 from bench.progress import say
 from devkit.scenarios import journey1_orders
-from streams.adapters.kafka import admin, create_topics, delete_topics, partition_for, producer_config
+from streams.adapters.kafka import admin, create_topics, partition_for, producer_config
 from streams.bootstrap import Components, bootstrap
 from streams.domain.commands import ProviderActionRequest
 from streams.domain.orchestration import process
@@ -276,13 +276,7 @@ def run_connectors(
 
 
 def _cleanup(c: Components) -> None:
-    prefix = c.settings.topic_prefix
-    try:
-        names = [t for t in admin(c.settings).list_topics(timeout=30).topics if t.startswith(prefix)]
-        delete_topics(c.settings, names)
-        say(f"deleted {len(names)} topics named {prefix}*")
-    except Exception as exc:
-        say(f"cleanup failed: {exc}; delete the topics named {prefix}* by hand")
+    drop_run_topics(c.settings)
 
 
 def _times(value: float | None) -> str:
