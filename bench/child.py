@@ -105,3 +105,20 @@ class ChildStage:
         if self.proc.stdin is not None and not self.proc.stdin.closed:
             self.proc.stdin.close()
         self._wait(30)
+
+
+def components_of(args: Any) -> Any:
+    """The components a child builds from its run's options (``--bootstrap``, ``--prefix``,
+    ``--partitions``, ``--datadir``, ``--schemas-dir``): the same in every peer."""
+    from streams.bootstrap import bootstrap
+    from streams.settings import Settings
+
+    return bootstrap(
+        Settings(
+            bootstrap_servers=args.bootstrap,
+            topic_prefix=args.prefix,
+            partitions=args.partitions,
+            state_dir=args.datadir,
+            schemas_dir=args.schemas_dir,
+        )
+    )

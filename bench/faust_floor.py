@@ -22,14 +22,13 @@ from typing import Any
 
 import faust
 
-from bench.child import DONE, result_line
+from bench.child import DONE, components_of, result_line
 from bench.profiling import FAUST_STEPS, breakdown
 from streams.adapters.avro import UndecodableRecord
-from streams.bootstrap import bootstrap
+from streams.bootstrap import Components
 from streams.domain.events import Event
 from streams.domain.history import OrderHistories
 from streams.domain.order import OrderState
-from streams.settings import Settings
 
 _BEGAN = [time.monotonic()]
 """When the benchmark said go: startup and the timeout count from there."""
@@ -104,15 +103,7 @@ class TableStates(MutableMapping[str, OrderState]):
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse(argv)
     profiler = cProfile.Profile() if args.profile else None
-    components = bootstrap(
-        Settings(
-            bootstrap_servers=args.bootstrap,
-            topic_prefix=args.prefix,
-            partitions=args.partitions,
-            state_dir=args.datadir,
-            schemas_dir=args.schemas_dir,
-        )
-    )
+    components: Components = components_of(args)
     decode = components.codec.decode
     app = faust.App(
         args.app_id,

@@ -30,12 +30,11 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from bench.child import DONE, result_line
+from bench.child import DONE, components_of, result_line
 from streams.adapters.avro import AvroCodec, UndecodableRecord
-from streams.bootstrap import bootstrap
+from streams.bootstrap import Components
 from streams.domain.history import OrderHistories
 from streams.domain.order import OrderState
-from streams.settings import Settings
 
 TAG = "quix-peer"
 _STATE_KEY = "order"
@@ -235,15 +234,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse(argv)
     import quixstreams  # noqa: F401 -- imported now, with the run's tree, like the rest
 
-    components = bootstrap(
-        Settings(
-            bootstrap_servers=args.bootstrap,
-            topic_prefix=args.prefix,
-            partitions=args.partitions,
-            state_dir=args.datadir,
-            schemas_dir=args.schemas_dir,
-        )
-    )
+    components: Components = components_of(args)
     fold = Fold(components.codec, args.expected)
     if sys.stdin.readline().strip() != "go":  # EOF: the benchmark ended before this stage
         return
