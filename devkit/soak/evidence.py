@@ -10,11 +10,13 @@ listings: F&O sales orders by ``CustomersOrderReference``, Flexe outbound orders
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from aiohttp import ClientSession, ClientTimeout
@@ -162,6 +164,20 @@ async def read_sims(world: World, with_requests: bool = True) -> SimState:
             if with_requests:
                 state.requests[provider] = (await get(provider, "/_sim/requests"))["requests"]
         return state
+
+
+_LOGGED = ("seq", "at", "method", "path", "status", "fault", "duration_ms", "via_batch")
+
+
+def keep_request_logs(sims: SimState, directory: Path) -> None:
+    """Each simulator's vendor requests (no headers or bodies) as ``requests-<sim>.jsonl``
+    beside the process logs: when an order stalls, its requests show whether the
+    provider answered slowly, refused, or never heard of it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for provider, entries in sims.requests.items():
+        with (directory / f"requests-{provider}.jsonl").open("w") as out:
+            for entry in entries:
+                out.write(json.dumps({k: entry.get(k) for k in _LOGGED}) + "\n")
 
 
 def copies_of(sims: SimState) -> dict[str, dict[str, int]]:

@@ -46,6 +46,7 @@ from devkit.soak.evidence import (
     Prefixes,
     copies_of,
     faults_fired,
+    keep_request_logs,
     read_dead_letters,
     read_histories,
     read_rejections,
@@ -436,6 +437,7 @@ class Soak:
         c = self.c
         histories = await asyncio.to_thread(read_histories, c.settings, c.topics, c.codec)
         sims = await read_sims(self.world)
+        await asyncio.to_thread(keep_request_logs, sims, self.world.workdir / "logs")
         prefixes = Prefixes(self.world.bigcommerce_prefix, self.world.fno_prefix)
         evidence = Evidence(
             journeys=dict(driver.created),

@@ -207,6 +207,44 @@ async def test_a_batch_changeset_is_all_or_nothing(start: Start) -> None:
 
 
 @pytest.mark.asyncio
+async def test_a_failed_changeset_leaves_an_existing_order_as_it_was(start: Start) -> None:
+    client = await start(fno())
+    auth = await bearer(client)
+    for number in ("SO-1", "SO-2"):
+        await client.post(
+            HEADERS,
+            json={"SalesOrderNumber": number, "OrderingCustomerAccountNumber": "US-001"},
+            headers=auth,
+        )
+        await client.post("/data/SalesOrderLines", json=line(number), headers=auth)
+    before = await (
+        await client.get(f"{HEADERS}(dataAreaId='usmf',SalesOrderNumber='SO-1')", headers=auth)
+    ).json()
+
+    failed = await client.post(
+        "/data/$batch",
+        data=batch_body(
+            (
+                "PATCH",
+                "SalesOrderHeadersV2(dataAreaId='usmf',SalesOrderNumber='SO-1')",
+                {"SalesOrderName": "x"},
+            ),
+            ("POST", "SalesOrderLines", line("SO-1")),
+            ("POST", "SalesOrderLines", line("SO-1", ItemNumber="")),
+        ),
+        headers={**auth, **BATCH},
+    )
+    after = await (
+        await client.get(f"{HEADERS}(dataAreaId='usmf',SalesOrderNumber='SO-1')", headers=auth)
+    ).json()
+    lines = await (await client.get("/data/SalesOrderLines", headers=auth)).json()
+
+    assert "HTTP/1.1 400 Bad Request" in await failed.text()
+    assert after == before  # the name, and the version in its ETag, as before
+    assert sorted(r["SalesOrderNumber"] for r in lines["value"]) == ["SO-1", "SO-2"]
+
+
+@pytest.mark.asyncio
 async def test_an_injected_429_says_when_to_retry(start: Start) -> None:
     client = await start(fno())
     auth = await bearer(client)
