@@ -249,7 +249,7 @@ class BackorderJob:
             while not stop.is_set():
                 try:
                     on_run(self.run_once(trigger=f"every {seconds:g}s"))
-                except KafkaException as exc:
+                except (KafkaException, TimeoutError) as exc:  # e.g. its log entry undelivered
                     log.warning("backorder run failed (%s); the next in %gs", exc, seconds)
                 stop.wait(seconds)
         finally:
