@@ -22,7 +22,6 @@ from fastavro.schema import fingerprint, to_parsing_canonical_form
 from pydantic import BaseModel, ValidationError
 
 from streams.adapters.avro_writer import REFUSED, Write, writer_of
-from streams.adapters.schema_registry import frame, unframe
 
 SINGLE_OBJECT_MAGIC = b"\xc3\x01"
 LOCK_NAME = "versions.lock.json"
@@ -149,6 +148,10 @@ class AvroCodec:
         """The compiled writer of each record (``avro_writer``); None: fastavro writes it."""
         self._by_schema_id: dict[int, str] = {}
         if registry is not None:
+            # Imported here: confluent-kafka's registry client pulls in authlib and httpx,
+            # a third of a second of every process's start-up, for users without a registry.
+            from streams.adapters.schema_registry import frame
+
             for name in self._model_of:
                 schema_id = registry.register(name, catalog.definitions[name])
                 self._prefix[name] = frame(schema_id)
@@ -189,6 +192,8 @@ class AvroCodec:
                 return self._decode_earlier(data)
             offset = 10
         elif data[0] == CONFLUENT_MAGIC:
+            from streams.adapters.schema_registry import unframe
+
             schema_id, offset = unframe(data)
             name = self._schema_id_name(schema_id)
         else:
