@@ -102,16 +102,19 @@ def in_processes(
     wire: Callable[[Settings], Wiring],
     progress: Callable[[int, float], None] | None = None,
     stop: threading.Event | None = None,
+    fork: bool = True,
 ) -> list[T]:
     """``job`` on each of ``count`` shards, each in its own process; the results by shard.
 
     ``wire`` (a module-level function, e.g. the composition root) builds each worker's
     topics and codec; ``progress`` hears (events read by all, seconds) twice a second.
+    ``fork=False`` for a job that opens RocksDB: a forked child inherits RocksDB's
+    process-wide thread pool without its threads, and its first flush waits forever.
     """
     began = time.monotonic()
     # Fork starts a worker in milliseconds, but is unsafe once threads run (a Kafka client's,
     # say): then spawn, which pays a fresh interpreter's imports instead.
-    method = "fork" if threading.active_count() == 1 else "spawn"
+    method = "fork" if fork and threading.active_count() == 1 else "spawn"
     context: Any = multiprocessing.get_context(method)
     results = context.Queue()
     counters = [context.Value("q", 0) for _ in range(count)]

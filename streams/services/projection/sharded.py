@@ -102,7 +102,7 @@ def fold_shards(
     (``fresh``: into emptied stores). Returns each shard's run; raises ``Interrupted``
     when ``stop`` is set first."""
     job = functools.partial(_fold_share, name, fresh)
-    return in_processes(job, settings, count, wire, progress, stop)
+    return in_processes(job, settings, count, wire, progress, stop, fork=False)
 
 
 def open_shards(settings: Settings, name: str, count: int, c: Wiring) -> ShardedProjection:
