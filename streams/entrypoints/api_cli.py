@@ -56,7 +56,7 @@ from streams.services.replay import Progress
 from streams.services.shards import Interrupted, Shard
 from streams.shell import metrics
 from streams.shell.commands import CommandFailed, with_settings
-from streams.shell.health import READINESS, Check, add_routes, before_scrape
+from streams.shell.health import READINESS, Check, HealthServer, add_routes, before_scrape
 from streams.shell.process import BrokerWatch, Stopper, start_up
 from streams.shell.settings import ApiSettings, LogLevel
 
@@ -164,8 +164,12 @@ def open_read_side(c: Components, settings: ApiSettings, stop: threading.Event, 
         far = rebuild or behind(c.settings, settings.name, settings.shards, c) >= FAR_BEHIND
     except Exception as exc:  # rocksdict raises a bare Exception for a held lock
         raise _held(_shards_path(c, settings), exc) from exc
-    if far:
-        fold_in_shards(c, settings, stop, fresh=rebuild, quiet=not rebuild)
+    if far:  # /health and /ready (not ready: folding) answer meanwhile, as while the broker is awaited
+        health = HealthServer(settings.host, settings.port).start()
+        try:
+            fold_in_shards(c, settings, stop, fresh=rebuild, quiet=not rebuild)
+        finally:
+            health.close()
     return open_sharded(c, settings)
 
 
