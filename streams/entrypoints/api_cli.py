@@ -80,13 +80,16 @@ def register(app: typer.Typer) -> None:
         help="Serve the read side: folds the event topics into a RocksDB projection (a thread of this "
         "process) and serves GET /orders/{id} (as_of, min_version), /orders/{id}/history, /orders, "
         "/stats, /events/stream, /openapi.json, the dashboard at /dashboard/, and /metrics, /health, "
-        "/ready. Set OMS_API_TOKEN (or OMS_API_TOKEN_FILE) to require a bearer token.",
+        "/ready. Set OMS_API_TOKEN (or OMS_API_TOKEN_FILE) to require a bearer token. With --shards N "
+        "the projection is N stores, one per shard of the partitions, caught up in a process each "
+        "when far behind.",
     )(_api)
     projection = typer.Typer(help="Manage the read side's projection store.", no_args_is_help=True)
     projection.command(
         "rebuild",
         help="Delete the projection store and fold every event topic from the beginning, with live "
-        "progress, then print orders by status. Stop `oms api` first (it holds the store).",
+        "progress, then print orders by status. With --shards N, N processes each fold a shard of the "
+        "partitions into its own store. Stop `oms api` first (it holds the store).",
     )(_rebuild)
     app.add_typer(projection, name="projection")
 
