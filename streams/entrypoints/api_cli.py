@@ -127,10 +127,19 @@ def _shards_path(c: Components, settings: ApiSettings) -> Path:
     return store_path(c.settings.state_dir, settings.name, Shard(0, settings.shards)).parent
 
 
+def _check_shards(c: Components, settings: ApiSettings) -> None:
+    if settings.shards > c.topics.partitions:
+        raise CommandFailed(
+            f"--shards {settings.shards} is more than the {c.topics.partitions} partitions: "
+            "a shard would have none"
+        )
+
+
 def fold_in_shards(
     c: Components, settings: ApiSettings, stop: threading.Event, *, fresh: bool, quiet: bool
 ) -> list[RunResult]:
     """Every shard folded to the end of its partitions, a process per shard."""
+    _check_shards(c, settings)
     if fresh:
         shutil.rmtree(_shards_path(c, settings), ignore_errors=True)
     err(f"folding projection '{settings.name}' in {settings.shards} processes ({_shards_path(c, settings)})")
@@ -163,6 +172,7 @@ def open_read_side(c: Components, settings: ApiSettings, stop: threading.Event, 
     first when they are far behind (or rebuilt)."""
     if settings.shards == 1:
         return open_projection(c, settings.name, fresh=rebuild)
+    _check_shards(c, settings)
     try:
         far = rebuild or behind(c.settings, settings.name, settings.shards, c) >= FAR_BEHIND
     except Exception as exc:  # rocksdict raises a bare Exception for a held lock
