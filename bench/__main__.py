@@ -23,12 +23,15 @@ from bench import machine, micro, report
 from bench.broker import Broker, acquire
 from bench.progress import say
 from bench.stages import (
+    PROJECTION_NAMES,
     QUIX_GROUP,
     FaustFloor,
     QuixPeer,
     StageResult,
     full_replay,
     parallel_replay,
+    projection_one,
+    projection_sharded,
     publish,
     read,
     settle,
@@ -37,6 +40,7 @@ from bench.stages import (
 from devkit.scenarios import journey1_orders
 from streams.adapters.kafka import admin, create_topics, delete_topics
 from streams.bootstrap import Components, bootstrap
+from streams.services.projection import PROJECTION_GROUP
 from streams.services.writer import WRITER_GROUP
 from streams.settings import Settings
 
@@ -143,6 +147,7 @@ def cleanup(components: Components) -> None:
             f"{prefix}faust-floor",
             f"{prefix}faust-floor-table",
             f"{prefix}{QUIX_GROUP}",
+            *(f"{prefix}{PROJECTION_GROUP}-{name}" for name in PROJECTION_NAMES),
         ]
         left = _delete_groups(client, groups)
         if left:
@@ -200,43 +205,48 @@ def run(args: argparse.Namespace, broker: Broker, workdir: Path) -> str:
                 f"journey 1 now has {expected // args.orders} commands per order: update EVENTS_PER_ORDER"
             )
 
-        say(f"1/7 publishing {expected:,} commands")
+        say(f"1/8 publishing {expected:,} commands")
         stages.append(publish(components, commands))
         del commands
 
-        say("2/7 write side: OrderWriter over the backlog")
+        say("2/8 write side: OrderWriter over the backlog")
         written, join = write_side(components, expected, args.write_timeout, args.profile)
         stages.append(written)
         extras.append(f"writer group join + transaction init + first batch: {join:.2f}s")
 
         settled = settle(components)
         extras.append(f"last commit markers written {settled:.2f}s after the writer stopped")
-        say("3/7 raw consume")
+        say("3/8 raw consume")
         stages.append(read(components, "raw consume", None, expected))
-        say("4/7 consume + Avro decode")
+        say("4/8 consume + Avro decode")
         codec = components.codec
         decoded = read(components, "consume + decode_dict (Avro)", codec.decode_dict, expected)
         stages.append(decoded)
         models = read(components, "consume + decode (pydantic models)", codec.decode, expected)
         stages.append(models)
-        say("5/7 full replay")
+        say("5/8 full replay")
         single = full_replay(components, args.orders, expected, args.profile)
         stages.append(single)
         replayed = parallel_replay(components, args.orders, expected, workers=min(2, os.cpu_count() or 1))
         stages.append(replayed)
+        say("6/8 projection (the read side)")
+        projected = projection_one(components, args.orders, expected)
+        stages.append(projected)
+        sharded = projection_sharded(components, args.orders, expected, shards=min(2, os.cpu_count() or 1))
+        stages.append(sharded)
 
         if quix is None:
-            say("6/7 quix-streams peer skipped (--skip-quix)")
+            say("7/8 quix-streams peer skipped (--skip-quix)")
         else:
-            say("6/7 quix-streams peer, in a subprocess of .venv-bench")
+            say("7/8 quix-streams peer, in a subprocess of .venv-bench")
             peer, startup = quix.measure()
             stages.append(peer)
             if peer.events:
                 extras.append(f"{peer.name}: start-up + group join + recovery {startup:.2f}s")
         if args.skip_faust:
-            say("7/7 Faust floor skipped (--skip-faust)")
+            say("8/8 Faust floor skipped (--skip-faust)")
         for floor in floors:
-            say(f"7/7 {floor.name}, in a Faust worker subprocess")
+            say(f"8/8 {floor.name}, in a Faust worker subprocess")
             stage, startup = floor.measure()
             stages.append(stage)
             extras.append(f"{floor.name}: worker startup + group join {startup:.2f}s")
@@ -254,6 +264,12 @@ def run(args: argparse.Namespace, broker: Broker, workdir: Path) -> str:
             report.REPLAY_TARGET,
             "x",
         ),
+        report.Target(
+            "projection (sharded) / consume + decode_dict",
+            sharded.rate / decoded.rate if decoded.rate else 0.0,
+            report.PROJECTION_TARGET,
+            "x",
+        ),
         report.Target("write side", written.rate, report.WRITE_TARGET, " events/s"),
     ]
     peers = _peers(stages, single, written, targets)
@@ -261,6 +277,9 @@ def run(args: argparse.Namespace, broker: Broker, workdir: Path) -> str:
         extras.append(f"replay / consume + decode (models): {replayed.rate / models.rate:.2f}x")
     if decoded.rate:
         extras.append(f"single-process replay / consume + decode_dict: {single.rate / decoded.rate:.2f}x")
+        extras.append(
+            f"single-process projection / consume + decode_dict: {projected.rate / decoded.rate:.2f}x"
+        )
     costs: list[str] = []
     if args.profile:
         extras.append("PROFILED RUN: the rates are lower than in an unprofiled run")

@@ -9,6 +9,9 @@ from bench.stages import StageResult
 
 REPLAY_TARGET = 0.8
 """Replay must run at >= 0.8 x consume + Avro decode: folding may cost at most a fifth."""
+PROJECTION_TARGET = 0.5
+"""The projection (the read side, sharded like the replay) must run at >= 0.5 x consume +
+Avro decode: it also writes every view, event and index entry to RocksDB."""
 WRITE_TARGET = 20_000.0
 """Events/s the single writer must sustain."""
 PEER_TARGET = 1.3

@@ -23,10 +23,12 @@ from bench.child import DONE, ChildStage
 from bench.profiling import REPLAY_STEPS, WRITER_STEPS, Breakdown, breakdown
 from bench.progress import Ticker, say
 from streams.adapters.command_bus import CommandBus
+from streams.adapters.http.read_model import Stats
 from streams.adapters.kafka import consumer_config
 from streams.adapters.order_store import OrderStore
 from streams.bootstrap import Components, bootstrap
 from streams.domain.commands import Command
+from streams.services.projection import ProjectionRunner, fold_shards, open_shards, projection_at, store_path
 from streams.services.replay import READER, Progress, replay, replay_summary
 from streams.services.writer import OrderWriter
 from streams.settings import REPO_ROOT
@@ -303,6 +305,72 @@ def parallel_replay(components: Components, orders: int, expected: int, workers:
             f"{len(result.held)} orders with gaps, {result.undecodable} undecodable, "
             f"{result.duplicates} duplicates"
         )
+    return stage
+
+
+PROJECTION_NAMES = ("bench-one", "bench-sharded")
+"""The projections' names in a run (their stores and consumer groups, after the prefix)."""
+
+
+def _check_projection(stage: StageResult, stats: Stats, orders: int, expected: int) -> None:
+    """What the projection holds once caught up: every order, done, every event once."""
+    done = sum(s.orders for s in stats.by_status if (s.status, s.reason) == DONE)
+    stage.notes.append(f"{stats.orders:,} orders in the store(s), {done:,} {'/'.join(DONE)}")
+    if stats.events != expected or stage.events != expected:
+        stage.problems.append(
+            f"folded {stats.events:,} events (read {stage.events:,}), expected {expected:,}"
+        )
+    if stats.orders != orders or done != orders:
+        stage.problems.append(f"expected {orders:,} orders all {'/'.join(DONE)}; got {stats.by_status}")
+    if stats.waiting or stats.undecodable or stats.duplicates:
+        stage.problems.append(
+            f"{len(stats.waiting)} orders with gaps, {stats.undecodable} undecodable, "
+            f"{stats.duplicates} duplicates"
+        )
+
+
+def projection_one(components: Components, orders: int, expected: int) -> StageResult:
+    """The read side's fold as ``oms api`` runs it (``ProjectionRunner``), into an empty store:
+    decode, merge, fold and one RocksDB write per batch, with the offsets."""
+    settings, name = components.settings, PROJECTION_NAMES[0]
+
+    def progress(p: Progress) -> None:
+        say(f"projection: {p.events:,} events, {p.orders:,} orders, {p.rate:,.0f}/s")
+
+    projection = projection_at(store_path(settings.state_dir, name), components)
+    try:
+        runner = ProjectionRunner(settings, components.topics, projection, name=name)
+        cpu = time.process_time()
+        result = runner.run(until_caught_up=True, progress=progress, progress_every=2.0)
+        cpu = time.process_time() - cpu
+        stats = projection.stats()
+    finally:
+        projection.close()
+    stage = StageResult("projection, 1 process", result.records, result.seconds, cpu)
+    _check_projection(stage, stats, orders, expected)
+    return stage
+
+
+def projection_sharded(components: Components, orders: int, expected: int, shards: int) -> StageResult:
+    """``oms projection rebuild --shards N`` as shipped: a process per shard, each folding its
+    partitions into its own store; then the stores opened as one read model for the checks."""
+    settings, name = components.settings, PROJECTION_NAMES[1]
+
+    def progress(events: int, seconds: float) -> None:
+        say(f"projection x{shards}: {events:,} events, {events / seconds if seconds else 0:,.0f}/s")
+
+    began, cpu = time.monotonic(), time.process_time()
+    runs = fold_shards(settings, name, shards, bootstrap, fresh=True, progress=progress)
+    seconds, cpu = time.monotonic() - began, time.process_time() - cpu  # the parent's CPU only
+    stage = StageResult(
+        f"projection, {shards} processes (sharded)", sum(r.records for r in runs), seconds, cpu
+    )
+    stage.notes.append("process start-up (spawned interpreters) included")
+    sharded = open_shards(settings, name, shards, components)
+    try:
+        _check_projection(stage, sharded.stats(), orders, expected)
+    finally:
+        sharded.close()
     return stage
 
 

@@ -10,14 +10,10 @@ anyone may replay, any number of times, and get the same states.
 from __future__ import annotations
 
 import logging
-import multiprocessing
-import queue
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
 
 from confluent_kafka import Message
 
@@ -30,6 +26,7 @@ from streams.domain.events import Event
 from streams.domain.history import OrderHistories
 from streams.domain.order import OrderState
 from streams.services.gc_pause import gc_paused
+from streams.services.shards import Shard, Wiring, in_processes
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -163,28 +160,13 @@ class ReplaySummary:
         )
 
 
-class Wiring(Protocol):
-    @property
-    def topics(self) -> TopicRegistry: ...
-
-    @property
-    def codec(self) -> AvroCodec: ...
-
-
-def _replay_part(
-    settings: Settings, partitions: list[int], counter: Any, results: Any, wire: Callable[[Settings], Wiring]
-) -> None:
-    """A worker process: replay ``partitions`` and send back the summary (or the error)."""
-
-    def report(p: Progress) -> None:
-        counter.value = p.events
-
-    try:
-        c = wire(settings)
-        results.put(ReplaySummary.of(replay(settings, c.topics, c.codec, report, 0.5, partitions)))
-    except BaseException as exc:
-        results.put(RuntimeError(f"replay of partitions {partitions} failed: {exc!r}"))
-        raise
+def _replay_share(
+    settings: Settings, shard: Shard, report: Callable[[int], None], c: Wiring
+) -> ReplaySummary:
+    """A worker's job: replay the shard's partitions, summarised."""
+    partitions = shard.partitions(c.topics.partitions)
+    result = replay(settings, c.topics, c.codec, lambda p: report(p.events), 0.5, partitions)
+    return ReplaySummary.of(result)
 
 
 def replay_summary(
@@ -195,45 +177,19 @@ def replay_summary(
     progress: Callable[[Progress], None] | None = None,
     wire: Callable[[Settings], Wiring] | None = None,
 ) -> ReplaySummary:
-    """A replay of every partition, in ``workers`` processes that each fold a share of the
+    """A replay of every partition, in ``workers`` processes that each fold a shard of the
     partitions (no order spans partitions, so their states never meet), summarised.
     ``wire`` (a module-level function, e.g. the composition root) builds each worker's
     topics and codec."""
     if workers <= 1 or wire is None:
         return ReplaySummary.of(replay(settings, topics, codec, progress))
     began = time.monotonic()
-    shares = [list(range(topics.partitions))[i::workers] for i in range(workers)]
-    # Fork starts a worker in milliseconds, but is unsafe once threads run (a Kafka client's,
-    # say): then spawn, which pays a fresh interpreter's imports instead.
-    method = "fork" if threading.active_count() == 1 else "spawn"
-    context: Any = multiprocessing.get_context(method)
-    results = context.Queue()
-    counters = [context.Value("q", 0) for _ in shares]
-    processes = [
-        context.Process(target=_replay_part, args=(settings, share, counter, results, wire), daemon=True)
-        for share, counter in zip(shares, counters, strict=True)
-    ]
-    for process in processes:
-        process.start()
-    parts: list[ReplaySummary] = []
-    try:
-        while len(parts) < len(processes):
-            try:
-                part = results.get(timeout=0.5)
-            except queue.Empty:
-                if not any(p.is_alive() for p in processes) and results.empty():
-                    raise RuntimeError("a replay worker died without a result") from None
-                if progress is not None:
-                    progress(Progress(sum(c.value for c in counters), 0, time.monotonic() - began))
-                continue
-            if isinstance(part, Exception):
-                raise part
-            parts.append(part)
-    finally:
-        for process in processes:
-            process.join(5)
-            if process.is_alive():
-                process.terminate()
+
+    def report(events: int, seconds: float) -> None:
+        if progress is not None:
+            progress(Progress(events, 0, seconds))
+
+    parts = in_processes(_replay_share, settings, workers, wire, report)
     return ReplaySummary(
         orders=sum(p.orders for p in parts),
         events=sum(p.events for p in parts),

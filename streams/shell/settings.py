@@ -294,6 +294,14 @@ class ApiSettings(Settings):
         validation_alias=env("OMS_PROJECTION_NAME"),
         description="the projection's name: its store (STATE_DIR/projection-NAME) and consumer group",
     )
+    shards: int = Field(
+        1,
+        ge=1,
+        le=64,
+        validation_alias=env("OMS_PROJECTION_SHARDS"),
+        description="shards of the partitions, each its own store (STATE_DIR/projection-NAME-shards/); "
+        "a rebuild, or a start far behind, folds them in a process each",
+    )
     api_token: SecretStr | None = Field(
         None,
         validation_alias=env("OMS_API_TOKEN"),

@@ -20,13 +20,40 @@ duplicates.
 thousands. Reads (the HTTP API) go to RocksDB, never to the fold's cache, so they only see
 committed batches; listeners hear of a batch after it is durable.
 
+**Shards.** The same fold can be split by partition: a shard's store holds the orders of
+its share of the partitions, a rebuild folds the shards in as many processes, and one
+``ShardedProjection`` serves and tails them all (``sharded``: the design and why).
+
 One module per job: ``store`` (the key layout and the one write), ``working_set`` (the
 fold's cache), ``fold`` (merge, fold, offsets), ``activity`` (counters and throughput),
-``queries`` (the read model) and ``runner`` (the Kafka loop).
+``queries`` (the read model), ``runner`` (the Kafka loop) and ``sharded`` (shards).
 """
 
 from streams.services.projection.fold import Projection, Record
 from streams.services.projection.runner import PROJECTION_GROUP, ProjectionRunner, RunResult
+from streams.services.projection.sharded import (
+    FAR_BEHIND,
+    ShardedProjection,
+    behind,
+    fold_shards,
+    open_shards,
+    projection_at,
+    store_path,
+)
 from streams.services.projection.store import ProjectionStore
 
-__all__ = ["PROJECTION_GROUP", "Projection", "ProjectionRunner", "ProjectionStore", "Record", "RunResult"]
+__all__ = [
+    "FAR_BEHIND",
+    "PROJECTION_GROUP",
+    "Projection",
+    "ProjectionRunner",
+    "ProjectionStore",
+    "Record",
+    "RunResult",
+    "ShardedProjection",
+    "behind",
+    "fold_shards",
+    "open_shards",
+    "projection_at",
+    "store_path",
+]

@@ -106,6 +106,13 @@ class Projection(ProjectionQueries):
         """
         return self.store.offsets()
 
+    def read_offsets(self) -> dict[Where, int]:
+        """The next offset ever read of each (topic, partition), as of the last commit."""
+        return self.store.offsets(read=True)
+
+    def close(self) -> None:
+        self.store.close()
+
     def apply(self, records: Iterable[Record]) -> int:
         """Fold a batch of consumed records and commit it, with their offsets, atomically.
 

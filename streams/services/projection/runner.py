@@ -1,4 +1,5 @@
-"""Feeding a ``Projection`` from every partition of every event topic, on the one Kafka loop.
+"""Feeding a ``Projection`` from every partition of every event topic (or of a shard's
+partitions), on the one Kafka loop.
 
 Offsets come from the projection's store, not from Kafka: the store is the one record of
 what has been folded. The consumer group is only a name for operators (its offsets are
@@ -10,14 +11,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from confluent_kafka import OFFSET_BEGINNING, KafkaException, Message, TopicPartition
 
+from streams.adapters.http.read_model import Stats
 from streams.adapters.kafka_loop import Batch, KafkaLoop
 from streams.adapters.topics import TopicRegistry
-from streams.services.projection.fold import Projection, Record
+from streams.services.projection.fold import Record
 from streams.services.replay import Progress
 from streams.settings import Settings
 
@@ -50,20 +53,37 @@ class RunResult:
         return self.records / self.seconds if self.seconds > 0 else 0.0
 
 
+class Folding(Protocol):
+    """What the runner feeds: a ``Projection``, or a ``ShardedProjection`` of several."""
+
+    caught_up: bool
+
+    def offsets(self) -> dict[tuple[str, int], int]: ...
+
+    def read_offsets(self) -> Mapping[tuple[str, int], int]: ...
+
+    def apply(self, records: Iterable[Record]) -> int: ...
+
+    def stats(self) -> Stats: ...
+
+
 class ProjectionRunner:
-    """Runs once: ``run`` closes its consumer on return."""
+    """Runs once: ``run`` closes its consumer on return. ``partitions`` (default all) are
+    the partition numbers it reads of every event topic: a shard's, for a shard's store."""
 
     def __init__(
         self,
         settings: Settings,
         topics: TopicRegistry,
-        projection: Projection,
+        projection: Folding,
         name: str = "default",
         batch_size: int = 5000,
         poll_timeout: float = 0.1,
+        partitions: Sequence[int] | None = None,
     ) -> None:
         self.topics = topics
         self.projection = projection
+        self.partitions = list(range(topics.partitions)) if partitions is None else list(partitions)
         self.group = f"{topics.prefix}{PROJECTION_GROUP}-{name}"
         self.loop = KafkaLoop(
             settings,
@@ -87,7 +107,7 @@ class ProjectionRunner:
         """Fold until ``stop`` is set (or, with ``until_caught_up``, every partition is at
         its end)."""
         stored = self.projection.offsets()
-        partitions = [(t, p) for t in self.topics.event_topics() for p in range(self.topics.partitions)]
+        partitions = [(t, p) for t in self.topics.event_topics() for p in self.partitions]
         self.loop.assign({where: stored.get(where, OFFSET_BEGINNING) for where in partitions})
         result = RunResult()
         began = last_report = last_commit = time.monotonic()
@@ -132,7 +152,7 @@ class ProjectionRunner:
         position with nothing held (resume = next offset read) at that position instead:
         past the writer's transaction markers, so the group's lag reads 0 when caught up."""
         resume = self.projection.offsets()
-        read = self.projection.store.offsets(read=True)
+        read = self.projection.read_offsets()
         for tp in self.loop.positions():
             where = (tp.topic, tp.partition)
             at = resume.get(where, 0)

@@ -177,3 +177,40 @@ def test_killed_while_folding_the_api_resumes_with_exact_counts(
         assert stats["by_status"] == [{"status": "Completed", "reason": "Fulfilled", "orders": orders}]
     finally:
         delete_topics(c.settings, [c.topics.topic(s.name) for s in c.topics.specs()])
+
+
+def test_with_two_shards_the_api_rebuilds_in_processes_then_serves_and_resumes_from_the_shards(
+    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+) -> None:
+    c = _components(kafka_bootstrap, topic_prefix)
+    orders = 600
+    total = _produce_journeys(c, orders)
+    log = tmp_path / "api.log"
+    state = tmp_path / "state"
+    try:
+        port = _port()
+        base = f"http://127.0.0.1:{port}"
+        for args in (["--rebuild"], []):  # then restarted: its shards are caught up, no workers
+            with _oms(c, ["api", "--port", str(port), "--shards", "2", *args], state, log) as api:
+                wait_for("serving", lambda: answers(f"{base}/openapi.json"), 120, check=alive(api, log=log))
+                stats = wait_for(
+                    "caught up", lambda: (s := _get(f"{base}/stats")[1])["caught_up"] and s, 60, every=0.2
+                )
+                assert (stats["orders"], stats["events"], stats["duplicates"], stats["waiting"]) == (
+                    orders,
+                    total,
+                    0,
+                    {},
+                )
+                status, order = _get(f"{base}/orders/ORD-000042")
+                assert (status, order["version"], order["status"]) == (200, 10, "Completed")
+                _, page = _get(f"{base}/orders?limit=5&status=Completed")
+                assert [o["order_id"] for o in page["orders"]] == [f"ORD-{i:06d}" for i in range(1, 6)]
+        assert sorted(p.name for p in (state / "projection-default-shards").iterdir()) == [
+            "shard-0-of-2",
+            "shard-1-of-2",
+        ]
+        assert "folding projection 'default' in 2 processes" in log.read_text()
+        assert log.read_text().count("folding projection") == 1
+    finally:
+        delete_topics(c.settings, [c.topics.topic(s.name) for s in c.topics.specs()])

@@ -16,6 +16,7 @@ from streams.shell.state import StateIdentity, StateMismatch, claim_state
     [
         (["writer", "--log-level", "LOUD"], "oms writer", "--log-level"),
         (["api", "--port", "99999"], "oms api", "--port"),
+        (["projection", "rebuild", "--shards", "0"], "oms projection rebuild", "--shards"),
         (["broker", "start", "--port", "99999"], "oms broker start", "--port"),
         (["demo", "--orders", "-3"], "oms demo", "--orders"),
         (["writer", "--batch-size", "0"], "oms writer", "--batch-size"),
