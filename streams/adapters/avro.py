@@ -24,7 +24,6 @@ from pydantic import BaseModel, ValidationError
 from streams.adapters.avro_reader import REFUSED as READ_REFUSED
 from streams.adapters.avro_reader import Decode, reader_of
 from streams.adapters.avro_writer import REFUSED, Write, writer_of
-from streams.adapters.schema_registry import frame, unframe
 
 SINGLE_OBJECT_MAGIC = b"\xc3\x01"
 LOCK_NAME = "versions.lock.json"
@@ -155,6 +154,8 @@ class AvroCodec:
         """The compiled reader of each record (``avro_reader``); None: fastavro and pydantic."""
         self._by_schema_id: dict[int, str] = {}
         if registry is not None:
+            from streams.adapters.schema_registry import frame  # see _body
+
             for name in self._model_of:
                 schema_id = registry.register(name, catalog.definitions[name])
                 self._prefix[name] = frame(schema_id)
@@ -193,6 +194,10 @@ class AvroCodec:
                 raise UndecodableRecord("bad single-object header")
             return self._by_fingerprint.get(data[2:10]), 10
         if data[0] == CONFLUENT_MAGIC:
+            # imported here: confluent-kafka's registry client costs a third of a
+            # process's imports (authlib, httpx), a replay worker's start-up included
+            from streams.adapters.schema_registry import unframe
+
             schema_id, offset = unframe(data)
             return self._schema_id_name(schema_id), offset
         raise UndecodableRecord(f"unknown framing (first byte 0x{data[0]:02x})")
