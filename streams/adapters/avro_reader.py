@@ -312,6 +312,20 @@ if b < 128:
 else:
     {v}, pos = read_long(data, pos)
 """
+_INLINE_TIMESTAMP = """\
+b = data[pos]
+pos += 1
+{v} = b & 127
+shift = 7
+while b & 128:
+    b = data[pos]
+    pos += 1
+    {v} |= (b & 127) << shift
+    shift += 7
+{v} = EPOCH + timedelta(0, 0, ({v} >> 1) ^ -({v} & 1))
+"""
+"""A timestamp's varint is eight bytes long: read in the loop here, not by a call (a varint
+too long for a long makes ``timedelta`` overflow, and the codec falls back)."""
 _INLINE_OPTIONAL = """\
 b = data[pos]
 pos += 1
@@ -336,7 +350,7 @@ def _field_code(reader: Read, v: str, namespace: dict[str, Any]) -> str:
     if reader is read_long:
         return _INLINE_LONG.format(v=v)
     if reader is read_timestamp_micros:
-        return _INLINE_LONG.format(v=v) + f"{v} = EPOCH + timedelta(0, 0, {v})\n"
+        return _INLINE_TIMESTAMP.format(v=v)
     inner = getattr(reader, "branch", None)
     if inner is not None:  # ["null", X]
         return _INLINE_OPTIONAL.format(v=v) + _indent(_field_code(inner, v, namespace), "    ")

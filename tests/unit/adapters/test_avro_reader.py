@@ -209,3 +209,11 @@ def test_any_valid_model_decodes_as_fastavro_and_pydantic_do(
     _same(CODEC.decode(encoded), reference)
     if CODEC._readers[CODEC.record_name(model)] is not None:
         _same(_compiled(encoded), reference)
+
+
+def test_a_timestamp_beyond_a_long_is_refused_not_read() -> None:
+    parsed, model = _one_field({"type": "long", "logicalType": "timestamp-micros"}, datetime)
+    read = reader_of(parsed, model)
+    assert read is not None
+    with pytest.raises(OverflowError):
+        read(bytes([0xFF] * 10 + [0x01]), 0)
