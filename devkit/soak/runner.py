@@ -252,10 +252,22 @@ def _world(c: Components, workdir: Path, options: SoakOptions) -> Iterator[tuple
         world.spawn(
             "api", ["-m", "streams.cli", "api", "--port", str(api_port), "--name", "soak", *quiet], env
         )
+        # As a deployment runs it: DOM answers a saga it could not settle (reservations
+        # unconfirmed while the broker is away) with what it holds, and the job re-sources
+        # the lines that wait in Backorder hold once stock shows.
+        world.spawn(
+            "backorder-job",
+            ["-m", "streams.cli", "backorders", "run", "--every", str(BACKORDER_EVERY), *quiet],
+            env,
+        )
         _load_stock(c, workdir, options.orders, env)
         yield world, f"http://127.0.0.1:{api_port}"
     finally:
         world.stop()
+
+
+BACKORDER_EVERY = 10.0
+"""Seconds between the backorder job's runs in the soak (a deployment may run it every minute)."""
 
 
 def _load_stock(c: Components, workdir: Path, orders: int, env: dict[str, str]) -> None:

@@ -154,7 +154,9 @@ class AvroCodec:
         """The compiled reader of each record (``avro_reader``); None: fastavro and pydantic."""
         self._by_schema_id: dict[int, str] = {}
         if registry is not None:
-            from streams.adapters.schema_registry import frame  # see _body
+            # Imported here: confluent-kafka's registry client pulls in authlib and httpx,
+            # a third of a second of every process's start-up, for users without a registry.
+            from streams.adapters.schema_registry import frame
 
             for name in self._model_of:
                 schema_id = registry.register(name, catalog.definitions[name])
@@ -194,8 +196,6 @@ class AvroCodec:
                 raise UndecodableRecord("bad single-object header")
             return self._by_fingerprint.get(data[2:10]), 10
         if data[0] == CONFLUENT_MAGIC:
-            # imported here: confluent-kafka's registry client costs a third of a
-            # process's imports (authlib, httpx), a replay worker's start-up included
             from streams.adapters.schema_registry import unframe
 
             schema_id, offset = unframe(data)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from streams.adapters.avro import AvroCodec
-from streams.adapters.kafka_loop import KafkaLoop, Publisher, models
+from streams.adapters.kafka_loop import FEED, KafkaLoop, Publisher, models
 from streams.adapters.topics import TopicRegistry
 from streams.domain.control import ControlRecord, Pauses, TargetPaused, TargetResumed
 from streams.settings import Settings
@@ -29,7 +29,9 @@ class ControlFeed:
     def __init__(self, settings: Settings, topics: TopicRegistry, codec: AvroCodec) -> None:
         self.pauses = Pauses()
         self.history: list[ControlRecord] = []
-        self._loop = KafkaLoop(settings, models(codec, BaseModel), batch_size=100, name="control feed")
+        self._loop = KafkaLoop(
+            settings, models(codec, BaseModel), consumer=FEED, batch_size=100, name="control feed"
+        )
         for batch in self._loop.read_to_end({(topics.control, 0): 0}):
             self._add(batch.records)
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from streams.adapters.avro import AvroCodec
 from streams.adapters.flow_files import content_hash
-from streams.adapters.kafka_loop import KafkaLoop, Publisher, models, read_all
+from streams.adapters.kafka_loop import FEED, KafkaLoop, Publisher, models, read_all
 from streams.adapters.topics import TopicRegistry
 from streams.domain.flows import Flow, FlowCatalog, FlowPublished
 from streams.settings import Settings
@@ -65,7 +65,9 @@ class FlowCatalogFeed:
 
     def __init__(self, settings: Settings, topics: TopicRegistry, codec: AvroCodec) -> None:
         self.catalog = FlowCatalog()
-        self._loop = KafkaLoop(settings, models(codec, FlowPublished), batch_size=100, name="flow catalog")
+        self._loop = KafkaLoop(
+            settings, models(codec, FlowPublished), consumer=FEED, batch_size=100, name="flow catalog"
+        )
         for batch in self._loop.read_to_end({(topics.flow_definitions, 0): 0}):
             self._add(batch.records)
 

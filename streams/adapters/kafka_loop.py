@@ -35,7 +35,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
@@ -407,6 +407,14 @@ class KafkaLoop(Generic[T]):
         self.stats.assigned = frozenset(start)
         self.stats.caught_up = not self._pending
 
+    def unassign(self) -> None:
+        """Stop reading (a reader between reads): librdkafka fetches ahead for every
+        assigned partition, polled or not, so an idle reader would keep pulling records."""
+        self._consumer.unassign()
+        self._pending = set()
+        self.stats.assigned = frozenset()
+        self.stats.caught_up = True
+
     def _assigned(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         new = {(tp.topic, tp.partition) for tp in partitions}
         self._pending |= new
@@ -716,13 +724,26 @@ class KafkaLoop(Generic[T]):
                 self.publisher.producer.flush(10)
 
 
+CATCH_UP: Final[Mapping[str, Any]] = {"fetch.wait.max.ms": 10}
+"""The consumer settings of a reader that reads to the end and stops: the broker answers a
+fetch with nothing new at once. librdkafka's default holds it 500 ms, which every read to
+the end paid at its last fetch (measured: 0.57 s to read an empty topic to its end, 0.08 s
+with this): half a second of a writer's restart, of ``oms show``, of each catch-up. Not for
+a loop that stays: idle, it would fetch a hundred times a second."""
+
+FEED: Final[Mapping[str, Any]] = {"fetch.wait.max.ms": 100}
+"""A loop that reads a small topic to its end at start and then follows it (the flow
+catalog, the control topic): a read to the end in ~0.15 s instead of ~0.6 s, and ten idle
+fetches a second, not a hundred."""
+
+
 def read_to_end(
     settings: Settings, start: Mapping[Where, int], decode: Decoder[T], **consumer: Any
 ) -> Iterator[Batch[T]]:
     """A one-shot read of ``start`` ((topic, partition) -> offset) to the end, by a fresh reader."""
     if not start:
         return
-    loop = KafkaLoop(settings, decode, consumer=consumer, batch_size=5000)
+    loop = KafkaLoop(settings, decode, consumer={**CATCH_UP, **consumer}, batch_size=5000)
     try:
         yield from loop.read_to_end(start)
     finally:

@@ -18,6 +18,8 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+from confluent_kafka import KafkaException
+
 from streams.adapters.avro import AvroCodec
 from streams.adapters.command_bus import CommandBus
 from streams.adapters.kafka_loop import Publisher, models, read_all
@@ -241,9 +243,14 @@ class BackorderJob:
     def run_every(
         self, seconds: float, stop: threading.Event, on_run: Callable[[BackorderJobRun], None]
     ) -> None:
+        """A run the broker fails (away, restarting) is logged and the next one comes on
+        time: a periodic job outlives a broker outage instead of waiting for a restart."""
         try:
             while not stop.is_set():
-                on_run(self.run_once(trigger=f"every {seconds:g}s"))
+                try:
+                    on_run(self.run_once(trigger=f"every {seconds:g}s"))
+                except (KafkaException, TimeoutError) as exc:  # e.g. its log entry undelivered
+                    log.warning("backorder run failed (%s); the next in %gs", exc, seconds)
                 stop.wait(seconds)
         finally:
             self.close()

@@ -23,7 +23,7 @@ from confluent_kafka import Message
 
 from streams.adapters.avro import AvroCodec
 from streams.adapters.kafka import partition_for
-from streams.adapters.kafka_loop import KafkaLoop, models
+from streams.adapters.kafka_loop import CATCH_UP, KafkaLoop, models
 from streams.adapters.state_store import StateStore
 from streams.adapters.topics import TopicRegistry
 from streams.domain.events import Event
@@ -63,8 +63,8 @@ class ReplayResult:
         return self.events / self.seconds if self.seconds > 0 else 0.0
 
 
-READER = {"fetch.max.bytes": 52_428_800, "max.partition.fetch.bytes": 10_485_760}
-"""A replay's consumer: large fetches, it reads everything."""
+READER = {**CATCH_UP, "fetch.max.bytes": 52_428_800, "max.partition.fetch.bytes": 10_485_760}
+"""A replay's consumer: large fetches, it reads everything, and stops at the end."""
 
 
 def _reader(settings: Settings, decode: Callable[[Message], Event | None], name: str) -> KafkaLoop[Event]:

@@ -30,7 +30,7 @@ from pydantic import BaseModel
 
 from streams.adapters.avro import AvroCodec
 from streams.adapters.kafka import offset_of, where
-from streams.adapters.kafka_loop import Batch, Commits, KafkaLoop, UnexpectedRecord, models
+from streams.adapters.kafka_loop import CATCH_UP, Batch, Commits, KafkaLoop, UnexpectedRecord, models
 from streams.adapters.state_store import StateStore
 from streams.adapters.topics import TopicRegistry
 from streams.domain.history import SeqMerge
@@ -117,7 +117,7 @@ class TransactionalWriter(ABC):
         self._producer = self.loop.publisher.producer
         self._survivors = Survivors()
         self._restorer: KafkaLoop[BaseModel] = KafkaLoop(
-            settings, models(codec, BaseModel), name=f"{group} restore", batch_size=5000
+            settings, models(codec, BaseModel), consumer=CATCH_UP, name=f"{group} restore", batch_size=5000
         )
 
     # -- what a subclass says
@@ -202,6 +202,7 @@ class TransactionalWriter(ABC):
         if folder.held:
             log.error("partitions %s: %d events wait for missing predecessors", partitions, folder.held)
         checkpoint = {**start, **{(tp.topic, tp.partition): tp.offset for tp in self._restorer.positions()}}
+        self._restorer.unassign()  # else it fetches every event we append, to no one
         self.store.flush(checkpoint)
         self._offsets.update(checkpoint)
         self._survivors.settle()

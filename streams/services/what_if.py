@@ -21,7 +21,7 @@ from streams.adapters.avro import AvroCodec
 from streams.adapters.flow_definitions import read_published
 from streams.adapters.flow_files import SHARED_POLICIES, FlowFileError, load_flow, load_policies
 from streams.adapters.http import bodies
-from streams.adapters.kafka_loop import KafkaLoop, models
+from streams.adapters.kafka_loop import CATCH_UP, KafkaLoop, models
 from streams.adapters.topics import TopicRegistry
 from streams.domain.events import Event, OrderCreated
 from streams.domain.flows import Flow
@@ -69,7 +69,7 @@ def recorded_histories(
     created: dict[str, datetime] = {}
     start = {(t, p): 0 for t in topics.event_topics() for p in range(topics.partitions)}
     read = 0
-    loop = KafkaLoop(settings, models(codec, Event), batch_size=5000, name="what-if")
+    loop = KafkaLoop(settings, models(codec, Event), consumer=CATCH_UP, batch_size=5000, name="what-if")
     try:
         with gc_paused():
             for batch in loop.read_to_end(start):

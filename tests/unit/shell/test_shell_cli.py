@@ -87,3 +87,17 @@ def test_the_state_folder_is_cleared_when_asked(tmp_path: Path) -> None:
     claim_state(state, StateIdentity("cluster-b", ""), rebuild=True)
     assert not (state / "projection-default").exists()
     claim_state(state, StateIdentity("cluster-b", ""))  # now it is cluster-b's
+
+
+def test_a_production_command_starts_without_loading_the_plugins() -> None:
+    from typer.main import get_group
+
+    from streams.cli import build_app
+
+    alone = get_group(build_app("writer")).commands
+    everything = get_group(build_app(None)).commands
+    for_a_plugin = get_group(build_app("soak")).commands
+
+    assert "writer" in alone and "soak" not in alone and "broker" not in alone
+    assert {"writer", "soak", "broker", "connector", "simulator", "demo"} <= set(everything)
+    assert set(for_a_plugin) == set(everything)
