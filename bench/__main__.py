@@ -222,7 +222,7 @@ def run(args: argparse.Namespace, broker: Broker, workdir: Path) -> str:
         codec = components.codec
         decoded = read(components, "consume + decode_dict (Avro)", codec.decode_dict, expected)
         stages.append(decoded)
-        models = read(components, "consume + decode (pydantic models)", codec.decode, expected)
+        models = read(components, "consume + decode (models)", codec.decode, expected)
         stages.append(models)
         say("5/8 full replay")
         single = full_replay(components, args.orders, expected, args.profile)

@@ -21,6 +21,8 @@ import fastavro
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 from pydantic import BaseModel, ValidationError
 
+from streams.adapters.avro_reader import REFUSED as READ_REFUSED
+from streams.adapters.avro_reader import Decode, reader_of
 from streams.adapters.avro_writer import REFUSED, Write, writer_of
 
 SINGLE_OBJECT_MAGIC = b"\xc3\x01"
@@ -146,6 +148,10 @@ class AvroCodec:
         }
         self._writers: dict[str, Write | None] = {n: writer_of(catalog.parsed[n]) for n in self._model_of}
         """The compiled writer of each record (``avro_writer``); None: fastavro writes it."""
+        self._readers: dict[str, Decode | None] = {
+            n: reader_of(catalog.parsed[n], model) for n, model in self._model_of.items()
+        }
+        """The compiled reader of each record (``avro_reader``); None: fastavro and pydantic."""
         self._by_schema_id: dict[int, str] = {}
         if registry is not None:
             # Imported here: confluent-kafka's registry client pulls in authlib and httpx,
@@ -180,24 +186,27 @@ class AvroCodec:
         fastavro.schemaless_writer(buf, self.catalog.parsed[name], value.model_dump())
         return buf.getvalue()
 
-    def decode_dict(self, data: bytes) -> tuple[str, dict[str, Any]]:
-        """The record's full name and its Avro datum, without building the model."""
+    def _body(self, data: bytes) -> tuple[str | None, int]:
+        """The record's full name (None: an earlier version's fingerprint) and where its
+        Avro body starts, from its framing."""
         if data is None or len(data) < 5:
             raise UndecodableRecord(f"too short for an Avro frame ({0 if data is None else len(data)} bytes)")
         if data[0] == 0xC3:
             if data[1] != 0x01 or len(data) < 10:
                 raise UndecodableRecord("bad single-object header")
-            name = self._by_fingerprint.get(data[2:10])
-            if name is None:
-                return self._decode_earlier(data)
-            offset = 10
-        elif data[0] == CONFLUENT_MAGIC:
+            return self._by_fingerprint.get(data[2:10]), 10
+        if data[0] == CONFLUENT_MAGIC:
             from streams.adapters.schema_registry import unframe
 
             schema_id, offset = unframe(data)
-            name = self._schema_id_name(schema_id)
-        else:
-            raise UndecodableRecord(f"unknown framing (first byte 0x{data[0]:02x})")
+            return self._schema_id_name(schema_id), offset
+        raise UndecodableRecord(f"unknown framing (first byte 0x{data[0]:02x})")
+
+    def decode_dict(self, data: bytes) -> tuple[str, dict[str, Any]]:
+        """The record's full name and its Avro datum, without building the model."""
+        name, offset = self._body(data)
+        if name is None:
+            return self._decode_earlier(data)
         try:
             datum = fastavro.schemaless_reader(io.BytesIO(data[offset:]), self.catalog.parsed[name], None)
         except Exception as exc:  # fastavro raises many types on corrupt input
@@ -217,6 +226,18 @@ class AvroCodec:
         return name, datum  # type: ignore[return-value]
 
     def decode(self, data: bytes) -> BaseModel:
+        name, offset = self._body(data)
+        read = self._readers.get(name) if name is not None else None
+        if read is not None:
+            try:
+                return read(data, offset)
+            except READ_REFUSED:
+                pass  # fastavro and pydantic decode it, or say why they cannot
+        return self._decode_with_fastavro(data)
+
+    def _decode_with_fastavro(self, data: bytes) -> BaseModel:
+        """The reference decoding (fastavro's datum validated by pydantic), which the
+        compiled readers match."""
         name, datum = self.decode_dict(data)
         try:
             return self._model_of[name].model_validate(datum)

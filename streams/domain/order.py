@@ -306,7 +306,7 @@ def _assign_lines(
             if a.inventory_availability_date or a.estimated_ship_date:
                 update["inventory_availability_date"] = a.inventory_availability_date
                 update["estimated_ship_date"] = a.estimated_ship_date
-            out.append(line.model_copy(update=update))
+            out.append(line.updated(update))
     return tuple(out)
 
 
@@ -346,8 +346,8 @@ def _action_requested(state: OrderState, e: ProviderActionRequested) -> dict[str
 def _held(state: OrderState, e: ProviderActionHeld | ProviderActionReleased) -> dict[str, Any]:
     def changed(p: PendingAction) -> PendingAction:
         if isinstance(e, ProviderActionHeld):
-            return p.model_copy(update={"held": e.target})
-        return p.model_copy(update={"held": None, "not_before": e.not_before, "deadline": e.deadline})
+            return p.updated({"held": e.target})
+        return p.updated({"held": None, "not_before": e.not_before, "deadline": e.deadline})
 
     return {
         "pending_actions": tuple(
@@ -365,11 +365,7 @@ def _synced(state: OrderState, provider: str) -> dict[str, Any]:
             named.update(p.params["lines"].split(","))
     if not named:
         return {}
-    return {
-        "lines": tuple(
-            x.model_copy(update={"synced": True}) if x.line_id in named else x for x in state.lines
-        )
-    }
+    return {"lines": tuple(x.updated({"synced": True}) if x.line_id in named else x for x in state.lines)}
 
 
 _UNPARKED = {"backordered_at": None, "backorder_cancel_at": None, "preorder_until": None}
@@ -399,7 +395,7 @@ def _lines_moved(state: OrderState, e: LineEvent) -> dict[str, Any]:
             lines.append(line)
         else:
             update = {"status": change.status, "status_reason": change.status_reason}
-            lines.append(line.model_copy(update={**update, **_parking(e, line.line_id)}))
+            lines.append(line.updated({**update, **_parking(e, line.line_id)}))
     return {"lines": tuple(lines)}
 
 
@@ -414,9 +410,7 @@ def _shipped(state: OrderState, e: OrderShipped) -> dict[str, Any]:
         "tracking_number": e.tracking_number,
         "carrier": e.carrier,
         "shipped_by": e.provider,
-        "lines": tuple(
-            x.model_copy(update={"shipped_at": at}) if x.line_id in ids else x for x in state.lines
-        ),
+        "lines": tuple(x.updated({"shipped_at": at}) if x.line_id in ids else x for x in state.lines),
     }
 
 
@@ -424,11 +418,11 @@ def _edited(state: OrderState, e: OrderEdited) -> dict[str, Any]:
     quantities = {q.line_id: q.quantity for q in e.quantities}
     removed = set(e.removed_lines)
     lines = [
-        x.model_copy(update={"quantity": quantities[x.line_id]}) if x.line_id in quantities else x
+        x.updated({"quantity": quantities[x.line_id]}) if x.line_id in quantities else x
         for x in state.lines
         if x.line_id not in removed
     ]
-    lines += [LineState(**x.model_dump()) for x in e.added_lines]
+    lines += [LineState.completed(x.__dict__) for x in e.added_lines]
     changes: dict[str, Any] = {"lines": tuple(lines)}
     if e.ship_to is not None:
         changes["ship_to"] = e.ship_to
@@ -451,9 +445,7 @@ def _return_requested(state: OrderState, e: ReturnRequested) -> dict[str, Any]:
 
 def _return_changed(rma_id: str, **update: Any) -> Callable[[OrderState], dict[str, Any]]:
     def change(state: OrderState) -> dict[str, Any]:
-        return {
-            "returns": tuple(r.model_copy(update=update) if r.rma_id == rma_id else r for r in state.returns)
-        }
+        return {"returns": tuple(r.updated(update) if r.rma_id == rma_id else r for r in state.returns)}
 
     return change
 
@@ -521,7 +513,7 @@ _CHANGES: dict[type[Event], Callable[[OrderState, Any], dict[str, Any]]] = {
 
 def _created(e: OrderCreated) -> OrderState:
     env = e.envelope
-    return OrderState(
+    given = dict(
         order_id=env.order_id,
         version=env.seq,
         status=env.status,
@@ -530,9 +522,9 @@ def _created(e: OrderCreated) -> OrderState:
         customer_id=e.customer_id,
         currency=e.currency,
         ship_to=e.ship_to,
-        lines=tuple(LineState(**line.model_dump()) for line in e.lines),
+        lines=tuple(LineState.completed(line.__dict__) for line in e.lines),
         external_refs=e.external_refs,
-        attributes=e.attributes,
+        attributes=dict(e.attributes),  # the state's own, as validation made it
         company=e.company,
         invoice_customer=e.invoice_customer,
         is_manual=e.is_manual,
@@ -545,6 +537,7 @@ def _created(e: OrderCreated) -> OrderState:
         created_at=env.occurred_at,
         updated_at=env.occurred_at,
     )
+    return OrderState.completed(given)
 
 
 _FLOW_STEP = re.compile(r"^[a-z0-9][a-z0-9-]*$")

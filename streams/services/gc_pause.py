@@ -15,12 +15,19 @@ from collections.abc import Callable, Iterator
 
 
 @contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
+def gc_paused(freeze: bool = False) -> Iterator[None]:
+    """``freeze``: on the way out, freeze what the pause made and kept (``gc.freeze``). A
+    bulk read keeps everything it built (a replay's states), and everything is young to the
+    collector: its first pass after the pause would walk it all, and the next passes again
+    (0.5 s of a profiled 50,000-event replay). Frozen, the collector ignores them; reference
+    counting still frees them."""
     enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
+        if freeze:
+            gc.freeze()
         if enabled:
             gc.enable()
 

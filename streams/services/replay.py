@@ -86,7 +86,7 @@ def replay(
     began = last_report = time.monotonic()
     add = histories.add
     try:
-        with gc_paused():
+        with gc_paused(freeze=True):  # the states are the result: kept, never walked again
             for batch in loop.read_to_end(start):
                 for event in batch.records:
                     add(event)

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from streams.services.gc_pause import Survivors
+from streams.services.gc_pause import Survivors, gc_paused
 
 
 class Node:
@@ -43,3 +43,27 @@ def test_a_cycle_that_dies_within_its_batch_is_collected_at_once() -> None:
     ref = weakref.ref(Node())
     survivors.settle()
     assert ref() is None
+
+
+def test_a_freezing_pause_leaves_what_it_kept_to_reference_counting_alone() -> None:
+    gc.unfreeze()
+    with gc_paused(freeze=True):
+        assert not gc.isenabled()
+        kept = [Node() for _ in range(10)]
+    assert gc.isenabled()
+    assert gc.get_freeze_count() >= len(kept)
+    ref = weakref.ref(kept[0])
+    del kept
+    gc.collect()
+    assert ref() is not None  # frozen: a dead cycle waits for an unfreeze
+    gc.unfreeze()
+    gc.collect()
+    assert ref() is None
+
+
+def test_a_plain_pause_freezes_nothing() -> None:
+    gc.unfreeze()
+    with gc_paused():
+        kept = Node()
+    assert gc.get_freeze_count() == 0
+    assert kept is not None
