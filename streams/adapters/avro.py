@@ -21,6 +21,7 @@ import fastavro
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 from pydantic import BaseModel, ValidationError
 
+from streams.adapters.avro_reader import FAILED, Read, reader_of
 from streams.adapters.avro_writer import REFUSED, Write, writer_of
 from streams.adapters.schema_registry import frame, unframe
 
@@ -147,6 +148,13 @@ class AvroCodec:
         }
         self._writers: dict[str, Write | None] = {n: writer_of(catalog.parsed[n]) for n in self._model_of}
         """The compiled writer of each record (``avro_writer``); None: fastavro writes it."""
+        self._readers: dict[bytes, Read] = {}
+        """The compiled reader (``avro_reader``) of each record, by its single-object
+        prefix; a record without one is read by fastavro and validated."""
+        for name, model in self._model_of.items():
+            read = reader_of(catalog.parsed[name], model)
+            if read is not None:
+                self._readers[self._prefix[name]] = read
         self._by_schema_id: dict[int, str] = {}
         if registry is not None:
             for name in self._model_of:
@@ -212,6 +220,19 @@ class AvroCodec:
         return name, datum  # type: ignore[return-value]
 
     def decode(self, data: bytes) -> BaseModel:
+        read = self._readers.get(data[:10]) if data else None
+        if read is not None:
+            try:
+                value, end = read(data, 10)
+                if end == len(data):
+                    return value  # type: ignore[no-any-return]
+            except FAILED:
+                pass  # the reference path decodes it, or says why it cannot
+        return self._decode_validated(data)
+
+    def _decode_validated(self, data: bytes) -> BaseModel:
+        """The reference decode (fastavro's datum, validated into the model), which the
+        compiled readers match."""
         name, datum = self.decode_dict(data)
         try:
             return self._model_of[name].model_validate(datum)
