@@ -3,14 +3,15 @@
 The reference decode is ``fastavro.schemaless_reader`` to a dict, then the model's
 ``model_validate``: for a command that is a fifth of the order writer's CPU (the reader
 walks the schema per record, then pydantic checks again what the schema already
-guarantees). The compiled writers' counterpart (``avro_writer``): each record schema,
-paired with the model it decodes to, compiles into a tree of small readers that build the
-model (nested models, tuples, enums, dates, decimals: what validation would make) without
-a dict and without validating again. Where the schema does not guarantee the model's
-shape (a validator, a constraint, a field type outside the closed set, fields in another
-order) the record is not compiled and the codec keeps the reference path; a value a
-reader cannot build (an unknown enum value, a truncated body) goes down that path too, so
-its error is the reference's. A unit test holds both paths equal on every model.
+guarantees). Here each record schema, paired with the model it decodes to, is written out
+once as Python source (a function per record type, every field's decoding inlined: no call
+and no tuple per field) that builds the model as validation would (nested models, tuples,
+enum members, dates, decimals) without a dict and without validating again. Where the
+schema does not guarantee the model's shape (a validator, a constraint, a field type
+outside the closed set, fields in another order) the record is not compiled and the codec
+keeps the reference path; a value a reader cannot build (an unknown enum value, a
+truncated body) goes down that path too, so its error is the reference's. A unit test
+holds both paths equal on every model. The counterpart of ``avro_writer``.
 """
 
 from __future__ import annotations
@@ -54,39 +55,7 @@ def read_long(data: bytes, pos: int) -> tuple[int, int]:
     return (n >> 1) ^ -(n & 1), pos
 
 
-def read_string(data: bytes, pos: int) -> tuple[str, int]:
-    size = data[pos]
-    if size < 0x80 and not size & 1:  # one-byte, non-negative length: most strings
-        pos += 1
-        size >>= 1
-    else:
-        size, pos = read_long(data, pos)
-        if size < 0:
-            raise ValueError("negative string length")
-    end = pos + size
-    return data[pos:end].decode(), end
-
-
-def read_bytes(data: bytes, pos: int) -> tuple[bytes, int]:
-    size, pos = read_long(data, pos)
-    if size < 0:
-        raise ValueError("negative bytes length")
-    end = pos + size
-    return data[pos:end], end
-
-
-def read_boolean(data: bytes, pos: int) -> tuple[bool, int]:
-    b = data[pos]
-    if b > 1:
-        raise ValueError(f"{b} is not a boolean")
-    return b == 1, pos + 1
-
-
 _unpack_double = struct.Struct("<d").unpack_from
-
-
-def read_double(data: bytes, pos: int) -> tuple[float, int]:
-    return _unpack_double(data, pos)[0], pos + 8
 
 
 def _plain(annotation: Any) -> Any:
@@ -96,89 +65,6 @@ def _plain(annotation: Any) -> Any:
         if len(rest) == 1 and len(get_args(annotation)) == 2:
             return rest[0]
     return None
-
-
-def _optional(branch: Read) -> Read:
-    def read(data: bytes, pos: int) -> tuple[Any, int]:
-        index = data[pos]
-        if index == 0:
-            return None, pos + 1
-        if index != 2:  # branch 1, zig-zag
-            raise ValueError(f"union branch {index}")
-        return branch(data, pos + 1)
-
-    return read
-
-
-def _blocks(item: Read, build: Callable[[list[Any]], Any]) -> Read:
-    """An array (``build`` makes the tuple or list) or, with pair items, a map."""
-
-    def read(data: bytes, pos: int) -> tuple[Any, int]:
-        out: list[Any] = []
-        count, pos = read_long(data, pos)
-        while count:
-            if count < 0:  # a block with its size in bytes first
-                count = -count
-                _, pos = read_long(data, pos)
-            for _ in range(count):
-                value, pos = item(data, pos)
-                out.append(value)
-            count, pos = read_long(data, pos)
-        return build(out), pos
-
-    return read
-
-
-def _pair(values: Read) -> Read:
-    def read(data: bytes, pos: int) -> tuple[tuple[str, Any], int]:
-        key, pos = read_string(data, pos)
-        value, pos = values(data, pos)
-        return (key, value), pos
-
-    return read
-
-
-def _enum(cls: type[Enum]) -> Read:
-    def read(data: bytes, pos: int) -> tuple[Enum, int]:
-        value, pos = read_string(data, pos)
-        return cls(value), pos
-
-    return read
-
-
-def _literal(allowed: tuple[Any, ...]) -> Read:
-    def read(data: bytes, pos: int) -> tuple[str, int]:
-        value, pos = read_string(data, pos)
-        if value not in allowed:
-            raise ValueError(f"{value!r} is none of {allowed}")
-        return value, pos
-
-    return read
-
-
-def _logical(schema: dict[str, Any], base: Read) -> Read:
-    convert = LOGICAL_READERS[f"{schema['type']}-{schema['logicalType']}"]
-
-    def read(data: bytes, pos: int) -> tuple[Any, int]:
-        value, pos = base(data, pos)
-        return convert(value, schema, schema), pos
-
-    return read
-
-
-_PRIMITIVES: dict[tuple[str, Any], Read] = {
-    ("string", str): read_string,
-    ("long", int): read_long,
-    ("int", int): read_long,
-    ("boolean", bool): read_boolean,
-    ("bytes", bytes): read_bytes,
-    ("double", float): read_double,
-}
-_LOGICAL: dict[tuple[str, str, Any], Read] = {
-    ("long", "timestamp-micros", datetime): read_long,
-    ("int", "date", date): read_long,
-    ("bytes", "decimal", Decimal): read_bytes,
-}
 
 
 def _compiles(model: type[BaseModel]) -> bool:
@@ -197,85 +83,225 @@ def _compiles(model: type[BaseModel]) -> bool:
     )
 
 
-def _record(schema: Mapping[str, Any], model: type[BaseModel], named: Mapping[str, Any]) -> Read:
-    names = [f["name"] for f in schema["fields"]]
-    if names != list(model.model_fields) or not _compiles(model):
-        raise Unsupported(model.__name__)
-    fields = tuple(
-        (f["name"], compile_reader(f["type"], model.model_fields[f["name"]].annotation, named))
-        for f in schema["fields"]
-    )
-    new = model.__new__
-
-    def read(data: bytes, pos: int) -> tuple[BaseModel, int]:
-        values: dict[str, Any] = {}
-        for name, reader in fields:
-            values[name], pos = reader(data, pos)
-        # What validation would build from these values, without validating them again.
-        value = new(model)
-        _set(value, "__dict__", values)
-        _set(value, "__pydantic_fields_set__", set(values))
-        _set(value, "__pydantic_extra__", None)
-        _set(value, "__pydantic_private__", None)
-        return value, pos
-
-    return read
+_LOGICAL: dict[tuple[str, str], Any] = {
+    ("long", "timestamp-micros"): datetime,
+    ("int", "date"): date,
+    ("bytes", "decimal"): Decimal,
+}
+"""The logical types a reader converts (with fastavro's own conversions), and to what."""
 
 
-def _container(schema: Mapping[str, Any], annotation: Any, named: Mapping[str, Any]) -> Read:
-    origin, args = get_origin(annotation), get_args(annotation)
-    kind = schema["type"]
-    if kind == "array" and origin is tuple and len(args) == 2 and args[1] is Ellipsis:
-        return _blocks(compile_reader(schema["items"], args[0], named), tuple)
-    if kind == "array" and origin is list and len(args) == 1:
-        return _blocks(compile_reader(schema["items"], args[0], named), list)
-    if kind == "map" and origin is dict and len(args) == 2 and args[0] is str:
-        return _blocks(_pair(compile_reader(schema["values"], args[1], named)), dict)
-    raise Unsupported(f"{kind} as {annotation}")
+class _Source:
+    """The Python source of one record's readers: one function per record type, each
+    field's decoding inlined (no call and no tuple per field), compiled with ``exec``."""
 
+    def __init__(self, named: Mapping[str, Any]) -> None:
+        self.named = named
+        self.lines: list[str] = []
+        """The function being written."""
+        self.done: list[str] = []
+        """The functions written."""
+        self.scope: dict[str, Any] = {
+            "_read_long": read_long,
+            "_unpack_double": _unpack_double,
+            "_set": _set,
+        }
+        self.functions: dict[tuple[str, type[BaseModel]], str] = {}
+        self._n = 0
 
-def compile_reader(schema: Any, annotation: Any, named: Mapping[str, Any]) -> Read:
-    """The reader of a parsed schema into values of ``annotation`` (``named``: the schema's
-    ``__named_schemas``); raises ``Unsupported`` for a pair outside the closed set."""
-    if isinstance(schema, str):
-        if schema in named:
-            return compile_reader(named[schema], annotation, named)
-        if isinstance(annotation, type) and issubclass(annotation, Enum) and schema == "string":
-            if not issubclass(annotation, str):
-                raise Unsupported(f"enum {annotation}")
-            return _enum(annotation)
-        if get_origin(annotation) is Literal and schema == "string":
-            if not all(type(a) is str for a in get_args(annotation)):
-                raise Unsupported(f"literal {annotation}")
-            return _literal(get_args(annotation))
-        found = _PRIMITIVES.get((schema, annotation))
-        if found is None:
-            raise Unsupported(f"{schema} as {annotation}")
-        return found
-    if isinstance(schema, list):
+    def fresh(self, stem: str) -> str:
+        self._n += 1
+        return f"{stem}{self._n}"
+
+    def bind(self, value: Any, stem: str = "_k") -> str:
+        name = self.fresh(stem)
+        self.scope[name] = value
+        return name
+
+    def emit(self, indent: int, *lines: str) -> None:
+        self.lines += ["    " * indent + line for line in lines]
+
+    # -- values: each emits code that leaves the value in a fresh variable, ``pos`` after it
+    def value(self, schema: Any, annotation: Any, indent: int) -> str:
+        if isinstance(schema, str) and schema in self.named:
+            return self.value(self.named[schema], annotation, indent)
+        if isinstance(schema, list):
+            return self.optional(schema, annotation, indent)
+        if isinstance(schema, dict):
+            kind, logical = schema["type"], schema.get("logicalType")
+            if logical is not None:
+                return self.logical(schema, annotation, indent)
+            if kind == "record":
+                return self.record_call(schema, annotation, indent)
+            if kind in ("array", "map"):
+                return self.container(schema, annotation, indent)
+            schema = kind
+        return self.primitive(schema, annotation, indent)
+
+    def primitive(self, kind: Any, annotation: Any, indent: int) -> str:
+        if kind == "string":
+            if isinstance(annotation, type) and issubclass(annotation, Enum):
+                if not issubclass(annotation, str):
+                    raise Unsupported(f"enum {annotation}")
+                v = self.string(indent)  # its member by value (what ``Enum(v)`` looks up)
+                self.emit(indent, f"{v} = {self.bind(annotation._value2member_map_, '_members')}[{v}]")
+                return v
+            if get_origin(annotation) is Literal:
+                allowed = get_args(annotation)
+                if not all(type(a) is str for a in allowed):
+                    raise Unsupported(f"literal {annotation}")
+                v = self.string(indent)
+                self.emit(
+                    indent, f"if {v} not in {self.bind(frozenset(allowed))}:", f"    raise ValueError({v})"
+                )
+                return v
+            if annotation is str:
+                return self.string(indent)
+        readers = {("long", int), ("int", int), ("boolean", bool), ("bytes", bytes), ("double", float)}
+        if (kind, annotation) not in readers:
+            raise Unsupported(f"{kind} as {annotation}")
+        return self.raw(kind, indent)
+
+    def raw(self, kind: str, indent: int) -> str:
+        """A primitive's Avro value as is (also the base of a logical type)."""
+        v = self.fresh("v")
+        if kind == "string":
+            return self.string(indent)
+        if kind in ("long", "int"):
+            self.emit(
+                indent,
+                f"{v} = data[pos]",
+                f"if {v} < 0x80:",
+                "    pos += 1",
+                f"    {v} = ({v} >> 1) ^ -({v} & 1)",
+                "else:",
+                f"    {v}, pos = _read_long(data, pos)",
+            )
+        elif kind == "boolean":
+            self.emit(indent, f"{v} = data[pos]", f"if {v} > 1:", f"    raise ValueError({v})")
+            self.emit(indent, f"{v} = {v} == 1", "pos += 1")
+        elif kind == "double":
+            self.emit(indent, f"{v} = _unpack_double(data, pos)[0]", "pos += 8")
+        elif kind == "bytes":
+            self.emit(
+                indent, f"{v}, pos = _read_long(data, pos)", f"if {v} < 0:", f"    raise ValueError({v})"
+            )
+            self.emit(indent, f"{v}, pos = data[pos : pos + {v}], pos + {v}")
+        else:
+            raise Unsupported(kind)
+        return v
+
+    def string(self, indent: int) -> str:
+        v = self.fresh("v")
+        self.emit(
+            indent,
+            f"{v} = data[pos]",
+            f"if {v} < 0x80 and not {v} & 1:",  # a one-byte, non-negative length: most strings
+            "    pos += 1",
+            f"    {v} >>= 1",
+            "else:",
+            f"    {v}, pos = _read_long(data, pos)",
+            f"    if {v} < 0:",
+            f"        raise ValueError({v})",
+            f"{v}, pos = data[pos : pos + {v}].decode(), pos + {v}",
+        )
+        return v
+
+    def logical(self, schema: dict[str, Any], annotation: Any, indent: int) -> str:
+        key = (schema["type"], schema["logicalType"])
+        if _LOGICAL.get(key) is not annotation:
+            raise Unsupported(f"{key} as {annotation}")
+        convert = self.bind(LOGICAL_READERS["-".join(key)], "_logical")
+        at = self.bind(schema, "_schema")
+        v = self.raw(schema["type"], indent)
+        self.emit(indent, f"{v} = {convert}({v}, {at}, {at})")
+        return v
+
+    def optional(self, schema: list[Any], annotation: Any, indent: int) -> str:
         plain = _plain(annotation)
         if len(schema) != 2 or schema[0] != "null" or plain is None:
             raise Unsupported(f"union {schema} as {annotation}")
-        return _optional(compile_reader(schema[1], plain, named))
-    kind, logical = schema["type"], schema.get("logicalType")
-    if logical is not None:
-        base = _LOGICAL.get((kind, logical, annotation))
-        if base is None:
-            raise Unsupported(f"{kind}-{logical} as {annotation}")
-        return _logical(schema, base)
-    if kind == "record":
+        v = self.fresh("v")
+        self.emit(
+            indent, f"{v} = data[pos]", "pos += 1", f"if {v} == 0:", f"    {v} = None", f"elif {v} == 2:"
+        )
+        inner = self.value(schema[1], plain, indent + 1)
+        self.emit(indent, f"    {v} = {inner}", "else:", f"    raise ValueError({v})")
+        return v
+
+    def container(self, schema: dict[str, Any], annotation: Any, indent: int) -> str:
+        origin, args = get_origin(annotation), get_args(annotation)
+        if schema["type"] == "array" and origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+            item, build = (schema["items"], args[0]), "tuple"
+        elif schema["type"] == "array" and origin is list and len(args) == 1:
+            item, build = (schema["items"], args[0]), "list"
+        elif schema["type"] == "map" and origin is dict and len(args) == 2 and args[0] is str:
+            item, build = (schema["values"], args[1]), "dict"
+        else:
+            raise Unsupported(f"{schema['type']} as {annotation}")
+        out, count = self.fresh("v"), self.fresh("n")
+        self.emit(indent, f"{out} = []", f"{count}, pos = _read_long(data, pos)", f"while {count}:")
+        self.emit(indent + 1, f"if {count} < 0:  # a block with its size in bytes first")
+        self.emit(indent + 1, f"    {count} = -{count}", "    _, pos = _read_long(data, pos)")
+        self.emit(indent + 1, f"for _ in range({count}):")
+        key = self.string(indent + 2) if build == "dict" else None
+        got = self.value(item[0], item[1], indent + 2)
+        self.emit(indent + 2, f"{out}.append(({key}, {got}))" if key else f"{out}.append({got})")
+        self.emit(indent + 1, f"{count}, pos = _read_long(data, pos)")
+        if build != "list":
+            self.emit(indent, f"{out} = {build}({out})")
+        return out
+
+    # -- records: a function each
+    def record_call(self, schema: dict[str, Any], annotation: Any, indent: int) -> str:
         if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
             raise Unsupported(f"record as {annotation}")
-        return _record(schema, annotation, named)
-    if kind in ("array", "map"):
-        return _container(schema, annotation, named)
-    return compile_reader(kind, annotation, named)
+        function = self.record(schema, annotation)
+        v = self.fresh("v")
+        self.emit(indent, f"{v}, pos = {function}(data, pos)")
+        return v
+
+    def record(self, schema: Mapping[str, Any], model: type[BaseModel]) -> str:
+        key = (schema["name"], model)
+        if key in self.functions:
+            return self.functions[key]
+        names = [f["name"] for f in schema["fields"]]
+        if names != list(model.model_fields) or not _compiles(model):
+            raise Unsupported(model.__name__)
+        function = self.functions[key] = self.fresh("_read_")
+        outer, self.lines = self.lines, []
+        values = [
+            self.value(f["type"], model.model_fields[f["name"]].annotation, 1) for f in schema["fields"]
+        ]
+        body = self.lines
+        cls = self.bind(model, "_model")
+        fields = ", ".join(f"{name!r}: {v}" for name, v in zip(names, values, strict=True))
+        self.lines = [f"def {function}(data, pos):", *body]
+        # What validation would build from these values, without validating them again.
+        self.emit(
+            1,
+            f"value = {cls}.__new__({cls})",
+            f"_set(value, '__dict__', {{{fields}}})",
+            f"_set(value, '__pydantic_fields_set__', {{{', '.join(repr(n) for n in names)}}})"
+            if names
+            else "_set(value, '__pydantic_fields_set__', set())",
+            "_set(value, '__pydantic_extra__', None)",
+            "_set(value, '__pydantic_private__', None)",
+            "return value, pos",
+        )
+        self.done += [*self.lines, ""]
+        self.lines = outer
+        return function
 
 
 def reader_of(parsed: Mapping[str, Any], model: type[BaseModel]) -> Read | None:
     """The compiled reader of a parsed top-level record schema into ``model``, or None
     for the reference path."""
+    source = _Source(parsed.get("__named_schemas", {}))
     try:
-        return compile_reader(parsed, model, parsed.get("__named_schemas", {}))
+        function = source.record(parsed, model)
     except Unsupported:
         return None
+    exec(compile("\n".join(source.done), f"<avro reader of {model.__name__}>", "exec"), source.scope)
+    read: Read = source.scope[function]
+    return read
