@@ -21,8 +21,7 @@ import fastavro
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 from pydantic import BaseModel, ValidationError
 
-from streams.adapters.avro_reader import REFUSED as READ_REFUSED
-from streams.adapters.avro_reader import Decode, reader_of
+from streams.adapters.avro_reader import FAILED, Read, reader_of
 from streams.adapters.avro_writer import REFUSED, Write, writer_of
 
 SINGLE_OBJECT_MAGIC = b"\xc3\x01"
@@ -148,10 +147,13 @@ class AvroCodec:
         }
         self._writers: dict[str, Write | None] = {n: writer_of(catalog.parsed[n]) for n in self._model_of}
         """The compiled writer of each record (``avro_writer``); None: fastavro writes it."""
-        self._readers: dict[str, Decode | None] = {
-            n: reader_of(catalog.parsed[n], model) for n, model in self._model_of.items()
-        }
-        """The compiled reader of each record (``avro_reader``); None: fastavro and pydantic."""
+        self._readers: dict[bytes, Read] = {}
+        """The compiled reader (``avro_reader``) of each record, by its single-object
+        prefix; a record without one is read by fastavro and validated."""
+        for name, model in self._model_of.items():
+            read = reader_of(catalog.parsed[name], model)
+            if read is not None:
+                self._readers[self._prefix[name]] = read
         self._by_schema_id: dict[int, str] = {}
         if registry is not None:
             # Imported here: confluent-kafka's registry client pulls in authlib and httpx,
@@ -226,17 +228,18 @@ class AvroCodec:
         return name, datum  # type: ignore[return-value]
 
     def decode(self, data: bytes) -> BaseModel:
-        name, offset = self._body(data)
-        read = self._readers.get(name) if name is not None else None
+        read = self._readers.get(data[:10]) if data else None
         if read is not None:
             try:
-                return read(data, offset)
-            except READ_REFUSED:
-                pass  # fastavro and pydantic decode it, or say why they cannot
-        return self._decode_with_fastavro(data)
+                value, end = read(data, 10)
+                if end == len(data):
+                    return value  # type: ignore[no-any-return]
+            except FAILED:
+                pass  # the reference path decodes it, or says why it cannot
+        return self._decode_validated(data)
 
-    def _decode_with_fastavro(self, data: bytes) -> BaseModel:
-        """The reference decoding (fastavro's datum validated by pydantic), which the
+    def _decode_validated(self, data: bytes) -> BaseModel:
+        """The reference decode (fastavro's datum, validated into the model), which the
         compiled readers match."""
         name, datum = self.decode_dict(data)
         try:

@@ -5,8 +5,9 @@ validating the value against every branch; for an event that is most of what enc
 costs the order writer (BENCHMARKS.md, "What limits the write side"). Our schemas use a
 small closed set of Avro types (records, arrays, maps, ``["null", X]`` unions, the
 primitives, ``timestamp-micros``, ``date`` and ``decimal``), so each record schema
-compiles here into a tree of small writers that read the model's attributes directly:
-no dict, no union search. The bytes are Avro's, so readers and the schema lock see no
+is written out here once as Python source (a function per record type, every field's
+encoding inlined) that reads the model's attributes directly: no dict, no union search,
+no call per field. The bytes are Avro's, so readers and the schema lock see no
 difference; ``AvroCodec`` falls back to fastavro for a schema outside the set and for a
 value a writer refuses, and a unit test holds the two byte for byte on every journey's
 records.
@@ -17,7 +18,6 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from operator import attrgetter
 from typing import Any
 
 from fastavro.write import LOGICAL_WRITERS
@@ -49,148 +49,156 @@ def write_long(n: int, out: bytearray) -> None:
     out.append(n)
 
 
-def write_string(value: str, out: bytearray) -> None:
-    data = value.encode()
-    size = len(data)
-    if size < 64:
-        out.append(size << 1)
-    else:
-        write_long(size, out)
-    out += data
+_PRIMITIVES = ("string", "long", "int", "boolean", "double", "bytes")
 
 
-def write_bytes(value: bytes, out: bytearray) -> None:
-    write_long(len(value), out)
-    out += value
+class _Source:
+    """The Python source of one schema's writer: a function per record type, each field's
+    encoding inlined, compiled with ``exec``."""
 
+    def __init__(self, named: Mapping[str, Any]) -> None:
+        self.named = named
+        self.lines: list[str] = []
+        """The function being written."""
+        self.done: list[str] = []
+        """The functions written."""
+        self.scope: dict[str, Any] = {
+            "_write_long": write_long,
+            "_pack_double": _pack_double,
+            "_datetime": datetime,
+            "_EPOCH": _EPOCH,
+        }
+        self.functions: dict[str, str] = {}
+        self._n = 0
 
-def write_boolean(value: bool, out: bytearray) -> None:
-    if type(value) is not bool:
-        raise TypeError(f"{value!r} is not a boolean")
-    out.append(1 if value else 0)
+    def fresh(self, stem: str) -> str:
+        self._n += 1
+        return f"{stem}{self._n}"
 
+    def bind(self, value: Any, stem: str) -> str:
+        name = self.fresh(stem)
+        self.scope[name] = value
+        return name
 
-def write_double(value: float, out: bytearray) -> None:
-    out += _pack_double(value)
+    def emit(self, indent: int, *lines: str) -> None:
+        self.lines += ["    " * indent + line for line in lines]
 
+    def value(self, schema: Any, v: str, indent: int) -> None:
+        """Code that appends the encoding of the value in variable ``v`` to ``out``."""
+        if isinstance(schema, str):
+            if schema in _PRIMITIVES:
+                return self.primitive(schema, v, indent)
+            if schema in self.named:
+                return self.value(self.named[schema], v, indent)
+            raise Unsupported(schema)
+        if isinstance(schema, list):
+            if len(schema) != 2 or schema[0] != "null":
+                raise Unsupported(f"union {schema}")
+            self.emit(indent, f"if {v} is None:", "    out.append(0)", "else:")
+            self.emit(indent + 1, "out.append(2)")  # branch 1, zig-zag
+            return self.value(schema[1], v, indent + 1)
+        kind, logical = schema["type"], schema.get("logicalType")
+        if logical == "timestamp-micros" and kind == "long":
+            return self.timestamp(schema, v, indent)
+        if logical is not None:
+            return self.logical(schema, v, indent)
+        if kind == "record":
+            self.emit(indent, f"{self.record(schema)}({v}, out)")
+            return None
+        if kind in ("array", "map"):
+            return self.container(schema, v, indent)
+        return self.value(kind, v, indent)
 
-_PRIMITIVES: dict[str, Write] = {
-    "string": write_string,
-    "long": write_long,
-    "int": write_long,
-    "boolean": write_boolean,
-    "double": write_double,
-    "bytes": write_bytes,
-}
+    def primitive(self, kind: str, v: str, indent: int) -> None:
+        if kind == "string":
+            data = self.fresh("b")
+            self.emit(
+                indent,
+                f"{data} = {v}.encode()",
+                f"if len({data}) < 64:",
+                f"    out.append(len({data}) << 1)",
+                "else:",
+                f"    _write_long(len({data}), out)",
+                f"out += {data}",
+            )
+        elif kind in ("long", "int"):
+            self.emit(indent, f"if type({v}) is int and 0 <= {v} < 64:", f"    out.append({v} << 1)")
+            self.emit(indent, "else:", f"    _write_long({v}, out)")
+        elif kind == "boolean":
+            self.emit(indent, f"if type({v}) is not bool:", f"    raise TypeError({v})")
+            self.emit(indent, f"out.append(1 if {v} else 0)")
+        elif kind == "double":
+            self.emit(indent, f"out += _pack_double({v})")
+        else:  # bytes
+            self.emit(indent, f"_write_long(len({v}), out)", f"out += {v}")
 
+    def timestamp(self, schema: dict[str, Any], v: str, indent: int) -> None:
+        prepare = self.bind(LOGICAL_WRITERS["long-timestamp-micros"], "_prepare")
+        at, delta = self.bind(schema, "_schema"), self.fresh("d")
+        self.emit(
+            indent,
+            f"if type({v}) is _datetime and {v}.tzinfo is not None:",
+            f"    {delta} = {v} - _EPOCH",
+            f"    {delta} = ({delta}.days * 86_400 + {delta}.seconds) * 1_000_000 + {delta}.microseconds",
+            f"    _write_long({delta}, out)",
+            "else:  # naive times and plain ints: fastavro's own conversion",
+            f"    _write_long({prepare}({v}, {at}), out)",
+        )
 
-def _timestamp_micros(schema: dict[str, Any]) -> Write:
-    prepare = LOGICAL_WRITERS["long-timestamp-micros"]
+    def logical(self, schema: dict[str, Any], v: str, indent: int) -> None:
+        """``date`` and ``decimal`` through fastavro's own conversions (exact by construction)."""
+        key = f"{schema['type']}-{schema['logicalType']}"
+        if key not in ("int-date", "bytes-decimal"):
+            raise Unsupported(key)
+        prepare, at = self.bind(LOGICAL_WRITERS[key], "_prepare"), self.bind(schema, "_schema")
+        base = self.fresh("p")
+        self.emit(indent, f"{base} = {prepare}({v}, {at})")
+        self.primitive(schema["type"], base, indent)
 
-    def write(value: Any, out: bytearray) -> None:
-        if type(value) is datetime and value.tzinfo is not None:
-            delta = value - _EPOCH
-            write_long((delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds, out)
-        else:  # naive times and plain ints: fastavro's own conversion
-            write_long(prepare(value, schema), out)
-
-    return write
-
-
-def _logical(schema: dict[str, Any]) -> Write:
-    """``date`` and ``decimal`` through fastavro's own conversions (exact by construction)."""
-    key = f"{schema['type']}-{schema['logicalType']}"
-    if key not in ("int-date", "bytes-decimal"):
-        raise Unsupported(key)
-    prepare = LOGICAL_WRITERS[key]
-    base = _PRIMITIVES[schema["type"]]
-
-    def write(value: Any, out: bytearray) -> None:
-        base(prepare(value, schema), out)
-
-    return write
-
-
-def _optional(branch: Write) -> Write:
-    def write(value: Any, out: bytearray) -> None:
-        if value is None:
-            out.append(0)
+    def container(self, schema: dict[str, Any], v: str, indent: int) -> None:
+        item = self.fresh("i")
+        self.emit(indent, f"if {v}:", f"    _write_long(len({v}), out)")
+        if schema["type"] == "array":
+            self.emit(indent + 1, f"for {item} in {v}:")
+            self.value(schema["items"], item, indent + 2)
         else:
-            out.append(2)  # branch 1, zig-zag
-            branch(value, out)
+            key = self.fresh("k")
+            self.emit(indent + 1, f"for {key}, {item} in {v}.items():")
+            self.primitive("string", key, indent + 2)
+            self.value(schema["values"], item, indent + 2)
+        self.emit(indent, "out.append(0)")
 
-    return write
+    def record(self, schema: Mapping[str, Any]) -> str:
+        name = schema["name"]
+        if name in self.functions:
+            return self.functions[name]
+        function = self.functions[name] = self.fresh("_write_")
+        outer, self.lines = self.lines, [f"def {function}(value, out):"]
+        for field in schema["fields"]:
+            v = self.fresh("f")
+            self.emit(1, f"{v} = value.{field['name']}")
+            self.value(field["type"], v, 1)
+        self.emit(1, "return None")
+        self.done += [*self.lines, ""]
+        self.lines = outer
+        return function
 
-
-def _array(items: Write) -> Write:
-    def write(value: Any, out: bytearray) -> None:
-        if value:
-            write_long(len(value), out)
-            for item in value:
-                items(item, out)
-        out.append(0)
-
-    return write
-
-
-def _map(values: Write) -> Write:
-    def write(value: Any, out: bytearray) -> None:
-        if value:
-            write_long(len(value), out)
-            for key, item in value.items():
-                write_string(key, out)
-                values(item, out)
-        out.append(0)
-
-    return write
-
-
-def _record(schema: Mapping[str, Any], named: Mapping[str, Any]) -> Write:
-    names = [f["name"] for f in schema["fields"]]
-    writers = tuple(compile_writer(f["type"], named) for f in schema["fields"])
-    if not names:
-        return lambda value, out: None
-    get = attrgetter(*names)
-    if len(names) == 1:
-        only = writers[0]
-
-        def write_one(value: Any, out: bytearray) -> None:
-            only(get(value), out)
-
-        return write_one
-
-    def write(value: Any, out: bytearray) -> None:
-        for writer, item in zip(writers, get(value), strict=True):
-            writer(item, out)
-
-    return write
+    def compiled(self, function: str, what: str) -> Write:
+        exec(compile("\n".join(self.done), f"<avro writer of {what}>", "exec"), self.scope)
+        write: Write = self.scope[function]
+        return write
 
 
 def compile_writer(schema: Any, named: Mapping[str, Any]) -> Write:
     """The writer of a parsed schema (``named``: its ``__named_schemas``); raises
     ``Unsupported`` for a type outside the set."""
-    if isinstance(schema, str):
-        if schema in _PRIMITIVES:
-            return _PRIMITIVES[schema]
-        if schema in named:
-            return compile_writer(named[schema], named)
-        raise Unsupported(schema)
-    if isinstance(schema, list):
-        if len(schema) != 2 or schema[0] != "null":
-            raise Unsupported(f"union {schema}")
-        return _optional(compile_writer(schema[1], named))
-    kind, logical = schema["type"], schema.get("logicalType")
-    if logical == "timestamp-micros" and kind == "long":
-        return _timestamp_micros(schema)
-    if logical is not None:
-        return _logical(schema)
-    if kind == "record":
-        return _record(schema, named)
-    if kind == "array":
-        return _array(compile_writer(schema["items"], named))
-    if kind == "map":
-        return _map(compile_writer(schema["values"], named))
-    return compile_writer(kind, named)
+    source = _Source(named)
+    if isinstance(schema, dict) and schema.get("type") == "record":
+        return source.compiled(source.record(schema), schema["name"])
+    source.lines = ["def _write(value, out):"]
+    source.value(schema, "value", 1)
+    source.done += source.lines
+    return source.compiled("_write", str(schema))
 
 
 def writer_of(parsed: Mapping[str, Any]) -> Write | None:

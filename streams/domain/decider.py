@@ -200,8 +200,17 @@ def _line_event(
     return [_make(cls, command, state, index, outcome.header, lines=tuple(outcome.changes), **payload)]
 
 
+_PAYLOAD_FIELDS: dict[type[Command], tuple[str, ...]] = {}
+"""Each command type's fields but its envelope (pydantic's ``model_fields`` is a property)."""
+
+
 def _payload(command: Command) -> dict[str, Any]:
-    return {name: getattr(command, name) for name in type(command).model_fields if name != "envelope"}
+    names = _PAYLOAD_FIELDS.get(type(command))
+    if names is None:
+        names = tuple(name for name in type(command).model_fields if name != "envelope")
+        _PAYLOAD_FIELDS[type(command)] = names
+    values = command.__dict__
+    return {name: values[name] for name in names}
 
 
 def _create(c: CreateOrder, state: OrderState | None, table: TransitionTable) -> list[Event]:

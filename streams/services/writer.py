@@ -13,6 +13,7 @@ provider's silence past its deadline into a failed attempt.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,6 +23,7 @@ from streams.adapters.avro import AvroCodec
 from streams.adapters.control_feed import ControlFeed
 from streams.adapters.flow_definitions import FlowCatalogFeed
 from streams.adapters.kafka import partition_for
+from streams.adapters.kafka_loop import Batch
 from streams.adapters.order_store import OrderStore
 from streams.adapters.topics import TopicRegistry
 from streams.domain.commands import (
@@ -61,18 +63,28 @@ __all__ = ["WRITER_GROUP", "OrderWriter", "WriterStats"]
 
 _COUNTERS: dict[tuple[str, CommandOutcome], Any] = {}
 """The labelled child of ``oms_commands_total`` per (command, outcome): looking one up by
-its labels costs more than the rest of counting, once per command."""
+its labels costs more than the rest of counting."""
 
 
-def _count(command: str, outcome: CommandOutcome, error: BaseException | None = None) -> None:
-    """``oms_commands_total`` and, for a rejection, ``oms_rejections_total`` by the error's kind."""
-    counter = _COUNTERS.get((command, outcome))
-    if counter is None:
-        counter = metrics.COMMANDS.labels(command=command, outcome=outcome.value)
-        _COUNTERS[(command, outcome)] = counter
-    counter.inc()
-    if error is not None:
-        metrics.REJECTIONS.labels(reason=type(error).__name__).inc()
+def _publish(tally: dict[tuple[str, CommandOutcome], int]) -> None:
+    """Adds a batch's tally to ``oms_commands_total``: once per (command, outcome) and batch,
+    not per command (each ``inc`` takes the counter's lock)."""
+    for key, count in tally.items():
+        counter = _COUNTERS.get(key)
+        if counter is None:
+            counter = _COUNTERS[key] = metrics.COMMANDS.labels(command=key[0], outcome=key[1].value)
+        counter.inc(count)
+    tally.clear()
+
+
+_OUTBOX = (
+    ProviderActionRequested,
+    ProviderActionReleased,
+    ReplacementOrdered,
+    OrderShipped,
+    FlowStepRecorded,
+)
+"""Events that cause more than their own record (a request, a command, a metric)."""
 
 
 def _observe_step(before: OrderState | None, recorded: FlowStepRecorded) -> None:
@@ -119,6 +131,22 @@ class OrderWriter(TransactionalWriter):
         self._held: set[str] = set()
         """Orders of our partitions with requests a pause holds."""
         self._release_due = False
+        self._tally: dict[tuple[str, CommandOutcome], int] = {}
+        """Commands decided since the last transaction, by (command, outcome)."""
+
+    def _count(self, command: str, outcome: CommandOutcome, error: BaseException | None = None) -> None:
+        """``oms_commands_total`` (published per transaction) and, for a rejection,
+        ``oms_rejections_total`` by the error's kind."""
+        key = (command, outcome)
+        self._tally[key] = self._tally.get(key, 0) + 1
+        if error is not None:
+            metrics.REJECTIONS.labels(reason=type(error).__name__).inc()
+
+    def _transaction(self, work: Callable[[], None], batch: Batch[BaseModel] | None) -> bool:
+        try:
+            return super()._transaction(work, batch)
+        finally:
+            _publish(self._tally)
 
     # -- the loop's hooks
     def _accepts(self, record: BaseModel) -> bool:
@@ -161,11 +189,11 @@ class OrderWriter(TransactionalWriter):
             outcome = process(command, state, self.engine, self.transitions)
         except DomainError as exc:
             self._reject(command, partition, str(exc))
-            _count(kind, CommandOutcome.REJECTED, exc)
+            self._count(kind, CommandOutcome.REJECTED, exc)
             return
         if outcome.duplicate:
             self.stats.duplicates += 1
-            _count(kind, CommandOutcome.DUPLICATE)
+            self._count(kind, CommandOutcome.DUPLICATE)
             log.debug(
                 "%s %s of %s was decided before: ignored",
                 type(command).__name__,
@@ -173,8 +201,11 @@ class OrderWriter(TransactionalWriter):
                 order_id,
             )
             return
+        append = self._append
         for event in outcome.events:
-            self._append(event, partition)
+            append(event, partition)
+            if not isinstance(event, _OUTBOX):
+                continue
             if isinstance(event, ProviderActionRequested | ProviderActionReleased):
                 self._request(event, outcome.state, partition)
             elif isinstance(event, ReplacementOrdered) and outcome.state is not None:
@@ -185,9 +216,9 @@ class OrderWriter(TransactionalWriter):
                 _observe_step(state, event)
         for refused, error in outcome.refused:
             self._reject(refused, partition, str(error))
-            _count(type(refused).__name__, CommandOutcome.REJECTED, error)
+            self._count(type(refused).__name__, CommandOutcome.REJECTED, error)
         if outcome.events or not outcome.refused:
-            _count(kind, CommandOutcome.APPENDED if outcome.events else CommandOutcome.DUPLICATE)
+            self._count(kind, CommandOutcome.APPENDED if outcome.events else CommandOutcome.DUPLICATE)
         if outcome.events and outcome.state is not None:
             self.store[order_id] = outcome.state
             self._watch(outcome.state)
@@ -278,6 +309,12 @@ class OrderWriter(TransactionalWriter):
 
     # -- timers: a provider action past its deadline counts as failed
     def _watch(self, state: OrderState) -> None:
+        if not state.pending_actions:  # most decisions: nothing to time, nothing held
+            if self._timers:
+                self._timers.pop(state.order_id, None)
+            if self._held:
+                self._held.discard(state.order_id)
+            return
         live = state.live_actions
         if live:
             self._timers[state.order_id] = min(p.deadline for p in live)
