@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime
 from typing import Any, ClassVar, get_args, get_origin
 
 import pytest
+from avro_records import journey_records
 from pydantic import BaseModel
 
 from devkit.scenarios import journey1_orders
@@ -66,20 +67,9 @@ def test_every_model_mirrors_its_avsc_field_for_field(model: type[BaseModel]) ->
     _assert_same_shape(model, json.loads(CATALOG.definitions[full]))
 
 
-def _journey_messages() -> list[BaseModel]:
-    out: list[BaseModel] = []
-    for commands in journey1_orders(3):
-        state = None
-        for command in commands:
-            events = decide(command, state)
-            state = fold(events, state)
-            out += [command, *events]
-    return out
-
-
 def test_commands_and_events_round_trip_in_single_object_encoding() -> None:
     codec = AvroCodec(CATALOG, MODELS)
-    for message in _journey_messages():
+    for message in journey_records(every_journey=False):
         data = codec.encode(message)
         assert data[:2] == b"\xc3\x01"
         assert data[2:10] == CATALOG.fingerprints[codec.record_name(type(message))]
@@ -149,7 +139,7 @@ class FakeRegistry:
 def test_with_a_schema_registry_records_use_the_confluent_wire_format() -> None:
     registry = FakeRegistry()
     codec = AvroCodec(CATALOG, MODELS, registry)
-    message = _journey_messages()[1]
+    message = journey_records(every_journey=False)[1]
     data = codec.encode(message)
     magic, schema_id = struct.unpack_from(">bI", data)
     assert magic == 0 and registry.schema(schema_id) == CATALOG.definitions[codec.record_name(type(message))]
@@ -160,7 +150,7 @@ def test_decoding_dispatches_on_the_first_byte_so_both_framings_coexist() -> Non
     registry = FakeRegistry()
     confluent = AvroCodec(CATALOG, MODELS, registry)
     single = AvroCodec(CATALOG, MODELS)
-    message = _journey_messages()[0]
+    message = journey_records(every_journey=False)[0]
     assert confluent.decode(single.encode(message)) == message
     # A reader without the registry's id cache asks the registry for unknown ids.
     late_reader = AvroCodec(CATALOG, MODELS, registry)
@@ -184,7 +174,7 @@ def test_undecodable_records_say_why(data: bytes, reason: str) -> None:
 
 def test_a_corrupt_body_is_undecodable_not_a_crash() -> None:
     codec = AvroCodec(CATALOG, MODELS)
-    data = codec.encode(_journey_messages()[0])
+    data = codec.encode(journey_records(every_journey=False)[0])
     with pytest.raises(UndecodableRecord, match=r"corrupt Avro body|invalid fields"):
         codec.decode(data[:12])
 
@@ -226,7 +216,7 @@ def test_confluent_kafkas_client_registers_by_record_name_and_resolves_unknown_i
         writer = AvroCodec(CATALOG, MODELS, ConfluentSchemaIds(url))
         reader = AvroCodec(CATALOG, MODELS, ConfluentSchemaIds(url))
         reader._by_schema_id.clear()
-        message = _journey_messages()[1]
+        message = journey_records(every_journey=False)[1]
         data = writer.encode(message)
         assert reader.decode(data) == message
     finally:

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import random
 from typing import Literal
 
 import fastavro
 import pytest
+from avro_records import journey_records
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, Field, ValidationError
 
-from devkit.scenarios import JOURNEYS, CommandFactory, journey1_orders, journey_order
 from streams.adapters.avro import AvroCodec, SchemaCatalog, UndecodableRecord
 from streams.adapters.avro_reader import reader_of
 from streams.adapters.topics import TopicRegistry
 from streams.domain.commands import RecordShipped
-from streams.domain.decider import decide
-from streams.domain.order import fold
 from streams.settings import Settings
 
 CATALOG = SchemaCatalog(Settings().schemas_dir)
@@ -54,21 +51,8 @@ def test_every_order_command_and_event_compiles() -> None:
     assert any(name.startswith("oms.commands.") for name in CODEC._model_of)
 
 
-def _journey_records() -> list[BaseModel]:
-    out: list[BaseModel] = []
-    for commands in journey1_orders(3):
-        state = None
-        for command in commands:
-            events = decide(command, state)
-            state = fold(events, state)
-            out += [command, *events]
-    factory, rng = CommandFactory(), random.Random(3)
-    out += [journey_order(j, factory, f"J{j}", rng) for j in JOURNEYS]
-    return out
-
-
 def test_journey_records_decode_to_the_validated_models() -> None:
-    for record in _journey_records():
+    for record in journey_records():
         data = CODEC.encode(record)
         compiled = _compiled(data)
         assert compiled is not None, type(record).__name__
@@ -77,7 +61,7 @@ def test_journey_records_decode_to_the_validated_models() -> None:
 
 
 def test_a_value_the_model_refuses_is_refused_the_reference_way() -> None:
-    good = next(r for r in _journey_records() if isinstance(r, RecordShipped))
+    good = next(r for r in journey_records() if isinstance(r, RecordShipped))
     data = CODEC.encode(good)
     bad = data.replace(b"\x06fno", b"\x06xyz")  # not a Provider
     assert bad != data
@@ -86,13 +70,13 @@ def test_a_value_the_model_refuses_is_refused_the_reference_way() -> None:
 
 
 def test_a_truncated_body_is_undecodable() -> None:
-    data = CODEC.encode(_journey_records()[0])
+    data = CODEC.encode(journey_records()[0])
     with pytest.raises(UndecodableRecord):
         CODEC.decode(data[:-3])
 
 
 def test_trailing_bytes_go_the_reference_way() -> None:
-    data = CODEC.encode(_journey_records()[1])
+    data = CODEC.encode(journey_records()[1])
     _same(CODEC.decode(data + b"\x00"), CODEC._decode_validated(data + b"\x00"))
 
 

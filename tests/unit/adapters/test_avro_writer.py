@@ -3,23 +3,20 @@
 from __future__ import annotations
 
 import io
-import random
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
 import fastavro
 import pytest
+from avro_records import journey_records
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
-from devkit.scenarios import JOURNEYS, CommandFactory, journey1_orders, journey_order
 from streams.adapters.avro import AvroCodec, SchemaCatalog
 from streams.adapters.avro_writer import compile_writer, writer_of
 from streams.adapters.topics import TopicRegistry
-from streams.domain.decider import decide
-from streams.domain.order import fold
 from streams.settings import Settings
 
 CATALOG = SchemaCatalog(Settings().schemas_dir)
@@ -36,22 +33,8 @@ def test_every_record_of_the_catalog_compiles() -> None:
     assert missing == []
 
 
-def _journey_records() -> list[BaseModel]:
-    out: list[BaseModel] = []
-    for commands in journey1_orders(3):
-        state = None
-        for command in commands:
-            events = decide(command, state)
-            state = fold(events, state)
-            out += [command, *events]
-    assert state is not None
-    factory, rng = CommandFactory(), random.Random(3)
-    out += [journey_order(j, factory, f"J{j}", rng) for j in JOURNEYS]
-    return out
-
-
 def test_journey_records_encode_to_fastavros_bytes() -> None:
-    for record in _journey_records():
+    for record in journey_records():
         assert CODEC.encode(record) == _reference(record), type(record).__name__
 
 
