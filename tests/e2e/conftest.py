@@ -15,11 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from devkit.local_broker import LocalBroker, broker_answers
-from streams.settings import Settings
-
-TEST_BROKER_PORT = 39092
-"""The integration tests' broker port: both tiers share one broker per session."""
+from devkit.session_broker import session_kafka
 
 CHROMIUM = os.environ.get("OMS_CHROMIUM", "/usr/bin/chromium")
 INSTALL_HINT = "install it with: apt-get update && apt-get install -y chromium"
@@ -39,23 +35,9 @@ def chromium() -> str:
 
 @pytest.fixture(scope="session")
 def kafka_bootstrap() -> Iterator[str]:
-    """As in tests/integration: the env's broker if it answers, else 127.0.0.1:39092,
-    started for the session when nothing answers there."""
-    external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "").strip()
-    if external and broker_answers(external, timeout=5.0):
-        yield external
-        return
-    broker = LocalBroker(home=Settings.from_env().kafka_home, port=TEST_BROKER_PORT)
-    if broker.is_running() or broker_answers(broker.bootstrap_servers):
-        if broker.is_running():
-            broker.start()
-        yield broker.bootstrap_servers
-        return
-    broker.start(timeout=120)
-    try:
-        yield broker.bootstrap_servers
-    finally:
-        broker.stop()
+    """The bootstrap servers of a broker that answers (``devkit.session_broker``)."""
+    with session_kafka() as bootstrap_servers:
+        yield bootstrap_servers
 
 
 @pytest.fixture

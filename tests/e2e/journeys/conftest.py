@@ -1,10 +1,8 @@
 """End-to-end journeys: everything as its own process, as a user would start it.
 
-The broker (``kafka_bootstrap``, the same approach as tests/integration/conftest.py: the
-broker named by KAFKA_BOOTSTRAP_SERVERS if it answers, else one on 127.0.0.1:39092,
-started for the session if need be), ``oms topics create``, ``oms flows publish``, the
-order writer, and ``devkit.world``: the four provider simulators, the four
-connectors and a DOM stand-in. One stack per test module, on topics of its own prefix.
+The broker (``kafka_bootstrap`` of tests/e2e/conftest.py), ``oms topics create``,
+``oms flows publish``, the order writer, and ``devkit.world``: the four provider
+simulators, the four connectors and a DOM stand-in. One stack per test module, on topics of its own prefix.
 """
 
 from __future__ import annotations
@@ -19,33 +17,10 @@ import pytest
 from conn_e2e_stack import Stack
 from oms_processes import run_oms
 
-from devkit.local_broker import LocalBroker, broker_answers
 from devkit.world import OrderWatch, World, free_port, start_world
 from streams.adapters.kafka import admin, delete_topics
 from streams.bootstrap import bootstrap
 from streams.settings import REPO_ROOT, Settings
-
-TEST_BROKER_PORT = 39092
-
-
-@pytest.fixture(scope="session")
-def kafka_bootstrap() -> Iterator[str]:
-    """The bootstrap servers of a broker that answers, started for the session if need be."""
-    external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "").strip()
-    if external and broker_answers(external, timeout=5.0):
-        yield external
-        return
-    broker = LocalBroker(home=Settings.from_env().kafka_home, port=TEST_BROKER_PORT)
-    if broker.is_running() or broker_answers(broker.bootstrap_servers):
-        if broker.is_running():
-            broker.start()  # returns at once, or waits while it is still starting
-        yield broker.bootstrap_servers
-        return
-    broker.start(timeout=120)
-    try:
-        yield broker.bootstrap_servers
-    finally:
-        broker.stop()
 
 
 @pytest.fixture(scope="module")

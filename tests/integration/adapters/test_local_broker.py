@@ -12,6 +12,7 @@ import pytest
 from confluent_kafka.admin import AdminClient
 
 from devkit.local_broker import LocalBroker, LocalBrokerError
+from devkit.session_broker import session_broker_port
 from streams.settings import Settings
 
 
@@ -52,7 +53,9 @@ def test_stop_leaves_a_foreign_pid_alone(tmp_path: Path, sleeper: subprocess.Pop
 
 def test_stop_leaves_another_ports_broker_alone(kafka_bootstrap: str, tmp_path: Path) -> None:
     """A pid file naming a *real* Kafka broker, but not this one, is still refused."""
-    session_broker = LocalBroker(home=Settings.from_env().kafka_home, port=39092)
+    session_broker = LocalBroker(
+        home=Settings.from_env().kafka_home, port=session_broker_port(kafka_bootstrap)
+    )
     pid = session_broker.pid()
     if pid is None:
         pytest.skip("the session uses an external broker (KAFKA_BOOTSTRAP_SERVERS)")
