@@ -27,8 +27,9 @@ from streams.settings import Settings
 TEST_BROKER_PORT = 39092
 """The tests' broker port (not 9092, so a developer's own broker and topics are left alone)."""
 
-FALLBACK_PORTS = range(29092, 32000, 2)
-"""Where the session's broker goes when 39092 is taken: below the ephemeral range."""
+FALLBACK_PORTS = range(28092, 29092, 2)
+"""Where the session's broker goes when 39092 is taken: below the ephemeral range
+and apart from the cluster tests' 29192-29197."""
 
 
 @contextlib.contextmanager

@@ -10,7 +10,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
-from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+from confluent_kafka.admin import (  # type: ignore[attr-defined]
+    AdminClient,
+    ClusterMetadata,
+    ConfigResource,
+    NewTopic,
+)
 
 from streams.adapters.topics import TopicRegistry
 from streams.settings import Settings
@@ -110,15 +115,36 @@ class Replication:
 
 
 def replication(settings: Settings, timeout: float = 30.0) -> Replication:
-    """The replication of the cluster at ``settings.bootstrap_servers``, from its broker count."""
-    brokers = len(admin(settings).list_topics(timeout=timeout).brokers)
-    return Replication.for_brokers(brokers, settings.replication_factor)
+    """The replication of the cluster at ``settings.bootstrap_servers``."""
+    client = admin(settings)
+    return _replication(client, client.list_topics(timeout=timeout), settings, timeout)
+
+
+def _replication(
+    client: AdminClient, metadata: ClusterMetadata, settings: Settings, timeout: float
+) -> Replication:
+    """From the live brokers and the copies the cluster declares for new topics
+    (``default.replication.factor``), whichever is more: a node fenced for a moment (a
+    missed heartbeat under load) is missing from the metadata, and must not leave a topic
+    with one copy fewer for ever."""
+    brokers = len(metadata.brokers)
+    if settings.replication_factor or not metadata.brokers:
+        return Replication.for_brokers(brokers, settings.replication_factor)
+    resource = ConfigResource("broker", str(min(metadata.brokers)))
+    try:
+        config = client.describe_configs([resource], request_timeout=timeout)[resource].result()
+        declared = int(config["default.replication.factor"].value)
+    except (KafkaException, KeyError, ValueError):
+        declared = 1
+    return Replication.for_brokers(max(brokers, declared))
 
 
 def create_topics(settings: Settings, registry: TopicRegistry, timeout: float = 30.0) -> list[str]:
     """Create every registry topic that is missing; return the names created.
 
     Replicas: see ``Replication`` (three, two in sync, on a cluster of three or more).
+    While a node is fenced there are too few brokers for them: the creation is retried
+    until ``timeout``, then fails with the broker's reason.
 
     Existing order topics must have the registry's partition count, or records of one
     order would live on different partitions of different topics: refused loudly.
@@ -126,7 +152,7 @@ def create_topics(settings: Settings, registry: TopicRegistry, timeout: float = 
     client = admin(settings)
     metadata = client.list_topics(timeout=timeout)
     existing = metadata.topics
-    copies = Replication.for_brokers(len(metadata.brokers), settings.replication_factor)
+    copies = _replication(client, metadata, settings, timeout)
     wanted = []
     for spec in registry.specs():
         name = registry.topic(spec.name)
@@ -147,17 +173,28 @@ def create_topics(settings: Settings, registry: TopicRegistry, timeout: float = 
                 config={**copies.topic_config(), **spec.config},
             )
         )
-    if not wanted:
-        return []
-    futures = client.create_topics(wanted, operation_timeout=timeout)
-    created = []
-    for name, future in futures.items():
-        try:
-            future.result()
-            created.append(name)
-        except KafkaException as exc:
-            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
-                raise
+    return _create(client, wanted, time.monotonic() + timeout)
+
+
+def _create(client: AdminClient, wanted: list[NewTopic], deadline: float) -> list[str]:
+    created: list[str] = []
+    while wanted:
+        retry = []
+        futures = client.create_topics(wanted, operation_timeout=max(1.0, deadline - time.monotonic()))
+        for topic in wanted:
+            try:
+                futures[topic.topic].result()
+                created.append(topic.topic)
+            except KafkaException as exc:
+                code = exc.args[0].code()
+                if code == KafkaError.INVALID_REPLICATION_FACTOR and time.monotonic() < deadline:
+                    retry.append(topic)
+                elif code != KafkaError.TOPIC_ALREADY_EXISTS:
+                    raise
+        if retry:
+            log.warning("too few live brokers for %d topics' replicas yet: retrying", len(retry))
+            time.sleep(0.5)
+        wanted = retry
     return created
 
 
