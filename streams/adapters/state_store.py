@@ -3,7 +3,10 @@
 The store is a cache, not a source of truth: the event topics are its changelog. The
 checkpoint says which event-topic offsets the stored states reflect; states and
 checkpoint are written in one atomic batch, so after any crash the writer reads the
-event topics from the checkpoint on and is exactly up to date again. The order writer
+event topics from the checkpoint on and is exactly up to date again. A transactional
+writer hands each committed transaction's states over with ``commit_pending`` and writes
+them a second or so later: an order changed by several transactions in between is
+serialised once, and a crash only means a slightly longer restore. The order writer
 and the inventory writer each keep one (``OrderStore``, ``InventoryStore``); the
 inventory readers (DOM's view, the backorder job) keep an ``InventoryViewStore``, so
 they go on from where they stopped instead of reading the inventory topics from 0.
@@ -34,7 +37,9 @@ CHECKPOINT = b"c/"
 
 class StateStore(MutableMapping[str, S], Generic[S]):
     """A mapping of aggregate id to state, backed by RocksDB, with an in-memory read cache.
-    Writes wait in memory until ``flush`` persists them with the offsets they reflect."""
+    Writes wait in memory until ``flush`` persists them with the offsets they reflect:
+    *pending* (the open transaction's, dropped by ``discard_pending``) until
+    ``commit_pending``, then *dirty* (committed, not yet written)."""
 
     model: type[S]
 
@@ -44,6 +49,7 @@ class StateStore(MutableMapping[str, S], Generic[S]):
         options.create_if_missing(True)
         self._db = Rdict(str(path), options)
         self._cache: dict[str, S] = {}
+        self._pending: dict[str, S] = {}
         self._dirty: dict[str, S] = {}
         self._cache_size = cache_size
 
@@ -56,6 +62,8 @@ class StateStore(MutableMapping[str, S], Generic[S]):
 
     def get(self, key: str, default: S | None = None) -> S | None:  # type: ignore[override]
         state = self._cache.get(key)
+        if state is None:
+            state = self._dirty.get(key)
         if state is not None:
             return state
         raw = self._db.get(STATE + key.encode())
@@ -67,7 +75,7 @@ class StateStore(MutableMapping[str, S], Generic[S]):
 
     def __setitem__(self, key: str, state: S) -> None:
         self._remember(key, state)
-        self._dirty[key] = state
+        self._pending[key] = state
 
     def __delitem__(self, key: str) -> None:
         raise NotImplementedError("aggregates are never deleted from a writer's state")
@@ -100,8 +108,20 @@ class StateStore(MutableMapping[str, S], Generic[S]):
     def _also_flush(self, batch: WriteBatch) -> None:
         """Entries a subclass keeps apart from the states (written in the same batch)."""
 
+    def commit_pending(self) -> None:
+        """The transaction that made the pending states committed: they are kept (and
+        written by a later ``flush``) whatever happens to the next one."""
+        self._dirty.update(self._pending)
+        self._pending.clear()
+
+    @property
+    def unflushed(self) -> int:
+        """States held in memory only (pending or committed)."""
+        return len(self._dirty) + len(self._pending)
+
     def flush(self, checkpoint: Mapping[tuple[str, int], int]) -> None:
-        """Persist pending states and the offsets they reflect, atomically."""
+        """Persist every state held in memory and the offsets they reflect, atomically."""
+        self.commit_pending()
         batch = WriteBatch(raw_mode=True)
         for key, state in self._dirty.items():
             batch.put(STATE + key.encode(), state.model_dump_json().encode())
@@ -113,8 +133,9 @@ class StateStore(MutableMapping[str, S], Generic[S]):
         self._dirty.clear()
 
     def discard_pending(self) -> None:
-        """Forget unflushed writes (an aborted transaction): the cache may hold them too."""
-        self._dirty.clear()
+        """Forget the pending states (an aborted transaction, a revoked partition): the
+        cache may hold them too. Committed states not yet written stay."""
+        self._pending.clear()
         self._cache.clear()
 
     def checkpoint(self, topics: Iterable[str], partition: int) -> dict[tuple[str, int], int]:

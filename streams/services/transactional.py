@@ -40,6 +40,15 @@ from streams.shell.logging import order_context
 
 log = logging.getLogger(__name__)
 
+FLUSH_SECONDS = 1.0
+"""How long committed states may wait in memory before they are written to the store
+with the offsets they reflect. Serialising a state costs about as much as deciding a
+command (a journey-1 order's JSON is ~2 KB), and an order is changed by several
+transactions a second while it is busy: written once per second instead of once per
+transaction. A crash costs a restore of at most about this much more of the topics."""
+FLUSH_STATES = 50_000
+"""Or as soon as this many states wait (memory)."""
+
 Folder = SeqMerge[Any, Any]
 """What folds the events read back during a restore (``OrderHistories``, say)."""
 
@@ -83,6 +92,9 @@ class TransactionalWriter(ABC):
         self._event_topics = event_topics
         self._produced: dict[tuple[str, int], int] = {}
         self._offsets: dict[tuple[str, int], int] = {}
+        self._unflushed: set[tuple[str, int]] = set()
+        """Event partitions appended to since the store's last flush."""
+        self._flushed_at = time.monotonic()
         group = topics.prefix + group
         self.loop: KafkaLoop[BaseModel] = KafkaLoop(
             settings,
@@ -159,10 +171,16 @@ class TransactionalWriter(ABC):
             if on_batch is not None:
                 on_batch()
 
+        def tick() -> None:
+            self._flush_if_due()
+            self._tick()
+
         self.loop.subscribe([self._commands_topic])
         try:
-            self.loop.run(handle, stop, tick=self._tick)
+            self.loop.run(handle, stop, tick=tick)
         finally:
+            self.store.discard_pending()  # an interrupted transaction's, if any
+            self._flush()
             self.loop.close()
             self._restorer.close()
             self._closing()
@@ -179,8 +197,10 @@ class TransactionalWriter(ABC):
         self._assigned({tp.partition for tp in partitions})
 
     def _on_revoke(self, partitions: list[TopicPartition]) -> None:
-        # Another writer may own these aggregates next; our cache must not outlive that.
+        # Another writer may own these aggregates next; our cache must not outlive that,
+        # and what we committed is written with its offsets before it goes.
         self.store.discard_pending()
+        self._flush()
         self._revoked({tp.partition for tp in partitions})
 
     def _restore(self, partitions: list[int]) -> None:
@@ -203,8 +223,9 @@ class TransactionalWriter(ABC):
             log.error("partitions %s: %d events wait for missing predecessors", partitions, folder.held)
         checkpoint = {**start, **{(tp.topic, tp.partition): tp.offset for tp in self._restorer.positions()}}
         self._restorer.unassign()  # else it fetches every event we append, to no one
-        self.store.flush(checkpoint)
         self._offsets.update(checkpoint)
+        self._unflushed.update(checkpoint)
+        self._flush()
         self._survivors.settle()
         self.stats.restored_events += folded
         if folded:
@@ -242,10 +263,22 @@ class TransactionalWriter(ABC):
             self.store.discard_pending()
             return False
         self.stats.transactions += 1
+        self.store.commit_pending()
         for key, offset in self._produced.items():
             self._offsets[key] = offset + 1
-        self.store.flush({k: v for k, v in self._offsets.items() if k in self._produced})
+        self._unflushed.update(self._produced)
+        self._flush_if_due()
         return True
+
+    def _flush_if_due(self) -> None:
+        if self.store.unflushed >= FLUSH_STATES or time.monotonic() - self._flushed_at >= FLUSH_SECONDS:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Write the committed states with the offsets they reflect (``FLUSH_SECONDS``)."""
+        self.store.flush({key: self._offsets[key] for key in self._unflushed})
+        self._unflushed.clear()
+        self._flushed_at = time.monotonic()
 
     def _delivered(self, err: KafkaError | None, msg: Message) -> None:
         if err is None:
