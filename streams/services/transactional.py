@@ -252,7 +252,9 @@ class TransactionalWriter(ABC):
         self.stats.dead_letters += len(batch.rejects)
         with gc_paused():
             self._transaction(work, batch)
-        self._survivors.settle()
+            # Inside the pause: enabled first, the collector would walk the batch's young
+            # objects at the next allocation, and ``settle`` walks them again.
+            self._survivors.settle()
 
     def _transaction(self, work: Callable[[], None], batch: Batch[BaseModel] | None) -> bool:
         """Run ``work`` (which produces) in one Kafka transaction, with the ``batch``'s

@@ -105,7 +105,7 @@ class OrderWriter(TransactionalWriter):
         codec: AvroCodec,
         store: OrderStore,
         transitions: TransitionTable,
-        batch_size: int = 2000,
+        batch_size: int = 5000,
         flows: FlowCatalogFeed | None = None,
         control: ControlFeed | None = None,
         handling: OrderHandling = DEFAULT_HANDLING,

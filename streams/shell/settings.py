@@ -240,7 +240,13 @@ class WriterSettings(ServiceSettings):
     process: ClassVar[str] = "order-writer"
     default_metrics_port: ClassVar[int] = 9301
 
-    batch_size: int = Field(2000, ge=1, le=100_000, description="commands per transaction")
+    batch_size: int = Field(
+        5000,
+        ge=1,
+        le=100_000,
+        description="commands per transaction at most: a batch is handed on as soon as one "
+        "command is there, so this only bounds a backlog's transactions (fewer commits)",
+    )
 
 
 class InventoryWriterSettings(WriterSettings):
