@@ -292,7 +292,7 @@ def parallel_replay(components: Components, orders: int, expected: int, workers:
     stage = StageResult(f"replay, {workers} processes (oms replay)", result.events, result.seconds, cpu)
     done = result.by_status.get(DONE, 0)
     stage.notes.append(
-        f"{result.orders:,} orders rebuilt, {done:,} {'/'.join(DONE)}; process start-up included"
+        f"{result.orders:,} orders rebuilt, {done:,} {'/'.join(DONE)}; worker start-up (a fork) included"
     )
     if result.events != expected:
         stage.problems.append(f"read {result.events:,} events, expected {expected:,}")
@@ -365,7 +365,7 @@ def projection_sharded(components: Components, orders: int, expected: int, shard
     stage = StageResult(
         f"projection, {shards} processes (sharded)", sum(r.records for r in runs), seconds, cpu
     )
-    stage.notes.append("process start-up (spawned interpreters) included")
+    stage.notes.append("worker start-up (a fork of the fork server) included")
     sharded = open_shards(settings, name, shards, components)
     try:
         _check_projection(stage, sharded.stats(), orders, expected)

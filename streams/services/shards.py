@@ -14,6 +14,7 @@ shard (``in_processes``) rather than to threads.
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.forkserver
 import queue
 import signal
 import threading
@@ -95,6 +96,29 @@ def _work(job: Job[T], settings: Settings, shard: Shard, counter: Any, results: 
         raise
 
 
+PRELOAD = ["streams.bootstrap", "streams.services.replay", "streams.services.projection"]
+"""What the fork server imports once, so that its workers start with it imported."""
+
+
+def _context(fork: bool) -> Any:
+    """Fork starts a worker in milliseconds, but is unsafe once threads run (a Kafka
+    client's, say) and for a job that opens RocksDB (``fork=False``); then the fork server:
+    a single-threaded process of its own that forks the workers. Its own start (a fresh
+    interpreter's imports, ~1 s) is paid once, by its first use or by ``warm_up``."""
+    if fork:
+        return multiprocessing.get_context("fork")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(PRELOAD)
+    return context
+
+
+def warm_up() -> None:
+    """Start the fork server now (before the threads and the timed work of a caller that
+    will fan out later: the benchmark, an API about to rebuild)."""
+    _context(fork=False)
+    multiprocessing.forkserver.ensure_running()
+
+
 def in_processes(
     job: Job[T],
     settings: Settings,
@@ -112,10 +136,7 @@ def in_processes(
     process-wide thread pool without its threads, and its first flush waits forever.
     """
     began = time.monotonic()
-    # Fork starts a worker in milliseconds, but is unsafe once threads run (a Kafka client's,
-    # say): then spawn, which pays a fresh interpreter's imports instead.
-    method = "fork" if fork and threading.active_count() == 1 else "spawn"
-    context: Any = multiprocessing.get_context(method)
+    context = _context(fork and threading.active_count() == 1)
     results = context.Queue()
     counters = [context.Value("q", 0) for _ in range(count)]
     processes = [
