@@ -215,12 +215,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--timeout", type=float, default=300.0)
     parser.add_argument("--bootstrap", default=None)
+    parser.add_argument(
+        "--partitions",
+        type=int,
+        default=6,
+        help="partitions per topic (default 6): a transaction's commit writes a marker to each "
+        "partition it touched, so fewer partitions mean faster commits and fewer writers to share them",
+    )
     args = parser.parse_args(argv)
 
     broker = acquire(args.bootstrap)
     tag = f"bj{uuid.uuid4().hex[:6]}."
     workdir = Path(tempfile.mkdtemp(prefix="bench-journeys-"))
-    c = bootstrap(Settings(bootstrap_servers=broker.bootstrap_servers, topic_prefix=tag, partitions=6))
+    c = bootstrap(
+        Settings(bootstrap_servers=broker.bootstrap_servers, topic_prefix=tag, partitions=args.partitions)
+    )
     processes: list[subprocess.Popen[bytes]] = []
     load_before = machine.load_average()
     try:
