@@ -25,7 +25,7 @@ from pydantic import ValidationError
 from pydantic.fields import FieldInfo
 
 from streams.shell.logging import configure_from
-from streams.shell.process import BrokerUnreachable
+from streams.shell.process import BrokerUnreachable, PortTaken
 from streams.shell.settings import ProcessSettings, SettingsFileError, env_names, is_secret
 from streams.shell.state import StateMismatch
 
@@ -42,6 +42,7 @@ class CommandFailed(Exception):
 
 EXPECTED_FAILURES: tuple[type[BaseException], ...] = (
     BrokerUnreachable,
+    PortTaken,
     StateMismatch,
     CommandFailed,
     SettingsFileError,

@@ -257,13 +257,21 @@ def start_up(
     return cluster
 
 
+class PortTaken(Exception):
+    """The ``/metrics`` port asked for is held by another process."""
+
+
 def _health_server(settings: ServiceSettings) -> HealthServer:
     """On the kind's default port, or any free one when another process of the kind has it."""
     try:
         return HealthServer(settings.metrics_host, settings.health_port)
     except OSError as exc:
         if settings.metrics_port is not None:
-            raise
+            raise PortTaken(
+                f"cannot serve /metrics on {settings.metrics_host}:{settings.metrics_port} "
+                f"({exc.strerror}): another process has it. Pick another port with "
+                "--metrics-port (OMS_METRICS_PORT), or leave it unset to take a free one"
+            ) from exc
         log.warning(
             "port %d is taken (%s); serving /metrics on a free port", settings.health_port, exc.strerror
         )

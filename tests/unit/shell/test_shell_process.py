@@ -9,8 +9,8 @@ import pytest
 from waits import wait_for
 
 from streams.shell.health import Check, Readiness
-from streams.shell.process import BrokerWatch
-from streams.shell.settings import Settings
+from streams.shell.process import BrokerWatch, PortTaken, _health_server
+from streams.shell.settings import Settings, WriterSettings
 
 
 def _closed_port() -> int:
@@ -34,3 +34,14 @@ def test_a_broker_that_stops_answering_turns_ready_false_with_one_warning(
     assert readiness.report()["checks"]["broker"]["detail"].endswith("does not answer")
     warnings = [r for r in caplog.records if "cannot reach the Kafka broker" in r.getMessage()]
     assert len(warnings) == 1
+
+
+def test_a_metrics_port_asked_for_and_taken_is_a_message_not_a_traceback() -> None:
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        settings = WriterSettings(metrics_host="127.0.0.1", metrics_port=port)
+
+        with pytest.raises(PortTaken, match=f"127.0.0.1:{port} .*OMS_METRICS_PORT"):
+            _health_server(settings)
