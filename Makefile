@@ -95,6 +95,7 @@ soak: venv bytecode ## chaos soak: 1,000 orders, provider faults, SIGKILLs, a br
 bench: venv bench-peers bytecode ## run the benchmarks (write side, replay, quix-streams and Faust peers; journeys; HTTP path; DOM; two of each; growth) - see BENCHMARKS.md
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.journeys
+	$(BIN)/python -m bench.commit_cost
 	$(BIN)/python -m bench.http_path
 	$(BIN)/python -m bench.dom
 	$(BIN)/python -m bench.scale
