@@ -25,7 +25,7 @@ from streams.domain.events import Event
 from streams.domain.history import Arrival, OrderHistories
 from streams.domain.order import OrderState
 from streams.domain.transitions import ON_HOLD
-from streams.services.gc_pause import gc_paused
+from streams.services.gc_pause import Survivors, gc_paused
 from streams.services.projection.activity import Activity
 from streams.services.projection.queries import ProjectionQueries
 from streams.services.projection.store import Commit, ProjectionStore
@@ -94,6 +94,7 @@ class Projection(ProjectionQueries):
         self._batch_providers: dict[str, tuple[int, datetime]] = {}
         self._logical: dict[str, str] = {}
         self._provider_field: dict[type[Event], bool] = {}
+        self._survivors = Survivors()
         self._lock = threading.Lock()
         self._listeners: list[Listener] = []
 
@@ -120,9 +121,13 @@ class Projection(ProjectionQueries):
         The cyclic garbage collector waits for the end of the batch: the fold allocates
         hundreds of thousands of short-lived, acyclic objects per batch, and collections
         in the middle of it (scanning every cached state each time) halved throughput.
+        After it, the states the batch keeps are walked once and frozen (``Survivors``):
+        left young, every later collection walked them again (a fifth of the fold's time).
         """
         with gc_paused():
-            return self._apply(records)
+            applied = self._apply(records)
+            self._survivors.settle()  # in the pause: else the first allocation after it walks them too
+        return applied
 
     def _apply(self, records: Iterable[Record]) -> int:
         commit = self._commit = Commit()
@@ -139,6 +144,7 @@ class Projection(ProjectionQueries):
         self.store.commit(commit)
         self.activity.settle(commit, second, self._histories.held_orders() if self._histories.held else {})
         self._tell(self._applied_events)
+        self._commit, self._applied_events = Commit(), []  # freed now, not walked by the collector
         return len(commit.events)
 
     def _fold(self, records: Iterable[Record]) -> int:
