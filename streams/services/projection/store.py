@@ -62,8 +62,15 @@ def _entries(state: OrderState | None) -> set[Entry]:
     return entries
 
 
-_dump_view = OrderState.__pydantic_serializer__.to_json
-"""``model_dump_json().encode()`` without its decode and encode again (the same bytes)."""
+_serialize = OrderState.__pydantic_serializer__.to_json
+
+
+def _dump_view(state: OrderState) -> bytes:
+    """The view's JSON without the fields at their defaults: half the bytes (a journey-1
+    order's ~1.8 KB), and every batch rewrites the view of each order it changed, so the
+    store's writes and compactions shrink with it. ``view`` reads the defaults back (and a
+    view written whole, by an earlier version, reads the same)."""
+    return _serialize(state, exclude_defaults=True)
 
 
 @dataclass

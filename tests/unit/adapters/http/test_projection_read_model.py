@@ -13,6 +13,7 @@ import pytest
 from read_side_fixtures import CODEC, Clock, Feed, Reader, flat, held_order, journeys
 
 from streams.adapters.http.read_model import OrderQuery
+from streams.domain.order import evolve
 from streams.services.projection import Projection, ProjectionStore
 
 
@@ -39,6 +40,17 @@ def test_shuffled_cross_topic_delivery_in_many_batches_gives_the_in_order_states
         assert [r.event for r in shuffled.history(order_id)] == [r.event for r in in_order.history(order_id)]
     assert shuffled.stats().events == in_order.stats().events == 200
     assert shuffled.stats().waiting == {}
+
+
+def test_every_view_read_back_is_the_state_folded_in_memory(projection: Projection) -> None:
+    """The store writes a view without its fields at their defaults; reading fills them in."""
+    feed = Feed()
+    for history in [*journeys(2), held_order("HOLD-1", failed_step="validate-header")]:
+        state = None
+        for event in history:
+            state = evolve(state, event)
+            projection.apply(feed.records([event]))
+            assert projection.order(event.envelope.order_id) == state
 
 
 def test_an_early_arrival_survives_a_restart_between_its_batch_and_its_predecessor(
