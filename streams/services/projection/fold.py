@@ -91,6 +91,10 @@ class Projection(ProjectionQueries):
         self._commit = Commit()
         self._applied_events: list[tuple[Event, str]] = []
         self._touched: set[Where] = set()
+        self._added: set[str] = set()
+        """The orders the batch added events to: only their held seqs can have changed."""
+        self._waiting: dict[str, list[int]] = {}
+        """Per order, the seqs the merge holds (kept up to date from ``_added``)."""
         self._batch_providers: dict[str, tuple[int, datetime]] = {}
         self._logical: dict[str, str] = {}
         self._provider_field: dict[type[Event], bool] = {}
@@ -132,7 +136,7 @@ class Projection(ProjectionQueries):
     def _apply(self, records: Iterable[Record]) -> int:
         commit = self._commit = Commit()
         self._applied_events = []
-        self._touched = set()
+        self._touched, self._added = set(), set()
         self._batch_providers = {}
         duplicates_before = self._histories.duplicates
         undecodable = self._fold(records)
@@ -142,7 +146,7 @@ class Projection(ProjectionQueries):
         duplicates = self._histories.duplicates - duplicates_before
         second = self.activity.count(commit, duplicates, undecodable, self._batch_providers)
         self.store.commit(commit)
-        self.activity.settle(commit, second, self._histories.held_orders() if self._histories.held else {})
+        self.activity.settle(commit, second, self._still_waiting())
         self._tell(self._applied_events)
         self._commit, self._applied_events = Commit(), []  # freed now, not walked by the collector
         return len(commit.events)
@@ -152,6 +156,7 @@ class Projection(ProjectionQueries):
         undecodable = 0
         views, add, decode, held = self._views, self._histories.add, self._decode, self._held
         position, read, reread, touched = self._position, self._read, self._reread, self._touched
+        added = self._added
         for record in records:
             topic, partition, offset, value = record
             where = (topic, partition)
@@ -172,6 +177,7 @@ class Projection(ProjectionQueries):
                 if state is not None and event.envelope.seq <= state.version:
                     continue  # folded before the restart: not a duplicate
             self._current = record
+            added.add(event.envelope.order_id)
             try:
                 if add(event, record) is Arrival.HELD:
                     held.hold(record)
@@ -179,6 +185,17 @@ class Projection(ProjectionQueries):
                 undecodable += 1
                 log.error("cannot fold %s[%s]@%s: %s", topic, partition, offset, exc)
         return undecodable
+
+    def _still_waiting(self) -> dict[str, list[int]]:
+        """The orders with events held, and their seqs: the batch's orders looked up again,
+        not every held order (a rebuild holds thousands, and a batch touches hundreds)."""
+        for order_id in self._added:
+            seqs = self._histories.held_seqs(order_id)
+            if seqs:
+                self._waiting[order_id] = seqs
+            else:
+                self._waiting.pop(order_id, None)
+        return dict(self._waiting)  # the lists are replaced, never changed: they can be shared
 
     def _applied(self, event: Event, state: OrderState, record: Record) -> None:
         env = event.envelope
