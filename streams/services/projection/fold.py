@@ -93,8 +93,6 @@ class Projection(ProjectionQueries):
         self._touched: set[Where] = set()
         self._added: set[str] = set()
         """The orders the batch added events to: only their held seqs can have changed."""
-        self._waiting: dict[str, list[int]] = {}
-        """Per order, the seqs the merge holds (kept up to date from ``_added``)."""
         self._batch_providers: dict[str, tuple[int, datetime]] = {}
         self._logical: dict[str, str] = {}
         self._provider_field: dict[type[Event], bool] = {}
@@ -146,7 +144,8 @@ class Projection(ProjectionQueries):
         duplicates = self._histories.duplicates - duplicates_before
         second = self.activity.count(commit, duplicates, undecodable, self._batch_providers)
         self.store.commit(commit)
-        self.activity.settle(commit, second, self._still_waiting())
+        held = self._histories.held_seqs  # only the batch's orders can have changed
+        self.activity.settle(commit, second, {order_id: held(order_id) for order_id in self._added})
         self._tell(self._applied_events)
         self._commit, self._applied_events = Commit(), []  # freed now, not walked by the collector
         return len(commit.events)
@@ -185,17 +184,6 @@ class Projection(ProjectionQueries):
                 undecodable += 1
                 log.error("cannot fold %s[%s]@%s: %s", topic, partition, offset, exc)
         return undecodable
-
-    def _still_waiting(self) -> dict[str, list[int]]:
-        """The orders with events held, and their seqs: the batch's orders looked up again,
-        not every held order (a rebuild holds thousands, and a batch touches hundreds)."""
-        for order_id in self._added:
-            seqs = self._histories.held_seqs(order_id)
-            if seqs:
-                self._waiting[order_id] = seqs
-            else:
-                self._waiting.pop(order_id, None)
-        return dict(self._waiting)  # the lists are replaced, never changed: they can be shared
 
     def _applied(self, event: Event, state: OrderState, record: Record) -> None:
         env = event.envelope
