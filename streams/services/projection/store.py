@@ -171,8 +171,8 @@ class ProjectionStore:
 
 
 def _put_view(batch: WriteBatch, oid: bytes, before: OrderState | None, after: OrderState) -> None:
-    """The view, and only the index keys that changed: a fold mostly moves an order's
-    status and reason, so its provider and external references are rarely rewritten."""
+    """The view, and the index keys of the entries that changed: the entries are diffed and
+    only those keys built (a fold mostly moves an order's status and reason, not the rest)."""
     batch.put(_VIEW + oid, _dump_view(after))
     old, new = _entries(before), _entries(after)
     for index, value in old - new:
