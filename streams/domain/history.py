@@ -122,6 +122,10 @@ class SeqMerge(Generic[E, S]):
         """Per key, the seqs waiting for a predecessor."""
         return {key: sorted(h) for key, h in self._held.items()}
 
+    def held_seqs(self, key: str) -> list[int]:
+        """The seqs of ``key`` waiting for a predecessor, ascending (one key's ``held_orders``)."""
+        return sorted(self._held.get(key, ()))
+
 
 class OrderHistories(SeqMerge[Event, OrderState]):
     """Orders' events from every order topic, folded by ``evolve`` strictly by seq."""

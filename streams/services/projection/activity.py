@@ -100,13 +100,18 @@ class Activity:
                 commit.meta["providers"] = self._providers
         return second
 
-    def settle(self, commit: Commit, second: int, waiting: dict[str, list[int]]) -> None:
-        """Once the batch is durable: its orders move between statuses; what still waits."""
+    def settle(self, commit: Commit, second: int, waiting: Mapping[str, list[int]]) -> None:
+        """Once the batch is durable: its orders move between statuses; ``waiting``: the
+        seqs still held of each order the batch added events to (empty: none now)."""
         with self._lock:
             for before, after in commit.views.values():
                 self._move(before, after)
             self._ring.add(second, len(commit.events))
-            self._waiting = waiting
+            for order_id, seqs in waiting.items():
+                if seqs:
+                    self._waiting[order_id] = seqs
+                else:
+                    self._waiting.pop(order_id, None)
 
     def _move(self, before: OrderState | None, after: OrderState) -> None:
         if before is not None:

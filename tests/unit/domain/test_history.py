@@ -68,6 +68,7 @@ def test_a_gap_that_never_fills_is_reported() -> None:
     h = deliver(CREATED, PICKED, SHIPPED)
     assert h.states["o-1"].version == 1
     assert h.held_orders() == {"o-1": [3, 4]}
+    assert (h.held_seqs("o-1"), h.held_seqs("o-2")) == ([3, 4], [])
 
 
 def test_an_event_for_an_order_never_created_is_refused_by_the_fold() -> None:
