@@ -206,7 +206,7 @@ def settle(c: Components, timeout: float = 120.0) -> None:
         say(f"WARNING: still behind after {timeout:.0f}s: {behind}")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.journeys", description=__doc__)
     parser.add_argument("--orders", type=int, default=5000, help="orders for the throughput run (5000)")
     parser.add_argument("--latency-seconds", type=float, default=15.0, help="length of the latency run")
@@ -222,8 +222,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="partitions per topic (default 6): a transaction's commit writes a marker to each "
         "partition it touched, so fewer partitions mean faster commits and fewer writers to share them",
     )
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse(argv)
     broker = acquire(args.bootstrap)
     tag = f"bj{uuid.uuid4().hex[:6]}."
     workdir = Path(tempfile.mkdtemp(prefix="bench-journeys-"))
