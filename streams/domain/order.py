@@ -268,17 +268,25 @@ class OrderState(Value):
         return command_id in self.recent_commands or command_id == self.created_by
 
     def snapshot(self) -> OrderSnapshot:
-        """The order as a provider is told of it (``snapshot``): each line with its status."""
+        """The order as a provider is told of it (``snapshot``): each line with its status.
+
+        Every request carries one, so it is assembled from the state's own values (already
+        of the snapshot's field types) rather than dumped and validated again: that was 7%
+        of the writer's time in bench.journeys."""
         lines = tuple(
-            LineSnapshot(
-                **x.model_dump(include=_LINE_SNAPSHOT),
-                status=self.line_status(x),
-                status_reason=self.line_status_reason(x),
-                backordered=x.backordered,
+            LineSnapshot.completed(
+                {
+                    **{name: getattr(x, name) for name in _LINE_SNAPSHOT},
+                    "status": self.line_status(x),
+                    "status_reason": self.line_status_reason(x),
+                    "backordered": x.backordered,
+                }
             )
             for x in self.lines
         )
-        return OrderSnapshot(**self.model_dump(include=_ORDER_SNAPSHOT), lines=lines)
+        header = {name: getattr(self, name) for name in _ORDER_SNAPSHOT}
+        header["attributes"] = dict(self.attributes)  # not shared with the state
+        return OrderSnapshot.completed({**header, "lines": lines})
 
     @property
     def waiting_on(self) -> str | None:
@@ -555,8 +563,10 @@ def return_step(rma_id: str, step_id: str) -> str:
     return f"{rma_id}:{step_id}"
 
 
-_LINE_SNAPSHOT = set(LineSnapshot.model_fields) - {"status", "status_reason", "backordered"}
-_ORDER_SNAPSHOT = set(OrderSnapshot.model_fields) - {"lines"}
+_LINE_SNAPSHOT = tuple(
+    n for n in LineSnapshot.model_fields if n not in {"status", "status_reason", "backordered"}
+)
+_ORDER_SNAPSHOT = tuple(n for n in OrderSnapshot.model_fields if n != "lines")
 
 
 def order_of(request: ProviderActionRequest) -> OrderSnapshot:

@@ -7,10 +7,15 @@ from datetime import UTC, date, datetime, timedelta
 
 from given import create_order, given, line
 
+from devkit.scenarios import journey1_orders
+from streams.bootstrap import bootstrap
 from streams.domain.commands import ProviderActionRequest
-from streams.domain.order import OrderState, order_of
-from streams.domain.snapshot import OrderSnapshot
+from streams.domain.decider import decide
+from streams.domain.order import OrderState, evolve, order_of
+from streams.domain.snapshot import LineSnapshot, OrderSnapshot
+from streams.domain.transitions import DEFAULT_TRANSITIONS
 from streams.domain.values import ActionType, ExternalRef, OrderStatus, Provider
+from streams.settings import Settings
 
 NOW = datetime(2026, 11, 28, 9, tzinfo=UTC)
 
@@ -98,3 +103,36 @@ def test_a_request_of_the_first_version_carries_the_state_as_json_and_reads_the_
     today, first_version = _request(state.snapshot()), _request(None, order_json=state.model_dump_json())
 
     assert order_of(first_version) == order_of(today) == state.snapshot()
+
+
+def _validated(state: OrderState) -> OrderSnapshot:
+    """The snapshot as pydantic validates it from the state's dump: the reference."""
+    line_fields = set(LineSnapshot.model_fields) - {"status", "status_reason", "backordered"}
+    lines = tuple(
+        LineSnapshot(
+            **x.model_dump(include=line_fields),
+            status=state.line_status(x),
+            status_reason=state.line_status_reason(x),
+            backordered=x.backordered,
+        )
+        for x in state.lines
+    )
+    return OrderSnapshot(**state.model_dump(include=set(OrderSnapshot.model_fields) - {"lines"}), lines=lines)
+
+
+def test_the_assembled_snapshot_is_the_validated_one_at_every_step_of_a_journey() -> None:
+    codec = bootstrap(Settings()).codec
+    states = [_state()]
+    for journey in journey1_orders(5):
+        state: OrderState | None = None
+        for command in journey:
+            for event in decide(command, state, DEFAULT_TRANSITIONS):
+                state = evolve(state, event)
+                states.append(state)
+
+    for state in states:
+        fast, slow = state.snapshot(), _validated(state)
+        assert fast == slow
+        assert fast.__pydantic_fields_set__ == slow.__pydantic_fields_set__
+        assert codec.encode(_request(fast)) == codec.encode(_request(slow))
+        assert fast.attributes is not state.attributes
