@@ -33,13 +33,13 @@ and apart from the cluster tests' 29192-29197."""
 
 
 @contextlib.contextmanager
-def session_kafka(docker: bool = True) -> Iterator[str]:
+def session_kafka() -> Iterator[str]:
     """The bootstrap servers of a broker that answers, started for the session if need be."""
     external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "").strip()
     if external and broker_answers(external, timeout=5.0):
         yield external
         return
-    if docker and use_docker():
+    if use_docker():
         with kafka_container() as bootstrap_servers:
             yield bootstrap_servers
         return

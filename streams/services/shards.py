@@ -113,8 +113,8 @@ def _context(fork: bool) -> Any:
 
 
 def warm_up() -> None:
-    """Start the fork server now (before the threads and the timed work of a caller that
-    will fan out later: the benchmark, an API about to rebuild)."""
+    """Start the fork server now, before any thread and any timed work of a caller that
+    fans out later (the benchmark's sharded stages)."""
     _context(fork=False)
     multiprocessing.forkserver.ensure_running()
 
