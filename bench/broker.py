@@ -88,27 +88,37 @@ def _listening_inodes(port: int) -> set[str]:
     return inodes
 
 
+def listener(bootstrap_servers: str) -> Path | None:
+    """The /proc folder of the process on this machine that listens on the first bootstrap
+    address's port (the broker, when it runs here), or None."""
+    port = _port(bootstrap_servers)
+    if port is None:
+        return None
+    sockets = {f"socket:[{inode}]" for inode in _listening_inodes(port)}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if any(fd.readlink().as_posix() in sockets for fd in (proc / "fd").iterdir()):
+                return proc
+        except OSError:
+            continue
+    return None
+
+
 def detect_version(bootstrap_servers: str) -> str:
     """The Kafka version of a broker on this machine, from the jars its process runs.
 
     Kafka does not tell clients its version; for a local broker the process listening on
     the port names its classpath. Anything else reports "unknown".
     """
-    port = _port(bootstrap_servers)
-    if port is None:
-        return "unknown"
-    sockets = {f"socket:[{inode}]" for inode in _listening_inodes(port)}
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
+    proc = listener(bootstrap_servers)
+    if proc is not None:
         try:
-            fds = list((proc / "fd").iterdir())
-            if not any(fd.readlink().as_posix() in sockets for fd in fds):
-                continue
             argv = (proc / "cmdline").read_bytes().decode(errors="replace").split("\0")
             cwd = (proc / "cwd").resolve()
         except OSError:
-            continue
+            return "unknown"
         if "-cp" in argv:
             for entry in argv[argv.index("-cp") + 1].split(":"):
                 folder = (cwd / entry).parent
