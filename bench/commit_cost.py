@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Producer
+from confluent_kafka.admin import ConfigResource, ResourceType  # type: ignore[attr-defined]
 
 from bench.broker import acquire, listener
 from bench.latency import percentiles
@@ -41,6 +42,12 @@ from streams.settings import Settings
 TOUCHED = (1, 6, 30, 60, 120)
 """Partitions touched per transaction: one order's event; one event type of a 6-partition
 registry; and what batches of several event types over 6 partitions touch."""
+
+
+VERIFICATION = "transaction.partition.verification.enable"
+
+WARM_UP = 40
+"""Rounds to every partition before the measured rows."""
 
 
 class Requests:
@@ -78,6 +85,18 @@ def broker_cpu(bootstrap_servers: str) -> Callable[[], float] | None:
         return None
     stat, ticks = proc / "stat", os.sysconf("SC_CLK_TCK")
     return lambda: cpu_seconds_of(Path(stat).read_text(), ticks)
+
+
+def verification(settings: Settings) -> str:
+    """The brokers' ``transaction.partition.verification.enable`` (KIP-890: before a
+    transactional produce is appended, its leader asks the coordinator whether the
+    partition is in the transaction; measured here, that is about half the broker's
+    work of a transaction)."""
+    client = admin(settings)
+    brokers = client.list_topics(timeout=10).brokers
+    resource = ConfigResource(ResourceType.BROKER, str(min(brokers)))
+    entry = client.describe_configs([resource])[resource].result(10).get(VERIFICATION)
+    return entry.value if entry is not None else "unknown"
 
 
 def measure(
@@ -136,8 +155,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         }
         producers[True].init_transactions(30)
         every = [(topic, p) for p in range(6) for topic in topics]
-        for kind, producer in producers.items():  # the first rounds also find the partition leaders
-            measure(producer, every, 5, kind, None, counted[kind])
+        for kind, producer in producers.items():
+            # A fresh producer on fresh topics has a few slow rounds (leaders found, and one
+            # 0.2-1.5 s stall within its first second, measured): not what a writer pays.
+            measure(producer, every, WARM_UP, kind, None, counted[kind])
+        print(f"broker {VERIFICATION}: {verification(settings)}")
         print(f"one record to each of N partitions, {args.rounds} rounds (broker cpu, requests: per round):")
         for touched in TOUCHED:
             say(f"{touched} partitions")
