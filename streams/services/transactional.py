@@ -29,7 +29,6 @@ from confluent_kafka import KafkaError, Message, TopicPartition
 from pydantic import BaseModel
 
 from streams.adapters.avro import AvroCodec
-from streams.adapters.kafka import offset_of, where
 from streams.adapters.kafka_loop import CATCH_UP, Batch, Commits, KafkaLoop, UnexpectedRecord, models
 from streams.adapters.state_store import StateStore
 from streams.adapters.topics import TopicRegistry
@@ -127,6 +126,9 @@ class TransactionalWriter(ABC):
         )
         assert self.loop.publisher is not None
         self._producer = self.loop.publisher.producer
+        self._encode = codec.encode
+        self._on_delivery = self._delivered
+        """Bound once: each appended event passes them."""
         self._survivors = Survivors()
         self._restorer: KafkaLoop[BaseModel] = KafkaLoop(
             settings, models(codec, BaseModel), consumer=CATCH_UP, name=f"{group} restore", batch_size=5000
@@ -283,17 +285,21 @@ class TransactionalWriter(ABC):
         self._flushed_at = time.monotonic()
 
     def _delivered(self, err: KafkaError | None, msg: Message) -> None:
+        """Each appended event's delivery report: the highest offset per partition. Called
+        once per event, so ``kafka.where`` and ``offset_of`` are spelled out here."""
         if err is None:
-            key = where(msg)
-            self._produced[key] = max(offset_of(msg), self._produced.get(key, -1))
+            key = (msg.topic() or "", msg.partition() or 0)
+            offset = msg.offset() or 0
+            if offset > self._produced.get(key, -1):
+                self._produced[key] = offset
 
     def _produce_event(self, topic: str, key: str, value: BaseModel, partition: int) -> None:
         """Append an event: its offset moves the store's checkpoint once the transaction commits."""
         self._producer.produce(
             topic,
             key=key.encode(),
-            value=self.codec.encode(value),
+            value=self._encode(value),
             partition=partition,
-            on_delivery=self._delivered,
+            on_delivery=self._on_delivery,
         )
         self.stats.events += 1
