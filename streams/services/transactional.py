@@ -35,7 +35,7 @@ from streams.adapters.topics import TopicRegistry
 from streams.domain.history import SeqMerge
 from streams.services.gc_pause import Survivors, gc_paused
 from streams.settings import Settings
-from streams.shell.logging import order_context
+from streams.shell.logging import enter_order_context, leave_order_context
 
 log = logging.getLogger(__name__)
 
@@ -241,14 +241,19 @@ class TransactionalWriter(ABC):
             apply = self._apply
             for command, msg in zip(batch.records, batch.messages, strict=True):
                 env = command.envelope  # type: ignore[attr-defined]
-                with order_context(
-                    order_id=getattr(env, "order_id", None),  # inventory commands name a SKU@source
-                    correlation_id=env.correlation_id,
-                    causation_id=env.command_id,
-                    partition=msg.partition(),
-                    offset=msg.offset(),
-                ):
-                    apply(command, msg.partition() or 0)
+                partition = msg.partition()
+                ids = {
+                    "order_id": getattr(env, "order_id", None),  # inventory commands name a SKU@source
+                    "correlation_id": env.correlation_id,
+                    "causation_id": env.command_id,
+                    "partition": partition,
+                    "offset": msg.offset(),
+                }
+                context = enter_order_context(ids)  # order_context's, without a ``with`` per command
+                try:
+                    apply(command, partition or 0)
+                finally:
+                    leave_order_context(context)
 
         self.stats.commands += len(batch.records) + len(batch.rejects)
         self.stats.dead_letters += len(batch.rejects)
