@@ -126,9 +126,6 @@ class TransactionalWriter(ABC):
         )
         assert self.loop.publisher is not None
         self._producer = self.loop.publisher.producer
-        self._encode = codec.encode
-        self._on_delivery = self._delivered
-        """Bound once: each appended event passes them."""
         self._survivors = Survivors()
         self._restorer: KafkaLoop[BaseModel] = KafkaLoop(
             settings, models(codec, BaseModel), consumer=CATCH_UP, name=f"{group} restore", batch_size=5000
@@ -303,8 +300,8 @@ class TransactionalWriter(ABC):
         self._producer.produce(
             topic,
             key=key.encode(),
-            value=self._encode(value),
+            value=self.codec.encode(value),
             partition=partition,
-            on_delivery=self._on_delivery,
+            on_delivery=self._delivered,
         )
         self.stats.events += 1
