@@ -147,6 +147,8 @@ class AvroCodec:
         }
         self._writers: dict[str, Write | None] = {n: writer_of(catalog.parsed[n]) for n in self._model_of}
         """The compiled writer of each record (``avro_writer``); None: fastavro writes it."""
+        self._compiled: dict[type[BaseModel], tuple[Write, bytes]] = {}
+        """Each model's compiled writer and framing prefix, in one look-up per ``encode``."""
         self._readers: dict[bytes, Read] = {}
         """The compiled reader (``avro_reader``) of each record, by its single-object
         prefix; a record without one is read by fastavro and validated."""
@@ -164,21 +166,25 @@ class AvroCodec:
                 schema_id = registry.register(name, catalog.definitions[name])
                 self._prefix[name] = frame(schema_id)
                 self._by_schema_id[schema_id] = name
+        for model, name in self._name_of.items():
+            write = self._writers[name]
+            if write is not None:
+                self._compiled[model] = (write, self._prefix[name])
 
     def record_name(self, model: type[BaseModel]) -> str:
         return self._name_of[model]
 
     def encode(self, value: BaseModel) -> bytes:
-        name = self._name_of[type(value)]
-        write = self._writers[name]
-        if write is not None:
-            out = bytearray(self._prefix[name])
+        compiled = self._compiled.get(type(value))
+        if compiled is not None:
+            write, prefix = compiled
+            out = bytearray(prefix)
             try:
                 write(value, out)
                 return bytes(out)
             except REFUSED:
                 pass  # fastavro writes it, or says why it cannot
-        return self._encode_with_fastavro(name, value)
+        return self._encode_with_fastavro(self._name_of[type(value)], value)
 
     def _encode_with_fastavro(self, name: str, value: BaseModel) -> bytes:
         """The reference encoding (``model_dump`` through fastavro), which the compiled

@@ -29,14 +29,13 @@ from confluent_kafka import KafkaError, Message, TopicPartition
 from pydantic import BaseModel
 
 from streams.adapters.avro import AvroCodec
-from streams.adapters.kafka import offset_of, where
 from streams.adapters.kafka_loop import CATCH_UP, Batch, Commits, KafkaLoop, UnexpectedRecord, models
 from streams.adapters.state_store import StateStore
 from streams.adapters.topics import TopicRegistry
 from streams.domain.history import SeqMerge
 from streams.services.gc_pause import Survivors, gc_paused
 from streams.settings import Settings
-from streams.shell.logging import order_context
+from streams.shell.logging import enter_order_context, leave_order_context
 
 log = logging.getLogger(__name__)
 
@@ -239,14 +238,19 @@ class TransactionalWriter(ABC):
             apply = self._apply
             for command, msg in zip(batch.records, batch.messages, strict=True):
                 env = command.envelope  # type: ignore[attr-defined]
-                with order_context(
-                    order_id=getattr(env, "order_id", None),  # inventory commands name a SKU@source
-                    correlation_id=env.correlation_id,
-                    causation_id=env.command_id,
-                    partition=msg.partition(),
-                    offset=msg.offset(),
-                ):
-                    apply(command, msg.partition() or 0)
+                partition = msg.partition()
+                ids = {
+                    "order_id": getattr(env, "order_id", None),  # inventory commands name a SKU@source
+                    "correlation_id": env.correlation_id,
+                    "causation_id": env.command_id,
+                    "partition": partition,
+                    "offset": msg.offset(),
+                }
+                context = enter_order_context(ids)  # order_context's, without a ``with`` per command
+                try:
+                    apply(command, partition or 0)
+                finally:
+                    leave_order_context(context)
 
         self.stats.commands += len(batch.records) + len(batch.rejects)
         self.stats.dead_letters += len(batch.rejects)
@@ -283,9 +287,13 @@ class TransactionalWriter(ABC):
         self._flushed_at = time.monotonic()
 
     def _delivered(self, err: KafkaError | None, msg: Message) -> None:
+        """Each appended event's delivery report: the highest offset per partition. Called
+        once per event, so ``kafka.where`` and ``offset_of`` are spelled out here."""
         if err is None:
-            key = where(msg)
-            self._produced[key] = max(offset_of(msg), self._produced.get(key, -1))
+            key = (msg.topic() or "", msg.partition() or 0)
+            offset = msg.offset() or 0
+            if offset > self._produced.get(key, -1):
+                self._produced[key] = offset
 
     def _produce_event(self, topic: str, key: str, value: BaseModel, partition: int) -> None:
         """Append an event: its offset moves the store's checkpoint once the transaction commits."""

@@ -58,7 +58,7 @@ log = logging.getLogger(__name__)
 
 WRITER_GROUP = "oms-order-writer"
 
-__all__ = ["WRITER_GROUP", "OrderWriter", "WriterStats"]
+__all__ = ["WRITER_GROUP", "OrderWriter", "WriterStats", "provider_request"]
 
 
 _COUNTERS: dict[tuple[str, CommandOutcome], Any] = {}
@@ -95,6 +95,35 @@ def _observe_step(before: OrderState | None, recorded: FlowStepRecorded) -> None
         seconds = (recorded.envelope.occurred_at - min(waiting)).total_seconds()
         labels = {"flow": recorded.flow, "step": recorded.step, "result": recorded.result}
         metrics.FLOW_STEP_SECONDS.labels(**labels).observe(max(0.0, seconds))
+
+
+_REQUEST_GIVEN = frozenset(ProviderActionRequest.model_fields) - {"order_json"}
+"""The fields a request is built with (pydantic's fields set); ``order_json`` stays at its default."""
+
+
+def provider_request(
+    event: ProviderActionRequested | ProviderActionReleased, pending: PendingAction, state: OrderState
+) -> ProviderActionRequest:
+    """The request for ``pending``, as ``ProviderActionRequest(...)`` would validate it,
+    assembled from values already of its fields' types (the pending action's, the event's,
+    the state's snapshot): 1.9 us instead of 3.8, once per request (``completed``'s walk
+    over the defaults costs more than validating)."""
+    env = event.envelope
+    fields = {
+        "action_id": pending.action_id,
+        "order_id": env.order_id,
+        "provider": pending.provider,
+        "action": pending.action,
+        "step": pending.step,
+        "attempt": pending.attempt,
+        "params": dict(pending.params),  # not shared with the state, as validation copies it
+        "not_before": pending.not_before,
+        "deadline": pending.deadline,
+        "correlation_id": env.correlation_id,
+        "order": state.snapshot(),
+        "order_json": "",
+    }
+    return ProviderActionRequest.assemble(fields, set(_REQUEST_GIVEN))
 
 
 class OrderWriter(TransactionalWriter):
@@ -243,23 +272,10 @@ class OrderWriter(TransactionalWriter):
             or pending.not_before != event.not_before
         ):
             return  # answered within the same decision, held, or superseded by a retry
-        request = ProviderActionRequest(
-            action_id=pending.action_id,
-            order_id=env.order_id,
-            provider=pending.provider,
-            action=pending.action,
-            step=pending.step,
-            attempt=pending.attempt,
-            params=pending.params,
-            not_before=pending.not_before,
-            deadline=pending.deadline,
-            correlation_id=env.correlation_id,
-            order=state.snapshot(),
-        )
         self._producer.produce(
             self.topics.provider_requests(event.provider),
             key=env.order_id.encode(),
-            value=self.codec.encode(request),
+            value=self.codec.encode(provider_request(event, pending, state)),
             partition=partition,
         )
         self.stats.requests += 1

@@ -8,7 +8,11 @@ from pathlib import Path
 
 from test_inventory_view_store import TOPICS, _env
 
-from streams.adapters.state_store import InventoryViewStore
+from devkit.scenarios import journey1_orders
+from streams.adapters.order_store import OrderStore
+from streams.adapters.state_store import STATE, InventoryViewStore
+from streams.domain.decider import decide
+from streams.domain.order import fold
 
 WHERE = (TOPICS[0], 0)
 
@@ -61,3 +65,20 @@ def test_a_committed_state_is_read_after_the_cache_is_dropped(tmp_path: Path) ->
 
     assert store.get("TEE@SEA-DC") == _env(1, 5, 0)
     assert store.get("CAP@SEA-DC") is None
+
+
+def test_a_flushed_order_is_the_bytes_of_its_json(tmp_path: Path) -> None:
+    """What ``flush`` writes is ``model_dump_json``'s text, byte for byte."""
+    store = OrderStore(tmp_path)
+    states = []
+    for commands in journey1_orders(2):
+        state = None
+        for command in commands:
+            state = fold(decide(command, state), state)
+            assert state is not None
+            store[state.order_id] = state
+            store.commit_pending()
+            store.flush({WHERE: 1})
+            states.append(state)
+            assert store._db.get(STATE + state.order_id.encode()) == state.model_dump_json().encode()
+    assert len(states) > 4

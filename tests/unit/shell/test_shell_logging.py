@@ -9,7 +9,16 @@ from collections.abc import Iterator
 
 import pytest
 
-from streams.shell.logging import JsonFormatter, RateLimit, TextFormatter, configure, order_context
+from streams.shell.logging import (
+    JsonFormatter,
+    RateLimit,
+    TextFormatter,
+    configure,
+    current_context,
+    enter_order_context,
+    leave_order_context,
+    order_context,
+)
 from streams.shell.settings import LogFormat, LogLevel
 
 
@@ -42,6 +51,24 @@ def test_a_line_inside_an_order_context_carries_its_ids(lines: io.StringIO) -> N
         "offset": 17,
     }
     assert "order_id" not in outside
+
+
+def test_ids_entered_without_a_with_are_order_contexts_on_top_of_the_enclosing_one() -> None:
+    """None ids are left out (an inventory command has no order id); leaving restores the
+    enclosing context; the ids override it, in order_context's order of keys."""
+    with order_context(correlation_id="outer", partition=1):
+        enclosing = current_context()
+        token = enter_order_context({"order_id": None, "correlation_id": "c-2", "offset": 3})
+        inside = current_context()
+        leave_order_context(token)
+        assert current_context() == enclosing
+        with order_context(order_id=None, correlation_id="c-2", offset=3):
+            assert list(current_context().items()) == list(inside.items())
+    assert list(inside.items()) == [("correlation_id", "c-2"), ("partition", 1), ("offset", 3)]
+    token = enter_order_context({"order_id": "BC-3"})
+    assert current_context() == {"order_id": "BC-3"}
+    leave_order_context(token)
+    assert current_context() == {}
 
 
 def test_extra_fields_name_the_order_too(lines: io.StringIO) -> None:
