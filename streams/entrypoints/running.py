@@ -60,22 +60,26 @@ def run_writer(
     writer: TransactionalWriter, store: StateStore[Any], label: str, instance_id: str, stop: threading.Event
 ) -> None:
     """Until ``stop``; a progress line every 5 s while work flows."""
-    last = [time.monotonic(), 0]
+    last = [time.monotonic(), 0, 0, 0]
 
     def report() -> None:
         now = time.monotonic()
         if now - last[0] >= 5:
             s = writer.stats
+            transactions = s.transactions - last[2]
             log.info(
-                "%s: commands %d, events %d, rejected %d, dead letters %d (%.0f events/s)",
+                "%s: commands %d, events %d, rejected %d, dead letters %d (%.0f events/s; "
+                "%d transactions, %.0f event partitions each)",
                 label,
                 s.commands,
                 s.events,
                 s.rejected,
                 s.dead_letters,
                 (s.events - last[1]) / (now - last[0]),
+                transactions,
+                (s.partitions_touched - last[3]) / transactions if transactions else 0,
             )
-            last[0], last[1] = now, s.events
+            last[:] = [now, s.events, s.transactions, s.partitions_touched]
 
     log.info("%s %s starting", label, instance_id)
     try:

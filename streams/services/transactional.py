@@ -35,6 +35,7 @@ from streams.adapters.topics import TopicRegistry
 from streams.domain.history import SeqMerge
 from streams.services.gc_pause import Survivors, gc_paused
 from streams.settings import Settings
+from streams.shell import metrics
 from streams.shell.logging import enter_order_context, leave_order_context
 
 log = logging.getLogger(__name__)
@@ -61,10 +62,19 @@ class WriterStats:
     dead_letters: int = 0
     restored_events: int = 0
     transactions: int = 0
+    partitions_touched: int = 0
+    """Event partitions appended to, summed over the transactions (see ``touched``)."""
     requests: int = 0
     inventory_commands: int = 0
     timeouts: int = 0
     started: float = field(default_factory=time.monotonic)
+
+    def touched(self, partitions: int) -> None:
+        """A committed transaction appended to ``partitions`` event partitions: what its
+        commit cost the broker grows with them (``python -m bench.commit_cost``)."""
+        self.transactions += 1
+        self.partitions_touched += partitions
+        metrics.TRANSACTION_PARTITIONS.observe(partitions)
 
 
 class TransactionalWriter(ABC):
@@ -268,7 +278,7 @@ class TransactionalWriter(ABC):
         if not self.loop.transaction(work, batch):
             self.store.discard_pending()
             return False
-        self.stats.transactions += 1
+        self.stats.touched(len(self._produced))
         self.store.commit_pending()
         for key, offset in self._produced.items():
             self._offsets[key] = offset + 1

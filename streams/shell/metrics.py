@@ -31,6 +31,7 @@ __all__ = [
     "REGISTRY",
     "REJECTIONS",
     "TRANSACTION_COMMIT_SECONDS",
+    "TRANSACTION_PARTITIONS",
     "WEBHOOKS",
     "CommandOutcome",
     "ProviderCallOutcome",
@@ -98,6 +99,12 @@ TRANSACTION_COMMIT_SECONDS = Histogram(
     "oms_transaction_commit_seconds",
     "Time to commit one Kafka transaction (events and the command offsets).",
     buckets=_LATENCY_BUCKETS,
+)
+TRANSACTION_PARTITIONS = Histogram(
+    "oms_transaction_partitions",
+    "Event partitions one writer transaction appended to: each costs the broker a produce "
+    "request, a verification and a commit marker, so the commit's time grows with it.",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
 )
 PROVIDER_CALL_SECONDS = Histogram(
     "oms_provider_call_seconds",
