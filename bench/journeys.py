@@ -25,19 +25,23 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from confluent_kafka import Message
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench import machine
 from bench.broker import acquire
 from bench.latency import Mark, summary
 from bench.progress import say
 from devkit.scenarios import CommandFactory, journey_order
+from devkit.world import free_port
 from streams.adapters.command_bus import CommandBus
 from streams.adapters.flow_definitions import publish_flows
 from streams.adapters.flow_files import load_flows
@@ -63,9 +67,10 @@ ROLES = {
 
 
 def start_processes(
-    c: Components, state_dir: Path, roles: Sequence[str] = tuple(ROLES)
+    c: Components, state_dir: Path, roles: Sequence[str] = tuple(ROLES), writer_metrics: int | None = None
 ) -> list[subprocess.Popen[bytes]]:
-    """The ``roles`` as processes of their own, on ``c``'s broker and topics."""
+    """The ``roles`` as processes of their own, on ``c``'s broker and topics (the writer's
+    ``/metrics`` on ``writer_metrics``, if given)."""
     env = {
         **os.environ,
         "KAFKA_BOOTSTRAP_SERVERS": c.settings.bootstrap_servers,
@@ -76,10 +81,47 @@ def start_processes(
     }
     logs = state_dir.parent
     logs.mkdir(parents=True, exist_ok=True)
+    ports = {"writer": {"OMS_METRICS_PORT": str(writer_metrics)}} if writer_metrics else {}
     return [
-        subprocess.Popen([sys.executable, *ROLES[name]], env=env, stderr=(logs / f"{name}.log").open("wb"))
+        subprocess.Popen(
+            [sys.executable, *ROLES[name]],
+            env={**env, **ports.get(name, {})},
+            stderr=(logs / f"{name}.log").open("wb"),
+        )
         for name in roles
     ]
+
+
+@dataclass(frozen=True)
+class Commits:
+    """The writer's transactions so far, from its ``/metrics``."""
+
+    transactions: float = 0.0
+    partitions: float = 0.0
+    seconds: float = 0.0
+
+    def since(self, before: Commits) -> str:
+        n = self.transactions - before.transactions
+        if not n:
+            return "no transactions"
+        partitions = (self.partitions - before.partitions) / n
+        millis = 1000 * (self.seconds - before.seconds) / n
+        return f"{n:,.0f} transactions: mean {partitions:.0f} event partitions, {millis:.1f} ms commit"
+
+
+def writer_commits(port: int) -> Commits:
+    """What the writer's histograms say of its commits (zero if it does not answer)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
+            text = answer.read().decode()
+    except OSError:
+        return Commits()
+    values = {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples}
+    return Commits(
+        values.get("oms_transaction_partitions_count", 0.0),
+        values.get("oms_transaction_partitions_sum", 0.0),
+        values.get("oms_transaction_commit_seconds_sum", 0.0),
+    )
 
 
 class Watch:
@@ -239,16 +281,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         create_topics(c.settings, c.topics)
         flows = load_flows(REPO_ROOT / "flows")
         publish_flows(c.settings, c.topics, c.codec, [(f, f.name) for f in flows])
-        processes = start_processes(c, workdir / "state")
+        metrics_port = free_port()
+        processes = start_processes(c, workdir / "state", writer_metrics=metrics_port)
         say("warming up: 50 orders through journey 1")
         bus = CommandBus(c.settings, c.topics, c.codec)
         throughput(c, bus, 50, 120, "W")
         say(f"1/2 throughput: {args.orders:,} journey-1 orders at once")
+        before = writer_commits(metrics_port)
         rate, elapsed = throughput(c, bus, args.orders, args.timeout, "T")
+        burst = writer_commits(metrics_port).since(before)
         settle(c)
         paced = args.latency_rate or rate / 2
         say(f"2/2 latency at {paced:,.0f} orders/s for {args.latency_seconds:.0f}s")
+        before = writer_commits(metrics_port)
         read = latency(c, bus, paced, args.latency_seconds)
+        paced_commits = writer_commits(metrics_port).since(before)
         if len(read) < int(paced * args.latency_seconds):
             say(f"WARNING: only {len(read):,} orders reached sent-to-fulfillment; state in {workdir}")
         hops = summary(moments(c, "L", read))
@@ -268,9 +315,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"  {'load average after the run':<28} {machine.load_average()}")
     print("\njourney 1 at stream level (writer with flows + stand-in providers, one process each):")
     print(f"  throughput            {rate:8,.0f} orders/s  ({args.orders:,} orders in {elapsed:.1f}s)")
+    print(f"    the writer's commits: {burst}")
     print(f"  latency at {paced:,.0f} orders/s, per hop (record timestamps; the read by this process):")
     for hop, got in hops:
         print(f"    {hop.name:<52} {got.line()}")
+    print(f"    the writer's commits: {paced_commits}")
     verdict = "met" if rate >= TARGET else "MISSED"
     print(f"\ntarget: >= {TARGET:,.0f} orders/s: {verdict}")
     whole = hops[-1][1]
