@@ -10,7 +10,6 @@ step, so a re-run after a crash issues the same commands.
 
 from __future__ import annotations
 
-import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -59,14 +58,13 @@ from streams.domain.flows import (
     readiness,
     runs_on_terminal,
 )
+from streams.domain.ids import reaction_id
 from streams.domain.order import OrderState, evolve, return_of_step, return_step
 from streams.domain.order_handling import DEFAULT_HANDLING, OrderHandling
 from streams.domain.policies import AssignmentPolicy, ValidationPolicy, assign, header_fields, holds, validate
 from streams.domain.preorders import NO_PRODUCTS, ProductCatalog, preorder_launches
 from streams.domain.transitions import CANCELED, DEFAULT_TRANSITIONS, ON_HOLD, TERMINAL, TransitionTable
 from streams.domain.values import Provider, ProviderRole
-
-_COMMANDS = uuid.UUID("0b6c4d2e-7f0a-4c53-9a51-3f7e2d8c1b90")
 
 STOPPED = frozenset({ON_HOLD})
 """An order in these statuses runs no step until an operator reprocesses it."""
@@ -475,11 +473,15 @@ def _triggers(event: Event) -> list[str]:
 
 
 def _envelope(cause: Event, what: str, flow: Flow) -> CommandEnvelope:
+    """A reaction's envelope, assembled: every value is of its field's type already (the
+    event's own, validated when it was made)."""
     env = cause.envelope
-    return CommandEnvelope(
-        command_id=str(uuid.uuid5(_COMMANDS, f"{env.event_id}/{what}")),
-        order_id=env.order_id,
-        issued_at=env.occurred_at,
-        correlation_id=env.correlation_id,
-        source=f"flow:{flow.name}@v{flow.version}",
+    return CommandEnvelope.assemble(
+        {
+            "command_id": reaction_id(env.event_id, what),
+            "order_id": env.order_id,
+            "issued_at": env.occurred_at,
+            "correlation_id": env.correlation_id,
+            "source": f"flow:{flow.name}@v{flow.version}",
+        }
     )
