@@ -37,12 +37,17 @@ from streams.domain.events import (
     Event,
     FlowStarted,
     FlowStepRecorded,
+    OrderCanceled,
     OrderConfirmed,
     OrderCreated,
     OrderEdited,
+    OrderLinesCanceled,
+    OrderRefunded,
     OrderReprocessed,
     ProviderActionRequested,
+    ReplacementOrdered,
     ReturnFlowStarted,
+    ReturnReceived,
     ReturnRequested,
     StepResult,
 )
@@ -84,6 +89,8 @@ class FlowEngine:
         self.pauses = pauses if pauses is not None else Pauses()
         """Paused flow versions and providers: their requests are held (see ``control``)."""
         self._tables: dict[tuple[str, int, int], TransitionTable] = {}
+        self._steps: dict[int, tuple[Flow, dict[str, tuple[Step, ...]]]] = {}
+        """Each flow's steps by input event (see ``steps_on``), by the flow's id."""
 
     def table_for(self, state: OrderState | None, base: TransitionTable) -> TransitionTable:
         """The transition table of the order's flow: ``base`` with the flow's own rows."""
@@ -95,9 +102,19 @@ class FlowEngine:
             self._tables[key] = flow.table(base) if flow is not None else base
         return self._tables[key]
 
+    def steps_on(self, flow: Flow, trigger: str) -> tuple[Step, ...]:
+        """``flow.steps_on(trigger)``, looked up: every event asks, and a flow is immutable,
+        so its steps by input event are listed once (the flow is kept with them: its id is
+        not reused while the engine holds it)."""
+        known = self._steps.get(id(flow))
+        if known is None or known[0] is not flow:
+            index = {trigger: tuple(flow.steps_on(trigger)) for step in flow.steps for trigger in step.on}
+            known = self._steps[id(flow)] = (flow, index)
+        return known[1].get(trigger, ())
+
     def react(self, state: OrderState, event: Event) -> list[Command]:
         """The commands the steps triggered by ``event`` issue, ``state`` being the order after it."""
-        if isinstance(event, OrderCreated | OrderConfirmed):
+        if isinstance(event, _STARTS):
             return self._start(state, event)
         if state.flow is None or state.flow_version is None:
             return []
@@ -115,14 +132,17 @@ class FlowEngine:
         if terminal:
             commands = _close_open_steps(flow, state, event) + commands
         for trigger in _triggers(event):
-            for step in flow.steps_on(trigger):
+            for step in self.steps_on(flow, trigger):
                 if not terminal or runs_on_terminal(state, step.id, step.action):
                     commands += self._run(flow, step, state, event)
         return commands
 
     def _desk(self, flow: Flow, state: OrderState, event: Event) -> list[Command]:
         """What the engine does for every flow: cancels told to the providers that hold the
-        order, an edited order validated again, and the steps of returns."""
+        order, an edited order validated again, and the steps of returns. Any other event
+        (most of them) has nothing here: passed over at once."""
+        if not _at_the_desk(event):
+            return []
 
         def env(what: str) -> CommandEnvelope:
             return _envelope(event, what, flow)
@@ -182,7 +202,7 @@ class FlowEngine:
             return []
         terminal = state.status in TERMINAL
         commands: list[Command] = []
-        for step in flow.steps_on(trigger):
+        for step in self.steps_on(flow, trigger):
             if not terminal or runs_on_terminal(state, return_step(found.rma_id, step.id), step.action):
                 commands += self._return_step(flow, step, state, event, found.rma_id, trigger)
         return commands
@@ -307,7 +327,7 @@ class FlowEngine:
         return ([HoldPreorderLines(envelope=env, launches=tuple(launches))] if launches else []), asked
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _StepCall:
     """One run of one step, caused by one event: its commands' envelopes and its result."""
 
@@ -462,6 +482,30 @@ def _backorder_check_of_a_backordered_order(state: OrderState, event: Event) -> 
     job's check must still reach DOM: that hold is the lines', not an operator's."""
     open_lines = [line for line in state.lines if state.line_status(line) != CANCELED]
     return isinstance(event, BackorderCheckStarted) and bool(open_lines) and all(x.parked for x in open_lines)
+
+
+_STARTS = (OrderCreated, OrderConfirmed)
+"""Events an order starts in its flow on (see ``FlowEngine._start``)."""
+
+_DESK_EVENTS = (
+    OrderEdited,
+    OrderCanceled,
+    OrderLinesCanceled,
+    ReturnRequested,
+    ReturnFlowStarted,
+    ReturnReceived,
+    OrderRefunded,
+    ReplacementOrdered,
+)
+"""Events ``FlowEngine._desk`` acts on: an edit (``edits``), a cancel (``cancellation``), a
+return's (``_returns``, ``returns.rma_of``); and a return step's result (``_at_the_desk``)."""
+
+
+def _at_the_desk(event: Event) -> bool:
+    """Whether ``FlowEngine._desk`` has anything to do for ``event``."""
+    if isinstance(event, FlowStepRecorded):
+        return return_of_step(event.step) is not None
+    return isinstance(event, _DESK_EVENTS)
 
 
 def _triggers(event: Event) -> list[str]:
