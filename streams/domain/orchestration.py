@@ -378,7 +378,7 @@ def _assignment(call: _StepCall, state: OrderState) -> list[Command]:
     said = [f"{k}={v}" for k, v in (("company", found.company), ("invoice", found.invoice_customer)) if v]
     said += [f"line {a.line_id}: site={a.site} warehouse={a.warehouse}" for a in found.lines]
     return [
-        AssignOrderData(envelope=call.env(0), policy=policy.name, **found.model_dump()),
+        AssignOrderData(envelope=call.env(0), policy=policy.name, **found.__dict__),
         call.result("succeeded", "; ".join(said)),
     ]
 
