@@ -62,6 +62,10 @@ def _number(value: Any) -> Decimal | None:
     digit is no finite number: said without raising (most fields compared are words)."""
     if value is None or isinstance(value, bool):
         return None
+    if type(value) is int:
+        return Decimal(value)  # exact, as Decimal(str(value)) is
+    if type(value) is Decimal:
+        return value if value.is_finite() else None  # its text reads back as itself
     text = str(value)
     if _DIGIT.search(text) is None:
         return None
