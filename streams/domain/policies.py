@@ -100,11 +100,13 @@ def _compare(actual: Any, op: Operator, expected: Any) -> bool:
 
 
 def _equal(actual: Any, expected: Any) -> bool:
-    """Numbers compare as numbers (19.9 == "19.90"), anything else as text."""
+    """Numbers compare as numbers (19.9 == "19.90"), anything else as text. The same text
+    is equal either way (the same number, or the same text): said without reading numbers."""
+    text = str(actual)
+    if text == str(expected):
+        return True
     a, e = _number(actual), _number(expected)
-    if a is not None and e is not None:
-        return a == e
-    return str(actual) == str(expected)
+    return a is not None and e is not None and a == e
 
 
 def holds(rule: Rule, fields: Mapping[str, Any]) -> bool:

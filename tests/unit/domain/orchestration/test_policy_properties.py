@@ -20,6 +20,7 @@ from streams.domain.policies import (
     AssignmentResult,
     Condition,
     Rule,
+    _equal,
     _number,
     assign,
     holds,
@@ -224,3 +225,20 @@ def _number_by_parsing(value: Any) -> Decimal | None:
 )
 def test_a_number_is_what_decimal_reads_and_only_that(value: Any) -> None:
     assert repr(_number(value)) == repr(_number_by_parsing(value))
+
+
+def _equal_as_first_written(actual: Any, expected: Any) -> bool:
+    a, e = _number_by_parsing(actual), _number_by_parsing(expected)
+    if a is not None and e is not None:
+        return a == e
+    return str(actual) == str(expected)
+
+
+SCALARS = st.one_of(
+    NUMBERS, WORDS, st.none(), st.booleans(), st.floats(), st.sampled_from(["NaN", "nan", "1e1", "10", "1.0"])
+)
+
+
+@for_all(SCALARS, SCALARS)
+def test_equal_is_what_it_was_first_written_as(actual: Any, expected: Any) -> None:
+    assert _equal(actual, expected) == _equal_as_first_written(actual, expected)
