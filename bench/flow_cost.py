@@ -13,6 +13,11 @@ The same run is the golden check of a change meant to keep behaviour: ``--dump F
 writes every event and every order's final state (JSON, in order) and the digest line
 sums them up; two runs that print the same digest produced the same events byte for byte.
 ``--journeys 1,2,3,4,5,6`` mixes the other shipped journeys in (DOM, Flexe, SAP).
+
+On a shared machine the CPU time swings with the neighbours' load (+-20% here); the
+instructions a pass executes do not. ``--instructions`` counts them under callgrind: the
+difference between a run with three passes and one with one, over twice the orders, is the
+instructions per order (``--orders 100``: two runs of ~50 s under valgrind).
 """
 
 from __future__ import annotations
@@ -20,7 +25,11 @@ from __future__ import annotations
 import argparse
 import gc
 import hashlib
+import os
 import random
+import re
+import subprocess
+import sys
 import time
 from collections import deque
 from collections.abc import Iterator, Sequence
@@ -186,6 +195,27 @@ def process_seconds(engine: FlowEngine, table: TransitionTable, commands: list[l
         gc.enable()
 
 
+def instructions(orders: int, journeys: Sequence[int]) -> float:
+    """Instructions per order of the timed passes, counted by callgrind (see above)."""
+    counted = []
+    for passes in (1, 3):
+        run_ = subprocess.run(
+            [
+                *("valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"),
+                *(sys.executable, "-m", "bench.flow_cost", "--orders", str(orders), "--repeat", str(passes)),
+                *("--journeys", ",".join(map(str, journeys))),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONHASHSEED": "0"},
+        )
+        found = re.search(r"Collected : (\d+)", run_.stderr)
+        assert found is not None, run_.stderr[-2000:]
+        counted.append(int(found.group(1)))
+    return (counted[1] - counted[0]) / (2 * orders)
+
+
 def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.flow_cost", description=__doc__.split("\n\n")[0])
     parser.add_argument("--orders", type=int, default=2000)
@@ -197,11 +227,22 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="journeys to mix, e.g. 1,2,3,4,5,6 (default: 1)",
     )
     parser.add_argument("--dump", type=Path, default=None, help="write the golden record (JSON lines) here")
+    parser.add_argument(
+        "--instructions", action="store_true", help="count instructions per order under callgrind instead"
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse(argv)
+    if args.instructions:
+        ir = instructions(args.orders, args.journeys)
+        per_order = len(run(*writer_engine(), args.orders, args.journeys).events) / args.orders
+        print(
+            f"process(): {ir:,.0f} instructions/order, {ir / per_order:,.0f}/event"
+            f" (callgrind, {args.orders} orders)"
+        )
+        return 0
     engine, table = writer_engine()
     journeys = run(engine, table, args.orders, args.journeys)
     if args.dump is not None:

@@ -45,6 +45,7 @@ def test_the_timed_pass_decides_the_recorded_commands() -> None:
 
 def test_the_command_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert parse(["--journeys", "1,6"]).journeys == [1, 6]
+    assert parse(["--instructions"]).instructions
 
     assert main(["--orders", "2", "--repeat", "1"]) == 0
 
