@@ -118,7 +118,7 @@ def _make(
             "correlation_id": cmd.correlation_id,
             "causation_id": cmd.command_id,
             "source": cmd.source,
-            "status": OrderStatus(after[0]),
+            "status": after[0] if type(after[0]) is OrderStatus else OrderStatus(after[0]),
             "status_reason": after[1],
         }
     )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -180,6 +180,8 @@ class FlowCatalog:
 
     def __init__(self, flows: Iterable[Flow] = ()) -> None:
         self._flows: dict[tuple[str, int], Flow] = {}
+        self._latest: list[Flow] | None = None
+        """``latest()`` until the next ``add``: every new order selects its flow from it."""
         for flow in flows:
             self.add(flow)
 
@@ -187,20 +189,37 @@ class FlowCatalog:
         if flow.version < 1:
             raise ValueError(f"flow '{flow.name}' is not published (version {flow.version})")
         self._flows[(flow.name, flow.version)] = flow
+        self._latest = None
 
     def get(self, name: str, version: int) -> Flow | None:
         return self._flows.get((name, version))
 
     def latest(self) -> list[Flow]:
-        newest: dict[str, Flow] = {}
-        for flow in self._flows.values():
-            if flow.name not in newest or flow.version > newest[flow.name].version:
-                newest[flow.name] = flow
-        return sorted(newest.values(), key=lambda f: (-f.priority, f.name))
+        return list(self._newest())
+
+    def _newest(self) -> list[Flow]:
+        if self._latest is None:
+            newest: dict[str, Flow] = {}
+            for flow in self._flows.values():
+                if flow.name not in newest or flow.version > newest[flow.name].version:
+                    newest[flow.name] = flow
+            self._latest = sorted(newest.values(), key=lambda f: (-f.priority, f.name))
+        return self._latest
 
     def select(self, state: OrderState, kind: FlowKind = "order") -> Flow | None:
-        """The newest version of the highest-priority flow of ``kind`` whose filter takes the order."""
-        return next((f for f in self.latest() if f.kind == kind and f.takes(state)), None)
+        """The newest version of the highest-priority flow of ``kind`` whose filter takes the
+        order; the order's header fields made once for all the filters."""
+        fields: dict[str, Any] | None = None
+        for flow in self._newest():
+            if flow.kind != kind:
+                continue
+            if flow.filter is None:
+                return flow
+            if fields is None:
+                fields = header_fields(state)
+            if holds(flow.filter, fields):
+                return flow
+        return None
 
     def __len__(self) -> int:
         return len(self._flows)

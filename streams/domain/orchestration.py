@@ -10,7 +10,6 @@ step, so a re-run after a crash issues the same commands.
 
 from __future__ import annotations
 
-import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -38,12 +37,17 @@ from streams.domain.events import (
     Event,
     FlowStarted,
     FlowStepRecorded,
+    OrderCanceled,
     OrderConfirmed,
     OrderCreated,
     OrderEdited,
+    OrderLinesCanceled,
+    OrderRefunded,
     OrderReprocessed,
     ProviderActionRequested,
+    ReplacementOrdered,
     ReturnFlowStarted,
+    ReturnReceived,
     ReturnRequested,
     StepResult,
 )
@@ -59,14 +63,13 @@ from streams.domain.flows import (
     readiness,
     runs_on_terminal,
 )
+from streams.domain.ids import reaction_id
 from streams.domain.order import OrderState, evolve, return_of_step, return_step
 from streams.domain.order_handling import DEFAULT_HANDLING, OrderHandling
 from streams.domain.policies import AssignmentPolicy, ValidationPolicy, assign, header_fields, holds, validate
 from streams.domain.preorders import NO_PRODUCTS, ProductCatalog, preorder_launches
 from streams.domain.transitions import CANCELED, DEFAULT_TRANSITIONS, ON_HOLD, TERMINAL, TransitionTable
 from streams.domain.values import Provider, ProviderRole
-
-_COMMANDS = uuid.UUID("0b6c4d2e-7f0a-4c53-9a51-3f7e2d8c1b90")
 
 STOPPED = frozenset({ON_HOLD})
 """An order in these statuses runs no step until an operator reprocesses it."""
@@ -86,6 +89,8 @@ class FlowEngine:
         self.pauses = pauses if pauses is not None else Pauses()
         """Paused flow versions and providers: their requests are held (see ``control``)."""
         self._tables: dict[tuple[str, int, int], TransitionTable] = {}
+        self._steps: dict[int, tuple[Flow, dict[str, tuple[Step, ...]]]] = {}
+        """Each flow's steps by input event (see ``steps_on``), by the flow's id."""
 
     def table_for(self, state: OrderState | None, base: TransitionTable) -> TransitionTable:
         """The transition table of the order's flow: ``base`` with the flow's own rows."""
@@ -97,9 +102,19 @@ class FlowEngine:
             self._tables[key] = flow.table(base) if flow is not None else base
         return self._tables[key]
 
+    def steps_on(self, flow: Flow, trigger: str) -> tuple[Step, ...]:
+        """``flow.steps_on(trigger)``, looked up: every event asks, and a flow is immutable,
+        so its steps by input event are listed once (the flow is kept with them: its id is
+        not reused while the engine holds it)."""
+        known = self._steps.get(id(flow))
+        if known is None or known[0] is not flow:
+            index = {trigger: tuple(flow.steps_on(trigger)) for step in flow.steps for trigger in step.on}
+            known = self._steps[id(flow)] = (flow, index)
+        return known[1].get(trigger, ())
+
     def react(self, state: OrderState, event: Event) -> list[Command]:
         """The commands the steps triggered by ``event`` issue, ``state`` being the order after it."""
-        if isinstance(event, OrderCreated | OrderConfirmed):
+        if isinstance(event, _STARTS):
             return self._start(state, event)
         if state.flow is None or state.flow_version is None:
             return []
@@ -117,14 +132,17 @@ class FlowEngine:
         if terminal:
             commands = _close_open_steps(flow, state, event) + commands
         for trigger in _triggers(event):
-            for step in flow.steps_on(trigger):
+            for step in self.steps_on(flow, trigger):
                 if not terminal or runs_on_terminal(state, step.id, step.action):
                     commands += self._run(flow, step, state, event)
         return commands
 
     def _desk(self, flow: Flow, state: OrderState, event: Event) -> list[Command]:
         """What the engine does for every flow: cancels told to the providers that hold the
-        order, an edited order validated again, and the steps of returns."""
+        order, an edited order validated again, and the steps of returns. Any other event
+        (most of them) has nothing here: passed over at once."""
+        if not _at_the_desk(event):
+            return []
 
         def env(what: str) -> CommandEnvelope:
             return _envelope(event, what, flow)
@@ -184,7 +202,7 @@ class FlowEngine:
             return []
         terminal = state.status in TERMINAL
         commands: list[Command] = []
-        for step in flow.steps_on(trigger):
+        for step in self.steps_on(flow, trigger):
             if not terminal or runs_on_terminal(state, return_step(found.rma_id, step.id), step.action):
                 commands += self._return_step(flow, step, state, event, found.rma_id, trigger)
         return commands
@@ -309,7 +327,7 @@ class FlowEngine:
         return ([HoldPreorderLines(envelope=env, launches=tuple(launches))] if launches else []), asked
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _StepCall:
     """One run of one step, caused by one event: its commands' envelopes and its result."""
 
@@ -360,7 +378,7 @@ def _assignment(call: _StepCall, state: OrderState) -> list[Command]:
     said = [f"{k}={v}" for k, v in (("company", found.company), ("invoice", found.invoice_customer)) if v]
     said += [f"line {a.line_id}: site={a.site} warehouse={a.warehouse}" for a in found.lines]
     return [
-        AssignOrderData(envelope=call.env(0), policy=policy.name, **found.model_dump()),
+        AssignOrderData(envelope=call.env(0), policy=policy.name, **found.__dict__),
         call.result("succeeded", "; ".join(said)),
     ]
 
@@ -466,6 +484,30 @@ def _backorder_check_of_a_backordered_order(state: OrderState, event: Event) -> 
     return isinstance(event, BackorderCheckStarted) and bool(open_lines) and all(x.parked for x in open_lines)
 
 
+_STARTS = (OrderCreated, OrderConfirmed)
+"""Events an order starts in its flow on (see ``FlowEngine._start``)."""
+
+_DESK_EVENTS = (
+    OrderEdited,
+    OrderCanceled,
+    OrderLinesCanceled,
+    ReturnRequested,
+    ReturnFlowStarted,
+    ReturnReceived,
+    OrderRefunded,
+    ReplacementOrdered,
+)
+"""Events ``FlowEngine._desk`` acts on: an edit (``edits``), a cancel (``cancellation``), a
+return's (``_returns``, ``returns.rma_of``); and a return step's result (``_at_the_desk``)."""
+
+
+def _at_the_desk(event: Event) -> bool:
+    """Whether ``FlowEngine._desk`` has anything to do for ``event``."""
+    if isinstance(event, FlowStepRecorded):
+        return return_of_step(event.step) is not None
+    return isinstance(event, _DESK_EVENTS)
+
+
 def _triggers(event: Event) -> list[str]:
     if isinstance(event, FlowStarted):
         return [START]
@@ -475,11 +517,15 @@ def _triggers(event: Event) -> list[str]:
 
 
 def _envelope(cause: Event, what: str, flow: Flow) -> CommandEnvelope:
+    """A reaction's envelope, assembled: every value is of its field's type already (the
+    event's own, validated when it was made)."""
     env = cause.envelope
-    return CommandEnvelope(
-        command_id=str(uuid.uuid5(_COMMANDS, f"{env.event_id}/{what}")),
-        order_id=env.order_id,
-        issued_at=env.occurred_at,
-        correlation_id=env.correlation_id,
-        source=f"flow:{flow.name}@v{flow.version}",
+    return CommandEnvelope.assemble(
+        {
+            "command_id": reaction_id(env.event_id, what),
+            "order_id": env.order_id,
+            "issued_at": env.occurred_at,
+            "correlation_id": env.correlation_id,
+            "source": f"flow:{flow.name}@v{flow.version}",
+        }
     )

@@ -243,8 +243,12 @@ class OrderState(Value):
     @property
     def lines_have_statuses(self) -> bool:
         """Once a line moves on its own (backorder, line cancel), every order-level event is
-        applied line by line and the header follows its lines (see ``domain.lines``)."""
-        return any(line.status is not None for line in self.lines)
+        applied line by line and the header follows its lines (see ``domain.lines``).
+        A loop, not ``any()`` over a generator: every decision asks."""
+        for line in self.lines:  # noqa: SIM110 (see above)
+            if line.status is not None:
+                return True
+        return False
 
     @property
     def parked_lines(self) -> tuple[LineState, ...]:
@@ -329,10 +333,17 @@ def _assigned(state: OrderState, e: OrderAssigned) -> dict[str, Any]:
     return changes
 
 
+_FINAL = {result.value: result.final for result in StepResult}
+"""Whether each step result ends its step, by its text (an enum call per step result costs)."""
+
+
 def _step_recorded(state: OrderState, e: FlowStepRecorded) -> dict[str, Any]:
     outcome = StepOutcome(result=e.result, attempt=e.attempt, details=e.details, at=e.envelope.occurred_at)
     changes: dict[str, Any] = {"steps": {**state.steps, e.step: outcome}}
-    if StepResult(e.result).final:  # the step no longer waits for anyone
+    final = _FINAL.get(e.result)
+    if final is None:
+        final = StepResult(e.result).final  # not a result: refused here, as ever
+    if final:  # the step no longer waits for anyone
         ended = tuple(p.action_id for p in state.pending_actions if p.step == e.step)
         changes["pending_actions"] = tuple(p for p in state.pending_actions if p.step != e.step)
         changes["settled_actions"] = (*state.settled_actions, *ended)
@@ -343,10 +354,12 @@ def _step_recorded(state: OrderState, e: FlowStepRecorded) -> dict[str, Any]:
     return changes
 
 
+_PENDING_FIELDS = tuple(name for name in PendingAction.model_fields if name != "held")
+"""What a pending action takes from its request (``model_fields`` is a property)."""
+
+
 def _action_requested(state: OrderState, e: ProviderActionRequested) -> dict[str, Any]:
-    pending = PendingAction(
-        **{name: getattr(e, name) for name in PendingAction.model_fields if name != "held"},
-    )
+    pending = PendingAction(**{name: getattr(e, name) for name in _PENDING_FIELDS})
     others = tuple(p for p in state.pending_actions if p.step != e.step)
     return {"pending_actions": (*others, pending)}
 

@@ -9,6 +9,7 @@ for e-commerce orders that arrive without them). Everything here is pure.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
@@ -52,12 +53,24 @@ AllOf.model_rebuild()
 AnyOf.model_rebuild()
 
 
+_DIGIT = re.compile(r"\d")
+"""A decimal digit, as ``Decimal`` reads them (any Unicode ``Nd``, as ``\\d`` matches)."""
+
+
 def _number(value: Any) -> Decimal | None:
-    """The value as a finite number, or None: text such as "NaN" stays text."""
+    """The value as a finite number, or None: text such as "NaN" stays text. Text without a
+    digit is no finite number: said without raising (most fields compared are words)."""
     if value is None or isinstance(value, bool):
         return None
+    if type(value) is int:
+        return Decimal(value)  # exact, as Decimal(str(value)) is
+    if type(value) is Decimal:
+        return value if value.is_finite() else None  # its text reads back as itself
+    text = str(value)
+    if _DIGIT.search(text) is None:
+        return None
     try:
-        number = Decimal(str(value))
+        number = Decimal(text)
     except (InvalidOperation, ValueError):
         return None
     return number if number.is_finite() else None
@@ -87,11 +100,13 @@ def _compare(actual: Any, op: Operator, expected: Any) -> bool:
 
 
 def _equal(actual: Any, expected: Any) -> bool:
-    """Numbers compare as numbers (19.9 == "19.90"), anything else as text."""
+    """Numbers compare as numbers (19.9 == "19.90"), anything else as text. The same text
+    is equal either way (the same number, or the same text): said without reading numbers."""
+    text = str(actual)
+    if text == str(expected):
+        return True
     a, e = _number(actual), _number(expected)
-    if a is not None and e is not None:
-        return a == e
-    return str(actual) == str(expected)
+    return a is not None and e is not None and a == e
 
 
 def holds(rule: Rule, fields: Mapping[str, Any]) -> bool:
@@ -122,7 +137,7 @@ def header_fields(state: OrderState) -> dict[str, Any]:
         "invoiced_by": state.invoiced_by,
         "total_amount": sum((line.unit_price * line.quantity for line in state.lines), Decimal(0)),
     }
-    for name, value in state.ship_to.model_dump().items():
+    for name, value in state.ship_to.__dict__.items():  # its fields: model_dump's, uncopied
         fields[f"ship_to.{name}"] = value
     for key, value in state.attributes.items():
         fields[f"attributes.{key}"] = value
@@ -131,9 +146,12 @@ def header_fields(state: OrderState) -> dict[str, Any]:
     return fields
 
 
-def line_fields(state: OrderState, line: LineState) -> dict[str, Any]:
-    """A line's fields (``sku``, ``quantity``, ``site``...) beside its order's header fields."""
-    fields = header_fields(state)
+def line_fields(
+    state: OrderState, line: LineState, header: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """A line's fields (``sku``, ``quantity``, ``site``...) beside its order's header fields
+    (``header``: ``header_fields(state)`` made once for all the lines)."""
+    fields = dict(header) if header is not None else header_fields(state)
     fields.update(
         {
             "line_id": line.line_id,
@@ -177,7 +195,8 @@ def validate(policy: ValidationPolicy, state: OrderState) -> ValidationResult:
     if policy.scope == "header":
         records = [("", header_fields(state))]
     else:
-        records = [(f"line {line.line_id}: ", line_fields(state, line)) for line in state.lines]
+        header = header_fields(state)
+        records = [(f"line {line.line_id}: ", line_fields(state, line, header)) for line in state.lines]
     errors: list[str] = []
     warnings: list[str] = []
     for prefix, fields in records:
@@ -237,7 +256,7 @@ def assign(policy: AssignmentPolicy, state: OrderState) -> AssignmentResult:
                     header_values[name] = value
     lines = []
     for line in state.lines:
-        fields = line_fields(state, line)
+        fields = line_fields(state, line, header)
         values: dict[str, str] = {}
         for rule in policy.lines:
             if rule.when is None or holds(rule.when, fields):

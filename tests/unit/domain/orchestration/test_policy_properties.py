@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from given import SHIP_TO, cmd, create_order, given, line
@@ -20,6 +20,8 @@ from streams.domain.policies import (
     AssignmentResult,
     Condition,
     Rule,
+    _equal,
+    _number,
     assign,
     holds,
 )
@@ -195,3 +197,48 @@ def test_the_generators_reach_the_interesting_cases() -> None:
     ).state
     assert state is not None
     assert assign(shipped, state).company == "USMF"
+
+
+def _number_by_parsing(value: Any) -> Decimal | None:
+    """``policies._number`` as first written: every value through ``Decimal``."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return None
+    return number if number.is_finite() else None
+
+
+@for_all(
+    st.one_of(
+        st.text(),
+        st.from_regex("\\s*[-+]?(\\d|[\u0660-\u0669])*[.,_]?\\d*([eE][-+]?\\d+)?\\s*", fullmatch=True),
+        st.sampled_from(["NaN", "-inf", "Infinity", "sNaN", "1_000", " 7 ", "1e5", "."]),
+        st.sampled_from(["\u0661\u0662", "\u00b2", "\u0661.5"]),  # Arabic-Indic 12, a superscript 2
+        st.integers(),
+        st.floats(),
+        st.decimals(),
+        st.booleans(),
+        st.none(),
+    )
+)
+def test_a_number_is_what_decimal_reads_and_only_that(value: Any) -> None:
+    assert repr(_number(value)) == repr(_number_by_parsing(value))
+
+
+def _equal_as_first_written(actual: Any, expected: Any) -> bool:
+    a, e = _number_by_parsing(actual), _number_by_parsing(expected)
+    if a is not None and e is not None:
+        return a == e
+    return str(actual) == str(expected)
+
+
+SCALARS = st.one_of(
+    NUMBERS, WORDS, st.none(), st.booleans(), st.floats(), st.sampled_from(["NaN", "nan", "1e1", "10", "1.0"])
+)
+
+
+@for_all(SCALARS, SCALARS)
+def test_equal_is_what_it_was_first_written_as(actual: Any, expected: Any) -> None:
+    assert _equal(actual, expected) == _equal_as_first_written(actual, expected)
