@@ -115,6 +115,10 @@ def _holdings(state: OrderState) -> dict[Provider, set[str]]:
     return held
 
 
+CANCELS = (OrderCanceled, OrderLinesCanceled)
+"""The events ``cancels_to_send`` acts on (the flow engine passes over every other one)."""
+
+
 def cancels_to_send(state: OrderState, event: Event) -> list[ProviderCancel]:
     """The providers to tell of ``event`` (a cancel just decided; ``state`` is after it)."""
     if isinstance(event, OrderCanceled):

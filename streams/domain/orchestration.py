@@ -37,17 +37,12 @@ from streams.domain.events import (
     Event,
     FlowStarted,
     FlowStepRecorded,
-    OrderCanceled,
     OrderConfirmed,
     OrderCreated,
     OrderEdited,
-    OrderLinesCanceled,
-    OrderRefunded,
     OrderReprocessed,
     ProviderActionRequested,
-    ReplacementOrdered,
     ReturnFlowStarted,
-    ReturnReceived,
     ReturnRequested,
     StepResult,
 )
@@ -487,18 +482,9 @@ def _backorder_check_of_a_backordered_order(state: OrderState, event: Event) -> 
 _STARTS = (OrderCreated, OrderConfirmed)
 """Events an order starts in its flow on (see ``FlowEngine._start``)."""
 
-_DESK_EVENTS = (
-    OrderEdited,
-    OrderCanceled,
-    OrderLinesCanceled,
-    ReturnRequested,
-    ReturnFlowStarted,
-    ReturnReceived,
-    OrderRefunded,
-    ReplacementOrdered,
-)
-"""Events ``FlowEngine._desk`` acts on: an edit (``edits``), a cancel (``cancellation``), a
-return's (``_returns``, ``returns.rma_of``); and a return step's result (``_at_the_desk``)."""
+_DESK_EVENTS = (OrderEdited, ReturnRequested, *cancellation.CANCELS, *returns.RETURN_EVENTS)
+"""Events ``FlowEngine._desk`` acts on: an edit (``edits``), a new return (``_returns``), and
+what the modules it calls say they act on; and a return step's result (``_at_the_desk``)."""
 
 
 def _at_the_desk(event: Event) -> bool:

@@ -113,9 +113,13 @@ def credit(state: OrderState, rma_id: str) -> Decimal:
     return sum((prices.get(x.line_id, Decimal(0)) * x.quantity for x in found.lines), Decimal(0))
 
 
+RETURN_EVENTS = (ReturnFlowStarted, ReturnReceived, OrderRefunded, ReplacementOrdered)
+"""The events about one return (``rma_of``): the flow engine runs their return's steps."""
+
+
 def rma_of(event: Event) -> str | None:
     """The return an event is about (None: not a return event)."""
-    if isinstance(event, ReturnFlowStarted | ReturnReceived | OrderRefunded | ReplacementOrdered):
+    if isinstance(event, RETURN_EVENTS):
         return event.rma_id
     return None
 
