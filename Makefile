@@ -92,10 +92,12 @@ bytecode: venv ## compile the project's bytecode (quick when it is fresh)
 soak: venv bytecode ## chaos soak: 1,000 orders, provider faults, SIGKILLs, a broker outage; audit table (ARGS="--orders 200")
 	$(OMS) soak $(ARGS)
 
-bench: venv bench-peers bytecode ## run the benchmarks (write side, replay, quix-streams and Faust peers; journeys; HTTP path; DOM; two of each; growth) - see BENCHMARKS.md
+bench: venv bench-peers bytecode ## run the benchmarks (write side, replay, quix-streams and Faust peers; journeys; commit cost; the writer's CPU per step in memory; HTTP path; DOM; two of each; growth) - see BENCHMARKS.md
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.journeys
 	$(BIN)/python -m bench.commit_cost
+	$(BIN)/python -m bench.flow_cost
+	$(BIN)/python -m bench.append_cost
 	$(BIN)/python -m bench.http_path
 	$(BIN)/python -m bench.dom
 	$(BIN)/python -m bench.scale
