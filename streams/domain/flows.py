@@ -10,7 +10,7 @@ immutable: publishing a changed flow makes a new version.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, Literal
 
@@ -171,8 +171,12 @@ class Flow(Value):
     def steps_on(self, trigger: str) -> list[Step]:
         return [s for s in self.steps if trigger in s.on]
 
-    def takes(self, state: OrderState) -> bool:
-        return self.filter is None or holds(self.filter, header_fields(state))
+    def takes(self, state: OrderState, fields: Mapping[str, Any] | None = None) -> bool:
+        """Whether the flow's filter takes the order (``fields``: its ``header_fields``, if
+        made already)."""
+        if self.filter is None:
+            return True
+        return holds(self.filter, header_fields(state) if fields is None else fields)
 
 
 class FlowCatalog:
@@ -213,11 +217,9 @@ class FlowCatalog:
         for flow in self._newest():
             if flow.kind != kind:
                 continue
-            if flow.filter is None:
-                return flow
-            if fields is None:
+            if flow.filter is not None and fields is None:
                 fields = header_fields(state)
-            if holds(flow.filter, fields):
+            if flow.takes(state, fields):
                 return flow
         return None
 
